@@ -1,0 +1,47 @@
+"""Defaults shared by the library and the CLI (one place, as pyctcdecode keeps them).
+
+Costs are used everywhere inside hclg: cost = -log(prob), natural log. ARPA files store
+log10 probabilities; they are converted once, when the ARPA is read.
+"""
+
+# Symbols.
+EPS = "<eps>"
+BOS = "<s>"
+EOS = "</s>"
+UNK = "<unk>"
+BACKOFF_DISAMBIG = "#0"
+DISAMBIG_PREFIX = "#"
+CTC_BLANK = "<blk>"
+
+# Lexicon / L (as Kaldi's prepare_lang.sh).
+SIL_PROB = 0.5
+SIL_PHONE = "SIL"
+POSITION_DEPENDENT_PHONES = False
+
+# H (as Kaldi's mkgraph.sh).
+SELF_LOOP_SCALE = 0.1
+CHAIN_SELF_LOOP_SCALE = 1.0
+TRANSITION_SCALE = 1.0
+
+# Graph optimisation.
+MINIMIZE_DELTA = 1.0 / 1024  # Kaldi's kDelta: weight quantization in minimize-encoded.
+# OpenFst's determinize quantizes residual weights by its delta when it compares subsets;
+# at Kaldi's 1/1024 that error accumulates along paths (0.01 over 35 words of AN4's LG),
+# which Kaldi's determinize-star does not do. 1e-5 keeps paths exact at the same size.
+DETERMINIZE_DELTA = 1e-5
+DETERMINIZE_MAX_MEM_FRACTION = 0.8  # of available memory, for the determinization guard.
+
+# Decoder (as Kaldi's decoder options).
+BEAM = 16.0
+MAX_ACTIVE = 2**31 - 1
+MIN_ACTIVE = 200
+BEAM_DELTA = 0.5
+LATTICE_BEAM = 10.0
+PRUNE_INTERVAL = 25
+ACOUSTIC_SCALE = 0.1
+PRIOR_SCALE = 1.0
+FRAME_SHIFT = 0.01
+FRAME_SUBSAMPLING_FACTOR = 1
+
+# Graph directory format.
+GRAPH_FORMAT_VERSION = 1

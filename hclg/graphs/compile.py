@@ -1,0 +1,307 @@
+"""The graph recipe: lexicon + grammar (+ topology) -> a decoding graph directory.
+
+A straight line of steps, as Kaldi's ``mkgraph.sh`` and icefall's ``compile_hlg.py``;
+each logs the size of its result and raises at once if it is empty.
+
+HMM (H o C o L o G, monophone context)::
+
+    L, G -> LG = L o G -> det (log) -> minimize (encoded)
+         -> Ha o LG -> det (log) -> minimize (encoded) -> disambiguation ids -> eps
+         -> add self-loops (reorder) = HCLG
+
+CTC (T o L o G)::
+
+    L, G -> LG = L o G -> det (log) -> minimize (encoded) -> disambiguation -> eps
+         -> T o LG = TLG
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pywrapfst as fst
+
+from hclg import constants
+from hclg.errors import GraphBuildError
+from hclg.graphs import fstutil
+from hclg.graphs.grammar import arpa_to_fst, phrases_to_fst, read_phrases
+from hclg.graphs.graphdir import sha256, write_graph_dir
+from hclg.graphs.lexicon import make_lexicon_fst, read_lexicon, read_phones
+from hclg.graphs.symbols import SymbolTable
+from hclg.graphs.topology import (
+    BUILTIN_TOPOLOGIES,
+    add_self_loops,
+    make_ctc_topo,
+    make_h_transducer,
+    make_transition_table,
+    read_kaldi_topo,
+    read_pdf_map,
+    read_transition_table,
+)
+
+log = logging.getLogger("hclg")
+
+HELP = {
+    "topology": "Acoustic topology: 'hmm' (HCLG over transition ids) or 'ctc' (TLG over tokens).",
+    "hmm_topology": "HMM per phone: 'kaldi-3state', 'chain', a Kaldi topo file, or a 'phone from to prob' table.",
+    "pdf_map": "File of 'phone hmm_state pdf [self_loop_pdf]' lines: the posterior column of each HMM state. "
+               "Default: a new column per (phone, pdf class).",
+    "sil_prob": "Probability of optional silence between words (Kaldi's --sil-prob). Default 0.5 for hmm, 0 for ctc.",
+    "sil_phone": "The optional-silence phone.",
+    "position_dependent_phones": "Use Kaldi's word-position phones (_B _I _E _S) and write word_boundary.txt.",
+    "self_loop_scale": "Scale on HMM self-loop log probabilities (Kaldi's --self-loop-scale). Default 0.1, 1.0 for chain.",
+    "transition_scale": "Scale on HMM forward transition log probabilities (Kaldi's --transition-scale).",
+    "ctc_topo": "CTC topology: 'standard' (N^2 arcs) or 'compact' (O(N) arcs, reads 'a a' also as two tokens).",
+    "blank": "CTC blank symbol in the token list.",
+    "word_delimiter": "CTC word delimiter token (e.g. '|' for wav2vec2): optional between words, like silence.",
+    "unk": "Unknown-word symbol: LM words without pronunciation map to it if the lexicon has it.",
+    "lexicon_format": "Lexicon format: auto, kaldi, lexiconp or cmudict.",
+    "max_determinize_mem": "Memory cap (bytes) for each determinization; default 80% of available memory.",
+}
+
+
+@dataclass(frozen=True)
+class CompileOptions:
+    """Options of :func:`compile_graph`; names and defaults as Kaldi's where Kaldi has them."""
+
+    topology: str = field(default="hmm", metadata={"help": HELP["topology"]})
+    hmm_topology: str = field(default="kaldi-3state", metadata={"help": HELP["hmm_topology"]})
+    pdf_map: str | None = field(default=None, metadata={"help": HELP["pdf_map"]})
+    sil_prob: float | None = field(default=None, metadata={"help": HELP["sil_prob"]})
+    sil_phone: str = field(default=constants.SIL_PHONE, metadata={"help": HELP["sil_phone"]})
+    position_dependent_phones: bool = field(default=constants.POSITION_DEPENDENT_PHONES, metadata={"help": HELP["position_dependent_phones"]})
+    self_loop_scale: float | None = field(default=None, metadata={"help": HELP["self_loop_scale"]})
+    transition_scale: float = field(default=constants.TRANSITION_SCALE, metadata={"help": HELP["transition_scale"]})
+    ctc_topo: str = field(default="standard", metadata={"help": HELP["ctc_topo"]})
+    blank: str = field(default=constants.CTC_BLANK, metadata={"help": HELP["blank"]})
+    word_delimiter: str | None = field(default=None, metadata={"help": HELP["word_delimiter"]})
+    unk: str = field(default=constants.UNK, metadata={"help": HELP["unk"]})
+    lexicon_format: str = field(default="auto", metadata={"help": HELP["lexicon_format"]})
+    max_determinize_mem: int | None = field(default=None, metadata={"help": HELP["max_determinize_mem"]})
+
+    def validate(self) -> None:
+        """Raises ValueError naming the first bad option."""
+        if self.topology not in ("hmm", "ctc"):
+            raise ValueError(f"topology must be 'hmm' or 'ctc', got {self.topology!r}")
+        if self.ctc_topo not in ("standard", "compact"):
+            raise ValueError(f"ctc_topo must be 'standard' or 'compact', got {self.ctc_topo!r}")
+        if self.sil_prob is not None and not 0.0 <= self.sil_prob < 1.0:
+            raise ValueError(f"sil_prob must be in [0, 1), got {self.sil_prob}")
+        for name in ("self_loop_scale", "transition_scale"):
+            v = getattr(self, name)
+            if v is not None and v < 0:
+                raise ValueError(f"{name} must be >= 0, got {v}")
+        if self.topology == "hmm" and self.hmm_topology not in BUILTIN_TOPOLOGIES and not Path(self.hmm_topology).exists():
+            raise ValueError(f"hmm_topology {self.hmm_topology!r} is neither {sorted(BUILTIN_TOPOLOGIES)} nor a file")
+
+    def resolved(self) -> "CompileOptions":
+        """Fills the defaults that depend on the topology."""
+        sil = self.sil_prob
+        if sil is None:
+            sil = constants.SIL_PROB if self.topology == "hmm" else (constants.SIL_PROB if self.word_delimiter else 0.0)
+        sls = self.self_loop_scale
+        if sls is None:
+            sls = constants.CHAIN_SELF_LOOP_SCALE if self.hmm_topology == "chain" else constants.SELF_LOOP_SCALE
+        return dataclasses.replace(self, sil_prob=sil, self_loop_scale=sls)
+
+
+@dataclass(frozen=True)
+class CompileResult:
+    """What :func:`compile_graph` made.
+
+    Attributes:
+        path: the graph directory.
+        states, arcs: size of the final graph.
+        seconds: wall time of the whole recipe.
+        steps: (step, states, arcs, seconds) in order.
+    """
+
+    path: Path
+    states: int
+    arcs: int
+    seconds: float
+    steps: tuple
+
+
+class _StepRecorder(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self.steps = []
+
+    def emit(self, record):
+        if record.msg.startswith("%-34s"):
+            name, ns, na, sec = record.args
+            self.steps.append((name.strip(), ns, na, round(sec, 3)))
+
+
+def _read_hmms(spec: str, phones: tuple[str, ...]):
+    if spec in BUILTIN_TOPOLOGIES:
+        return {p: BUILTIN_TOPOLOGIES[spec] for p in phones}
+    text = Path(spec).read_text(encoding="utf-8")
+    if text.lstrip().startswith("<Topology>"):
+        return read_kaldi_topo(spec, phones)
+    return read_transition_table(spec)
+
+
+def _grammar(grammar, words: SymbolTable, unk: str | None):
+    """G from an ARPA file, a phrase list (.txt) or an OpenFst file with word symbols."""
+    if isinstance(grammar, fst.Fst):
+        return _map_fst_grammar(grammar, words, "<grammar>"), None
+    p = Path(grammar)
+    with open(p, "rb") as fh:
+        head = fh.read(4096)
+    if head[:2] == b"\x1f\x8b" or b"\\data\\" in head:
+        return arpa_to_fst(p, words, unk=unk if unk in words else None)
+    if head[:4] == b"\xd6\xfd\xb2\x7e":
+        return _map_fst_grammar(fst.Fst.read(str(p)), words, str(p)), None
+    return phrases_to_fst(read_phrases(p), words, str(p)), None
+
+
+def _map_fst_grammar(g, words: SymbolTable, where: str):
+    syms = g.output_symbols() or g.input_symbols()
+    if syms is None:
+        raise GraphBuildError(f"{where}: a grammar FST must carry its word symbol table")
+    pairs = []
+    for k, s in syms:
+        if k == 0:
+            continue
+        s = s.decode() if isinstance(s, bytes) else s
+        if s not in words:
+            raise GraphBuildError(f"{where}: grammar word {s!r} has no pronunciation")
+        pairs.append((k, words.id(s)))
+    g = fst.arcmap(g, map_type="identity")
+    g.project("output")
+    g.relabel_pairs(ipairs=pairs, opairs=pairs)
+    g.set_input_symbols(None)
+    g.set_output_symbols(None)
+    g.arcsort("ilabel")
+    return g
+
+
+def compile_graph(lexicon, grammar, out_dir, options: CompileOptions = CompileOptions(),
+                  phones=None, tokens=None) -> CompileResult:
+    """Compiles a decoding graph directory from a lexicon and a grammar.
+
+    Args:
+        lexicon: lexicon file (see :func:`hclg.graphs.lexicon.read_lexicon`).
+        grammar: ARPA LM (plain/gz), phrase list (one phrase per line), an OpenFst
+            grammar file with word symbols, or a pywrapfst/pynini FST.
+        out_dir: the graph directory to write.
+        options: CompileOptions.
+        phones: HMM only: a phone list file (default: the lexicon's phones + silence).
+        tokens: CTC only: the token list in posterior-column order (``tok`` or ``tok id``
+            lines, blank included); default: blank + the lexicon's tokens.
+
+    Returns:
+        CompileResult.
+    """
+    options.validate()
+    o = options.resolved()
+    t_start = time.perf_counter()
+    rec = _StepRecorder()
+    log.addHandler(rec)
+    try:
+        return _compile(lexicon, grammar, Path(out_dir), o, phones, tokens, t_start, rec)
+    finally:
+        log.removeHandler(rec)
+
+
+def _compile(lexicon, grammar, out, o: CompileOptions, phones, tokens, t_start, rec) -> CompileResult:
+    inputs = {"lexicon": str(lexicon)}
+    if o.topology == "ctc":
+        if tokens is not None:
+            token_list = read_phones(tokens)
+            inputs["tokens"] = str(tokens)
+        else:
+            lex0 = read_lexicon(lexicon, o.lexicon_format)
+            token_list = (o.blank,) + tuple(p for p in lex0.phones if p != o.blank)
+        if o.blank not in token_list:
+            raise GraphBuildError(f"the token list has no blank {o.blank!r}")
+        lex = read_lexicon(lexicon, o.lexicon_format, phones=token_list)
+        t0 = time.perf_counter()
+        L = make_lexicon_fst(lex, o.sil_prob, o.word_delimiter, False)
+    else:
+        phone_list = read_phones(phones) if phones is not None else None
+        if phones is not None:
+            inputs["phones"] = str(phones)
+        lex = read_lexicon(lexicon, o.lexicon_format, phones=phone_list)
+        t0 = time.perf_counter()
+        L = make_lexicon_fst(lex, o.sil_prob, o.sil_phone, o.position_dependent_phones)
+    fstutil.log_step("L (lexicon, disambig)", L.fst, t0)
+    if not isinstance(grammar, fst.Fst):
+        inputs["grammar"] = str(grammar)
+    G, gstats = _grammar(grammar, L.words, o.unk)
+    LG = fstutil.compose(L.fst, G, "LG = L o G", "no word of the grammar has a pronunciation, or G accepts nothing")
+    LG = fstutil.determinize_log(
+        LG, "LG: determinize (log)",
+        "L o G is not determinizable: homophones or words that are prefixes of others without "
+        "disambiguation symbols, or a grammar with epsilon cycles", o.max_determinize_mem)
+    LG = fstutil.minimize_encoded(LG, "LG: minimize (encoded)")
+    transitions = None
+    if o.topology == "ctc":
+        LG = fstutil.relabel_to_epsilon(LG, L.disambig_phones, "input", "LG: disambiguation -> eps")
+        LG.arcsort("ilabel")
+        t0 = time.perf_counter()
+        T = make_ctc_topo(len(token_list), token_list.index(o.blank), compact=o.ctc_topo == "compact")
+        fstutil.log_step(f"T (ctc {o.ctc_topo})", T, t0)
+        HCLG = fstutil.compose(T, LG, "TLG = T o LG", "the lexicon's tokens are not the token list's")
+        ncol = len(token_list)
+        i2c = np.full(len(L.phones), -1, dtype=np.int32)
+        i2c[1 : ncol + 1] = np.arange(ncol, dtype=np.int32)
+    else:
+        base = (lambda p: p[:-2] if p[-2:] in ("_B", "_I", "_E", "_S") else p) if o.position_dependent_phones else (lambda p: p)
+        base_phones = tuple(dict.fromkeys(base(p) for p in L.phones.symbols[1:] if not p.startswith("#")))
+        hmms = _read_hmms(o.hmm_topology, base_phones)
+        if o.hmm_topology not in BUILTIN_TOPOLOGIES:
+            inputs["hmm_topology"] = o.hmm_topology
+        pdf_map = read_pdf_map(o.pdf_map) if o.pdf_map else None
+        if o.pdf_map:
+            inputs["pdf_map"] = o.pdf_map
+        table = make_transition_table(L.phones.symbols, hmms, pdf_map, base)
+        t0 = time.perf_counter()
+        Ha, dis_labels = make_h_transducer(table, len(L.phones), L.disambig_phones, o.transition_scale)
+        fstutil.log_step("Ha (no self-loops)", Ha, t0)
+        HaLG = fstutil.compose(Ha, LG, "HaLG = Ha o LG", "a phone of the lexicon has no HMM")
+        HaLG = fstutil.determinize_log(HaLG, "HaLG: determinize (log)", "H o LG is not determinizable", o.max_determinize_mem)
+        HaLG = fstutil.minimize_encoded(HaLG, "HaLG: minimize (encoded)")
+        HaLG = fstutil.relabel_to_epsilon(HaLG, dis_labels, "input", "HaLG: disambiguation -> eps")
+        t0 = time.perf_counter()
+        HCLG = add_self_loops(HaLG, table, o.self_loop_scale)
+        fstutil.log_step("HCLG: add self-loops", HCLG, t0)
+        i2c = table.pdf.copy()
+        i2c[0] = -1
+        transitions = table.as_arrays()
+    t0 = time.perf_counter()
+    HCLG.arcsort("ilabel")
+    st, na = fstutil.log_step("HCLG: arcsort", HCLG, t0) and fstutil.size(HCLG)
+    manifest = {
+        "topology": o.topology,
+        "options": dataclasses.asdict(o),
+        "inputs": {k: {"path": v, "sha256": sha256(v)} for k, v in inputs.items()},
+        "grammar_stats": dataclasses.asdict(gstats) if gstats else None,
+        "versions": _versions(),
+        "steps": [list(s) for s in rec.steps],
+    }
+    disambig = tuple(L.phones.symbols[i] for i in L.disambig_phones)
+    write_graph_dir(out, HCLG, L.words, L.phones, i2c, manifest, disambig, transitions, L.word_boundary)
+    secs = time.perf_counter() - t_start
+    log.info("wrote %s in %.1fs", out, secs)
+    return CompileResult(out, st, na, secs, tuple(rec.steps))
+
+
+def _versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for pkg in ("hclg", "pynini", "numpy", "numba"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = None
+    return out

@@ -1,0 +1,257 @@
+"""The compiled graph directory: what ``hclg compile`` writes and the decoder opens.
+
+Layout::
+
+    GRAPH/
+      HCLG.fst            OpenFst binary (vector, tropical); Kaldi and pynini read it
+      words.txt           output labels (Kaldi symbol table)
+      tokens.txt          the phone (HMM) or token (CTC) table used by L
+      ilabel_to_column.npy  int32 [max_ilabel + 1]: posterior column read by each input
+                          label; -1 for label 0 (epsilon). HMM: labels are transition ids.
+                          CTC: label k + 1 reads column k.
+      transitions.npz     HMM only: the transition table (phone, state, pdf, ...)
+      word_boundary.txt   with position-dependent phones: Kaldi's word_boundary.txt
+      disambig.txt        the disambiguation symbols removed from HCLG
+      manifest.json       format version, topology, options, counts, versions, checksums
+      decoder/*.npy       the decoder's flat arrays, loaded memory-mapped:
+        final.npy         float32 [S]: final cost, +inf if not final
+        e_offsets.npy     int64 [S+1]: emitting arcs of state s are e_offsets[s]:e_offsets[s+1]
+        e_column.npy      int32 [E]: posterior column each emitting arc reads
+        e_ilabel.npy      int32 [E]: its input label (transition id / token label)
+        e_olabel.npy, e_weight.npy (float32), e_next.npy (int32) [E]
+        n_offsets.npy     int64 [S+1]: epsilon (non-emitting) arcs, likewise
+        n_olabel.npy, n_weight.npy, n_next.npy [N]
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hclg import constants
+from hclg.errors import GraphFormatError
+from hclg.graphs.fstutil import fst_to_arrays
+from hclg.graphs.symbols import SymbolTable
+
+DECODER_ARRAYS = ("final", "e_offsets", "e_column", "e_ilabel", "e_olabel", "e_weight", "e_next",
+                  "n_offsets", "n_olabel", "n_weight", "n_next")
+
+
+def sha256(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class DecoderArrays:
+    """The decoder's form of a graph: emitting and epsilon arcs apart (see module doc)."""
+
+    start: int
+    final: np.ndarray
+    e_offsets: np.ndarray
+    e_column: np.ndarray
+    e_ilabel: np.ndarray
+    e_olabel: np.ndarray
+    e_weight: np.ndarray
+    e_next: np.ndarray
+    n_offsets: np.ndarray
+    n_olabel: np.ndarray
+    n_weight: np.ndarray
+    n_next: np.ndarray
+
+    @property
+    def num_states(self) -> int:
+        return int(self.final.shape[0])
+
+
+def decoder_arrays(f, ilabel_to_column: np.ndarray) -> DecoderArrays:
+    """Splits an FST's arcs into emitting (input label > 0) and epsilon arcs.
+
+    Raises:
+        GraphFormatError: an input label that reads no column (e.g. a disambiguation
+            symbol left in the graph).
+    """
+    a = fst_to_arrays(f)
+    src = a.sources()
+    emit = a.ilabel != 0
+    if emit.any():
+        if a.ilabel.max() >= len(ilabel_to_column) or (ilabel_to_column[a.ilabel[emit]] < 0).any():
+            bad = a.ilabel[emit][(a.ilabel[emit] >= len(ilabel_to_column)) | (ilabel_to_column[np.minimum(a.ilabel[emit], len(ilabel_to_column) - 1)] < 0)]
+            raise GraphFormatError(f"input label {int(bad[0])} reads no posterior column (disambiguation symbol left in?)")
+    ns = a.num_states
+
+    def part(mask):
+        order = np.argsort(src[mask], kind="stable")
+        off = np.zeros(ns + 1, dtype=np.int64)
+        np.cumsum(np.bincount(src[mask], minlength=ns), out=off[1:])
+        return order, off
+
+    eo, e_off = part(emit)
+    no, n_off = part(~emit)
+    e_il = a.ilabel[emit][eo]
+    return DecoderArrays(
+        start=a.start,
+        final=a.final,
+        e_offsets=e_off,
+        e_column=ilabel_to_column[e_il].astype(np.int32),
+        e_ilabel=e_il.astype(np.int32),
+        e_olabel=a.olabel[emit][eo],
+        e_weight=a.weight[emit][eo],
+        e_next=a.nextstate[emit][eo],
+        n_offsets=n_off,
+        n_olabel=a.olabel[~emit][no],
+        n_weight=a.weight[~emit][no],
+        n_next=a.nextstate[~emit][no],
+    )
+
+
+def write_graph_dir(out_dir, f, words: SymbolTable, tokens: SymbolTable, ilabel_to_column: np.ndarray,
+                    manifest: dict, disambig: tuple[str, ...] = (), transitions: dict | None = None,
+                    word_boundary: tuple[str, ...] | None = None) -> Path:
+    """Writes a graph directory (see the module doc). Returns its path."""
+    out = Path(out_dir)
+    (out / "decoder").mkdir(parents=True, exist_ok=True)
+    f = f.copy()
+    f.set_input_symbols(None)
+    f.set_output_symbols(None)
+    f.arcsort("ilabel")
+    f.write(str(out / "HCLG.fst"))
+    words.write(out / "words.txt")
+    tokens.write(out / "tokens.txt")
+    np.save(out / "ilabel_to_column.npy", ilabel_to_column.astype(np.int32))
+    (out / "disambig.txt").write_text("".join(f"{d}\n" for d in disambig), encoding="utf-8")
+    if transitions is not None:
+        np.savez(out / "transitions.npz", **transitions)
+    if word_boundary is not None:
+        (out / "word_boundary.txt").write_text(
+            "".join(f"{p} {k}\n" for p, k in zip(tokens.symbols, word_boundary) if p != constants.EPS and not p.startswith("#")),
+            encoding="utf-8")
+    arr = decoder_arrays(f, ilabel_to_column)
+    for name in DECODER_ARRAYS:
+        np.save(out / "decoder" / f"{name}.npy", getattr(arr, name))
+    manifest = dict(manifest)
+    manifest["format_version"] = constants.GRAPH_FORMAT_VERSION
+    manifest["start"] = arr.start
+    manifest.setdefault("counts", {}).update(
+        states=arr.num_states,
+        arcs=int(len(arr.e_next) + len(arr.n_next)),
+        emitting_arcs=int(len(arr.e_next)),
+        epsilon_arcs=int(len(arr.n_next)),
+        words=len(words),
+        columns=int(ilabel_to_column.max() + 1),
+    )
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return out
+
+
+@dataclass(frozen=True)
+class Graph:
+    """An opened graph directory.
+
+    Attributes:
+        path: the directory.
+        manifest: its manifest.
+        arrays: the decoder arrays (memory-mapped).
+        words: output symbol table.
+        tokens: the phone/token table.
+        ilabel_to_column: int32 [max_ilabel + 1].
+        num_columns: posterior columns the graph reads.
+    """
+
+    path: Path
+    manifest: dict
+    arrays: DecoderArrays
+    words: SymbolTable
+    tokens: SymbolTable
+    ilabel_to_column: np.ndarray
+
+    @property
+    def num_columns(self) -> int:
+        return int(self.manifest["counts"]["columns"])
+
+    @property
+    def topology(self) -> str:
+        return self.manifest.get("topology", "?")
+
+    def transitions(self) -> dict | None:
+        p = self.path / "transitions.npz"
+        if not p.exists():
+            return None
+        with np.load(p) as z:
+            return {k: z[k] for k in z.files}
+
+
+def load_graph(path) -> Graph:
+    """Opens a graph directory; the decoder arrays are memory-mapped, not read.
+
+    Raises:
+        GraphFormatError: not a graph directory, a missing file, or another format version.
+    """
+    path = Path(path)
+    mf = path / "manifest.json"
+    if not mf.exists():
+        raise GraphFormatError(f"{path}: not a graph directory (no manifest.json); make one with 'hclg compile'")
+    manifest = json.loads(mf.read_text(encoding="utf-8"))
+    v = manifest.get("format_version")
+    if v != constants.GRAPH_FORMAT_VERSION:
+        raise GraphFormatError(
+            f"{path}: graph format version {v}, but this hclg reads version {constants.GRAPH_FORMAT_VERSION};"
+            " compile the graph again with this version"
+        )
+    try:
+        arrs = {n: np.load(path / "decoder" / f"{n}.npy", mmap_mode="r") for n in DECODER_ARRAYS}
+        words = SymbolTable.read(path / "words.txt")
+        tokens = SymbolTable.read(path / "tokens.txt")
+        i2c = np.load(path / "ilabel_to_column.npy")
+    except FileNotFoundError as e:
+        raise GraphFormatError(f"{path}: missing {Path(e.filename).name}; the graph directory is incomplete") from None
+    return Graph(path, manifest, DecoderArrays(start=int(manifest["start"]), **arrs), words, tokens, i2c)
+
+
+def stochasticity(arr: DecoderArrays) -> tuple[float, float]:
+    """Min and max over states of -log(sum of exp(-cost)) over its arcs and final cost,
+    as Kaldi's ``fstisstochastic`` reports (0, 0 for a stochastic FST)."""
+    ns = arr.num_states
+    src_e = np.repeat(np.arange(ns), np.diff(arr.e_offsets))
+    src_n = np.repeat(np.arange(ns), np.diff(arr.n_offsets))
+    src = np.concatenate([src_e, src_n, np.arange(ns)])
+    cost = np.concatenate([np.asarray(arr.e_weight, np.float64), np.asarray(arr.n_weight, np.float64), np.asarray(arr.final, np.float64)])
+    m = np.full(ns, np.inf)
+    np.minimum.at(m, src, cost)
+    fin = np.isfinite(m)
+    s = np.zeros(ns)
+    np.add.at(s, src, np.exp(-(cost - m[src])))
+    tot = m[fin] - np.log(s[fin])
+    return float(tot.min()), float(tot.max())
+
+
+def graph_info(path) -> dict:
+    """What ``hclg info`` prints: sizes, labels, disk use and stochasticity."""
+    g = load_graph(path)
+    disk = sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
+    smin, smax = stochasticity(g.arrays)
+    c = g.manifest["counts"]
+    return {
+        "graph": str(path),
+        "topology": g.topology,
+        "format_version": g.manifest["format_version"],
+        "states": c["states"],
+        "arcs": c["arcs"],
+        "emitting_arcs": c["emitting_arcs"],
+        "epsilon_arcs": c["epsilon_arcs"],
+        "input_labels": int(len(g.ilabel_to_column) - 1),
+        "posterior_columns": g.num_columns,
+        "words": len(g.words) - 1,
+        "tokens": len(g.tokens) - 1,
+        "disk_bytes": disk,
+        "stochastic_min": smin,
+        "stochastic_max": smax,
+    }

@@ -1,0 +1,453 @@
+"""Acoustic topologies: HMMs per phone (H) and the CTC topology (T).
+
+HMM graphs use transition ids as input labels, as Kaldi does: one id per (phone, HMM
+state, transition). Each id reads one posterior column (its pdf). H is first built
+without self-loops (Kaldi's ``make-h-transducer``), composed and optimised, and the
+self-loops are added last (Kaldi's ``add-self-loops --reorder=true``): the arc for the
+transition out of an HMM state consumes that state's last frame, and the self-loop
+sits on the arc's source state.
+
+CTC graphs use token ids as input labels: label ``k + 1`` reads posterior column ``k``
+(label 0 is epsilon), so the blank is label ``blank_id + 1``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hclg.errors import GraphBuildError, InputFormatError
+from hclg.graphs.fstutil import arrays_to_fst, fst_to_arrays
+
+
+@dataclass(frozen=True)
+class PhoneHmm:
+    """The HMM of one phone.
+
+    Attributes:
+        num_states: states including the final (non-emitting) one, which is the last.
+        transitions: (from, to, probability) with ``from`` an emitting state.
+        forward_pdf_class: per emitting state, the pdf class of its forward transitions.
+        self_loop_pdf_class: per emitting state, the pdf class of its self-loop.
+    """
+
+    num_states: int
+    transitions: tuple[tuple[int, int, float], ...]
+    forward_pdf_class: tuple[int, ...]
+    self_loop_pdf_class: tuple[int, ...]
+
+    def validate(self, phone: str, where: str) -> None:
+        last = self.num_states - 1
+        for i, j, p in self.transitions:
+            if not (0 <= i < last and 0 <= j <= last):
+                raise InputFormatError(where, None, f"phone {phone}: transition {i}->{j} is outside states 0..{last}")
+            if j == 0 and i != 0:
+                raise InputFormatError(where, None, f"phone {phone}: transition {i}->0 back into the entry state is not supported")
+            if not 0.0 < p <= 1.0:
+                raise InputFormatError(where, None, f"phone {phone}: transition {i}->{j} has probability {p}")
+        for i in range(last):
+            if not any(a == i and b != i for a, b, _ in self.transitions):
+                raise InputFormatError(where, None, f"phone {phone}: state {i} has no transition out of it")
+
+
+def _hmm(probs: dict, pdf_classes=None, self_loop_classes=None) -> PhoneHmm:
+    n = max(max(i, j) for i, j in probs) + 1
+    fwd = tuple(pdf_classes) if pdf_classes else tuple(range(n - 1))
+    return PhoneHmm(n, tuple((i, j, p) for (i, j), p in sorted(probs.items())), fwd, tuple(self_loop_classes) if self_loop_classes else fwd)
+
+
+#: Kaldi's default 3-state left-to-right topology (prepare_lang.sh, non-silence phones).
+KALDI_3STATE = _hmm({(0, 0): 0.75, (0, 1): 0.25, (1, 1): 0.75, (1, 2): 0.25, (2, 2): 0.75, (2, 3): 0.25})
+#: Kaldi's 1-state "chain" topology: forward and self-loop use different pdfs.
+CHAIN = _hmm({(0, 0): 0.5, (0, 1): 0.5}, pdf_classes=[0], self_loop_classes=[1])
+BUILTIN_TOPOLOGIES = {"kaldi-3state": KALDI_3STATE, "chain": CHAIN}
+
+
+def read_kaldi_topo(path, phones: tuple[str, ...]) -> dict[str, PhoneHmm]:
+    """Reads a Kaldi ``topo`` file.
+
+    ``<ForPhones>`` lists phone ids as in Kaldi's phones.txt (1 = the first phone of
+    ``phones``) or phone names. ``<PdfClass>`` or ``<ForwardPdfClass>``/
+    ``<SelfLoopPdfClass>`` name pdf classes; the state without one is final.
+
+    Args:
+        path: the topo file.
+        phones: the phone list (order gives Kaldi's 1-based ids).
+
+    Returns:
+        phone -> PhoneHmm.
+    """
+    path = Path(path)
+    toks = re.findall(r"<[^>]+>|[^\s<>]+", path.read_text(encoding="utf-8"))
+    out: dict[str, PhoneHmm] = {}
+    i = 0
+
+    def expect(t):
+        nonlocal i
+        if i >= len(toks) or toks[i] != t:
+            raise InputFormatError(path, None, f"expected {t} at token {i}, got {toks[i] if i < len(toks) else 'end of file'!r}")
+        i += 1
+
+    expect("<Topology>")
+    while i < len(toks) and toks[i] == "<TopologyEntry>":
+        i += 1
+        expect("<ForPhones>")
+        for_phones = []
+        while toks[i] != "</ForPhones>":
+            t = toks[i]
+            if t.isdigit():
+                k = int(t)
+                if not 1 <= k <= len(phones):
+                    raise InputFormatError(path, None, f"<ForPhones> id {k} is not a phone (1..{len(phones)})")
+                for_phones.append(phones[k - 1])
+            else:
+                for_phones.append(t)
+            i += 1
+        i += 1
+        trans, fwd, slc = {}, {}, {}
+        final_state = None
+        while toks[i] == "<State>":
+            s = int(toks[i + 1])
+            i += 2
+            while toks[i] != "</State>":
+                t = toks[i]
+                if t == "<PdfClass>":
+                    fwd[s] = slc[s] = int(toks[i + 1])
+                    i += 2
+                elif t == "<ForwardPdfClass>":
+                    fwd[s] = int(toks[i + 1])
+                    i += 2
+                elif t == "<SelfLoopPdfClass>":
+                    slc[s] = int(toks[i + 1])
+                    i += 2
+                elif t == "<Transition>":
+                    trans[(s, int(toks[i + 1]))] = float(toks[i + 2])
+                    i += 3
+                else:
+                    raise InputFormatError(path, None, f"unexpected {t!r} in <State> {s}")
+            i += 1
+            if s not in fwd:
+                final_state = s
+        expect("</TopologyEntry>")
+        if final_state is None or sorted(fwd) != list(range(final_state)):
+            raise InputFormatError(path, None, "each entry needs emitting states 0..n-2 and a final state n-1 without a pdf class")
+        hmm = PhoneHmm(final_state + 1, tuple((a, b, p) for (a, b), p in sorted(trans.items())),
+                       tuple(fwd[k] for k in range(final_state)), tuple(slc.get(k, fwd[k]) for k in range(final_state)))
+        for p in for_phones:
+            hmm.validate(p, str(path))
+            out[p] = hmm
+    expect("</Topology>")
+    return out
+
+
+def read_transition_table(path) -> dict[str, PhoneHmm]:
+    """Reads ``phone from to probability`` lines (``#`` comments); the highest state of
+    each phone is its final state. Pdf class = state index."""
+    path = Path(path)
+    per: dict[str, dict] = {}
+    with open(path, encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            s = line.split("#", 1)[0].split()
+            if not s:
+                continue
+            if len(s) != 4:
+                raise InputFormatError(path, n, f"expected 'phone from_state to_state probability', got {line.strip()!r}")
+            try:
+                a, b, p = int(s[1]), int(s[2]), float(s[3])
+            except ValueError:
+                raise InputFormatError(path, n, f"expected integers and a probability, got {line.strip()!r}") from None
+            per.setdefault(s[0], {})[(a, b)] = p
+    out = {}
+    for ph, probs in per.items():
+        hmm = _hmm(probs)
+        hmm.validate(ph, str(path))
+        out[ph] = hmm
+    if not out:
+        raise InputFormatError(path, None, "no transitions")
+    return out
+
+
+def read_pdf_map(path) -> dict[tuple[str, int], tuple[int, int]]:
+    """Reads ``phone hmm_state pdf [self_loop_pdf]`` lines (``#`` comments).
+
+    Returns:
+        (phone, state) -> (forward pdf, self-loop pdf).
+    """
+    path = Path(path)
+    out = {}
+    with open(path, encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            s = line.split("#", 1)[0].split()
+            if not s:
+                continue
+            if len(s) not in (3, 4):
+                raise InputFormatError(path, n, f"expected 'phone hmm_state pdf_id [self_loop_pdf_id]', got {line.strip()!r}")
+            try:
+                vals = [int(x) for x in s[1:]]
+            except ValueError:
+                raise InputFormatError(path, n, f"expected integer state and pdf ids, got {line.strip()!r}") from None
+            if min(vals) < 0:
+                raise InputFormatError(path, n, "ids must be >= 0")
+            out[(s[0], vals[0])] = (vals[1], vals[-1] if len(vals) == 4 else vals[1])
+    return out
+
+
+@dataclass(frozen=True)
+class TransitionTable:
+    """Transition ids (the input labels of an HMM graph), 1-based; arrays indexed by id.
+
+    Attributes:
+        phone: int32 [n+1]; phone id (in the graph's phone table) of each transition.
+        hmm_state: int32 [n+1]; source HMM state.
+        to_state: int32 [n+1]; destination HMM state (== hmm_state for a self-loop).
+        is_final: bool [n+1]; the transition leaves the phone (to its final state).
+        pdf: int32 [n+1]; posterior column read by the frame this transition consumes.
+        log_prob: float64 [n+1]; log transition probability.
+        self_loop_log_prob: float64 [n+1]; log prob of the source state's self-loop
+            (-inf if none).
+        trans_state: int32 [n+1]; id of the (phone, state) the transition leaves; 0 for
+            id 0.
+        self_loop_of: int32 [num_trans_states+1]; self-loop transition id of each
+            transition state, 0 if none.
+    """
+
+    phone: np.ndarray
+    hmm_state: np.ndarray
+    to_state: np.ndarray
+    is_final: np.ndarray
+    pdf: np.ndarray
+    log_prob: np.ndarray
+    self_loop_log_prob: np.ndarray
+    trans_state: np.ndarray
+    self_loop_of: np.ndarray
+
+    @property
+    def num_transitions(self) -> int:
+        return int(self.phone.shape[0]) - 1
+
+    def as_arrays(self) -> dict[str, np.ndarray]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+def make_transition_table(
+    phone_symbols: tuple[str, ...],
+    hmms: dict[str, PhoneHmm],
+    pdf_map: dict[tuple[str, int], tuple[int, int]] | None,
+    base_phone=lambda p: p,
+) -> TransitionTable:
+    """Numbers the transitions of every phone's HMM.
+
+    Args:
+        phone_symbols: the graph's phone table (index = phone id); ``<eps>`` and ``#n``
+            are skipped.
+        hmms: base phone -> PhoneHmm; a missing phone is an error.
+        pdf_map: (base phone, state) -> (forward pdf, self-loop pdf); None assigns a
+            new pdf to each distinct (base phone, pdf class).
+        base_phone: maps a (position-dependent) phone to its base phone.
+
+    Returns:
+        The TransitionTable.
+    """
+    rows = [(0, 0, 0, False, -1, 0.0, -math.inf, 0)]
+    auto: dict[tuple[str, int], int] = {}
+    ts_index: dict[tuple[int, int], int] = {}
+    self_loops = [0]
+    for pid, ph in enumerate(phone_symbols):
+        if pid == 0 or ph.startswith("#"):
+            continue
+        base = base_phone(ph)
+        hmm = hmms.get(base)
+        if hmm is None:
+            raise GraphBuildError(f"phone {base!r} has no HMM in the topology")
+        last = hmm.num_states - 1
+        for s in range(last):
+            ts = len(self_loops)
+            ts_index[(pid, s)] = ts
+            self_loops.append(0)
+            out = [(a, b, p) for a, b, p in hmm.transitions if a == s]
+            loop_p = next((p for a, b, p in out if b == a), 0.0)
+            for a, b, p in out:
+                cls = hmm.self_loop_pdf_class[s] if b == a else hmm.forward_pdf_class[s]
+                if pdf_map is not None:
+                    key = (base, s)
+                    if key not in pdf_map:
+                        raise GraphBuildError(f"the pdf map has no entry for phone {base!r} state {s}")
+                    pdf = pdf_map[key][1] if b == a else pdf_map[key][0]
+                else:
+                    pdf = auto.setdefault((base, cls), len(auto))
+                if b == a:
+                    self_loops[ts] = len(rows)
+                rows.append((pid, a, b, b == last, pdf, math.log(p), math.log(loop_p) if loop_p > 0 else -math.inf, ts))
+    cols = list(zip(*rows))
+    return TransitionTable(
+        phone=np.array(cols[0], dtype=np.int32),
+        hmm_state=np.array(cols[1], dtype=np.int32),
+        to_state=np.array(cols[2], dtype=np.int32),
+        is_final=np.array(cols[3], dtype=bool),
+        pdf=np.array(cols[4], dtype=np.int32),
+        log_prob=np.array(cols[5], dtype=np.float64),
+        self_loop_log_prob=np.array(cols[6], dtype=np.float64),
+        trans_state=np.array(cols[7], dtype=np.int32),
+        self_loop_of=np.array(self_loops, dtype=np.int32),
+    )
+
+
+def make_h_transducer(
+    table: TransitionTable, num_phone_symbols: int, disambig_phones: tuple[int, ...], transition_scale: float
+):
+    """Ha: transition ids (without self-loops) to phones, as Kaldi's ``make-h-transducer``
+    for a monophone (context width 1) system.
+
+    Each forward transition is an arc whose cost is ``-transition_scale *
+    log(p / (1 - p_self_loop))``; the phone is written on the arcs leaving the entry
+    state. Phone disambiguation symbol ``#k`` is read as input label
+    ``num_transitions + 1 + k`` and written back as ``#k``.
+
+    Returns:
+        (Ha, input labels of the disambiguation symbols).
+    """
+    n = table.num_transitions
+    src, ilab, olab, wt, dst = [], [], [], [], []
+    nstates = 1
+    node: dict[tuple[int, int], int] = {}
+    for t in range(1, n + 1):
+        if table.to_state[t] == table.hmm_state[t]:
+            continue
+        pid, a, b = int(table.phone[t]), int(table.hmm_state[t]), int(table.to_state[t])
+        s = 0 if a == 0 else node.setdefault((pid, a), None)
+        if s is None:
+            s = node[(pid, a)] = nstates
+            nstates += 1
+        if table.is_final[t]:
+            d = 0
+        else:
+            d = node.get((pid, b))
+            if d is None:
+                d = node[(pid, b)] = nstates
+                nstates += 1
+        p_loop = math.exp(table.self_loop_log_prob[t]) if np.isfinite(table.self_loop_log_prob[t]) else 0.0
+        src.append(s)
+        ilab.append(t)
+        olab.append(pid if a == 0 else 0)
+        wt.append(-transition_scale * (table.log_prob[t] - math.log1p(-p_loop)))
+        dst.append(d)
+    dis_labels = tuple(n + 1 + k for k in range(len(disambig_phones)))
+    for lab, ph in zip(dis_labels, disambig_phones):
+        src.append(0)
+        ilab.append(lab)
+        olab.append(ph)
+        wt.append(0.0)
+        dst.append(0)
+    final = np.full(nstates, np.inf, dtype=np.float32)
+    final[0] = 0.0
+    h = arrays_to_fst(nstates, 0, np.array(src), np.array(ilab), np.array(olab), np.array(wt, dtype=np.float32), np.array(dst), final)
+    return h, dis_labels
+
+
+def add_self_loops(f, table: TransitionTable, self_loop_scale: float):
+    """Adds HMM self-loops to a graph built without them, as Kaldi's
+    ``add-self-loops --reorder=true``.
+
+    A state whose out-arcs leave different HMM states (or that is final and has
+    transition arcs) first gets each such arc moved behind a new state reached by
+    epsilon (Kaldi's MakeFollowingInputSymbolsSameClass). Then each state whose arcs all
+    leave HMM state ``q`` gets ``q``'s self-loop with cost ``-self_loop_scale * log
+    p_loop``, and its forward arcs pay ``-self_loop_scale * log(1 - p_loop)``.
+
+    Args:
+        f: the graph without self-loops (input labels: transition ids and epsilon).
+        table: its transition table.
+        self_loop_scale: Kaldi's --self-loop-scale.
+
+    Returns:
+        The graph with self-loops, a new VectorFst.
+    """
+    a = fst_to_arrays(f)
+    ns = a.num_states
+    src = a.sources().astype(np.int64)
+    ilab, olab, w, nxt = a.ilabel.astype(np.int64), a.olabel.astype(np.int64), a.weight.astype(np.float64), a.nextstate.astype(np.int64)
+    if ilab.max(initial=0) > table.num_transitions:
+        raise GraphBuildError("the graph has input labels that are not transition ids (disambiguation symbols left?)")
+    cls = table.trans_state[ilab].astype(np.int64)  # 0 for epsilon
+    # Per state: the class of its arcs if all agree, -1 if they differ.
+    big = np.iinfo(np.int64).max
+    cmin = np.full(ns, big)
+    cmax = np.full(ns, -1)
+    np.minimum.at(cmin, src, cls)
+    np.maximum.at(cmax, src, cls)
+    bad = (cmin != cmax) & (cmax >= 0)
+    bad |= np.isfinite(a.final) & (cmax > 0)
+    move = bad[src] & (ilab != 0)
+    k = int(move.sum())
+    new_states = ns + np.arange(k)
+    # The moved arc: old state --eps/olabel/weight--> new state --ilabel/eps/0--> old next.
+    m_src, m_il, m_ol, m_w, m_nxt = src[move], ilab[move], olab[move], w[move], nxt[move]
+    keep = ~move
+    src = np.concatenate([src[keep], m_src, new_states])
+    ilab = np.concatenate([ilab[keep], np.zeros(k, np.int64), m_il])
+    olab = np.concatenate([olab[keep], m_ol, np.zeros(k, np.int64)])
+    w = np.concatenate([w[keep], m_w, np.zeros(k)])
+    nxt = np.concatenate([nxt[keep], new_states, m_nxt])
+    final = np.concatenate([a.final, np.full(k, np.inf, np.float32)])
+    ns2 = ns + k
+    state_cls = np.zeros(ns2, dtype=np.int64)
+    np.maximum.at(state_cls, src, table.trans_state[ilab].astype(np.int64))
+    loop_tid = table.self_loop_of[state_cls]
+    has_loop = loop_tid > 0
+    p_loop = np.where(has_loop, np.exp(table.self_loop_log_prob[table.self_loop_of[state_cls]]), 0.0)
+    # Forward arcs out of a state with a self-loop pay self_loop_scale * -log(1 - p_loop).
+    fwd = (ilab != 0) & has_loop[src]
+    w = w + np.where(fwd, -self_loop_scale * np.log1p(-p_loop[src]), 0.0)
+    ls = np.nonzero(has_loop)[0]
+    src = np.concatenate([src, ls])
+    ilab = np.concatenate([ilab, loop_tid[ls]])
+    olab = np.concatenate([olab, np.zeros(len(ls), np.int64)])
+    w = np.concatenate([w, -self_loop_scale * np.log(p_loop[ls])])
+    nxt = np.concatenate([nxt, ls])
+    return arrays_to_fst(ns2, a.start, src, ilab, olab, w.astype(np.float32), nxt, final)
+
+
+def make_ctc_topo(num_tokens: int, blank_id: int, compact: bool = False):
+    """T: CTC frame labels to tokens (repeats collapse, blanks vanish), as k2's ctc_topo.
+
+    Token ``k`` is label ``k + 1``. The standard topology has a state per token and an
+    arc between every pair ((N)^2 arcs); the compact one (k2's ``modified=True``) has
+    O(N) arcs via epsilons, at the price of also reading ``a a`` as two tokens.
+
+    Args:
+        num_tokens: posterior columns, blank included.
+        blank_id: column of the blank.
+        compact: build the compact variant.
+
+    Returns:
+        T as a tropical VectorFst (every state final).
+    """
+    if not 0 <= blank_id < num_tokens:
+        raise ValueError(f"blank_id {blank_id} outside 0..{num_tokens - 1}")
+    b = blank_id + 1
+    labels = np.arange(1, num_tokens + 1)
+    if not compact:
+        # state k-1 = "last frame was token k" (blank state = b - 1)
+        i, j = np.meshgrid(labels, labels, indexing="ij")
+        i, j = i.ravel(), j.ravel()
+        olab = np.where((i == j) | (j == b), 0, j)
+        src, dst, ilab = i - 1, j - 1, j
+        ns = num_tokens
+        start = b - 1
+        final = np.zeros(ns, dtype=np.float32)
+    else:
+        toks = labels[labels != b]
+        # state 0: after blank/start; state t: inside token t.
+        ns = num_tokens
+        st = np.arange(1, ns)
+        src = np.concatenate([[0], np.zeros(len(toks), int), st, st])
+        ilab = np.concatenate([[b], toks, toks, np.zeros(len(toks), int)])
+        olab = np.concatenate([[0], toks, np.zeros(len(toks), int), np.zeros(len(toks), int)])
+        dst = np.concatenate([[0], st, st, np.zeros(len(toks), int)])
+        start = 0
+        final = np.zeros(ns, dtype=np.float32)
+    return arrays_to_fst(ns, start, src, ilab, olab, np.zeros(len(src), np.float32), dst, final)

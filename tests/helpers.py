@@ -1,0 +1,59 @@
+"""Small independent tools for tests: linear FSTs, exhaustive best paths, random inputs."""
+
+import math
+
+import numpy as np
+import pywrapfst as fst
+
+
+def linear(labels):
+    """Acceptor of exactly one label sequence."""
+    c = fst.Compiler()
+    lines = [f"{k} {k + 1} {x} {x}" for k, x in enumerate(labels)] + [str(len(labels))]
+    print("\n".join(lines), file=c)
+    return c.compile()
+
+
+def best(F, x):
+    """(cost, output labels) of the best path of F reading input sequence x; None if none."""
+    F = F.copy()
+    F.arcsort("ilabel")
+    c = fst.compose(linear(x), F)
+    if c.num_states() == 0 or c.start() == fst.NO_STATE_ID:
+        return None
+    sp = fst.shortestpath(c)
+    if sp.num_states() == 0:
+        return None
+    d = fst.shortestdistance(sp, reverse=True)
+    out, s = [], sp.start()
+    while sp.num_arcs(s):
+        a = next(iter(sp.arcs(s)))
+        if a.olabel:
+            out.append(a.olabel)
+        s = a.nextstate
+    return float(d[sp.start()]), out
+
+
+def random_inputs(F, n, seed=0, max_len=200):
+    """n input label sequences of random successful paths of F."""
+    out = []
+    for i in range(n):
+        p = fst.randgen(F, npath=1, seed=seed + i, select="uniform", max_length=max_len)
+        x = [a.ilabel for s in p.states() for a in p.arcs(s) if a.ilabel]
+        out.append(x)
+    return out
+
+
+def from_text(text):
+    c = fst.Compiler()
+    print(text.strip(), file=c)
+    return c.compile()
+
+
+def ctc_collapse(frames, blank):
+    out, prev = [], None
+    for f in frames:
+        if f != prev and f != blank:
+            out.append(f)
+        prev = f
+    return out
