@@ -36,11 +36,14 @@ def best(F, x):
 
 def random_inputs(F, n, seed=0, max_len=200):
     """n input label sequences of random successful paths of F."""
-    out = []
-    for i in range(n):
+    out, i = [], 0
+    while len(out) < n and i < 20 * n:
         p = fst.randgen(F, npath=1, seed=seed + i, select="uniform", max_length=max_len)
-        x = [a.ilabel for s in p.states() for a in p.arcs(s) if a.ilabel]
-        out.append(x)
+        i += 1
+        if p.num_states() == 0:  # no successful path within max_len
+            continue
+        out.append([a.ilabel for s in p.states() for a in p.arcs(s) if a.ilabel])
+    assert len(out) == n, "could not draw enough random paths"
     return out
 
 

@@ -10,6 +10,7 @@ layout; numpy views it without copying.
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import os
 import resource
@@ -242,10 +243,13 @@ def run_guarded(func, f: fst.Fst, step: str, hint: str, max_mem: int | None = No
         max_mem = int(_available_memory() * constants.DETERMINIZE_MAX_MEM_FRACTION)
     fd, path = tempfile.mkstemp(suffix=".fst", prefix="hclg-")
     os.close(fd)
+    err_fd, err_path = tempfile.mkstemp(suffix=".log", prefix="hclg-")
     try:
         pid = os.fork()
         if pid == 0:  # child: only OpenFst work, then exit without Python cleanup
             code = 1
+            os.dup2(err_fd, 2)
+            faulthandler.disable()  # a crash is reported through the exit status
             try:
                 with open("/proc/self/status") as fh:
                     vm = next(int(x.split()[1]) * 1024 for x in fh if x.startswith("VmSize:"))
@@ -261,13 +265,18 @@ def run_guarded(func, f: fst.Fst, step: str, hint: str, max_mem: int | None = No
         _, status = os.waitpid(pid, 0)
         code = os.waitstatus_to_exitcode(status)
         if code != 0:
+            with open(err_path, errors="replace") as fh:
+                said = [x.strip() for x in fh if "ERROR" in x or "Error" in x][-1:]
             why = "ran out of its memory cap" if code in (3, -6, 134) else f"failed (exit status {code})"
             raise GraphBuildError(
                 f"step {step!r} {why} ({max_mem / 2**30:.1f} GiB allowed). Likely cause: {hint}"
+                + (f" [{said[0]}]" if said else "")
             )
         return fst.Fst.read(path)
     finally:
+        os.close(err_fd)
         os.unlink(path)
+        os.unlink(err_path)
 
 
 def determinize_log(f: fst.Fst, step: str, hint: str, max_mem: int | None = None) -> fst.VectorFst:

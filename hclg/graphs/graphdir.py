@@ -249,7 +249,7 @@ def graph_info(path) -> dict:
         "epsilon_arcs": c["epsilon_arcs"],
         "input_labels": int(len(g.ilabel_to_column) - 1),
         "posterior_columns": g.num_columns,
-        "words": len(g.words) - 1,
+        "words": sum(w not in (constants.EPS, constants.BACKOFF_DISAMBIG, constants.BOS, constants.EOS) for w in g.words.symbols),
         "tokens": len(g.tokens) - 1,
         "disk_bytes": disk,
         "stochastic_min": smin,
