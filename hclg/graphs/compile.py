@@ -289,7 +289,8 @@ def _compile(lexicon, grammar, out, o: CompileOptions, phones, tokens, t_start, 
         "steps": [list(s) for s in rec.steps],
     }
     disambig = tuple(L.phones.symbols[i] for i in L.disambig_phones)
-    write_graph_dir(out, HCLG, L.words, L.phones, i2c, manifest, disambig, transitions, L.word_boundary)
+    write_graph_dir(out, HCLG, L.words, L.phones, i2c, manifest, disambig, transitions, L.word_boundary,
+                    list(L.align_lexicon))
     secs = time.perf_counter() - t_start
     log.info("wrote %s in %.1fs", out, secs)
     return CompileResult(out, st, na, secs, tuple(rec.steps))

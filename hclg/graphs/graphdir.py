@@ -12,6 +12,8 @@ Layout::
       transitions.npz     HMM only: the transition table (phone, state, pdf, ...)
       word_boundary.txt   with position-dependent phones: Kaldi's word_boundary.txt
       disambig.txt        the disambiguation symbols removed from HCLG
+      align_lexicon.txt   ``word unit ...`` per pronunciation, in tokens.txt's units: how
+                          the decoder splits a phone/token alignment into words
       manifest.json       format version, topology, options, counts, versions, checksums
       decoder/*.npy       the decoder's flat arrays, loaded memory-mapped:
         final.npy         float32 [S]: final cost, +inf if not final
@@ -115,7 +117,8 @@ def decoder_arrays(f, ilabel_to_column: np.ndarray) -> DecoderArrays:
 
 def write_graph_dir(out_dir, f, words: SymbolTable, tokens: SymbolTable, ilabel_to_column: np.ndarray,
                     manifest: dict, disambig: tuple[str, ...] = (), transitions: dict | None = None,
-                    word_boundary: tuple[str, ...] | None = None) -> Path:
+                    word_boundary: tuple[str, ...] | None = None,
+                    align_lexicon: list[tuple[str, tuple[str, ...]]] | None = None) -> Path:
     """Writes a graph directory (see the module doc). Returns its path."""
     out = Path(out_dir)
     (out / "decoder").mkdir(parents=True, exist_ok=True)
@@ -134,6 +137,8 @@ def write_graph_dir(out_dir, f, words: SymbolTable, tokens: SymbolTable, ilabel_
         (out / "word_boundary.txt").write_text(
             "".join(f"{p} {k}\n" for p, k in zip(tokens.symbols, word_boundary) if p != constants.EPS and not p.startswith("#")),
             encoding="utf-8")
+    if align_lexicon is not None:
+        (out / "align_lexicon.txt").write_text("".join(f"{w} {' '.join(p)}\n" for w, p in align_lexicon), encoding="utf-8")
     arr = decoder_arrays(f, ilabel_to_column)
     for name in DECODER_ARRAYS:
         np.save(out / "decoder" / f"{name}.npy", getattr(arr, name))
@@ -180,6 +185,17 @@ class Graph:
     @property
     def topology(self) -> str:
         return self.manifest.get("topology", "?")
+
+    def align_lexicon(self) -> dict[str, list[tuple[str, ...]]]:
+        """word -> its pronunciations (tuples of token/phone symbols)."""
+        out: dict[str, list[tuple[str, ...]]] = {}
+        p = self.path / "align_lexicon.txt"
+        if p.exists():
+            for line in p.read_text(encoding="utf-8").splitlines():
+                parts = line.split()
+                if parts:
+                    out.setdefault(parts[0], []).append(tuple(parts[1:]))
+        return out
 
     def transitions(self) -> dict | None:
         p = self.path / "transitions.npz"

@@ -227,6 +227,7 @@ class LexiconFst:
         disambig_phones: ids of ``#0..#n`` in ``phones``.
         word_boundary: per phone id, one of nonword/begin/end/internal/singleton
             (Kaldi's word_boundary.txt), or None without position-dependent phones.
+        align_lexicon: (word, phones) per pronunciation, phones as L reads them.
     """
 
     fst: object
@@ -234,6 +235,7 @@ class LexiconFst:
     words: SymbolTable
     disambig_phones: tuple[int, ...]
     word_boundary: tuple[str, ...] | None
+    align_lexicon: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 def make_lexicon_fst(
@@ -334,4 +336,5 @@ def make_lexicon_fst(
             "nonword" if p in silence or i == 0 or p.startswith("#") else kinds.get(p[-2:], "nonword")
             for i, p in enumerate(phones.symbols)
         )
-    return LexiconFst(f, phones, words, disambig, boundary)
+    align = tuple((e.word, tuple(x for x in p if not x.startswith("#"))) for e, p in zip(lexicon.entries, prons))
+    return LexiconFst(f, phones, words, disambig, boundary, align)

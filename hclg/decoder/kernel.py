@@ -1,0 +1,344 @@
+"""The token-passing Viterbi beam search kernel (numba), as Kaldi's FasterDecoder.
+
+Kernels take flat numpy arrays and scalars only. The public entry is
+:class:`hclg.decoder.search.Decoder`, which checks inputs and calls :func:`viterbi`.
+
+Search state, documented as Kaldi's ``lattice-faster-decoder.h`` documents its own:
+
+- A *token* is a graph state alive at a frame boundary. Tokens of one frame live in
+  compact slot arrays (``tok_state``, ``tok_cost``, ``tok_ac``, ``tok_link``,
+  ``tok_last``); ``index[state]`` gives a state's slot in the current frame, -1 if none.
+  Two slot sets and two index arrays alternate between frames; an index array is reset
+  to -1 for exactly the states it held, so it is never cleared whole.
+- ``tok_cost``: best total cost (graph + acoustic) of a path ending in this state now.
+- ``tok_ac``: the acoustic part of that cost, so graph cost = cost - ac.
+- ``tok_link``: the newest *link* of that path, -1 at the start. Links are the light
+  traceback: a record is written only when a path crosses an arc that outputs a word or
+  marks an event (an HMM phone's last frame, a CTC token's first frame), never per frame.
+  ``link_prev`` chains them backwards; ``link_label`` is the word id (> 0) or minus the
+  event's input label (< 0); ``link_frame`` is the frame it happened at.
+- ``tok_last``: the input label of the path's last emitting arc (CTC: tells a repeat of
+  the same token from a new one).
+- Emitting arcs consume a frame; then epsilon arcs are followed within the frame, with a
+  stack, as Kaldi's ProcessNonemitting. Pruning is Kaldi's: the cutoff is best + beam,
+  tightened to max_active tokens, widened to min_active, plus beam_delta when either
+  sets it; the next frame's cutoff is bounded while expanding, starting from the best
+  token's arcs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+EVENT_NONE = 0
+EVENT_PHONE_END = 1  # HMM: a transition into the phone's final state (phone ends this frame)
+EVENT_TOKEN = 2  # CTC: a non-blank token (an event when it is not a repeat)
+EVENT_BLANK = 3  # CTC blank
+
+INF = np.inf
+
+
+@njit(cache=True)
+def get_cutoff(costs, n, beam, max_active, min_active, beam_delta, scratch):
+    """Kaldi's FasterDecoder::GetCutoff.
+
+    Args:
+        costs: float64 [>= n]; token costs of this frame.
+        n: number of tokens.
+        beam, max_active, min_active, beam_delta: the options.
+        scratch: float64 [>= n] work space.
+
+    Returns:
+        (cutoff, adaptive_beam, best_slot).
+    """
+    best = INF
+    best_slot = -1
+    for i in range(n):
+        if costs[i] < best:
+            best = costs[i]
+            best_slot = i
+    beam_cutoff = best + beam
+    if n > max_active or n > min_active:
+        for i in range(n):
+            scratch[i] = costs[i]
+    max_active_cutoff = INF
+    if n > max_active:
+        part = np.partition(scratch[:n], max_active)
+        max_active_cutoff = part[max_active]
+        if max_active_cutoff < beam_cutoff:
+            return max_active_cutoff, max_active_cutoff - best + beam_delta, best_slot
+    min_active_cutoff = INF
+    if n > min_active:
+        if min_active == 0:
+            min_active_cutoff = best
+        else:
+            part = np.partition(scratch[:n], min_active)
+            min_active_cutoff = part[min_active]
+    if min_active_cutoff > beam_cutoff:
+        return min_active_cutoff, min_active_cutoff - best + beam_delta, best_slot
+    return beam_cutoff, beam, best_slot
+
+
+@njit(cache=True)
+def _emit(t, c_state, c_cost, c_ac, c_link, c_last, nc, weight_cutoff, next_cutoff, adaptive_beam,
+          x_state, x_cost, x_ac, x_link, x_last, nxt_index,
+          e_off, e_col, e_ilab, e_olab, e_w, e_next, loglikes, event_kind,
+          link_prev, link_label, link_frame, n_links):
+    """Kaldi's ProcessEmitting for frame t: expands the tokens under weight_cutoff into
+    the (empty) next-frame slots. The caller guarantees room: x_* for every arc expanded,
+    links for two per arc.
+
+    Returns:
+        (tokens in next frame, next frame's cutoff, n_links, arcs expanded)
+    """
+    nx = 0
+    arcs = 0
+    for i in range(nc):
+        tc = c_cost[i]
+        if not tc < weight_cutoff:
+            continue
+        s = c_state[i]
+        for k in range(e_off[s], e_off[s + 1]):
+            ac = -loglikes[t, e_col[k]]
+            w = tc + e_w[k] + ac
+            arcs += 1
+            if not w < next_cutoff:
+                continue
+            if w + adaptive_beam < next_cutoff:
+                next_cutoff = w + adaptive_beam
+            d = e_next[k]
+            j = nxt_index[d]
+            if j < 0:
+                j = nx
+                nx += 1
+                nxt_index[d] = j
+                x_state[j] = d
+            elif not x_cost[j] > w:
+                continue
+            x_cost[j] = w
+            x_ac[j] = c_ac[i] + ac
+            il = e_ilab[k]
+            link = c_link[i]
+            ol = e_olab[k]
+            kind = event_kind[il]
+            if ol != 0:
+                link_prev[n_links] = link
+                link_label[n_links] = ol
+                link_frame[n_links] = t
+                link = n_links
+                n_links += 1
+            if kind == 1 or (kind == 2 and c_last[i] != il):
+                link_prev[n_links] = link
+                link_label[n_links] = -il
+                link_frame[n_links] = t
+                link = n_links
+                n_links += 1
+            x_link[j] = link
+            x_last[j] = il
+    return nx, next_cutoff, n_links, arcs
+
+
+@njit(cache=True)
+def _eps(frame, cutoff, c_state, c_cost, c_ac, c_link, c_last, nc, index, stack, sp,
+         n_off, n_olab, n_w, n_next, link_prev, link_label, link_frame, n_links):
+    """Kaldi's ProcessNonemitting: follows epsilon arcs from the states on ``stack``.
+
+    Resumable: before popping a state it checks there is room for all its epsilon arcs
+    (slots, stack, links); if not it returns with ``full`` set and the caller grows the
+    arrays and calls again with the same stack.
+
+    Returns:
+        (nc, sp, n_links, full)
+    """
+    cap = c_state.shape[0]
+    scap = stack.shape[0]
+    lcap = link_prev.shape[0]
+    while sp > 0:
+        s = stack[sp - 1]
+        deg = n_off[s + 1] - n_off[s]
+        if nc + deg > cap or sp + deg > scap or n_links + deg > lcap:
+            return nc, sp, n_links, True
+        sp -= 1
+        i = index[s]
+        tc = c_cost[i]
+        if tc > cutoff:
+            continue
+        for k in range(n_off[s], n_off[s + 1]):
+            w = tc + n_w[k]
+            if w > cutoff:
+                continue
+            d = n_next[k]
+            j = index[d]
+            if j < 0:
+                j = nc
+                nc += 1
+                index[d] = j
+                c_state[j] = d
+            elif not c_cost[j] > w:
+                continue
+            c_cost[j] = w
+            c_ac[j] = c_ac[i]
+            c_last[j] = c_last[i]
+            link = c_link[i]
+            ol = n_olab[k]
+            if ol != 0:
+                link_prev[n_links] = link
+                link_label[n_links] = ol
+                link_frame[n_links] = frame
+                link = n_links
+                n_links += 1
+            c_link[j] = link
+            stack[sp] = d
+            sp += 1
+    return nc, sp, n_links, False
+
+
+@njit(cache=True)
+def _grown(a, need):
+    """a, or a copy at least ``need`` long (doubling)."""
+    if a.shape[0] >= need:
+        return a
+    b = np.empty(max(need, 2 * a.shape[0]), dtype=a.dtype)
+    b[: a.shape[0]] = a
+    return b
+
+
+@njit(cache=True)
+def viterbi(start, final, e_off, e_col, e_ilab, e_olab, e_w, e_next, n_off, n_olab, n_w, n_next,
+            loglikes, event_kind, beam, max_active, min_active, beam_delta, index_a, index_b):
+    """1-best token-passing search over one utterance.
+
+    Args:
+        start: start state.
+        final: float32 [S]; final costs (+inf: not final).
+        e_off: int64 [S+1]; emitting arcs of state s are e_off[s]:e_off[s+1].
+        e_col, e_ilab, e_olab: int32 [E]; column read, input label, output label.
+        e_w: float32 [E]; graph cost.  e_next: int32 [E]; destination.
+        n_off: int64 [S+1]; epsilon arcs likewise; n_olab int32, n_w float32, n_next int32 [N].
+        loglikes: float32 [T, C]; scaled log-likelihoods (acoustic cost = -loglike).
+        event_kind: int8 [max_ilabel+1]; EVENT_* per input label.
+        beam, max_active, min_active, beam_delta: as Kaldi's FasterDecoder.
+        index_a, index_b: int32 [S], all -1 on entry (and on return).
+
+    Returns:
+        (best_cost, best_ac, best_link, reached_final, link_prev, link_label, link_frame,
+        n_links, arcs_expanded, frames_decoded)
+    """
+    T = loglikes.shape[0]
+    cap = 1024
+    c_state = np.empty(cap, np.int32)
+    c_cost = np.empty(cap, np.float64)
+    c_ac = np.empty(cap, np.float64)
+    c_link = np.empty(cap, np.int32)
+    c_last = np.empty(cap, np.int32)
+    x_state = np.empty(cap, np.int32)
+    x_cost = np.empty(cap, np.float64)
+    x_ac = np.empty(cap, np.float64)
+    x_link = np.empty(cap, np.int32)
+    x_last = np.empty(cap, np.int32)
+    scratch = np.empty(cap, np.float64)
+    stack = np.empty(cap, np.int32)
+    link_prev = np.empty(4096, np.int32)
+    link_label = np.empty(4096, np.int32)
+    link_frame = np.empty(4096, np.int32)
+    n_links = 0
+    arcs_expanded = 0
+    frames = 0
+
+    cur_index = index_a
+    nxt_index = index_b
+    c_state[0] = start
+    c_cost[0] = 0.0
+    c_ac[0] = 0.0
+    c_link[0] = -1
+    c_last[0] = 0
+    cur_index[start] = 0
+    nc = 1
+    cutoff = INF
+    for t in range(-1, T):
+        if t >= 0:
+            scratch = _grown(scratch, nc)
+            weight_cutoff, adaptive_beam, best = get_cutoff(c_cost, nc, beam, max_active, min_active, beam_delta, scratch)
+            # room for every arc the expansion may take
+            need = 0
+            for i in range(nc):
+                if c_cost[i] < weight_cutoff:
+                    s = c_state[i]
+                    need += e_off[s + 1] - e_off[s]
+            x_state = _grown(x_state, need)
+            x_cost = _grown(x_cost, need)
+            x_ac = _grown(x_ac, need)
+            x_link = _grown(x_link, need)
+            x_last = _grown(x_last, need)
+            link_prev = _grown(link_prev, n_links + 2 * need)
+            link_label = _grown(link_label, n_links + 2 * need)
+            link_frame = _grown(link_frame, n_links + 2 * need)
+            next_cutoff = INF
+            s = c_state[best]
+            for k in range(e_off[s], e_off[s + 1]):
+                w = c_cost[best] + e_w[k] - loglikes[t, e_col[k]]
+                if w + adaptive_beam < next_cutoff:
+                    next_cutoff = w + adaptive_beam
+            nx, cutoff, n_links, arcs = _emit(
+                t, c_state, c_cost, c_ac, c_link, c_last, nc, weight_cutoff, next_cutoff, adaptive_beam,
+                x_state, x_cost, x_ac, x_link, x_last, nxt_index,
+                e_off, e_col, e_ilab, e_olab, e_w, e_next, loglikes, event_kind,
+                link_prev, link_label, link_frame, n_links)
+            arcs_expanded += arcs
+            for i in range(nc):
+                cur_index[c_state[i]] = -1
+            cur_index, nxt_index = nxt_index, cur_index
+            c_state, x_state = x_state, c_state
+            c_cost, x_cost = x_cost, c_cost
+            c_ac, x_ac = x_ac, c_ac
+            c_link, x_link = x_link, c_link
+            c_last, x_last = x_last, c_last
+            nc = nx
+            if nc == 0:
+                break
+            frames = t + 1
+        stack = _grown(stack, nc)
+        for i in range(nc):
+            stack[i] = c_state[i]
+        sp = nc
+        frame = t if t >= 0 else 0
+        while True:
+            nc, sp, n_links, full = _eps(frame, cutoff, c_state, c_cost, c_ac, c_link, c_last, nc, cur_index,
+                                         stack, sp, n_off, n_olab, n_w, n_next, link_prev, link_label, link_frame, n_links)
+            if not full:
+                break
+            c_state = _grown(c_state, 2 * c_state.shape[0])
+            c_cost = _grown(c_cost, c_state.shape[0])
+            c_ac = _grown(c_ac, c_state.shape[0])
+            c_link = _grown(c_link, c_state.shape[0])
+            c_last = _grown(c_last, c_state.shape[0])
+            stack = _grown(stack, 2 * stack.shape[0])
+            link_prev = _grown(link_prev, 2 * link_prev.shape[0])
+            link_label = _grown(link_label, link_prev.shape[0])
+            link_frame = _grown(link_frame, link_prev.shape[0])
+
+    # ---- final ----
+    best = -1
+    best_total = INF
+    reached_final = False
+    for i in range(nc):
+        f = final[c_state[i]]
+        if f < INF and c_cost[i] + f < best_total:
+            best_total = c_cost[i] + f
+            best = i
+            reached_final = True
+    if best < 0:
+        for i in range(nc):
+            if c_cost[i] < best_total:
+                best_total = c_cost[i]
+                best = i
+    best_ac = 0.0
+    best_link = -1
+    if best >= 0:
+        best_ac = c_ac[best]
+        best_link = c_link[best]
+    for i in range(nc):
+        cur_index[c_state[i]] = -1
+    return (best_total, best_ac, best_link, reached_final, link_prev, link_label, link_frame,
+            n_links, arcs_expanded, frames)

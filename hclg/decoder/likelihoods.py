@@ -1,0 +1,128 @@
+"""From network outputs to scaled log-likelihoods, and priors.
+
+Hybrid recipe: log p(x|s) = log p(s|x) - prior_scale * log p(s), times the acoustic scale.
+The decoder turns these into acoustic costs (-scaled log-likelihood) per frame.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from hclg.errors import DecodeError, InputFormatError
+
+_TINY = 1e-30
+
+
+def log_softmax(x: np.ndarray) -> np.ndarray:
+    m = x.max(axis=1, keepdims=True)
+    y = x - m
+    return y - np.log(np.exp(y).sum(axis=1, keepdims=True))
+
+
+def scaled_loglikes(matrix, kind: str, acoustic_scale: float, log_priors: np.ndarray | None = None,
+                    prior_scale: float = 1.0, blank_column: int | None = None, blank_penalty: float = 0.0,
+                    utt: str = "") -> np.ndarray:
+    """Turns a [frames, columns] network output into scaled log-likelihoods.
+
+    Args:
+        matrix: [frames, columns] array (numpy, or anything with ``.numpy()``).
+        kind: ``log-posteriors``, ``posteriors``, ``logits`` (log-softmax applied) or
+            ``log-likelihoods`` (used as they are; priors ignored).
+        acoustic_scale: multiplies the result.
+        log_priors: float [columns] log prior of each column, or None.
+        prior_scale: scale on log_priors.
+        blank_column: CTC blank column for ``blank_penalty``.
+        blank_penalty: subtracted from the blank's log-likelihood (a cost on blank).
+        utt: utterance id for error messages.
+
+    Returns:
+        float32 [frames, columns], C-contiguous.
+
+    Raises:
+        DecodeError: not 2-D, no frames, NaN or inf, or negative posteriors.
+    """
+    if hasattr(matrix, "numpy") and not isinstance(matrix, np.ndarray):
+        matrix = matrix.detach().cpu().numpy() if hasattr(matrix, "detach") else matrix.numpy()
+    x = np.asarray(matrix)
+    if x.ndim != 2:
+        raise DecodeError(f"utterance {utt!r}: expected a [frames, columns] matrix, got shape {x.shape}")
+    if x.shape[0] == 0:
+        raise DecodeError(f"utterance {utt!r}: has 0 frames")
+    x = x.astype(np.float64)
+    if kind == "posteriors":
+        if not np.isfinite(x).all() or (x < 0).any():
+            raise DecodeError(f"utterance {utt!r}: posteriors must be finite and >= 0 (wrong --input-kind?)")
+        x = np.log(np.maximum(x, _TINY))
+    elif kind == "logits":
+        if not np.isfinite(x).all():
+            raise DecodeError(f"utterance {utt!r}: logits contain NaN or inf")
+        x = log_softmax(x)
+    else:
+        bad = ~np.isfinite(x)
+        if np.isnan(x).any() or (bad & (x > 0)).any():
+            t = int(np.argwhere(bad)[0][0])
+            raise DecodeError(f"utterance {utt!r}: NaN or +inf at frame {t}")
+    if kind != "log-likelihoods" and log_priors is not None:
+        if log_priors.shape[0] != x.shape[1]:
+            raise DecodeError(f"utterance {utt!r}: {x.shape[1]} columns but {log_priors.shape[0]} priors")
+        x = x - prior_scale * log_priors[None, :]
+    if blank_column is not None and blank_penalty:
+        x[:, blank_column] -= blank_penalty
+    return np.ascontiguousarray(x * acoustic_scale, dtype=np.float32)
+
+
+def read_priors(path) -> np.ndarray:
+    """Reads priors and returns log priors (float64 [columns]).
+
+    Accepts a ``.npy`` vector, a Kaldi vector (text ``[ a b c ]`` or binary, read with
+    kaldi-native-io), or whitespace-separated numbers. Counts are normalised; values that
+    are all <= 0 are taken as log priors already.
+    """
+    path = Path(path)
+    if path.suffix == ".npy":
+        v = np.load(path).astype(np.float64).ravel()
+    else:
+        raw = path.read_bytes()
+        if raw[:2] == b"\0B":
+            import kaldi_native_io as kio
+
+            v = np.asarray(kio.FloatVector.read(str(path)), dtype=np.float64) if hasattr(kio, "FloatVector") else None
+            if v is None:
+                raise InputFormatError(path, None, "binary Kaldi vector could not be read")
+        else:
+            text = raw.decode("utf-8", errors="replace").replace("[", " ").replace("]", " ")
+            try:
+                v = np.array([float(t) for t in text.split()], dtype=np.float64)
+            except ValueError as e:
+                raise InputFormatError(path, None, f"expected numbers: {e}") from None
+    if v.size == 0:
+        raise InputFormatError(path, None, "no priors in file")
+    if (v <= 0).all():
+        return v
+    if (v < 0).any():
+        raise InputFormatError(path, None, "priors mix negative and positive values")
+    v = v / v.sum()
+    return np.log(np.maximum(v, _TINY))
+
+
+def estimate_priors(matrices, kind: str = "log-posteriors") -> np.ndarray:
+    """Average posterior over all frames of the given utterances (``hclg priors``).
+
+    Args:
+        matrices: iterable of [frames, columns] network outputs.
+        kind: how to read them (as :func:`scaled_loglikes`; not ``log-likelihoods``).
+
+    Returns:
+        float64 [columns] priors (summing to 1).
+    """
+    total, frames = None, 0
+    for m in matrices:
+        lp = scaled_loglikes(m, kind, 1.0)
+        p = np.exp(lp.astype(np.float64)).sum(axis=0)
+        total = p if total is None else total + p
+        frames += lp.shape[0]
+    if total is None:
+        raise DecodeError("no utterances to estimate priors from")
+    return total / total.sum()

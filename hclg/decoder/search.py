@@ -1,0 +1,257 @@
+"""The public decoder: ``Decoder(graph, options).decode(matrix) -> Result``."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hclg import constants
+from hclg.decoder import kernel
+from hclg.decoder.config import DecoderOptions
+from hclg.decoder.likelihoods import scaled_loglikes
+from hclg.errors import DecodeError
+from hclg.graphs.graphdir import Graph, load_graph
+
+sys.setrecursionlimit(max(sys.getrecursionlimit(), 20000))
+
+
+@dataclass(frozen=True)
+class Result:
+    """The 1-best of one utterance.
+
+    Attributes:
+        utt: utterance id.
+        words: the words.
+        word_ids: their ids in the graph's words.txt.
+        start_frames, end_frames: per word, first and last (output) frame, inclusive.
+        cost: total cost (graph + acoustic, including the final cost).
+        graph_cost: graph part of ``cost`` (LM, lexicon, transitions).
+        acoustic_cost: acoustic part (-sum of scaled log-likelihoods on the path).
+        frames: frames decoded.
+        partial: True if no final state was reached (best partial hypothesis).
+        frame_seconds: seconds per output frame (frame_shift * subsampling).
+        arcs_expanded: emitting arcs expanded by the search (for benchmarks).
+    """
+
+    utt: str
+    words: tuple[str, ...]
+    word_ids: tuple[int, ...]
+    start_frames: tuple[int, ...]
+    end_frames: tuple[int, ...]
+    cost: float
+    graph_cost: float
+    acoustic_cost: float
+    frames: int
+    partial: bool
+    frame_seconds: float
+    arcs_expanded: int = 0
+
+    @property
+    def text(self) -> str:
+        return " ".join(self.words)
+
+    def ctm_lines(self) -> list[str]:
+        """Kaldi CTM lines ``utt 1 start duration word`` in seconds."""
+        fs = self.frame_seconds
+        return [f"{self.utt} 1 {s * fs:.3f} {(e - s + 1) * fs:.3f} {w}"
+                for w, s, e in zip(self.words, self.start_frames, self.end_frames)]
+
+    def as_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["words"], d["word_ids"] = list(self.words), list(self.word_ids)
+        d["start_frames"], d["end_frames"] = list(self.start_frames), list(self.end_frames)
+        d["start_seconds"] = [round(s * self.frame_seconds, 3) for s in self.start_frames]
+        d["end_seconds"] = [round((e + 1) * self.frame_seconds, 3) for e in self.end_frames]
+        return d
+
+
+class Decoder:
+    """Token-passing Viterbi beam search over a compiled graph.
+
+    Args:
+        graph: a graph directory (path) or an opened :class:`Graph`.
+        options: DecoderOptions (validated here).
+        log_priors: float [columns] log priors to divide posteriors by, or None.
+
+    The graph is opened memory-mapped once; scratch arrays are reused across utterances.
+    """
+
+    def __init__(self, graph, options: DecoderOptions = DecoderOptions(), log_priors: np.ndarray | None = None):
+        self.graph: Graph = graph if isinstance(graph, Graph) else load_graph(graph)
+        self.options = options.validate()
+        g = self.graph
+        if log_priors is not None and len(log_priors) != g.num_columns:
+            raise DecodeError(f"{len(log_priors)} priors but the graph reads {g.num_columns} columns")
+        self.log_priors = log_priors
+        gopts = g.manifest.get("options", {})
+        self.is_ctc = g.topology == "ctc"
+        if options.acoustic_scale is not None:
+            self.acoustic_scale = options.acoustic_scale
+        elif self.is_ctc or gopts.get("hmm_topology") == "chain":
+            self.acoustic_scale = 1.0
+        else:
+            self.acoustic_scale = constants.ACOUSTIC_SCALE
+        n_labels = len(g.ilabel_to_column)
+        self.event_kind = np.zeros(n_labels, dtype=np.int8)
+        self.blank_column = None
+        self.nonword_units = set()
+        if self.is_ctc:
+            blank = gopts.get("blank", constants.CTC_BLANK)
+            self.blank_column = g.tokens.id(blank) - 1
+            self.event_kind[1:] = kernel.EVENT_TOKEN
+            self.event_kind[g.tokens.id(blank)] = kernel.EVENT_BLANK
+            self.event_kind[g.ilabel_to_column < 0] = kernel.EVENT_NONE
+            if gopts.get("word_delimiter"):
+                self.nonword_units.add(gopts["word_delimiter"])
+            self.unit_of_label = np.arange(n_labels)
+        else:
+            tr = g.transitions()
+            self.event_kind[tr["is_final"][:n_labels]] = kernel.EVENT_PHONE_END
+            self.unit_of_label = tr["phone"]
+            sil = gopts.get("sil_phone")
+            if sil:
+                self.nonword_units |= {sil} | {sil + s for s in ("_B", "_I", "_E", "_S")}
+        self.frame_seconds = options.frame_shift * options.frame_subsampling_factor
+        self._prons = None
+        ns = g.arrays.num_states
+        self._index_a = np.full(ns, -1, dtype=np.int32)
+        self._index_b = np.full(ns, -1, dtype=np.int32)
+
+    def loglikes(self, matrix, utt: str = "") -> np.ndarray:
+        """Checks a network output and returns the scaled log-likelihoods the search reads."""
+        x = np.asarray(matrix.numpy() if hasattr(matrix, "numpy") and not isinstance(matrix, np.ndarray) else matrix)
+        ncol = self.graph.num_columns
+        if x.ndim == 2 and x.shape[1] != ncol:
+            hint = ("a CTC graph reads one column per token, blank included" if self.is_ctc
+                    else "an HMM graph reads one column per pdf (see the pdf map)")
+            raise DecodeError(
+                f"utterance {utt!r}: the matrix has {x.shape[1]} columns but the graph {self.graph.path} reads {ncol}; "
+                f"wrong graph, or a different blank/offset convention? ({hint})")
+        return scaled_loglikes(x, self.options.input_kind, self.acoustic_scale, self.log_priors,
+                               self.options.prior_scale, self.blank_column, self.options.blank_penalty, utt)
+
+    def decode(self, matrix, utt: str = "") -> Result:
+        """Decodes one utterance.
+
+        Args:
+            matrix: [frames, columns] network output (see ``options.input_kind``).
+            utt: its id, for messages and the Result.
+
+        Returns:
+            Result.
+
+        Raises:
+            DecodeError: bad shape, no frames, NaN/inf, or nothing survived the search.
+        """
+        ll = self.loglikes(matrix, utt)
+        frame_map = None
+        thr = self.options.blank_skip_threshold
+        if self.is_ctc and thr is not None:
+            # blank posterior from the unscaled log-probabilities
+            lp = ll[:, self.blank_column] / self.acoustic_scale + self.options.blank_penalty
+            if self.log_priors is not None and self.options.input_kind != "log-likelihoods":
+                lp = lp + self.options.prior_scale * self.log_priors[self.blank_column]
+            keep = np.nonzero(np.exp(lp) <= thr)[0]
+            if len(keep) == 0:
+                keep = np.array([int(np.argmin(lp))])
+            frame_map = keep
+            ll = np.ascontiguousarray(ll[keep])
+        a = self.graph.arrays
+        o = self.options
+        (cost, ac, link, reached, lprev, llabel, lframe, nlinks, arcs, _ntok) = kernel.viterbi(
+            a.start, a.final, a.e_offsets, a.e_column, a.e_ilabel, a.e_olabel, a.e_weight, a.e_next,
+            a.n_offsets, a.n_olabel, a.n_weight, a.n_next, ll, self.event_kind,
+            float(o.beam), int(o.max_active), int(o.min_active), float(o.beam_delta), self._index_a, self._index_b)
+        if not np.isfinite(cost):
+            raise DecodeError(f"utterance {utt!r}: no path survived the search (beam {o.beam}); try a wider beam")
+        if not reached and not o.allow_partial:
+            raise DecodeError(f"utterance {utt!r}: no final state reached and allow_partial is off")
+        words, wframes, units = [], [], []
+        while link >= 0:
+            lab = int(llabel[link])
+            if lab > 0:
+                words.append(lab)
+                wframes.append(int(lframe[link]))
+            else:
+                units.append((int(self.unit_of_label[-lab]), int(lframe[link])))
+            link = int(lprev[link])
+        words.reverse()
+        wframes.reverse()
+        units.reverse()
+        T = ll.shape[0]
+        starts, ends = self._word_times(words, wframes, units, T)
+        if frame_map is not None:
+            starts = [int(frame_map[s]) for s in starts]
+            ends = [int(frame_map[e]) for e in ends]
+            T = int(matrix.shape[0])
+        wsym = self.graph.words.symbols
+        return Result(utt, tuple(wsym[w] for w in words), tuple(words), tuple(starts), tuple(ends),
+                      float(cost), float(cost - ac), float(ac), T, not reached, self.frame_seconds, int(arcs))
+
+    # ---- word times ----
+    def _word_times(self, words, wframes, units, T):
+        """Splits the phone/token events into words through the lexicon (as Kaldi's
+        lattice-align-words-lexicon); falls back to the frames where words were output."""
+        if not words:
+            return [], []
+        tok = self.graph.tokens.symbols
+        if self.is_ctc:
+            # units: (token label, first frame); a token lasts until the next unit starts
+            segs = [(tok[u], f, f) for u, f in units]
+        else:
+            # units: (phone id, last frame); a phone starts after the previous one ends
+            segs, prev = [], -1
+            for u, f in units:
+                segs.append((tok[u], prev + 1, f))
+                prev = f
+        got = self._align(words, segs)
+        if got is None:
+            ends = [f for f in wframes[1:]] + [T - 1]
+            return list(wframes), [max(s, e) for s, e in zip(wframes, ends)]
+        return got
+
+    def _align(self, words, segs):
+        if self._prons is None:
+            self._prons = self.graph.align_lexicon()
+        prons = self._prons
+        wsym = self.graph.words.symbols
+        skip = self.nonword_units
+        n, m = len(words), len(segs)
+        memo = {}
+
+        def go(i, j):
+            key = (i, j)
+            if key in memo:
+                return memo[key]
+            res = None
+            if i == n:
+                res = () if all(segs[k][0] in skip for k in range(j, m)) else None
+            else:
+                for p in prons.get(wsym[words[i]], ()):
+                    L = len(p)
+                    if j + L <= m and all(segs[j + k][0] == p[k] for k in range(L)):
+                        rest = go(i + 1, j + L)
+                        if rest is not None:
+                            res = ((segs[j][1], segs[j + L - 1][2]),) + rest
+                            break
+                if res is None and j < m and segs[j][0] in skip:
+                    res = go(i, j + 1)
+            memo[key] = res
+            return res
+
+        out = go(0, 0)
+        if out is None:
+            return None
+        return [s for s, _ in out], [e for _, e in out]
+
+
+def decode_matrix(graph, matrix, options: DecoderOptions = DecoderOptions()) -> Result:
+    """One-off convenience: open ``graph`` and decode one matrix."""
+    return Decoder(graph, options).decode(matrix)
+
+
+__all__ = ["Decoder", "Result", "decode_matrix", "Path"]
