@@ -20,6 +20,9 @@ demo: $(VENV)/.installed
 	$(HCLG) compile --lexicon $(EX)/lexicon.dic --lm $(EX)/lm_unigram.arpa --phones $(EX)/phones.txt \
 	  --hmm-topology $(EX)/transitions.txt --pdf-map $(EX)/pdf_map.txt $(BUILD)/an4-hmm
 	$(HCLG) info $(BUILD)/an4-hmm
+	$(HCLG) decode --input-kind log-likelihoods -o $(BUILD)/an4-hyp.txt --ctm $(BUILD)/an4-hyp.ctm \
+	  $(BUILD)/an4-hmm ark:$(EX)/loglikes_demo.ark
+	$(HCLG) wer --show $(EX)/text_demo $(BUILD)/an4-hyp.txt
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q

@@ -94,5 +94,110 @@ def info_cmd(as_json, graph_dir):
         click.echo(f"{k:18s} {v}")
 
 
+def _decoder_options(f):
+    """click options for every DecoderOptions field, with its default and help."""
+    from hclg.decoder.config import INPUT_KINDS, DecoderOptions
+
+    skip = {"lattice_beam", "prune_interval"}
+    for fld in reversed(dataclasses.fields(DecoderOptions)):
+        if fld.name in skip:
+            continue
+        name = "--" + fld.name.replace("_", "-")
+        kw = {"default": fld.default, "show_default": True, "help": fld.metadata["help"]}
+        if fld.name == "input_kind":
+            kw["type"] = click.Choice(INPUT_KINDS)
+        elif fld.type in ("bool",) or isinstance(fld.default, bool):
+            name = f"{name}/--no-{fld.name.replace('_', '-')}"
+        elif fld.type in ("int",):
+            kw["type"] = int
+        elif "float" in str(fld.type):
+            kw["type"] = float
+        f = click.option(name, fld.name, **kw)(f)
+    return f
+
+
+@main.command("decode")
+@click.argument("graph_dir", type=click.Path(exists=True, file_okay=False))
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("-o", "--output", "text_out", default="-", show_default=True, help="Kaldi text output (utt w1 w2 ...); - for stdout.")
+@click.option("--ctm", "ctm_out", type=click.Path(dir_okay=False), default=None, help="Also write word times as CTM (utt 1 start dur word).")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None, help="Also write one JSON object per utterance (words, times, costs, partial).")
+@click.option("--priors", type=click.Path(exists=True, dir_okay=False), default=None, help="Priors to divide posteriors by (Kaldi vector, text or .npy; counts or probabilities).")
+@click.option("--resume", is_flag=True, help="Skip utterances already in the text output; append.")
+@click.option("-j", "--jobs", type=int, default=1, show_default=True, help="Decoding processes sharing the memory-mapped graph.")
+@_decoder_options
+@click.option("-v", "--verbose", count=True, default=0, help="More logging.")
+def decode_cmd(graph_dir, inputs, text_out, ctm_out, json_out, priors, resume, jobs, verbose, **kw):
+    """Decode posterior matrices (Kaldi ark:/scp:, .npy, .npz, or a folder of .npy) with GRAPH_DIR.
+
+    Exits with status 1 if any utterance failed; the others are still decoded.
+    """
+    from hclg.decoder.batch import decode_batch
+    from hclg.decoder.config import DecoderOptions
+    from hclg.decoder.likelihoods import read_priors
+    from hclg.errors import HclgError
+
+    _setup_logging(max(verbose, 0))
+    logging.getLogger("hclg").setLevel(logging.INFO if verbose else logging.WARNING)
+    try:
+        opts = DecoderOptions(**kw).validate()
+        lp = read_priors(priors) if priors else None
+        summary = decode_batch(graph_dir, list(inputs), opts, text_out, ctm_out, json_out, resume, jobs, lp)
+    except (HclgError, ValueError) as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(f"decoded {summary.decoded}, failed {summary.failed}, skipped {summary.skipped}, "
+               f"partial {summary.partial}; {summary.frames} frames, {summary.frames_per_second:.0f} frames/s", err=True)
+    if summary.failed:
+        sys.exit(1)
+
+
+@main.command("priors")
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Where to write the priors (.npy, or text).")
+@click.option("--input-kind", type=click.Choice(["log-posteriors", "posteriors", "logits"]), default="log-posteriors", show_default=True, help="What the matrices hold.")
+def priors_cmd(inputs, output, input_kind):
+    """Estimate priors as the average posterior over the given utterances."""
+    import numpy as np
+
+    from hclg.decoder.io import iter_matrices
+    from hclg.decoder.likelihoods import estimate_priors
+    from hclg.errors import HclgError
+
+    def mats():
+        for spec in inputs:
+            for utt, m in iter_matrices(spec):
+                if isinstance(m, Exception):
+                    raise click.ClickException(str(m))
+                yield m
+
+    try:
+        p = estimate_priors(mats(), input_kind)
+    except HclgError as e:
+        raise click.ClickException(str(e)) from None
+    if output.endswith(".npy"):
+        np.save(output, p)
+    else:
+        with open(output, "w") as fh:
+            fh.write("[ " + " ".join(f"{x:.8g}" for x in p) + " ]\n")
+    click.echo(f"{output}: {len(p)} priors", err=True)
+
+
+@main.command("wer")
+@click.argument("ref", type=click.Path(exists=True, dir_okay=False))
+@click.argument("hyp", type=click.Path(exists=True, dir_okay=False))
+@click.option("--show/--no-show", default=False, show_default=True, help="Print each hypothesis under its reference.")
+def wer_cmd(ref, hyp, show):
+    """Word error rate of HYP against REF (Kaldi text files), as Kaldi's compute-wer."""
+    from hclg.scoring import compute_wer, read_text
+
+    r, h = read_text(ref), read_text(hyp)
+    if show:
+        for utt in r:
+            if utt in h:
+                click.echo(f"{utt}\n  REF: {' '.join(r[utt])}\n  HYP: {' '.join(h[utt])}")
+    res = compute_wer({k: v for k, v in r.items() if k in h}, h)
+    click.echo(f"%WER {res.wer:.2f} [ {res.errors} / {res.ref_words} ], {res.utterances} utterances")
+
+
 if __name__ == "__main__":
     main()

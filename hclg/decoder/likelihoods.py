@@ -88,9 +88,11 @@ def read_priors(path) -> np.ndarray:
         if raw[:2] == b"\0B":
             import kaldi_native_io as kio
 
-            v = np.asarray(kio.FloatVector.read(str(path)), dtype=np.float64) if hasattr(kio, "FloatVector") else None
-            if v is None:
-                raise InputFormatError(path, None, "binary Kaldi vector could not be read")
+            reader = kio.DoubleVector if raw[2:4] == b"DV" else kio.FloatVector
+            try:
+                v = np.asarray(reader.read(str(path)).numpy(), dtype=np.float64)
+            except Exception as e:  # noqa: BLE001 - kaldi-native-io raises RuntimeError
+                raise InputFormatError(path, None, f"binary Kaldi vector could not be read: {e}") from None
         else:
             text = raw.decode("utf-8", errors="replace").replace("[", " ").replace("]", " ")
             try:

@@ -1,0 +1,179 @@
+"""Decoding many utterances to files: what ``hclg decode`` does.
+
+Each utterance's output is written and flushed as soon as it is decoded, so an
+interrupted run loses nothing and ``resume`` carries on after the last complete line.
+A bad utterance is reported and counted; the others are decoded.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing as mp
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hclg.decoder.config import DecoderOptions
+from hclg.decoder.io import iter_matrices
+from hclg.decoder.search import Decoder
+from hclg.errors import HclgError
+
+log = logging.getLogger("hclg")
+
+
+@dataclass(frozen=True)
+class BatchSummary:
+    """Counts of a batch: decoded, failed, skipped (resume), partial; frames; wall seconds."""
+
+    decoded: int
+    failed: int
+    skipped: int
+    partial: int
+    frames: int
+    seconds: float
+
+    @property
+    def frames_per_second(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+
+def _done_ids(path: Path) -> set[str]:
+    """Utterance ids already complete in a text output; drops a torn last line."""
+    if not path.exists():
+        return set()
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        cut = data.rfind(b"\n") + 1
+        with open(path, "r+b") as fh:
+            fh.truncate(cut)
+        data = data[:cut]
+    return {line.split(maxsplit=1)[0] for line in data.decode("utf-8").splitlines() if line.strip()}
+
+
+_worker: Decoder | None = None
+
+
+def _init_worker(graph, options, log_priors):
+    global _worker  # noqa: PLW0603 - one decoder per worker process, set once
+    _worker = Decoder(graph, options, log_priors)
+
+
+def _decode_one(item):
+    utt, mat = item
+    try:
+        return utt, _worker.decode(mat, utt), None
+    except HclgError as e:
+        return utt, None, str(e)
+
+
+def decode_batch(graph, inputs, options: DecoderOptions = DecoderOptions(), text_out="-", ctm_out=None,
+                 json_out=None, resume: bool = False, jobs: int = 1, log_priors: np.ndarray | None = None,
+                 progress: bool | None = None) -> BatchSummary:
+    """Decodes every utterance of ``inputs`` and writes Kaldi text (and CTM/JSON) lines.
+
+    Args:
+        graph: graph directory.
+        inputs: input specs (see :func:`hclg.decoder.io.iter_matrices`).
+        options: DecoderOptions.
+        text_out: path of the ``utt w1 w2 ...`` output, or ``-`` for stdout.
+        ctm_out: path for CTM lines (``utt 1 start dur word``), or None.
+        json_out: path for one JSON object per utterance, or None.
+        resume: skip utterances already in ``text_out`` and append to the outputs.
+        jobs: decoding processes (each opens the memory-mapped graph once); output order
+            is the input order.
+        log_priors: log priors to divide posteriors by, or None.
+        progress: show progress on stderr (default: when stderr is a terminal).
+
+    Returns:
+        BatchSummary; ``failed`` > 0 means some utterances were not decoded.
+    """
+    options.validate()
+    if jobs < 1:
+        raise ValueError(f"jobs must be >= 1, got {jobs}")
+    decoder = Decoder(graph, options, log_priors)
+    if progress is None:
+        progress = sys.stderr.isatty()
+    done = _done_ids(Path(text_out)) if resume and text_out != "-" else set()
+    mode = "a" if resume else "w"
+    text_fh = sys.stdout if text_out == "-" else open(text_out, mode, encoding="utf-8")
+    ctm_fh = open(ctm_out, mode, encoding="utf-8") if ctm_out else None
+    json_fh = open(json_out, mode, encoding="utf-8") if json_out else None
+    decoded = failed = skipped = partial = frames = 0
+    seen: set[str] = set()
+    t0 = time.perf_counter()
+
+    def items():
+        nonlocal failed, skipped
+        for spec in inputs:
+            for utt, mat in iter_matrices(spec):
+                if isinstance(mat, Exception):
+                    failed += 1
+                    log.error("%s", mat)
+                    continue
+                if utt in seen:
+                    failed += 1
+                    log.error("utterance %r: id repeated in the input; only the first is decoded", utt)
+                    continue
+                seen.add(utt)
+                if utt in done:
+                    skipped += 1
+                    continue
+                yield utt, mat
+
+    def write(utt, res, err):
+        nonlocal decoded, failed, partial, frames
+        if err is not None:
+            failed += 1
+            log.error("%s", err)
+            return
+        decoded += 1
+        frames += res.frames
+        partial += res.partial
+        if res.partial:
+            log.warning("utterance %r: no final state reached; output is the best partial hypothesis", utt)
+        text_fh.write(f"{utt} {res.text}".rstrip() + "\n")
+        text_fh.flush()
+        if ctm_fh:
+            for line in res.ctm_lines():
+                ctm_fh.write(line + "\n")
+            ctm_fh.flush()
+        if json_fh:
+            json_fh.write(json.dumps(res.as_dict(), sort_keys=True) + "\n")
+            json_fh.flush()
+        if progress and decoded % 10 == 0:
+            dt = time.perf_counter() - t0
+            sys.stderr.write(f"\rdecoded {decoded} utterances, {frames / max(dt, 1e-9):.0f} frames/s, {failed} failed")
+            sys.stderr.flush()
+
+    try:
+        if jobs == 1:
+            for utt, mat in items():
+                try:
+                    res, err = decoder.decode(mat, utt), None
+                except HclgError as e:
+                    res, err = None, str(e)
+                write(utt, res, err)
+        else:
+            ctx = mp.get_context("fork")
+            with ctx.Pool(jobs, initializer=_init_worker, initargs=(decoder.graph.path, options, log_priors)) as pool:
+                for utt, res, err in pool.imap(_decode_one, items(), chunksize=4):
+                    write(utt, res, err)
+    finally:
+        if progress:
+            sys.stderr.write("\n")
+        if text_fh is not sys.stdout:
+            text_fh.close()
+        for fh in (ctm_fh, json_fh):
+            if fh:
+                fh.close()
+    summary = BatchSummary(decoded, failed, skipped, partial, frames, time.perf_counter() - t0)
+    log.info("decoded %d, failed %d, skipped %d, partial %d; %d frames in %.2fs (%.0f frames/s)",
+             decoded, failed, skipped, partial, frames, summary.seconds, summary.frames_per_second)
+    return summary
+
+
+__all__ = ["BatchSummary", "decode_batch"]
