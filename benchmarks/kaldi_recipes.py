@@ -62,3 +62,23 @@ def kaldi_tlg(T, LG_nodisambig) -> "kaldifst.StdVectorFst":
     kT, kLG = to_kaldi(T), to_kaldi(LG_nodisambig)
     kaldifst.arcsort(kT, sort_type="olabel")
     return kaldifst.compose(kT, kLG)
+
+
+def expand_columns(loglikes, ilabel_to_column):
+    """[T, columns] -> [T, labels-1]: column i-1 holds what input label i reads, the
+    layout kaldi-decoder's DecodableCtc wants (it reads label i from column i-1)."""
+    import numpy as np
+
+    cols = np.maximum(ilabel_to_column[1:], 0)
+    return np.ascontiguousarray(loglikes[:, cols], dtype=np.float32)
+
+
+def kaldi_faster_decode(decoder, expanded):
+    """Runs a kaldi_decoder.FasterDecoder; returns (word ids, total cost, reached final)."""
+    import kaldi_decoder
+
+    decoder.decode(kaldi_decoder.DecodableCtc(expanded))
+    final = decoder.reached_final()
+    ok, lat = decoder.get_best_path()
+    ok2, _isyms, osyms, w = kaldifst.get_linear_symbol_sequence(lat)
+    return list(osyms), float(w.value1 + w.value2), final

@@ -1,0 +1,179 @@
+import numpy as np
+import pytest
+import pywrapfst as fst
+
+import kaldi_decoder
+import kaldifst
+from benchmarks import synth
+from benchmarks.kaldi_recipes import expand_columns, kaldi_faster_decode
+from hclg.decoder.config import DecoderOptions
+from hclg.decoder.search import Decoder
+from hclg.errors import DecodeError
+from hclg.graphs.compile import CompileOptions, compile_graph
+
+
+def exhaustive_best(hclg_path, i2c, ll):
+    """Exact Viterbi: the frame lattice (every label every frame) composed with the graph,
+    OpenFst's shortest path. Returns (cost, word ids)."""
+    T = ll.shape[0]
+    labels = np.nonzero(i2c >= 0)[0]
+    c = fst.Compiler()
+    lines = [f"{t} {t + 1} {i} {i} {-float(ll[t, i2c[i]])!r}" for t in range(T) for i in labels] + [str(T)]
+    print("\n".join(lines), file=c)
+    frames = c.compile()
+    g = fst.Fst.read(str(hclg_path))
+    g.arcsort("ilabel")
+    sp = fst.shortestpath(fst.compose(frames, g))
+    if sp.start() == fst.NO_STATE_ID:
+        return float("inf"), None
+    d = fst.shortestdistance(sp, reverse=True)
+    out, s = [], sp.start()
+    while sp.num_arcs(s):
+        a = next(iter(sp.arcs(s)))
+        if a.olabel:
+            out.append(a.olabel)
+        s = a.nextstate
+    return float(d[sp.start()]), out
+
+
+@pytest.fixture(scope="module")
+def tiny_graphs(tmp_path_factory):
+    d = tmp_path_factory.mktemp("tiny")
+    (d / "lexicon.txt").write_text("and ae n d\ncat k ae t\nhat h ae t\nat ae t\n")
+    (d / "g.txt").write_text("cat and hat\nhat\nat cat\ncat at hat and cat\n")
+    hmm = compile_graph(d / "lexicon.txt", d / "g.txt", d / "hmm", CompileOptions(sil_phone="sil")).path
+    ctc = compile_graph(d / "lexicon.txt", d / "g.txt", d / "ctc", CompileOptions(topology="ctc")).path
+    return hmm, ctc
+
+
+@pytest.mark.parametrize("kind", ["hmm", "ctc"])
+def test_matches_exhaustive_viterbi_on_tiny_graphs(tiny_graphs, kind):
+    path = tiny_graphs[0] if kind == "hmm" else tiny_graphs[1]
+    dec = Decoder(path, DecoderOptions(beam=1e4, min_active=0, input_kind="log-likelihoods", acoustic_scale=1.0))
+    rng = np.random.default_rng(0)
+    i2c = dec.graph.ilabel_to_column
+    checked = 0
+    for T in [1, 5, 9, 12, 15, 20, 25, 30] * 3:
+        ll = rng.normal(0, 2, size=(T, dec.graph.num_columns)).astype(np.float32)
+        r = dec.decode(ll)
+        cost, words = exhaustive_best(path / "HCLG.fst", i2c, ll)
+        # no complete path of this length exists <=> the decoder reports a partial result
+        assert r.partial == (not np.isfinite(cost))
+        if not r.partial:
+            assert r.cost == pytest.approx(cost, abs=1e-3)
+            assert list(r.word_ids) == words
+            assert r.graph_cost + r.acoustic_cost == pytest.approx(r.cost)
+            checked += 1
+    assert checked >= 15
+
+
+PHONES = [f"p{i}" for i in range(40)]
+
+
+@pytest.fixture(scope="module")
+def synthetic_graphs(tmp_path_factory):
+    """A 3000-word lexicon and random bigram LM; HMM HCLG and CTC TLG built from them."""
+    d = tmp_path_factory.mktemp("syn")
+    rng = np.random.default_rng(1)
+    lex = synth.random_lexicon(rng, 3000, PHONES)
+    synth.write_lexicon(d / "lexicon.txt", lex)
+    synth.write_random_arpa(d / "lm.arpa", list(lex), rng, 20000)
+    (d / "phones.txt").write_text("\n".join(PHONES + ["SIL"]) + "\n")
+    hmm = compile_graph(d / "lexicon.txt", d / "lm.arpa", d / "hmm", CompileOptions(), phones=d / "phones.txt").path
+    (d / "tokens.txt").write_text("\n".join(["<blk>"] + PHONES) + "\n")
+    ctc = compile_graph(d / "lexicon.txt", d / "lm.arpa", d / "ctc", CompileOptions(topology="ctc"), tokens=d / "tokens.txt").path
+    return lex, hmm, ctc
+
+
+def utterances(lex, dec, kind, n, seed, confusion=0.25):
+    rng = np.random.default_rng(seed)
+    words = list(lex)
+    g = dec.graph
+    out = []
+    if kind == "hmm":
+        tr = g.transitions()
+        pdf = {}
+        for t in range(1, len(tr["pdf"])):
+            pdf[(g.tokens.symbols[tr["phone"][t]], int(tr["hmm_state"][t]))] = int(tr["pdf"][t])
+        for _ in range(n):
+            ws = [words[i] for i in rng.integers(0, len(words), rng.integers(2, 8))]
+            out.append(synth.hmm_utterance(rng, ws, lex, lambda p, s: pdf[(p, s)], g.num_columns, confusion=confusion))
+    else:
+        col = {p: g.tokens.id(p) - 1 for p in PHONES}
+        for _ in range(n):
+            ws = [words[i] for i in rng.integers(0, len(words), rng.integers(2, 8))]
+            out.append(synth.ctc_utterance(rng, ws, lex, col, 0, g.num_columns, confusion=confusion))
+    return out
+
+
+@pytest.mark.parametrize("kind", ["hmm", "ctc"])
+def test_same_words_and_costs_as_kaldi_faster_decoder(synthetic_graphs, kind):
+    lex, hmm, ctc = synthetic_graphs
+    path = hmm if kind == "hmm" else ctc
+    beam, max_active, min_active = (13.0, 3000, 200) if kind == "hmm" else (10.0, 1000, 200)
+    ik = "log-likelihoods" if kind == "hmm" else "log-posteriors"
+    dec = Decoder(path, DecoderOptions(beam=beam, max_active=max_active, min_active=min_active, input_kind=ik))
+    kfst = kaldifst.StdVectorFst.read(str(path / "HCLG.fst"))  # must outlive the decoder (it keeps a pointer)
+    kdec = kaldi_decoder.FasterDecoder(kfst, kaldi_decoder.FasterDecoderOptions(beam=beam, max_active=max_active, min_active=min_active))
+    same = 0
+    utts = utterances(lex, dec, kind, 100, seed=11)
+    correct = 0
+    for u in utts:
+        r = dec.decode(u.scores)
+        words, cost, final = kaldi_faster_decode(kdec, expand_columns(dec.loglikes(u.scores), dec.graph.ilabel_to_column))
+        assert list(r.word_ids) == words
+        assert r.cost == pytest.approx(cost, abs=1e-3)
+        assert r.partial == (not final)
+        same += 1
+        correct += r.words == u.words
+    assert same == 100
+    assert correct > 50  # the confusions are realistic, not hopeless
+
+
+@pytest.mark.parametrize("kind", ["hmm", "ctc"])
+def test_word_times_are_the_true_segmentation(synthetic_graphs, kind):
+    lex, hmm, ctc = synthetic_graphs
+    path = hmm if kind == "hmm" else ctc
+    ik = "log-likelihoods" if kind == "hmm" else "log-posteriors"
+    dec = Decoder(path, DecoderOptions(input_kind=ik, acoustic_scale=1.0))  # acoustics dominate the LM
+    checked = 0
+    for u in utterances(lex, dec, kind, 20, seed=5, confusion=0.0):
+        r = dec.decode(u.scores)
+        if r.words != u.words:  # a homophone the LM prefers: same sounds, other spelling
+            assert [lex[w] for w in r.words] == [lex[w] for w in u.words]
+            continue
+        checked += 1
+        assert r.start_frames == u.starts
+        if kind == "hmm":
+            assert r.end_frames == u.ends
+        else:  # CTC: a word ends at its last token's first frame
+            assert all(s <= e <= te for s, e, te in zip(r.start_frames, r.end_frames, u.ends))
+    assert checked >= 15
+
+
+def test_blank_skip_keeps_the_words(synthetic_graphs):
+    lex, _, ctc = synthetic_graphs
+    full = Decoder(ctc, DecoderOptions(beam=10.0, max_active=1000))
+    skip = Decoder(ctc, DecoderOptions(beam=10.0, max_active=1000, blank_skip_threshold=0.95))
+    same = 0
+    utts = utterances(lex, full, "ctc", 30, seed=3, confusion=0.1)
+    for u in utts:
+        a, b = full.decode(u.scores), skip.decode(u.scores)
+        same += a.words == b.words
+        assert b.frames == a.frames == u.scores.shape[0]
+    assert same >= 28
+
+
+def test_bad_matrices_are_clear_errors(tiny_graphs):
+    dec = Decoder(tiny_graphs[0], DecoderOptions(input_kind="log-likelihoods"))
+    n = dec.graph.num_columns
+    with pytest.raises(DecodeError, match=rf"utterance 'u1': the matrix has {n + 1} columns but the graph .* reads {n}"):
+        dec.decode(np.zeros((5, n + 1), np.float32), "u1")
+    with pytest.raises(DecodeError, match="utterance 'u2': has 0 frames"):
+        dec.decode(np.zeros((0, n), np.float32), "u2")
+    bad = np.zeros((5, n), np.float32)
+    bad[3, 1] = np.nan
+    with pytest.raises(DecodeError, match="utterance 'u3': NaN or \\+inf at frame 3"):
+        dec.decode(bad, "u3")
+    with pytest.raises(ValueError, match="beam must be > 0"):
+        Decoder(tiny_graphs[0], DecoderOptions(beam=-1))
