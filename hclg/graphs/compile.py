@@ -129,17 +129,6 @@ class CompileResult:
     steps: tuple
 
 
-class _StepRecorder(logging.Handler):
-    def __init__(self):
-        super().__init__(logging.INFO)
-        self.steps = []
-
-    def emit(self, record):
-        if record.msg.startswith("%-34s"):
-            name, ns, na, sec = record.args
-            self.steps.append((name.strip(), ns, na, round(sec, 3)))
-
-
 def _read_hmms(spec: str, phones: tuple[str, ...]):
     if spec in BUILTIN_TOPOLOGIES:
         return {p: BUILTIN_TOPOLOGIES[spec] for p in phones}
@@ -204,15 +193,15 @@ def compile_graph(lexicon, grammar, out_dir, options: CompileOptions = CompileOp
     options.validate()
     o = options.resolved()
     t_start = time.perf_counter()
-    rec = _StepRecorder()
-    log.addHandler(rec)
+    steps: list = []
+    token = fstutil.STEP_RECORD.set(steps)
     try:
-        return _compile(lexicon, grammar, Path(out_dir), o, phones, tokens, t_start, rec)
+        return _compile(lexicon, grammar, Path(out_dir), o, phones, tokens, t_start, steps)
     finally:
-        log.removeHandler(rec)
+        fstutil.STEP_RECORD.reset(token)
 
 
-def _compile(lexicon, grammar, out, o: CompileOptions, phones, tokens, t_start, rec) -> CompileResult:
+def _compile(lexicon, grammar, out, o: CompileOptions, phones, tokens, t_start, steps) -> CompileResult:
     inputs = {"lexicon": str(lexicon)}
     if o.topology == "ctc":
         if tokens is not None:
@@ -238,6 +227,7 @@ def _compile(lexicon, grammar, out, o: CompileOptions, phones, tokens, t_start, 
         inputs["grammar"] = str(grammar)
     G, gstats = _grammar(grammar, L.words, o.unk)
     LG = fstutil.compose(L.fst, G, "LG = L o G", "no word of the grammar has a pronunciation, or G accepts nothing")
+    del G  # free memory before determinization
     LG = fstutil.determinize_log(
         LG, "LG: determinize (log)",
         "L o G is not determinizable: homophones or words that are prefixes of others without "
@@ -251,6 +241,7 @@ def _compile(lexicon, grammar, out, o: CompileOptions, phones, tokens, t_start, 
         T = make_ctc_topo(len(token_list), token_list.index(o.blank), compact=o.ctc_topo == "compact")
         fstutil.log_step(f"T (ctc {o.ctc_topo})", T, t0)
         HCLG = fstutil.compose(T, LG, "TLG = T o LG", "the lexicon's tokens are not the token list's")
+        del LG
         ncol = len(token_list)
         i2c = np.full(len(L.phones), -1, dtype=np.int32)
         i2c[1 : ncol + 1] = np.arange(ncol, dtype=np.int32)
@@ -268,6 +259,7 @@ def _compile(lexicon, grammar, out, o: CompileOptions, phones, tokens, t_start, 
         Ha, dis_labels = make_h_transducer(table, len(L.phones), L.disambig_phones, o.transition_scale)
         fstutil.log_step("Ha (no self-loops)", Ha, t0)
         HaLG = fstutil.compose(Ha, LG, "HaLG = Ha o LG", "a phone of the lexicon has no HMM")
+        del LG
         HaLG = fstutil.determinize_log(HaLG, "HaLG: determinize (log)", "H o LG is not determinizable", o.max_determinize_mem)
         HaLG = fstutil.minimize_encoded(HaLG, "HaLG: minimize (encoded)")
         HaLG = fstutil.relabel_to_epsilon(HaLG, dis_labels, "input", "HaLG: disambiguation -> eps")
@@ -286,14 +278,14 @@ def _compile(lexicon, grammar, out, o: CompileOptions, phones, tokens, t_start, 
         "inputs": {k: {"path": v, "sha256": sha256(v)} for k, v in inputs.items()},
         "grammar_stats": dataclasses.asdict(gstats) if gstats else None,
         "versions": _versions(),
-        "steps": [list(s) for s in rec.steps],
+        "steps": [list(s) for s in steps],
     }
     disambig = tuple(L.phones.symbols[i] for i in L.disambig_phones)
     write_graph_dir(out, HCLG, L.words, L.phones, i2c, manifest, disambig, transitions, L.word_boundary,
                     list(L.align_lexicon))
     secs = time.perf_counter() - t_start
     log.info("wrote %s in %.1fs", out, secs)
-    return CompileResult(out, st, na, secs, tuple(rec.steps))
+    return CompileResult(out, st, na, secs, tuple(steps))
 
 
 def _versions() -> dict:

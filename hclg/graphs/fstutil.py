@@ -10,6 +10,7 @@ layout; numpy views it without copying.
 
 from __future__ import annotations
 
+import contextvars
 import faulthandler
 import logging
 import os
@@ -26,6 +27,10 @@ from hclg import constants
 from hclg.errors import GraphBuildError
 
 log = logging.getLogger("hclg")
+
+#: (step, states, arcs, seconds) of each logged step, for whoever set a list here
+#: (compile_graph does, for its manifest); context-local, not global state.
+STEP_RECORD: contextvars.ContextVar[list | None] = contextvars.ContextVar("hclg_step_record", default=None)
 
 _MAGIC = 2125659606
 _K_EXPANDED = 0x1
@@ -87,12 +92,14 @@ def fst_to_arrays(f: fst.Fst) -> FstArrays:
     """
     if f.arc_type() != "standard":
         raise GraphBuildError(f"expected a tropical ('standard') FST, got arc type {f.arc_type()!r}")
-    g = f.copy() if f.fst_type() != "const" else f
-    if g.fst_type() != "const":
-        g.set_input_symbols(None)
-        g.set_output_symbols(None)
-        g = fst.convert(g, "const")
-    b = g.write_to_string()
+    if f.fst_type() != "const":
+        if f.input_symbols() is not None or f.output_symbols() is not None:
+            f = f.copy()
+            f.set_input_symbols(None)
+            f.set_output_symbols(None)
+        f = fst.convert(f, "const")
+    b = f.write_to_string()
+    del f
     (magic,) = struct.unpack_from("<i", b, 0)
     if magic != _MAGIC:
         raise GraphBuildError("OpenFst wrote an unexpected header")
@@ -199,7 +206,11 @@ def log_step(step: str, f: fst.Fst, t0: float, hint: str = "") -> fst.Fst:
     if f.start() == fst.NO_STATE_ID or f.num_states() == 0:
         raise GraphBuildError(f"Composition failure: step {step!r} produced an empty FST. {hint}".strip())
     n, a = size(f)
-    log.info("%-34s %10d states %11d arcs %8.2fs", step, n, a, time.perf_counter() - t0)
+    dt = time.perf_counter() - t0
+    log.info("%-34s %10d states %11d arcs %8.2fs", step, n, a, dt)
+    rec = STEP_RECORD.get()
+    if rec is not None:
+        rec.append((step, n, a, round(dt, 3)))
     return f
 
 

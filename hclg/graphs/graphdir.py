@@ -122,8 +122,7 @@ def write_graph_dir(out_dir, f, words: SymbolTable, tokens: SymbolTable, ilabel_
     """Writes a graph directory (see the module doc). Returns its path."""
     out = Path(out_dir)
     (out / "decoder").mkdir(parents=True, exist_ok=True)
-    f = f.copy()
-    f.set_input_symbols(None)
+    f.set_input_symbols(None)  # the tables are written beside it
     f.set_output_symbols(None)
     f.arcsort("ilabel")
     f.write(str(out / "HCLG.fst"))
