@@ -231,7 +231,7 @@ def _compile(lexicon, grammar, out, o: CompileOptions, phones, tokens, t_start, 
     LG = fstutil.determinize_log(
         LG, "LG: determinize (log)",
         "L o G is not determinizable: homophones or words that are prefixes of others without "
-        "disambiguation symbols, or a grammar with epsilon cycles", o.max_determinize_mem)
+        "disambiguation symbols, or a grammar with epsilon cycles", o.max_determinize_mem, consume=True)
     LG = fstutil.minimize_encoded(LG, "LG: minimize (encoded)")
     transitions = None
     if o.topology == "ctc":
@@ -260,7 +260,8 @@ def _compile(lexicon, grammar, out, o: CompileOptions, phones, tokens, t_start, 
         fstutil.log_step("Ha (no self-loops)", Ha, t0)
         HaLG = fstutil.compose(Ha, LG, "HaLG = Ha o LG", "a phone of the lexicon has no HMM")
         del LG
-        HaLG = fstutil.determinize_log(HaLG, "HaLG: determinize (log)", "H o LG is not determinizable", o.max_determinize_mem)
+        HaLG = fstutil.determinize_log(HaLG, "HaLG: determinize (log)", "H o LG is not determinizable",
+                                       o.max_determinize_mem, consume=True)
         HaLG = fstutil.minimize_encoded(HaLG, "HaLG: minimize (encoded)")
         HaLG = fstutil.relabel_to_epsilon(HaLG, dis_labels, "input", "HaLG: disambiguation -> eps")
         t0 = time.perf_counter()

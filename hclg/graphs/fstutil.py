@@ -233,7 +233,8 @@ def _available_memory() -> int:
     return 8 << 30
 
 
-def run_guarded(func, f: fst.Fst, step: str, hint: str, max_mem: int | None = None) -> fst.VectorFst:
+def run_guarded(func, f: fst.Fst, step: str, hint: str, max_mem: int | None = None,
+                consume: bool = False) -> fst.VectorFst:
     """Runs ``func(f)`` in a forked child whose address space is capped at ``max_mem`` bytes.
 
     Determinization of a non-determinizable FST grows without bound; the cap turns that
@@ -246,6 +247,8 @@ def run_guarded(func, f: fst.Fst, step: str, hint: str, max_mem: int | None = No
         hint: the likely cause if the cap is reached.
         max_mem: bytes the child may add to what it inherits; default a fraction of
             available memory (constants.DETERMINIZE_MAX_MEM_FRACTION).
+        consume: empty ``f`` (delete its states) once the child is done, before the result
+            is read, so that the two never sit in memory together.
 
     Returns:
         func's result.
@@ -283,6 +286,8 @@ def run_guarded(func, f: fst.Fst, step: str, hint: str, max_mem: int | None = No
                 f"step {step!r} {why} ({max_mem / 2**30:.1f} GiB allowed). Likely cause: {hint}"
                 + (f" [{said[0]}]" if said else "")
             )
+        if consume:
+            f.delete_states()
         return fst.Fst.read(path)
     finally:
         os.close(err_fd)
@@ -290,26 +295,35 @@ def run_guarded(func, f: fst.Fst, step: str, hint: str, max_mem: int | None = No
         os.unlink(err_path)
 
 
-def determinize_log(f: fst.Fst, step: str, hint: str, max_mem: int | None = None) -> fst.VectorFst:
+def determinize_log(f: fst.Fst, step: str, hint: str, max_mem: int | None = None,
+                    consume: bool = False) -> fst.VectorFst:
     """Removes epsilons and determinizes in the log semiring, as Kaldi's
     ``fstdeterminizestar --use-log=true``; guarded by :func:`run_guarded`.
 
+    An input that is already input-deterministic and free of epsilons (e.g. Ha o LG for
+    a monophone system) is returned as it is: determinizing it changes nothing.
+
     Args:
         f: a functional tropical FST.
-        step, hint, max_mem: as for run_guarded.
+        step, hint, max_mem, consume: as for run_guarded.
 
     Returns:
         An equivalent deterministic tropical FST.
     """
     t0 = time.perf_counter()
+    props = f.properties(fst.I_DETERMINISTIC | fst.EPSILONS | fst.I_EPSILONS, True)
+    if (props & fst.I_DETERMINISTIC) and not (props & (fst.EPSILONS | fst.I_EPSILONS)):
+        log.info("%s: already deterministic, skipped", step)
+        return log_step(step + " (already deterministic)", f, t0)
 
     def work(g):
         g = fst.arcmap(g, map_type="to_log")
-        g.rmepsilon()
+        if g.properties(fst.EPSILONS, True) & fst.EPSILONS:  # costly even when there are none
+            g.rmepsilon()
         g = fst.determinize(g, delta=constants.DETERMINIZE_DELTA)
         return fst.arcmap(g, map_type="to_std")
 
-    return log_step(step, run_guarded(work, f, step, hint, max_mem), t0)
+    return log_step(step, run_guarded(work, f, step, hint, max_mem, consume), t0)
 
 
 def minimize_encoded(f: fst.Fst, step: str) -> fst.VectorFst:

@@ -5,6 +5,7 @@ ARPA stores log10 probabilities; they are turned into costs (-ln p) here, once.
 
 from __future__ import annotations
 
+import array
 import gzip
 import logging
 import math
@@ -167,20 +168,42 @@ def arpa_to_fst(path, words: SymbolTable, unk: str | None = None) -> tuple[objec
         raise GraphBuildError("the word table needs <s>, </s> and #0")
     unk_id = words.get(unk) if unk else -1
     index = words._index  # noqa: SLF001 - hot loop
-    history = {(): 0}
     nstates = 1
     start = -1
-    src, lab, wt, dst = [], [], [], []
-    bo_src, bo_wt, bo_dst = [], [], []
-    final_s, final_w = [], []
+    # arcs in typed arrays (4 bytes an entry, not a Python object)
+    src, lab, dst = array.array("i"), array.array("i"), array.array("i")
+    wt = array.array("f")
+    bo_src, bo_dst = array.array("i"), array.array("i")
+    bo_wt = array.array("f")
+    final_s, final_w = array.array("i"), array.array("f")
     dropped = mapped = 0
     oov: dict[str, None] = {}
     it = iter_arpa(path)
     _, counts = next(it)
     highest = max(counts)
     kept_per_order = [0] * highest
+    # History keys: up to 3 word ids packed in one int when they fit in 21 bits each
+    # (as Kaldi's OptimizedHistKey), else tuples. key(w1..wk) and its tail key(w2..wk).
+    packed = highest <= 4 and len(words) < (1 << 21)
+    if packed:
+        def key_of(ids):
+            k = 0
+            for x in ids:
+                k = (k << 21) | (x + 1)
+            return k
 
-    def add_state(key, backoff):
+        def tail_of(k, n):  # drop the oldest of n words
+            return k & ((1 << (21 * (n - 1))) - 1)
+    else:
+        def key_of(ids):
+            return tuple(ids)
+
+        def tail_of(k, n):
+            return k[1:]
+    empty = key_of(())
+    history = {empty: 0}
+
+    def add_state(key, n, backoff):
         nonlocal nstates
         s = history.get(key)
         if s is not None:
@@ -188,10 +211,10 @@ def arpa_to_fst(path, words: SymbolTable, unk: str | None = None) -> tuple[objec
         s = nstates
         nstates += 1
         history[key] = s
-        tail = key[1:]
+        tail, m = tail_of(key, n), n - 1
         d = history.get(tail)
         while d is None:
-            tail = tail[1:]
+            tail, m = tail_of(tail, m), m - 1
             d = history.get(tail)
         bo_src.append(s)
         bo_wt.append(backoff)
@@ -218,18 +241,16 @@ def arpa_to_fst(path, words: SymbolTable, unk: str | None = None) -> tuple[objec
         if bad:
             log.warning("%s:%d: n-gram skipped: <s> or </s> out of place", path, n)
             continue
-        key = tuple(ids)
-        heads = key[:-1]
-        s = history.get(heads)
+        s = history.get(key_of(ids[:-1]))
         if s is None:
             continue  # no parent (n-1)-gram: probability zero, as arpa2fst
         kept_per_order[order - 1] += 1
-        sym = key[-1]
+        sym = ids[-1]
         if sym == eos:
             final_s.append(s)
             final_w.append(cost)
             continue
-        d = add_state(key[1:] if order == highest else key, bo)
+        d = add_state(key_of(ids[1:]), order - 1, bo) if order == highest else add_state(key_of(ids), order, bo)
         if sym == bos:
             start = d
             continue
@@ -249,13 +270,15 @@ def arpa_to_fst(path, words: SymbolTable, unk: str | None = None) -> tuple[objec
         )
     if start < 0:
         raise GraphBuildError(f"{path}: the LM has no <s> unigram, so G has no start state")
+    del history
     final = np.full(nstates, np.inf, dtype=np.float32)
-    final[np.array(final_s, dtype=np.int64)] = np.array(final_w, dtype=np.float32) if final_s else []
-    all_src = np.concatenate([np.array(src, dtype=np.int64), np.array(bo_src, dtype=np.int64)])
-    all_lab = np.concatenate([np.array(lab, dtype=np.int32), np.full(len(bo_src), backoff_label, dtype=np.int32)])
-    all_olab = np.concatenate([np.array(lab, dtype=np.int32), np.zeros(len(bo_src), dtype=np.int32)])
-    all_w = np.concatenate([np.array(wt, dtype=np.float32), np.array(bo_wt, dtype=np.float32)])
-    all_dst = np.concatenate([np.array(dst, dtype=np.int64), np.array(bo_dst, dtype=np.int64)])
+    final[np.frombuffer(final_s, dtype=np.int32)] = np.frombuffer(final_w, dtype=np.float32)
+    arr = lambda a, t: np.frombuffer(a, dtype=t)  # noqa: E731 - views, no copies
+    all_src = np.concatenate([arr(src, np.int32), arr(bo_src, np.int32)])
+    all_lab = np.concatenate([arr(lab, np.int32), np.full(len(bo_src), backoff_label, dtype=np.int32)])
+    all_olab = np.concatenate([arr(lab, np.int32), np.zeros(len(bo_src), dtype=np.int32)])
+    all_w = np.concatenate([arr(wt, np.float32), arr(bo_wt, np.float32)])
+    all_dst = np.concatenate([arr(dst, np.int32), arr(bo_dst, np.int32)])
     g = arrays_to_fst(nstates, start, all_src, all_lab, all_olab, all_w, all_dst, final)
     g.connect()
     g.arcsort("ilabel")

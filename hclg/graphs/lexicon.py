@@ -328,6 +328,9 @@ def make_lexicon_fst(
     final = np.full(nstates, np.inf, dtype=np.float32)
     final[loop] = 0.0
     f = arrays_to_fst(nstates, start, np.array(src), np.array(ilab), np.array(olab), np.array(wt, dtype=np.float32), np.array(dst), final)
+    # The start state's two epsilon arcs (silence or not) are removed here, where it is
+    # cheap, so that L o G has none and determinization needs no epsilon removal.
+    f.rmepsilon()
     f.arcsort("olabel")
     boundary = None
     if position_dependent_phones:
