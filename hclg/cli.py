@@ -36,6 +36,7 @@ def _compile_options():
             click.option("--topology", type=click.Choice(["hmm", "ctc"]), default="hmm", show_default=True, help=_help(C, "topology")),
             click.option("--hmm-topology", default="kaldi-3state", show_default=True, help=_help(C, "hmm_topology")),
             click.option("--pdf-map", type=click.Path(exists=True, dir_okay=False), default=None, help=_help(C, "pdf_map")),
+            click.option("--context-table", type=click.Path(exists=True, dir_okay=False), default=None, help=_help(C, "context_table")),
             click.option("--sil-prob", type=float, default=None, help=_help(C, "sil_prob")),
             click.option("--sil-phone", default=constants.SIL_PHONE, show_default=True, help=_help(C, "sil_phone")),
             click.option("--position-dependent-phones/--no-position-dependent-phones", default=constants.POSITION_DEPENDENT_PHONES, show_default=True, help=_help(C, "position_dependent_phones")),

@@ -3,10 +3,11 @@
 A straight line of steps, as Kaldi's ``mkgraph.sh`` and icefall's ``compile_hlg.py``;
 each logs the size of its result and raises at once if it is empty.
 
-HMM (H o C o L o G, monophone context)::
+HMM (H o C o L o G; C is the identity unless a context table is given)::
 
     L, G -> LG = L o G -> det (log) -> minimize (encoded)
-         -> Ha o LG -> det (log) -> minimize (encoded) -> disambiguation ids -> eps
+         [-> C o LG, windows reduced to HMM instances]
+         -> Ha o (C)LG -> det (log) -> minimize (encoded) -> disambiguation ids -> eps
          -> add self-loops (reorder) = HCLG
 
 CTC (T o L o G)::
@@ -30,6 +31,7 @@ import pywrapfst as fst
 from hclg import constants
 from hclg.errors import GraphBuildError
 from hclg.graphs import fstutil
+from hclg.graphs.context import compose_context, read_context_table
 from hclg.graphs.grammar import arpa_to_fst, phrases_to_fst, read_phrases
 from hclg.graphs.graphdir import sha256, write_graph_dir
 from hclg.graphs.lexicon import make_lexicon_fst, read_lexicon, read_phones
@@ -41,6 +43,7 @@ from hclg.graphs.topology import (
     make_h_transducer,
     make_transition_table,
     read_kaldi_topo,
+    transition_table_from_units,
     read_pdf_map,
     read_transition_table,
 )
@@ -52,6 +55,8 @@ HELP = {
     "hmm_topology": "HMM per phone: 'kaldi-3state', 'chain', a Kaldi topo file, or a 'phone from to prob' table.",
     "pdf_map": "File of 'phone hmm_state pdf [self_loop_pdf]' lines: the posterior column of each HMM state. "
                "Default: a new column per (phone, pdf class).",
+    "context_table": "Triphone (left, phone, right, state) -> pdf table, or a Sphinx mdef: builds a "
+                     "context-dependent graph (C of width 3). Default: monophone.",
     "sil_prob": "Probability of optional silence between words (Kaldi's --sil-prob). Default 0.5 for hmm, 0 for ctc.",
     "sil_phone": "The optional-silence phone.",
     "position_dependent_phones": "Use Kaldi's word-position phones (_B _I _E _S) and write word_boundary.txt.",
@@ -73,6 +78,7 @@ class CompileOptions:
     topology: str = field(default="hmm", metadata={"help": HELP["topology"]})
     hmm_topology: str = field(default="kaldi-3state", metadata={"help": HELP["hmm_topology"]})
     pdf_map: str | None = field(default=None, metadata={"help": HELP["pdf_map"]})
+    context_table: str | None = field(default=None, metadata={"help": HELP["context_table"]})
     sil_prob: float | None = field(default=None, metadata={"help": HELP["sil_prob"]})
     sil_phone: str = field(default=constants.SIL_PHONE, metadata={"help": HELP["sil_phone"]})
     position_dependent_phones: bool = field(default=constants.POSITION_DEPENDENT_PHONES, metadata={"help": HELP["position_dependent_phones"]})
@@ -97,6 +103,8 @@ class CompileOptions:
             v = getattr(self, name)
             if v is not None and v < 0:
                 raise ValueError(f"{name} must be >= 0, got {v}")
+        if self.context_table is not None and self.topology != "hmm":
+            raise ValueError("context_table needs topology 'hmm'")
         if self.topology == "hmm" and self.hmm_topology not in BUILTIN_TOPOLOGIES and not Path(self.hmm_topology).exists():
             raise ValueError(f"hmm_topology {self.hmm_topology!r} is neither {sorted(BUILTIN_TOPOLOGIES)} nor a file")
 
@@ -254,9 +262,18 @@ def _compile(lexicon, grammar, out, o: CompileOptions, phones, tokens, t_start, 
         pdf_map = read_pdf_map(o.pdf_map) if o.pdf_map else None
         if o.pdf_map:
             inputs["pdf_map"] = o.pdf_map
-        table = make_transition_table(L.phones.symbols, hmms, pdf_map, base)
+        if o.context_table:
+            inputs["context_table"] = o.context_table
+            sil = o.sil_phone if o.sil_phone in base_phones else None
+            LG, units = compose_context(LG, L.phones.symbols, L.disambig_phones, read_context_table(o.context_table),
+                                        hmms, base, sil)
+            table = transition_table_from_units(units)
+            h_dis = tuple(len(units) + 1 + j for j in range(len(L.disambig_phones)))
+        else:
+            table = make_transition_table(L.phones.symbols, hmms, pdf_map, base)
+            h_dis = L.disambig_phones
         t0 = time.perf_counter()
-        Ha, dis_labels = make_h_transducer(table, len(L.phones), L.disambig_phones, o.transition_scale)
+        Ha, dis_labels = make_h_transducer(table, len(L.phones), h_dis, o.transition_scale)
         fstutil.log_step("Ha (no self-loops)", Ha, t0)
         HaLG = fstutil.compose(Ha, LG, "HaLG = Ha o LG", "a phone of the lexicon has no HMM")
         del LG

@@ -201,6 +201,8 @@ class TransitionTable:
     """Transition ids (the input labels of an HMM graph), 1-based; arrays indexed by id.
 
     Attributes:
+        unit: int32 [n+1]; the HMM unit each transition belongs to: what H writes for it
+            (the phone id, or a context-dependent instance's label).
         phone: int32 [n+1]; phone id (in the graph's phone table) of each transition.
         hmm_state: int32 [n+1]; source HMM state.
         to_state: int32 [n+1]; destination HMM state (== hmm_state for a self-loop).
@@ -215,6 +217,7 @@ class TransitionTable:
             transition state, 0 if none.
     """
 
+    unit: np.ndarray
     phone: np.ndarray
     hmm_state: np.ndarray
     to_state: np.ndarray
@@ -239,7 +242,8 @@ def make_transition_table(
     pdf_map: dict[tuple[str, int], tuple[int, int]] | None,
     base_phone=lambda p: p,
 ) -> TransitionTable:
-    """Numbers the transitions of every phone's HMM.
+    """Numbers the transitions of every phone's HMM (context-independent units: the H
+    output label of each phone's transitions is the phone id).
 
     Args:
         phone_symbols: the graph's phone table (index = phone id); ``<eps>`` and ``#n``
@@ -252,10 +256,8 @@ def make_transition_table(
     Returns:
         The TransitionTable.
     """
-    rows = [(0, 0, 0, False, -1, 0.0, -math.inf, 0)]
     auto: dict[tuple[str, int], int] = {}
-    ts_index: dict[tuple[int, int], int] = {}
-    self_loops = [0]
+    units = []
     for pid, ph in enumerate(phone_symbols):
         if pid == 0 or ph.startswith("#"):
             continue
@@ -263,35 +265,56 @@ def make_transition_table(
         hmm = hmms.get(base)
         if hmm is None:
             raise GraphBuildError(f"phone {base!r} has no HMM in the topology")
+        pdfs = []
+        for st in range(hmm.num_states - 1):
+            if pdf_map is not None:
+                if (base, st) not in pdf_map:
+                    raise GraphBuildError(f"the pdf map has no entry for phone {base!r} state {st}")
+                pdfs.append(pdf_map[(base, st)])
+            else:
+                pdfs.append((auto.setdefault((base, hmm.forward_pdf_class[st]), len(auto)),
+                             auto.setdefault((base, hmm.self_loop_pdf_class[st]), len(auto))))
+        units.append((pid, pid, hmm, tuple(pdfs)))
+    return transition_table_from_units(units)
+
+
+def transition_table_from_units(units) -> TransitionTable:
+    """Numbers the transitions of a list of HMM units.
+
+    Args:
+        units: (unit label, phone id, PhoneHmm, ((forward pdf, self-loop pdf) per
+            emitting state)) per unit. The unit label is what H writes for the unit: the
+            phone id for context-independent graphs, a context-dependent instance's label
+            otherwise.
+
+    Returns:
+        The TransitionTable.
+    """
+    rows = [(0, 0, 0, 0, False, -1, 0.0, -math.inf, 0)]
+    self_loops = [0]
+    for unit, pid, hmm, pdfs in units:
         last = hmm.num_states - 1
-        for s in range(last):
+        for st in range(last):
             ts = len(self_loops)
-            ts_index[(pid, s)] = ts
             self_loops.append(0)
-            out = [(a, b, p) for a, b, p in hmm.transitions if a == s]
+            out = [(a, b, p) for a, b, p in hmm.transitions if a == st]
             loop_p = next((p for a, b, p in out if b == a), 0.0)
             for a, b, p in out:
-                cls = hmm.self_loop_pdf_class[s] if b == a else hmm.forward_pdf_class[s]
-                if pdf_map is not None:
-                    key = (base, s)
-                    if key not in pdf_map:
-                        raise GraphBuildError(f"the pdf map has no entry for phone {base!r} state {s}")
-                    pdf = pdf_map[key][1] if b == a else pdf_map[key][0]
-                else:
-                    pdf = auto.setdefault((base, cls), len(auto))
+                pdf = pdfs[st][1] if b == a else pdfs[st][0]
                 if b == a:
                     self_loops[ts] = len(rows)
-                rows.append((pid, a, b, b == last, pdf, math.log(p), math.log(loop_p) if loop_p > 0 else -math.inf, ts))
+                rows.append((unit, pid, a, b, b == last, pdf, math.log(p), math.log(loop_p) if loop_p > 0 else -math.inf, ts))
     cols = list(zip(*rows))
     return TransitionTable(
-        phone=np.array(cols[0], dtype=np.int32),
-        hmm_state=np.array(cols[1], dtype=np.int32),
-        to_state=np.array(cols[2], dtype=np.int32),
-        is_final=np.array(cols[3], dtype=bool),
-        pdf=np.array(cols[4], dtype=np.int32),
-        log_prob=np.array(cols[5], dtype=np.float64),
-        self_loop_log_prob=np.array(cols[6], dtype=np.float64),
-        trans_state=np.array(cols[7], dtype=np.int32),
+        unit=np.array(cols[0], dtype=np.int32),
+        phone=np.array(cols[1], dtype=np.int32),
+        hmm_state=np.array(cols[2], dtype=np.int32),
+        to_state=np.array(cols[3], dtype=np.int32),
+        is_final=np.array(cols[4], dtype=bool),
+        pdf=np.array(cols[5], dtype=np.int32),
+        log_prob=np.array(cols[6], dtype=np.float64),
+        self_loop_log_prob=np.array(cols[7], dtype=np.float64),
+        trans_state=np.array(cols[8], dtype=np.int32),
         self_loop_of=np.array(self_loops, dtype=np.int32),
     )
 
@@ -299,13 +322,13 @@ def make_transition_table(
 def make_h_transducer(
     table: TransitionTable, num_phone_symbols: int, disambig_phones: tuple[int, ...], transition_scale: float
 ):
-    """Ha: transition ids (without self-loops) to phones, as Kaldi's ``make-h-transducer``
-    for a monophone (context width 1) system.
+    """Ha: transition ids (without self-loops) to HMM units (phones, or context-dependent
+    instances), as Kaldi's ``make-h-transducer``.
 
     Each forward transition is an arc whose cost is ``-transition_scale *
-    log(p / (1 - p_self_loop))``; the phone is written on the arcs leaving the entry
-    state. Phone disambiguation symbol ``#k`` is read as input label
-    ``num_transitions + 1 + k`` and written back as ``#k``.
+    log(p / (1 - p_self_loop))``; the unit is written on the arcs leaving the entry
+    state. Disambiguation symbol ``#k`` (label ``disambig_phones[k]`` on H's output) is
+    read as input label ``num_transitions + 1 + k``.
 
     Returns:
         (Ha, input labels of the disambiguation symbols).
@@ -317,7 +340,7 @@ def make_h_transducer(
     for t in range(1, n + 1):
         if table.to_state[t] == table.hmm_state[t]:
             continue
-        pid, a, b = int(table.phone[t]), int(table.hmm_state[t]), int(table.to_state[t])
+        pid, a, b = int(table.unit[t]), int(table.hmm_state[t]), int(table.to_state[t])
         s = 0 if a == 0 else node.setdefault((pid, a), None)
         if s is None:
             s = node[(pid, a)] = nstates
