@@ -268,7 +268,7 @@ def _compile(lexicon, grammar, out, o: CompileOptions, phones, tokens, t_start, 
             LG, units = compose_context(LG, L.phones.symbols, L.disambig_phones, read_context_table(o.context_table),
                                         hmms, base, sil)
             table = transition_table_from_units(units)
-            h_dis = tuple(len(units) + 1 + j for j in range(len(L.disambig_phones)))
+            h_dis = tuple(len(units) + 1 + j for j in range(len(L.disambig_phones) + 1))  # with #-1
         else:
             table = make_transition_table(L.phones.symbols, hmms, pdf_map, base)
             h_dis = L.disambig_phones

@@ -112,19 +112,22 @@ def make_context_fst(phone_ids: list[int], disambig: list[int], subseq: int):
     """The triphone context transducer C (input: windows; output: phones).
 
     States are the last two phones read on the output side (0 = none yet). Reading phone
-    ``c`` in state ``(a, b)`` writes window ``(a, b, c)`` (epsilon while ``b`` is none)
-    and moves to ``(b, c)``; ``subseq`` writes ``(a, b, 0)`` and moves to the final state;
-    disambiguation symbols loop, written as themselves.
+    ``c`` in state ``(a, b)`` writes window ``(a, b, c)`` and moves to ``(b, c)``; while
+    ``b`` is none it writes Kaldi's ``#-1`` instead (a disambiguation symbol, not epsilon,
+    so that H o C o L o G stays determinizable); ``subseq`` writes ``(a, b, 0)`` and moves
+    to the final state; disambiguation symbols loop, written as themselves.
 
     Returns:
         (C, windows): windows[k] = (a, b, c) for input label k (k >= 1); disambiguation
-        symbol j is input label len(windows) + j.
+        symbol j is input label len(windows) + j, and ``#-1`` is
+        len(windows) + len(disambig).
     """
     ctx = [0] + list(phone_ids)
     index = {p: i for i, p in enumerate(ctx)}
     n = len(ctx)
     final_state = n * n
     windows = [None]
+    START = -1  # placeholder for #-1, numbered once the windows are counted
     src, il, ol, dst = [], [], [], []
     for a in ctx:
         for b in ctx:
@@ -133,7 +136,7 @@ def make_context_fst(phone_ids: list[int], disambig: list[int], subseq: int):
                 continue  # unreachable: a phone is never followed by 'none'
             for c in phone_ids:
                 if b == 0:
-                    lab = 0
+                    lab = START
                 else:
                     windows.append((a, b, c))
                     lab = len(windows) - 1
@@ -151,16 +154,13 @@ def make_context_fst(phone_ids: list[int], disambig: list[int], subseq: int):
             ol.append(subseq)
             dst.append(final_state)
     W = len(windows)
+    il = [W + len(disambig) if x == START else x for x in il]
     for s in range(n * n):
         for j, d in enumerate(disambig):
             src.append(s)
             il.append(W + j)
             ol.append(d)
             dst.append(s)
-    src.append(final_state)
-    il.append(0)
-    ol.append(subseq)
-    dst.append(final_state)
     final = np.full(n * n + 1, np.inf, np.float32)
     final[final_state] = 0.0
     C = arrays_to_fst(n * n + 1, 0, np.array(src), np.array(il), np.array(ol), np.zeros(len(src), np.float32), np.array(dst), final)
@@ -175,7 +175,7 @@ def compose_context(LG, phone_symbols: tuple[str, ...], disambig: tuple[int, ...
 
     Two windows whose central phone and per-state pdfs agree are one instance, one input
     label. Input labels of the result: instances 1..K, then disambiguation symbol j as
-    K + 1 + j.
+    K + 1 + j, and Kaldi's ``#-1`` as K + 1 + len(disambig).
 
     Args:
         LG: the optimized LG (input: phones and disambiguation symbols).
@@ -211,7 +211,7 @@ def compose_context(LG, phone_symbols: tuple[str, ...], disambig: tuple[int, ...
 
     instance_of: dict = {}
     units = []
-    relabel = np.zeros(W + len(disambig), dtype=np.int64)
+    relabel = np.zeros(W + len(disambig) + 1, dtype=np.int64)
     for w in used:
         l, c, r = windows[w]
         base = base_phone(names[c])
@@ -233,7 +233,7 @@ def compose_context(LG, phone_symbols: tuple[str, ...], disambig: tuple[int, ...
             units.append((k, c, hmm, tuple(pdfs)))
         relabel[w] = k
     K = len(units)
-    for j in range(len(disambig)):
+    for j in range(len(disambig) + 1):
         relabel[W + j] = K + 1 + j
     src = a.sources()
     CLG2 = arrays_to_fst(a.num_states, a.start, src, relabel[a.ilabel], a.olabel, a.weight, a.nextstate, a.final)

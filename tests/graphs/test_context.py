@@ -100,3 +100,52 @@ def test_mdef_is_read_and_missing_pdfs_are_errors(tmp_path):
     with pytest.raises(GraphBuildError, match=r"no pdf for .*AA.* state 1"):
         compile_graph(tmp_path / "lex.txt", tmp_path / "g.txt", tmp_path / "gr",
                       CompileOptions(sil_prob=0.0, context_table=str(tmp_path / "ctx.txt")))
+
+
+def test_clg_equals_kaldi_compose_context(tmp_path):
+    """C o LG against kaldifst.compose_context (Kaldi's fstcomposecontext, N=3, P=1), with
+    both sides' input labels mapped to their context windows."""
+    import kaldifst
+
+    from benchmarks.kaldi_recipes import to_kaldi, to_pywrapfst
+    from hclg.graphs import fstutil
+    from hclg.graphs.context import add_subsequential_loop, make_context_fst
+    from hclg.graphs.grammar import phrases_to_fst
+    from hclg.graphs.lexicon import make_lexicon_fst, read_lexicon
+
+    (tmp_path / "l.txt").write_text("and ae n d\ncat k ae t\nhat h ae t\nat ae t\na ae\n")
+    L = make_lexicon_fst(read_lexicon(tmp_path / "l.txt"), sil_prob=0.5, sil_phone="sil")
+    G = phrases_to_fst([["cat", "and", "hat"], ["hat"], ["at", "cat", "a"], ["a"]], L.words)
+    LG = fstutil.minimize_encoded(fstutil.determinize_log(fstutil.compose(L.fst, G, "LG"), "det", ""), "min")
+    kclg, ilabels = kaldifst.compose_context(list(L.disambig_phones), 3, 1, to_kaldi(LG))
+    K = to_pywrapfst(kclg)
+    phone_ids = [i for i, p in enumerate(L.phones.symbols) if i > 0 and not p.startswith("#")]
+    C, windows = make_context_fst(phone_ids, list(L.disambig_phones), len(L.phones))
+    ours = fst.compose(C, add_subsequential_loop(LG, len(L.phones)), connect=True)
+    W, D = len(windows), len(L.disambig_phones)
+
+    def key_ours(i):
+        if i == 0:
+            return ()
+        if i < W:
+            return tuple(windows[i])
+        return ("#-1",) if i == W + D else ("dis", L.disambig_phones[i - W])
+
+    def key_kaldi(i):
+        v = list(ilabels[i])
+        if not v:
+            return ()
+        if len(v) == 1:
+            return ("#-1",) if v[0] == 0 else ("dis", -v[0])
+        return tuple(v)
+
+    names = {}
+    ids = lambda k: names.setdefault(k, len(names) + 1) if k != () else 0  # noqa: E731
+    a = fstutil.fst_to_arrays(ours)
+    b = fstutil.fst_to_arrays(K)
+    A = fstutil.arrays_to_fst(a.num_states, a.start, a.sources(), [ids(key_ours(int(i))) for i in a.ilabel], a.olabel, a.weight, a.nextstate, a.final)
+    B = fstutil.arrays_to_fst(b.num_states, b.start, b.sources(), [ids(key_kaldi(int(i))) for i in b.ilabel], b.olabel, b.weight, b.nextstate, b.final)
+    enc = fst.EncodeMapper("standard", encode_labels=True)  # one mapper: same pairs, same codes
+    acc = lambda f: fst.determinize(f.copy().encode(enc).rmepsilon())  # noqa: E731
+    assert fst.equivalent(acc(A), acc(B), delta=1e-4)
+    assert abs(A.num_states() - B.num_states()) <= 2
