@@ -233,6 +233,16 @@ def _available_memory() -> int:
     return 8 << 30
 
 
+def _release_free_heap() -> None:
+    """Returns freed heap pages to the OS (glibc's malloc_trim), where glibc is there."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 def run_guarded(func, f: fst.Fst, step: str, hint: str, max_mem: int | None = None,
                 consume: bool = False) -> fst.VectorFst:
     """Runs ``func(f)`` in a forked child whose address space is capped at ``max_mem`` bytes.
@@ -258,6 +268,7 @@ def run_guarded(func, f: fst.Fst, step: str, hint: str, max_mem: int | None = No
     fd, path = tempfile.mkstemp(suffix=".fst", prefix="hclg-")
     os.close(fd)
     err_fd, err_path = tempfile.mkstemp(suffix=".log", prefix="hclg-")
+    _release_free_heap()  # the child starts with the parent's resident pages: keep them few
     try:
         pid = os.fork()
         if pid == 0:  # child: only OpenFst work, then exit without Python cleanup
@@ -316,14 +327,19 @@ def determinize_log(f: fst.Fst, step: str, hint: str, max_mem: int | None = None
         log.info("%s: already deterministic, skipped", step)
         return log_step(step + " (already deterministic)", f, t0)
 
-    def work(g):
-        g = fst.arcmap(g, map_type="to_log")
-        if g.properties(fst.EPSILONS, True) & fst.EPSILONS:  # costly even when there are none
-            g.rmepsilon()
-        g = fst.determinize(g, delta=constants.DETERMINIZE_DELTA)
-        return fst.arcmap(g, map_type="to_std")
+    # The log copy is made here and the tropical input freed (when consumed) before the
+    # child starts, so that the child never holds both.
+    g = fst.arcmap(f, map_type="to_log")
+    if consume:
+        f.delete_states()
 
-    return log_step(step, run_guarded(work, f, step, hint, max_mem, consume), t0)
+    def work(x):
+        if x.properties(fst.EPSILONS, True) & fst.EPSILONS:  # costly even when there are none
+            x.rmepsilon()
+        return fst.determinize(x, delta=constants.DETERMINIZE_DELTA)
+
+    out = run_guarded(work, g, step, hint, max_mem, consume=True)
+    return log_step(step, fst.arcmap(out, map_type="to_std"), t0)
 
 
 def minimize_encoded(f: fst.Fst, step: str) -> fst.VectorFst:
