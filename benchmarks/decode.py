@@ -38,26 +38,6 @@ def load_lexicon(path):
     return lex
 
 
-def make_utterances(graph, lex, kind, n, seed=0):
-    rng = np.random.default_rng(seed)
-    words = sorted(lex)
-    out = []
-    if kind == "hmm":
-        tr = graph.transitions()
-        pdf = {}
-        for t in range(1, len(tr["pdf"])):
-            pdf[(graph.tokens.symbols[tr["phone"][t]], int(tr["hmm_state"][t]))] = int(tr["pdf"][t])
-        for _ in range(n):
-            ws = [words[i] for i in rng.integers(0, len(words), rng.integers(3, 9))]
-            out.append(synth.hmm_utterance(rng, ws, lex, lambda p, s: pdf[(p, s)], graph.num_columns))
-    else:
-        col = {p: graph.tokens.id(p) - 1 for p in graph.tokens.symbols[1:] if not p.startswith("#")}
-        for _ in range(n):
-            ws = [words[i] for i in rng.integers(0, len(words), rng.integers(3, 9))]
-            out.append(synth.ctc_utterance(rng, ws, lex, col, col["<blk>"], graph.num_columns))
-    return out
-
-
 def wer(utts, hyps):
     from hclg.scoring import edit_distance
 
@@ -83,7 +63,7 @@ def bench_graph(kind, gdir, lex, n_utts, beams, report):
           f"{len(graph.arrays.e_next) + len(graph.arrays.n_next)} arcs; open: hclg {t_open:.3f}s (memory-mapped), "
           f"OpenFst read {t_kread:.2f}s", flush=True)
     ik = "log-likelihoods" if kind == "hmm" else "log-posteriors"
-    utts = make_utterances(graph, lex, kind, n_utts)
+    utts = synth.make_utterances(graph, lex, kind, n_utts)
     frames = sum(u.scores.shape[0] for u in utts)
     rows = []
     for beam in beams:

@@ -130,3 +130,27 @@ def ctc_utterance(rng, words, lex, token_col, blank_col, n_cols, confusion=0.25)
     x = _confuse(rng, len(truth), n_cols, truth, confusion, good=8.0, bad=(-1.0, 2.0))
     x = x - np.log(np.exp(x.astype(np.float64)).sum(axis=1, keepdims=True))
     return Utterance(tuple(words), x.astype(np.float32), tuple(starts), tuple(ends))
+
+
+def make_utterances(graph, lex, kind, n, seed=0, confusion=0.25, words_per_utt=(3, 9)) -> list[Utterance]:
+    """n synthetic utterances of random words for a compiled graph (``hclg`` Graph): HMM
+    graphs get senone log-likelihoods through the graph's own pdfs, CTC graphs token
+    log-posteriors in the graph's column order."""
+    rng = np.random.default_rng(seed)
+    words = sorted(lex)
+    out = []
+    if kind == "hmm":
+        tr = graph.transitions()
+        pdf = {}
+        for t in range(1, len(tr["pdf"])):
+            pdf[(graph.tokens.symbols[tr["phone"][t]], int(tr["hmm_state"][t]))] = int(tr["pdf"][t])
+        for _ in range(n):
+            ws = [words[i] for i in rng.integers(0, len(words), rng.integers(*words_per_utt))]
+            out.append(hmm_utterance(rng, ws, lex, lambda p, s: pdf[(p, s)], graph.num_columns, confusion=confusion))
+    else:
+        col = {p: graph.tokens.id(p) - 1 for p in graph.tokens.symbols[1:] if not p.startswith("#")}
+        blank = graph.manifest.get("options", {}).get("blank", "<blk>")
+        for _ in range(n):
+            ws = [words[i] for i in rng.integers(0, len(words), rng.integers(*words_per_utt))]
+            out.append(ctc_utterance(rng, ws, lex, col, col[blank], graph.num_columns, confusion=confusion))
+    return out

@@ -14,15 +14,12 @@ def linear(labels):
     return c.compile()
 
 
-def best(F, x):
-    """(cost, output labels) of the best path of F reading input sequence x; None if none."""
-    F = F.copy()
-    F.arcsort("ilabel")
-    c = fst.compose(linear(x), F)
+def shortest(c):
+    """(cost, output labels) of the shortest path of c (OpenFst); None if it has none."""
     if c.num_states() == 0 or c.start() == fst.NO_STATE_ID:
         return None
     sp = fst.shortestpath(c)
-    if sp.num_states() == 0:
+    if sp.start() == fst.NO_STATE_ID:
         return None
     d = fst.shortestdistance(sp, reverse=True)
     out, s = [], sp.start()
@@ -32,6 +29,13 @@ def best(F, x):
             out.append(a.olabel)
         s = a.nextstate
     return float(d[sp.start()]), out
+
+
+def best(F, x):
+    """(cost, output labels) of the best path of F reading input sequence x; None if none."""
+    F = F.copy()
+    F.arcsort("ilabel")
+    return shortest(fst.compose(linear(x), F))
 
 
 def random_inputs(F, n, seed=0, max_len=200):

@@ -81,6 +81,15 @@ def get_cutoff(costs, n, beam, max_active, min_active, beam_delta, scratch):
 
 
 @njit(cache=True)
+def _add_link(link_prev, link_label, link_frame, n_links, prev, label, frame):
+    """Writes link ``n_links`` (room guaranteed by the caller); returns its index."""
+    link_prev[n_links] = prev
+    link_label[n_links] = label
+    link_frame[n_links] = frame
+    return n_links
+
+
+@njit(cache=True)
 def _emit(t, c_state, c_cost, c_ac, c_link, c_last, nc, weight_cutoff, next_cutoff, adaptive_beam,
           x_state, x_cost, x_ac, x_link, x_last, nxt_index,
           e_off, e_col, e_ilab, e_olab, e_w, e_next, loglikes, event_kind,
@@ -123,16 +132,10 @@ def _emit(t, c_state, c_cost, c_ac, c_link, c_last, nc, weight_cutoff, next_cuto
             ol = e_olab[k]
             kind = event_kind[il]
             if ol != 0:
-                link_prev[n_links] = link
-                link_label[n_links] = ol
-                link_frame[n_links] = t
-                link = n_links
+                link = _add_link(link_prev, link_label, link_frame, n_links, link, ol, t)
                 n_links += 1
             if kind == 1 or (kind == 2 and c_last[i] != il):
-                link_prev[n_links] = link
-                link_label[n_links] = -il
-                link_frame[n_links] = t
-                link = n_links
+                link = _add_link(link_prev, link_label, link_frame, n_links, link, -il, t)
                 n_links += 1
             x_link[j] = link
             x_last[j] = il
@@ -183,10 +186,7 @@ def _eps(frame, cutoff, c_state, c_cost, c_ac, c_link, c_last, nc, index, stack,
             link = c_link[i]
             ol = n_olab[k]
             if ol != 0:
-                link_prev[n_links] = link
-                link_label[n_links] = ol
-                link_frame[n_links] = frame
-                link = n_links
+                link = _add_link(link_prev, link_label, link_frame, n_links, link, ol, frame)
                 n_links += 1
             c_link[j] = link
             stack[sp] = d

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import pywrapfst as fst
+from helpers import shortest
 
 import kaldi_decoder
 import kaldifst
@@ -23,17 +24,7 @@ def exhaustive_best(hclg_path, i2c, ll):
     frames = c.compile()
     g = fst.Fst.read(str(hclg_path))
     g.arcsort("ilabel")
-    sp = fst.shortestpath(fst.compose(frames, g))
-    if sp.start() == fst.NO_STATE_ID:
-        return float("inf"), None
-    d = fst.shortestdistance(sp, reverse=True)
-    out, s = [], sp.start()
-    while sp.num_arcs(s):
-        a = next(iter(sp.arcs(s)))
-        if a.olabel:
-            out.append(a.olabel)
-        s = a.nextstate
-    return float(d[sp.start()]), out
+    return shortest(fst.compose(frames, g)) or (float("inf"), None)
 
 
 @pytest.fixture(scope="module")
@@ -86,24 +77,7 @@ def synthetic_graphs(tmp_path_factory):
 
 
 def utterances(lex, dec, kind, n, seed, confusion=0.25):
-    rng = np.random.default_rng(seed)
-    words = list(lex)
-    g = dec.graph
-    out = []
-    if kind == "hmm":
-        tr = g.transitions()
-        pdf = {}
-        for t in range(1, len(tr["pdf"])):
-            pdf[(g.tokens.symbols[tr["phone"][t]], int(tr["hmm_state"][t]))] = int(tr["pdf"][t])
-        for _ in range(n):
-            ws = [words[i] for i in rng.integers(0, len(words), rng.integers(2, 8))]
-            out.append(synth.hmm_utterance(rng, ws, lex, lambda p, s: pdf[(p, s)], g.num_columns, confusion=confusion))
-    else:
-        col = {p: g.tokens.id(p) - 1 for p in PHONES}
-        for _ in range(n):
-            ws = [words[i] for i in rng.integers(0, len(words), rng.integers(2, 8))]
-            out.append(synth.ctc_utterance(rng, ws, lex, col, 0, g.num_columns, confusion=confusion))
-    return out
+    return synth.make_utterances(dec.graph, lex, kind, n, seed, confusion, words_per_utt=(2, 8))
 
 
 @pytest.mark.parametrize("kind", ["hmm", "ctc"])
