@@ -121,14 +121,15 @@ def fst_to_arrays(f: fst.Fst) -> FstArrays:
     offsets = np.empty(ns + 1, dtype=np.int64)
     offsets[:-1] = states["pos"]
     offsets[-1] = na
+    # views into OpenFst's buffer (read-only, strided): no per-field copies
     return FstArrays(
         start=int(start),
-        final=states["final"].copy(),
+        final=states["final"],
         offsets=offsets,
-        ilabel=arcs["ilabel"].copy(),
-        olabel=arcs["olabel"].copy(),
-        weight=arcs["weight"].copy(),
-        nextstate=arcs["nextstate"].copy(),
+        ilabel=arcs["ilabel"],
+        olabel=arcs["olabel"],
+        weight=arcs["weight"],
+        nextstate=arcs["nextstate"],
     )
 
 
@@ -154,36 +155,54 @@ def arrays_to_fst(
     Returns:
         A mutable pywrapfst VectorFst.
     """
-    src = np.asarray(src, dtype=np.int64)
+    src = np.asarray(src)
     na = src.shape[0]
     if na and (src.min() < 0 or src.max() >= num_states):
         raise GraphBuildError("arc source state out of range")
-    dst = np.asarray(dst, dtype=np.int64)
+    dst = np.asarray(dst)
     if na and (dst.min() < 0 or dst.max() >= num_states):
         raise GraphBuildError("arc destination state out of range")
     order = np.argsort(src, kind="stable")
-    arcs = np.empty(na, dtype=ARC_DTYPE)
-    arcs["ilabel"] = np.asarray(ilabel)[order]
-    arcs["olabel"] = np.asarray(olabel)[order]
-    arcs["weight"] = np.asarray(weight)[order]
-    arcs["nextstate"] = dst[order]
     counts = np.bincount(src, minlength=num_states)
     states = np.zeros(num_states, dtype=STATE_DTYPE)
     states["final"] = final
     pos = np.zeros(num_states, dtype=np.int64)
     np.cumsum(counts[:-1], out=pos[1:])
     states["pos"] = pos
+    del pos
     states["narcs"] = counts
+    il_sorted = np.asarray(ilabel)[order]
+    ol_sorted = np.asarray(olabel)[order]
     s_sorted = src[order]
-    states["nieps"] = np.bincount(s_sorted[arcs["ilabel"] == 0], minlength=num_states)
-    states["noeps"] = np.bincount(s_sorted[arcs["olabel"] == 0], minlength=num_states)
+    states["nieps"] = np.bincount(s_sorted[il_sorted == 0], minlength=num_states)
+    states["noeps"] = np.bincount(s_sorted[ol_sorted == 0], minlength=num_states)
+    del s_sorted
+    arcs = np.empty(na, dtype=ARC_DTYPE)
+    arcs["ilabel"] = il_sorted
+    del il_sorted
+    arcs["olabel"] = ol_sorted
+    del ol_sorted
+    arcs["weight"] = np.asarray(weight)[order]
+    arcs["nextstate"] = dst[order]
+    del order
     header = struct.pack("<i", _MAGIC)
-    for s in ("const", "standard"):
-        header += struct.pack("<i", len(s)) + s.encode()
+    for name in ("const", "standard"):
+        header += struct.pack("<i", len(name)) + name.encode()
     header += struct.pack("<ii", 2, 0)
     header += struct.pack("<Qqqq", _K_EXPANDED, start if num_states else -1, num_states, na)
-    data = header + states.tobytes() + arcs.tobytes()
-    return fst.convert(fst.Fst.read_from_string(data), "vector")
+    # Through a file: OpenFst reads it in place of several in-memory copies of the arcs.
+    fd, path = tempfile.mkstemp(suffix=".fst", prefix="hclg-")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(header)
+            states.tofile(fh)
+            del states
+            arcs.tofile(fh)
+            del arcs
+        const = fst.Fst.read(path)
+    finally:
+        os.unlink(path)
+    return fst.convert(const, "vector")
 
 
 def size(f: fst.Fst) -> tuple[int, int]:

@@ -391,47 +391,52 @@ def add_self_loops(f, table: TransitionTable, self_loop_scale: float):
     """
     a = fst_to_arrays(f)
     ns = a.num_states
-    src = a.sources().astype(np.int64)
-    ilab, olab, w, nxt = a.ilabel.astype(np.int64), a.olabel.astype(np.int64), a.weight.astype(np.float64), a.nextstate.astype(np.int64)
+    src = a.sources()
+    ilab, olab, w, nxt = np.ascontiguousarray(a.ilabel), np.ascontiguousarray(a.olabel), np.ascontiguousarray(a.weight), np.ascontiguousarray(a.nextstate)
+    final0, start = a.final, a.start
+    del a
     if ilab.max(initial=0) > table.num_transitions:
         raise GraphBuildError("the graph has input labels that are not transition ids (disambiguation symbols left?)")
-    cls = table.trans_state[ilab].astype(np.int64)  # 0 for epsilon
+    cls = table.trans_state[ilab]  # 0 for epsilon
     # Per state: the class of its arcs if all agree, -1 if they differ.
-    big = np.iinfo(np.int64).max
-    cmin = np.full(ns, big)
-    cmax = np.full(ns, -1)
+    big = np.iinfo(np.int32).max
+    cmin = np.full(ns, big, dtype=np.int32)
+    cmax = np.full(ns, -1, dtype=np.int32)
     np.minimum.at(cmin, src, cls)
     np.maximum.at(cmax, src, cls)
     bad = (cmin != cmax) & (cmax >= 0)
-    bad |= np.isfinite(a.final) & (cmax > 0)
+    bad |= np.isfinite(final0) & (cmax > 0)
+    del cmin, cmax, cls
     move = bad[src] & (ilab != 0)
     k = int(move.sum())
-    new_states = ns + np.arange(k)
+    new_states = (ns + np.arange(k)).astype(np.int32)
     # The moved arc: old state --eps/olabel/weight--> new state --ilabel/eps/0--> old next.
     m_src, m_il, m_ol, m_w, m_nxt = src[move], ilab[move], olab[move], w[move], nxt[move]
     keep = ~move
     src = np.concatenate([src[keep], m_src, new_states])
-    ilab = np.concatenate([ilab[keep], np.zeros(k, np.int64), m_il])
-    olab = np.concatenate([olab[keep], m_ol, np.zeros(k, np.int64)])
-    w = np.concatenate([w[keep], m_w, np.zeros(k)])
+    ilab = np.concatenate([ilab[keep], np.zeros(k, np.int32), m_il])
+    olab = np.concatenate([olab[keep], m_ol, np.zeros(k, np.int32)])
+    w = np.concatenate([w[keep], m_w, np.zeros(k, np.float32)])
     nxt = np.concatenate([nxt[keep], new_states, m_nxt])
-    final = np.concatenate([a.final, np.full(k, np.inf, np.float32)])
+    del keep, move, m_src, m_il, m_ol, m_w, m_nxt
+    final = np.concatenate([final0, np.full(k, np.inf, np.float32)])
     ns2 = ns + k
-    state_cls = np.zeros(ns2, dtype=np.int64)
-    np.maximum.at(state_cls, src, table.trans_state[ilab].astype(np.int64))
+    state_cls = np.zeros(ns2, dtype=np.int32)
+    np.maximum.at(state_cls, src, table.trans_state[ilab])
     loop_tid = table.self_loop_of[state_cls]
     has_loop = loop_tid > 0
     p_loop = np.where(has_loop, np.exp(table.self_loop_log_prob[table.self_loop_of[state_cls]]), 0.0)
     # Forward arcs out of a state with a self-loop pay self_loop_scale * -log(1 - p_loop).
     fwd = (ilab != 0) & has_loop[src]
-    w = w + np.where(fwd, -self_loop_scale * np.log1p(-p_loop[src]), 0.0)
-    ls = np.nonzero(has_loop)[0]
+    w += np.where(fwd, -self_loop_scale * np.log1p(-p_loop[src]), 0.0).astype(np.float32)
+    del fwd
+    ls = np.nonzero(has_loop)[0].astype(np.int32)
     src = np.concatenate([src, ls])
     ilab = np.concatenate([ilab, loop_tid[ls]])
-    olab = np.concatenate([olab, np.zeros(len(ls), np.int64)])
-    w = np.concatenate([w, -self_loop_scale * np.log(p_loop[ls])])
+    olab = np.concatenate([olab, np.zeros(len(ls), np.int32)])
+    w = np.concatenate([w, (-self_loop_scale * np.log(p_loop[ls])).astype(np.float32)])
     nxt = np.concatenate([nxt, ls])
-    return arrays_to_fst(ns2, a.start, src, ilab, olab, w.astype(np.float32), nxt, final)
+    return arrays_to_fst(ns2, start, src, ilab, olab, w, nxt, final)
 
 
 def make_ctc_topo(num_tokens: int, blank_id: int, compact: bool = False):
