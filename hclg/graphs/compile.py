@@ -283,6 +283,7 @@ def _compile(lexicon, grammar, out, o: CompileOptions, phones, tokens, t_start, 
         HaLG = fstutil.relabel_to_epsilon(HaLG, dis_labels, "input", "HaLG: disambiguation -> eps")
         t0 = time.perf_counter()
         HCLG = add_self_loops(HaLG, table, o.self_loop_scale)
+        del HaLG
         fstutil.log_step("HCLG: add self-loops", HCLG, t0)
         i2c = table.pdf.copy()
         i2c[0] = -1
@@ -300,7 +301,7 @@ def _compile(lexicon, grammar, out, o: CompileOptions, phones, tokens, t_start, 
     }
     disambig = tuple(L.phones.symbols[i] for i in L.disambig_phones)
     write_graph_dir(out, HCLG, L.words, L.phones, i2c, manifest, disambig, transitions, L.word_boundary,
-                    list(L.align_lexicon))
+                    list(L.align_lexicon), consume=True)
     secs = time.perf_counter() - t_start
     log.info("wrote %s in %.1fs", out, secs)
     return CompileResult(out, st, na, secs, tuple(steps))

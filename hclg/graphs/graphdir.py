@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pywrapfst as fst
 
 from hclg import constants
 from hclg.errors import GraphFormatError
@@ -118,8 +119,13 @@ def decoder_arrays(f, ilabel_to_column: np.ndarray) -> DecoderArrays:
 def write_graph_dir(out_dir, f, words: SymbolTable, tokens: SymbolTable, ilabel_to_column: np.ndarray,
                     manifest: dict, disambig: tuple[str, ...] = (), transitions: dict | None = None,
                     word_boundary: tuple[str, ...] | None = None,
-                    align_lexicon: list[tuple[str, tuple[str, ...]]] | None = None) -> Path:
-    """Writes a graph directory (see the module doc). Returns its path."""
+                    align_lexicon: list[tuple[str, tuple[str, ...]]] | None = None,
+                    consume: bool = False) -> Path:
+    """Writes a graph directory (see the module doc). Returns its path.
+
+    With ``consume``, ``f`` is emptied once written, so that it and the decoder arrays
+    made from it are not in memory together.
+    """
     out = Path(out_dir)
     (out / "decoder").mkdir(parents=True, exist_ok=True)
     f.set_input_symbols(None)  # the tables are written beside it
@@ -138,7 +144,12 @@ def write_graph_dir(out_dir, f, words: SymbolTable, tokens: SymbolTable, ilabel_
             encoding="utf-8")
     if align_lexicon is not None:
         (out / "align_lexicon.txt").write_text("".join(f"{w} {' '.join(p)}\n" for w, p in align_lexicon), encoding="utf-8")
+    if consume:
+        g = fst.convert(f, "const")
+        f.delete_states()
+        f = g
     arr = decoder_arrays(f, ilabel_to_column)
+    del f
     for name in DECODER_ARRAYS:
         np.save(out / "decoder" / f"{name}.npy", getattr(arr, name))
     manifest = dict(manifest)
