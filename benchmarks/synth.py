@@ -108,15 +108,16 @@ def hmm_utterance(rng, words, lex, pdf_of, n_cols, sil="SIL", confusion=0.25, du
     return Utterance(tuple(words), _confuse(rng, len(truth), n_cols, truth, confusion), tuple(starts), tuple(ends))
 
 
-def ctc_utterance(rng, words, lex, token_col, blank_col, n_cols, confusion=0.25) -> Utterance:
-    """Frames for a CTC graph: tokens 1-2 frames, blanks 0-3 frames between (one forced
-    between repeats). Scores are log-softmax posteriors."""
+def ctc_utterance(rng, words, lex, token_col, blank_col, n_cols, confusion=0.25, blanks=(1, 5)) -> Utterance:
+    """Frames for a CTC graph, peaky as trained CTC models are: tokens 1-2 frames, blanks
+    between tokens (``blanks``, inclusive; at least one between repeats), about 70% of
+    frames blank. Scores are log-softmax posteriors."""
     truth, starts, ends = [], [], []
     prev = None
     for w in words:
         for j, p in enumerate(lex[w]):
             c = token_col[p]
-            nb = int(rng.integers(0, 4))
+            nb = int(rng.integers(blanks[0], blanks[1] + 1))
             if c == prev:
                 nb = max(nb, 1)
             truth += [blank_col] * nb

@@ -155,9 +155,11 @@ class Decoder:
             lp = ll[:, self.blank_column] / self.acoustic_scale + self.options.blank_penalty
             if self.log_priors is not None and self.options.input_kind != "log-likelihoods":
                 lp = lp + self.options.prior_scale * self.log_priors[self.blank_column]
-            keep = np.nonzero(np.exp(lp) <= thr)[0]
-            if len(keep) == 0:
-                keep = np.array([int(np.argmin(lp))])
+            # Each run of frames whose blank posterior exceeds thr shrinks to one blank
+            # frame (its first): the search reads far fewer frames, and a repeated token
+            # ("a <blank> a") still has a blank between its two copies.
+            skip = np.exp(lp) > thr
+            keep = np.nonzero(~skip | np.concatenate([[True], ~skip[:-1]]))[0]
             frame_map = keep
             ll = np.ascontiguousarray(ll[keep])
         a = self.graph.arrays

@@ -109,9 +109,10 @@ def test_word_times_are_the_true_segmentation(synthetic_graphs, kind):
     lex, hmm, ctc = synthetic_graphs
     path = hmm if kind == "hmm" else ctc
     ik = "log-likelihoods" if kind == "hmm" else "log-posteriors"
-    dec = Decoder(path, DecoderOptions(input_kind=ik, acoustic_scale=1.0))  # acoustics dominate the LM
+    # acoustics dominate the LM (a CTC token spike is one frame: scale it up)
+    dec = Decoder(path, DecoderOptions(input_kind=ik, acoustic_scale=1.0 if kind == "hmm" else 3.0))
     checked = 0
-    for u in utterances(lex, dec, kind, 20, seed=5, confusion=0.0):
+    for u in utterances(lex, dec, kind, 40, seed=5, confusion=0.0):
         r = dec.decode(u.scores)
         if r.words != u.words:  # a homophone the LM prefers: same sounds, other spelling
             assert [lex[w] for w in r.words] == [lex[w] for w in u.words]
@@ -122,7 +123,7 @@ def test_word_times_are_the_true_segmentation(synthetic_graphs, kind):
             assert r.end_frames == u.ends
         else:  # CTC: a word ends at its last token's first frame
             assert all(s <= e <= te for s, e, te in zip(r.start_frames, r.end_frames, u.ends))
-    assert checked >= 15
+    assert checked >= 25
 
 
 def test_blank_skip_keeps_the_words(synthetic_graphs):
@@ -135,7 +136,7 @@ def test_blank_skip_keeps_the_words(synthetic_graphs):
         a, b = full.decode(u.scores), skip.decode(u.scores)
         same += a.words == b.words
         assert b.frames == a.frames == u.scores.shape[0]
-    assert same >= 28
+    assert same == len(utts), same
 
 
 def test_bad_matrices_are_clear_errors(tiny_graphs):
