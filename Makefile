@@ -29,7 +29,8 @@ test: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) -m pip install -q -e '.[bench]'
-	$(PY) benchmarks/compile.py
+	$(PY) benchmarks/compile.py --sizes 5000,20000
+	$(PY) benchmarks/decode.py
 
 clean:
 	rm -rf $(BUILD)
