@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,8 +14,6 @@ from hclg.decoder.config import DecoderOptions
 from hclg.decoder.likelihoods import scaled_loglikes
 from hclg.errors import DecodeError
 from hclg.graphs.graphdir import Graph, load_graph
-
-sys.setrecursionlimit(max(sys.getrecursionlimit(), 20000))
 
 
 @dataclass(frozen=True)
@@ -217,38 +214,45 @@ class Decoder:
         return got
 
     def _align(self, words, segs):
+        """Splits ``segs`` (unit, start, end) into the words: each word takes one of its
+        pronunciations, non-word units (silence, delimiter) may stand between words.
+        Dynamic programming from the end; None if no split exists."""
         if self._prons is None:
             self._prons = self.graph.align_lexicon()
-        prons = self._prons
         wsym = self.graph.words.symbols
-        skip = self.nonword_units
+        skip = np.array([u in self.nonword_units for u, _, _ in segs] + [True])
+        units = [u for u, _, _ in segs]
         n, m = len(words), len(segs)
-        memo = {}
-
-        def go(i, j):
-            key = (i, j)
-            if key in memo:
-                return memo[key]
-            res = None
-            if i == n:
-                res = () if all(segs[k][0] in skip for k in range(j, m)) else None
-            else:
-                for p in prons.get(wsym[words[i]], ()):
-                    L = len(p)
-                    if j + L <= m and all(segs[j + k][0] == p[k] for k in range(L)):
-                        rest = go(i + 1, j + L)
-                        if rest is not None:
-                            res = ((segs[j][1], segs[j + L - 1][2]),) + rest
+        prons = [self._prons.get(wsym[w], []) for w in words]
+        ok = np.zeros((n + 1, m + 1), dtype=bool)  # ok[i, j]: words[i:] can take segs[j:]
+        ok[n, m] = True
+        for j in range(m - 1, -1, -1):
+            ok[n, j] = skip[j] and ok[n, j + 1]
+        for i in range(n - 1, -1, -1):
+            for j in range(m, -1, -1):
+                good = j < m and skip[j] and ok[i, j + 1]
+                if not good:
+                    for p in prons[i]:
+                        e = j + len(p)
+                        if e <= m and ok[i + 1, e] and tuple(units[j:e]) == p:
+                            good = True
                             break
-                if res is None and j < m and segs[j][0] in skip:
-                    res = go(i, j + 1)
-            memo[key] = res
-            return res
-
-        out = go(0, 0)
-        if out is None:
+                ok[i, j] = good
+        if not ok[0, 0]:
             return None
-        return [s for s, _ in out], [e for _, e in out]
+        starts, ends = [], []
+        i = j = 0
+        while i < n:
+            for p in prons[i]:
+                e = j + len(p)
+                if e <= m and ok[i + 1, e] and tuple(units[j:e]) == p:
+                    starts.append(segs[j][1])
+                    ends.append(segs[e - 1][2])
+                    i, j = i + 1, e
+                    break
+            else:  # a non-word unit before the next word
+                j += 1
+        return starts, ends
 
 
 def decode_matrix(graph, matrix, options: DecoderOptions = DecoderOptions()) -> Result:
