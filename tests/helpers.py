@@ -1,8 +1,5 @@
 """Small independent tools for tests: linear FSTs, exhaustive best paths, random inputs."""
 
-import math
-
-import numpy as np
 import pywrapfst as fst
 
 

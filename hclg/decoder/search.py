@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -260,4 +259,4 @@ def decode_matrix(graph, matrix, options: DecoderOptions = DecoderOptions()) -> 
     return Decoder(graph, options).decode(matrix)
 
 
-__all__ = ["Decoder", "Result", "decode_matrix", "Path"]
+__all__ = ["Decoder", "Result", "decode_matrix"]

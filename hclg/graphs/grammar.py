@@ -270,7 +270,7 @@ def arpa_to_fst(path, words: SymbolTable, unk: str | None = None) -> tuple[objec
         )
     if start < 0:
         raise GraphBuildError(f"{path}: the LM has no <s> unigram, so G has no start state")
-    del history
+    history.clear()  # free it before the FST is built
     final = np.full(nstates, np.inf, dtype=np.float32)
     final[np.frombuffer(final_s, dtype=np.int32)] = np.frombuffer(final_w, dtype=np.float32)
     arr = lambda a, t: np.frombuffer(a, dtype=t)  # noqa: E731 - views, no copies

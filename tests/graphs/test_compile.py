@@ -1,7 +1,5 @@
 import json
-import math
 
-import numpy as np
 import pytest
 import pywrapfst as fst
 from helpers import best, from_text, random_inputs
