@@ -99,7 +99,7 @@ def _decoder_options(f):
     """click options for every DecoderOptions field, with its default and help."""
     from hclg.decoder.config import INPUT_KINDS, DecoderOptions
 
-    skip = {"lattice_beam", "prune_interval"}
+    skip = {"lattice_beam", "prune_interval", "word_times"}  # word_times: on with --ctm/--json
     for fld in reversed(dataclasses.fields(DecoderOptions)):
         if fld.name in skip:
             continue
@@ -141,7 +141,7 @@ def decode_cmd(graph_dir, inputs, text_out, ctm_out, json_out, priors, resume, j
     _setup_logging(max(verbose, 0))
     logging.getLogger("hclg").setLevel(logging.INFO if verbose else logging.WARNING)
     try:
-        opts = DecoderOptions(**kw).validate()
+        opts = DecoderOptions(**kw, word_times=bool(ctm_out or json_out)).validate()
         lp = read_priors(priors) if priors else None
         summary = decode_batch(graph_dir, list(inputs), opts, text_out, ctm_out, json_out, resume, jobs, lp)
     except (HclgError, ValueError) as e:

@@ -33,6 +33,7 @@ class DecoderOptions:
     blank_skip_threshold: float | None = field(default=None, metadata={"help": "CTC: frames whose blank posterior exceeds this (e.g. 0.95) are skipped; each run of them is read as one blank frame."})
     frame_shift: float = field(default=constants.FRAME_SHIFT, metadata={"help": "Seconds per input frame before subsampling."})
     frame_subsampling_factor: int = field(default=constants.FRAME_SUBSAMPLING_FACTOR, metadata={"help": "Input frames per output frame of the model."})
+    word_times: bool = field(default=True, metadata={"help": "Track phone/token boundaries for word times (CTM, JSON); off is faster and leaves times empty."})
 
     def validate(self) -> "DecoderOptions":
         """Raises ValueError naming the first bad option; returns self."""

@@ -23,7 +23,8 @@ class Result:
         utt: utterance id.
         words: the words.
         word_ids: their ids in the graph's words.txt.
-        start_frames, end_frames: per word, first and last (output) frame, inclusive.
+        start_frames, end_frames: per word, first and last (output) frame, inclusive;
+            empty when the options turn word times off.
         cost: total cost (graph + acoustic, including the final cost).
         graph_cost: graph part of ``cost`` (LM, lexicon, transitions).
         acoustic_cost: acoustic part (-sum of scaled log-likelihoods on the path).
@@ -111,6 +112,8 @@ class Decoder:
             sil = gopts.get("sil_phone")
             if sil:
                 self.nonword_units |= {sil} | {sil + s for s in ("_B", "_I", "_E", "_S")}
+        if not options.word_times:
+            self.event_kind[:] = kernel.EVENT_NONE  # no phone/token boundary links
         self.frame_seconds = options.frame_shift * options.frame_subsampling_factor
         self._prons = None
         ns = g.arrays.num_states
@@ -181,7 +184,7 @@ class Decoder:
         wframes.reverse()
         units.reverse()
         T = ll.shape[0]
-        starts, ends = self._word_times(words, wframes, units, T)
+        starts, ends = self._word_times(words, wframes, units, T) if o.word_times else ((), ())
         if frame_map is not None:
             starts = [int(frame_map[s]) for s in starts]
             ends = [int(frame_map[e]) for e in ends]

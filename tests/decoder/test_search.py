@@ -152,3 +152,14 @@ def test_bad_matrices_are_clear_errors(tiny_graphs):
         dec.decode(bad, "u3")
     with pytest.raises(ValueError, match="beam must be > 0"):
         Decoder(tiny_graphs[0], DecoderOptions(beam=-1))
+
+
+def test_word_times_off_keeps_the_words_and_costs(synthetic_graphs):
+    lex, hmm, ctc = synthetic_graphs
+    for path, ik in ((hmm, "log-likelihoods"), (ctc, "log-posteriors")):
+        on = Decoder(path, DecoderOptions(input_kind=ik, beam=10.0, max_active=1000))
+        off = Decoder(path, DecoderOptions(input_kind=ik, beam=10.0, max_active=1000, word_times=False))
+        for u in utterances(lex, on, "hmm" if path == hmm else "ctc", 10, seed=4):
+            a, b = on.decode(u.scores), off.decode(u.scores)
+            assert (a.word_ids, a.cost) == (b.word_ids, b.cost)
+            assert len(a.start_frames) == len(a.words) and b.start_frames == () and b.ctm_lines() == []
