@@ -21,6 +21,15 @@ def log_softmax(x: np.ndarray) -> np.ndarray:
     return y - np.log(np.exp(y).sum(axis=1, keepdims=True))
 
 
+def as_array(matrix) -> np.ndarray:
+    """numpy view of a matrix given as numpy, or as anything with ``.numpy()`` (torch)."""
+    if isinstance(matrix, np.ndarray):
+        return matrix
+    if hasattr(matrix, "detach"):
+        matrix = matrix.detach().cpu()
+    return np.asarray(matrix.numpy() if hasattr(matrix, "numpy") else matrix)
+
+
 def scaled_loglikes(matrix, kind: str, acoustic_scale: float, log_priors: np.ndarray | None = None,
                     prior_scale: float = 1.0, blank_column: int | None = None, blank_penalty: float = 0.0,
                     utt: str = "") -> np.ndarray:
@@ -43,9 +52,7 @@ def scaled_loglikes(matrix, kind: str, acoustic_scale: float, log_priors: np.nda
     Raises:
         DecodeError: not 2-D, no frames, NaN or inf, or negative posteriors.
     """
-    if hasattr(matrix, "numpy") and not isinstance(matrix, np.ndarray):
-        matrix = matrix.detach().cpu().numpy() if hasattr(matrix, "detach") else matrix.numpy()
-    x = np.asarray(matrix)
+    x = as_array(matrix)
     if x.ndim != 2:
         raise DecodeError(f"utterance {utt!r}: expected a [frames, columns] matrix, got shape {x.shape}")
     if x.shape[0] == 0:

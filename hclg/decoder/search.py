@@ -10,7 +10,7 @@ import numpy as np
 from hclg import constants
 from hclg.decoder import kernel
 from hclg.decoder.config import DecoderOptions
-from hclg.decoder.likelihoods import scaled_loglikes
+from hclg.decoder.likelihoods import as_array, scaled_loglikes
 from hclg.errors import DecodeError
 from hclg.graphs.graphdir import Graph, load_graph
 
@@ -116,13 +116,11 @@ class Decoder:
             self.event_kind[:] = kernel.EVENT_NONE  # no phone/token boundary links
         self.frame_seconds = options.frame_shift * options.frame_subsampling_factor
         self._prons = None
-        ns = g.arrays.num_states
-        self._index_a = np.full(ns, -1, dtype=np.int32)
-        self._index_b = np.full(ns, -1, dtype=np.int32)
+        self._index = None  # the kernel's two per-state index arrays, made on first decode
 
     def loglikes(self, matrix, utt: str = "") -> np.ndarray:
         """Checks a network output and returns the scaled log-likelihoods the search reads."""
-        x = np.asarray(matrix.numpy() if hasattr(matrix, "numpy") and not isinstance(matrix, np.ndarray) else matrix)
+        x = as_array(matrix)
         ncol = self.graph.num_columns
         if x.ndim == 2 and x.shape[1] != ncol:
             hint = ("a CTC graph reads one column per token, blank included" if self.is_ctc
@@ -163,10 +161,12 @@ class Decoder:
             ll = np.ascontiguousarray(ll[keep])
         a = self.graph.arrays
         o = self.options
+        if self._index is None:
+            self._index = (np.full(a.num_states, -1, dtype=np.int32), np.full(a.num_states, -1, dtype=np.int32))
         (cost, ac, link, reached, lprev, llabel, lframe, nlinks, arcs, _ntok) = kernel.viterbi(
             a.start, a.final, a.e_offsets, a.e_column, a.e_ilabel, a.e_olabel, a.e_weight, a.e_next,
             a.n_offsets, a.n_olabel, a.n_weight, a.n_next, ll, self.event_kind,
-            float(o.beam), int(o.max_active), int(o.min_active), float(o.beam_delta), self._index_a, self._index_b)
+            float(o.beam), int(o.max_active), int(o.min_active), float(o.beam_delta), *self._index)
         if not np.isfinite(cost):
             raise DecodeError(f"utterance {utt!r}: no path survived the search (beam {o.beam}); try a wider beam")
         if not reached and not o.allow_partial:
