@@ -61,3 +61,10 @@ def ctc_collapse(frames, blank):
             out.append(f)
         prev = f
     return out
+
+
+def utterances(lex, dec, kind, n, seed, confusion=0.25):
+    """Synthetic utterances of 2-8 words for a decoder's graph (benchmarks.synth)."""
+    from benchmarks import synth
+
+    return synth.make_utterances(dec.graph, lex, kind, n, seed, confusion, words_per_utt=(2, 8))

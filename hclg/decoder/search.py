@@ -112,6 +112,7 @@ class Decoder:
             sil = gopts.get("sil_phone")
             if sil:
                 self.nonword_units |= {sil} | {sil + s for s in ("_B", "_I", "_E", "_S")}
+        self._label_event_kind = self.event_kind.copy()  # for alignments read from lattices
         if not options.word_times:
             self.event_kind[:] = kernel.EVENT_NONE  # no phone/token boundary links
         self.frame_seconds = options.frame_shift * options.frame_subsampling_factor
@@ -192,6 +193,66 @@ class Decoder:
         wsym = self.graph.words.symbols
         return Result(utt, tuple(wsym[w] for w in words), tuple(words), tuple(starts), tuple(ends),
                       float(cost), float(cost - ac), float(ac), T, not reached, self.frame_seconds, int(arcs))
+
+    def decode_lattice(self, matrix, utt: str = ""):
+        """Decodes one utterance and keeps its lattice (Kaldi's LatticeFasterDecoder: the
+        same search as :meth:`decode`, with forward links pruned to ``lattice_beam``, then
+        determinized to a word lattice).
+
+        Returns:
+            (Result, Lattice): the 1-best is the lattice's best path, so it equals
+            :meth:`decode`'s; word times come from the path's alignment.
+
+        Raises:
+            DecodeError: as :meth:`decode`.
+        """
+        from hclg.decoder import lattice as L
+        from hclg.decoder.lattice_kernel import lattice_search
+        from hclg.decoder.lattice_ops import best_path
+
+        o = self.options
+        if self.is_ctc and o.blank_skip_threshold is not None:
+            raise DecodeError("lattices are made on every frame: leave blank_skip_threshold unset")
+        ll = self.loglikes(matrix, utt)
+        a = self.graph.arrays
+        if self._index is None:
+            self._index = (np.full(a.num_states, -1, dtype=np.int32), np.full(a.num_states, -1, dtype=np.int32))
+        (frames, reached, best_total, arcs, frame_start, tok_state, tok_cost, tok_extra, tok_final,
+         lsrc, ldst, lil, lol, lg, la) = lattice_search(
+            a.start, a.final, a.e_offsets, a.e_column, a.e_ilabel, a.e_olabel, a.e_weight, a.e_next,
+            a.n_offsets, a.n_olabel, a.n_weight, a.n_next, ll,
+            float(o.beam), int(o.max_active), int(o.min_active), float(o.beam_delta),
+            float(o.lattice_beam), int(o.prune_interval), *self._index)
+        if not np.isfinite(best_total):
+            raise DecodeError(f"utterance {utt!r}: no path survived the search (beam {o.beam}); try a wider beam")
+        if not reached and not o.allow_partial:
+            raise DecodeError(f"utterance {utt!r}: no final state reached and allow_partial is off")
+        raw = L.RawLattice(frame_start, tok_cost, tok_extra, tok_final, lsrc, ldst, lil, lol, lg, la, float(best_total))
+        lat = L.determinize(raw, utt, float(o.lattice_beam), self.acoustic_scale, self.frame_seconds)
+        p = best_path(lat)
+        labels = p.labels(lat)
+        T = ll.shape[0]
+        if o.word_times:
+            starts, ends = self._word_times(list(p.words), p.word_frames(lat), self._units(labels), T)
+        else:
+            starts, ends = (), ()
+        wsym = self.graph.words.symbols
+        sc = self.acoustic_scale
+        res = Result(utt, tuple(wsym[w] for w in p.words), p.words, tuple(starts), tuple(ends),
+                     float(p.graph_cost + sc * p.acoustic_cost), float(p.graph_cost), float(sc * p.acoustic_cost),
+                     T, not reached, self.frame_seconds, int(arcs))
+        return res, lat
+
+    def _units(self, labels: np.ndarray) -> list[tuple[int, int]]:
+        """The phone ends (HMM) or token starts (CTC) of a frame alignment, as the 1-best
+        search's event links record them: (unit label, frame)."""
+        kind = self._label_event_kind[labels]
+        units, prev = [], 0
+        for f, (il, k) in enumerate(zip(labels.tolist(), kind.tolist())):
+            if k == kernel.EVENT_PHONE_END or (k == kernel.EVENT_TOKEN and il != prev):
+                units.append((int(self.unit_of_label[il]), f))
+            prev = il
+        return units
 
     # ---- word times ----
     def _word_times(self, words, wframes, units, T):

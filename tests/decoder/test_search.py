@@ -1,16 +1,14 @@
 import numpy as np
 import pytest
 import pywrapfst as fst
-from helpers import shortest
+from helpers import shortest, utterances
 
 import kaldi_decoder
 import kaldifst
-from benchmarks import synth
 from benchmarks.kaldi_recipes import expand_columns, kaldi_faster_decode
 from hclg.decoder.config import DecoderOptions
 from hclg.decoder.search import Decoder
 from hclg.errors import DecodeError
-from hclg.graphs.compile import CompileOptions, compile_graph
 
 
 def exhaustive_best(hclg_path, i2c, ll):
@@ -25,16 +23,6 @@ def exhaustive_best(hclg_path, i2c, ll):
     g = fst.Fst.read(str(hclg_path))
     g.arcsort("ilabel")
     return shortest(fst.compose(frames, g)) or (float("inf"), None)
-
-
-@pytest.fixture(scope="module")
-def tiny_graphs(tmp_path_factory):
-    d = tmp_path_factory.mktemp("tiny")
-    (d / "lexicon.txt").write_text("and ae n d\ncat k ae t\nhat h ae t\nat ae t\n")
-    (d / "g.txt").write_text("cat and hat\nhat\nat cat\ncat at hat and cat\n")
-    hmm = compile_graph(d / "lexicon.txt", d / "g.txt", d / "hmm", CompileOptions(sil_phone="sil")).path
-    ctc = compile_graph(d / "lexicon.txt", d / "g.txt", d / "ctc", CompileOptions(topology="ctc")).path
-    return hmm, ctc
 
 
 @pytest.mark.parametrize("kind", ["hmm", "ctc"])
@@ -56,28 +44,6 @@ def test_matches_exhaustive_viterbi_on_tiny_graphs(tiny_graphs, kind):
             assert r.graph_cost + r.acoustic_cost == pytest.approx(r.cost)
             checked += 1
     assert checked >= 15
-
-
-PHONES = [f"p{i}" for i in range(40)]
-
-
-@pytest.fixture(scope="module")
-def synthetic_graphs(tmp_path_factory):
-    """A 3000-word lexicon and random bigram LM; HMM HCLG and CTC TLG built from them."""
-    d = tmp_path_factory.mktemp("syn")
-    rng = np.random.default_rng(1)
-    lex = synth.random_lexicon(rng, 3000, PHONES)
-    synth.write_lexicon(d / "lexicon.txt", lex)
-    synth.write_random_arpa(d / "lm.arpa", list(lex), rng, 20000)
-    (d / "phones.txt").write_text("\n".join(PHONES + ["SIL"]) + "\n")
-    hmm = compile_graph(d / "lexicon.txt", d / "lm.arpa", d / "hmm", CompileOptions(), phones=d / "phones.txt").path
-    (d / "tokens.txt").write_text("\n".join(["<blk>"] + PHONES) + "\n")
-    ctc = compile_graph(d / "lexicon.txt", d / "lm.arpa", d / "ctc", CompileOptions(topology="ctc"), tokens=d / "tokens.txt").path
-    return lex, hmm, ctc
-
-
-def utterances(lex, dec, kind, n, seed, confusion=0.25):
-    return synth.make_utterances(dec.graph, lex, kind, n, seed, confusion, words_per_utt=(2, 8))
 
 
 @pytest.mark.parametrize("kind", ["hmm", "ctc"])

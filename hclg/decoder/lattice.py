@@ -1,0 +1,472 @@
+"""Word lattices: determinization of the search's raw lattice, and what users do with them.
+
+A :class:`Lattice` is Kaldi's CompactLattice: an acyclic acceptor over words whose arcs carry
+a graph cost, an acoustic cost and the input labels (transition ids for HMM graphs, token
+labels for CTC graphs) of the frames they cover; final weights may carry labels too. As in
+Kaldi's lattices, acoustic costs are stored *unscaled* (the search's scaled cost divided by
+its acoustic scale); every function that scores paths takes ``acoustic_scale`` (default:
+the lattice's own, the one the search used) and ``lm_scale`` (on graph costs, default 1).
+States are topologically sorted; state 0 is the start.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from hclg.errors import DecodeError
+
+INF = math.inf
+
+
+@dataclass(frozen=True, eq=False)
+class Lattice:
+    """A determinized word lattice (Kaldi's CompactLattice), states topologically sorted.
+
+    Attributes:
+        utt: utterance id.
+        src, dst: int32 [A]; arc source and destination states.
+        word: int32 [A]; word id (words.txt of the graph), 0 for an epsilon arc.
+        graph: float64 [A]; graph cost (LM, lexicon, transitions).
+        acoustic: float64 [A]; acoustic cost, unscaled (Kaldi's convention).
+        align_off: int64 [A+1]; arc k covers the frames whose input labels are
+            ``align[align_off[k]:align_off[k+1]]``.
+        align: int32; input labels, one per frame.
+        final_graph, final_acoustic: float64 [S]; final weight (+inf graph: not final).
+        final_align_off: int64 [S+1], final_align: int32; labels of frames on final weights.
+        acoustic_scale: the scale the search used (the default for scoring).
+        frame_seconds: seconds per frame (frame shift x subsampling).
+    """
+
+    utt: str
+    src: np.ndarray
+    dst: np.ndarray
+    word: np.ndarray
+    graph: np.ndarray
+    acoustic: np.ndarray
+    align_off: np.ndarray
+    align: np.ndarray
+    final_graph: np.ndarray
+    final_acoustic: np.ndarray
+    final_align_off: np.ndarray
+    final_align: np.ndarray
+    acoustic_scale: float = 1.0
+    frame_seconds: float = 0.01
+    _cache: dict = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def num_states(self) -> int:
+        return int(self.final_graph.shape[0])
+
+    @property
+    def num_arcs(self) -> int:
+        return int(self.src.shape[0])
+
+    def arc_align(self, k: int) -> np.ndarray:
+        return self.align[self.align_off[k]: self.align_off[k + 1]]
+
+    def final_labels(self, s: int) -> np.ndarray:
+        return self.final_align[self.final_align_off[s]: self.final_align_off[s + 1]]
+
+    # ---- scoring ----
+    def arc_costs(self, acoustic_scale: float | None = None, lm_scale: float = 1.0,
+                  word_penalty: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+        """(arc costs [A], final costs [S]) under the given scales: lm_scale * graph +
+        acoustic_scale * acoustic (+ word_penalty per non-epsilon word)."""
+        ac = self.acoustic_scale if acoustic_scale is None else acoustic_scale
+        c = lm_scale * self.graph + ac * self.acoustic + word_penalty * (self.word != 0)
+        with np.errstate(invalid="ignore"):
+            f = np.where(np.isfinite(self.final_graph), lm_scale * self.final_graph + ac * self.final_acoustic, INF)
+        return c, f
+
+    def out_arcs(self) -> list[np.ndarray]:
+        """Arc indices leaving each state."""
+        if "out" not in self._cache:
+            order = np.argsort(self.src, kind="stable")
+            bounds = np.searchsorted(self.src[order], np.arange(self.num_states + 1))
+            self._cache["out"] = [order[bounds[s]: bounds[s + 1]] for s in range(self.num_states)]
+        return self._cache["out"]
+
+    def state_times(self) -> np.ndarray:
+        """int64 [S]: the frame at which each state is reached (Kaldi's
+        CompactLatticeStateTimes)."""
+        if "times" not in self._cache:
+            t = np.full(self.num_states, -1, dtype=np.int64)
+            if self.num_states:
+                t[0] = 0
+            lens = np.diff(self.align_off)
+            for k in np.argsort(self.src, kind="stable"):
+                s, d = self.src[k], self.dst[k]
+                if t[s] >= 0:
+                    t[d] = t[s] + lens[k]
+            self._cache["times"] = t
+        return self._cache["times"]
+
+    @property
+    def num_frames(self) -> int:
+        """Frames covered by the lattice's paths."""
+        t = self.state_times()
+        fin = np.nonzero(np.isfinite(self.final_graph))[0]
+        if len(fin) == 0:
+            return 0
+        return int(max(t[s] + self.final_align_off[s + 1] - self.final_align_off[s] for s in fin))
+
+    def forward(self, arc_cost: np.ndarray, log: bool = False) -> np.ndarray:
+        """Forward costs alpha [S] (tropical, or log semiring when ``log``)."""
+        a = np.full(self.num_states, INF)
+        if self.num_states:
+            a[0] = 0.0
+        out = self.out_arcs()
+        for s in range(self.num_states):
+            if not a[s] < INF:
+                continue
+            for k in out[s]:
+                d = self.dst[k]
+                a[d] = _plus(a[d], a[s] + arc_cost[k], log)
+        return a
+
+    def backward(self, arc_cost: np.ndarray, final_cost: np.ndarray, log: bool = False) -> np.ndarray:
+        """Backward costs beta [S] (cost to the end, final cost included)."""
+        b = np.array(final_cost, dtype=np.float64)
+        out = self.out_arcs()
+        for s in range(self.num_states - 1, -1, -1):
+            v = b[s]
+            for k in out[s]:
+                v = _plus(v, arc_cost[k] + b[self.dst[k]], log)
+            b[s] = v
+        return b
+
+    def __repr__(self) -> str:
+        return f"Lattice({self.utt!r}, {self.num_states} states, {self.num_arcs} arcs, {self.num_frames} frames)"
+
+    def _repr_svg_(self):  # notebooks
+        from hclg.decoder.lattice_io import draw
+        try:
+            return draw(self, fmt="svg").decode()
+        except DecodeError:
+            return None
+
+
+def _plus(x: float, y: float, log: bool) -> float:
+    if not log:
+        return x if x < y else y
+    if x == INF:
+        return y
+    if y == INF:
+        return x
+    m = x if x < y else y
+    return m - math.log1p(math.exp(-abs(x - y)))
+
+
+# --------------------------------------------------------------------------------------
+# Determinization (Kaldi's DeterminizeLatticePruned semantics)
+# --------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RawLattice:
+    """The search's state-level lattice: states are tokens (frame order, 0 the start),
+    arcs are forward links. Costs are the search's (acoustic cost scaled).
+
+    Attributes:
+        frame_start: int64 [F+1]; tokens of frame f are frame_start[f]:frame_start[f+1].
+        cost: float64 [N]; forward (best-path-to) cost of each token.
+        extra: float64 [N]; best path through the token minus the best path.
+        final: float64 [N]; final cost (+inf: not final).
+        src, dst, ilabel, olabel: int32 [L]; graph, acoustic: float32 [L].
+        best_total: the best path's total cost.
+    """
+
+    frame_start: np.ndarray
+    cost: np.ndarray
+    extra: np.ndarray
+    final: np.ndarray
+    src: np.ndarray
+    dst: np.ndarray
+    ilabel: np.ndarray
+    olabel: np.ndarray
+    graph: np.ndarray
+    acoustic: np.ndarray
+    best_total: float
+
+    @property
+    def num_states(self) -> int:
+        return int(self.cost.shape[0])
+
+    @property
+    def num_arcs(self) -> int:
+        return int(self.src.shape[0])
+
+
+def _lcp(strings) -> int:
+    it = iter(strings)
+    first = next(it)
+    n = len(first)
+    for s in it:
+        m = min(n, len(s))
+        i = 0
+        while i < m and s[i] == first[i]:
+            i += 1
+        n = i
+        if n == 0:
+            break
+    return n
+
+
+class _DeterminizeAbort(Exception):
+    pass
+
+
+def determinize_raw(raw: RawLattice, beam: float, max_states: int = 100000):
+    """Determinizes a raw lattice into word-lattice parts: for every word sequence whose
+    best path is within ``beam`` of the best, exactly one path, carrying that best path's
+    graph and acoustic costs and its frame labels. As Kaldi's DeterminizeLatticePruned:
+    subsets of (state, residual labels, residual weight), built best-first by the cost of
+    the best complete path through them, in the semiring whose sum keeps the cheaper.
+
+    Returns:
+        (arcs [(src, dst, word, graph, acoustic, labels)], finals {state: (graph, acoustic,
+        labels)}) with state 0 the start, or raises _DeterminizeAbort past max_states.
+    """
+    n = raw.num_states
+    beta = raw.best_total + raw.extra - raw.cost  # cost from each token to the end
+    limit = raw.best_total + beam + 1e-4
+    order = np.argsort(raw.src, kind="stable")
+    bounds = np.searchsorted(raw.src[order], np.arange(n + 1))
+    src, dst, il, ol = (raw.src.tolist(), raw.dst.tolist(), raw.ilabel.tolist(), raw.olabel.tolist())
+    g, a = raw.graph.astype(np.float64).tolist(), raw.acoustic.astype(np.float64).tolist()
+    beta_l = beta.tolist()
+    final = raw.final.tolist()
+    eps_arcs = [[] for _ in range(n)]
+    word_arcs = [[] for _ in range(n)]
+    for s in range(n):
+        for k in order[bounds[s]: bounds[s + 1]].tolist():
+            (word_arcs if ol[k] else eps_arcs)[s].append((dst[k], il[k], ol[k], g[k], a[k]))
+    del src
+
+    def better(x, y):  # (labels, g, a) elements: cheaper total, then graph, then labels
+        tx, ty = x[1] + x[2], y[1] + y[2]
+        if tx != ty:
+            return tx < ty
+        if x[1] != y[1]:
+            return x[1] < y[1]
+        return x[0] < y[0]
+
+    def close(elems: dict, F: float):
+        """Epsilon closure (in place), then the subset's normal form."""
+        work = list(elems)
+        while work:
+            s = work.pop()
+            labs, g0, a0 = elems[s]
+            for d, i, _o, gg, aa in eps_arcs[s]:
+                ng, na = g0 + gg, a0 + aa
+                if F + ng + na + beta_l[d] > limit:
+                    continue
+                cand = (labs + (i,) if i else labs, ng, na)
+                old = elems.get(d)
+                if old is None or better(cand, old):
+                    elems[d] = cand
+                    work.append(d)
+        keep = [(s, e) for s, e in elems.items() if word_arcs[s] or final[s] < INF]
+        if not keep:
+            return None
+        bs, be = keep[0]
+        for s, e in keep[1:]:
+            if better(e, be):
+                bs, be = s, e
+        cg, ca = be[1], be[2]
+        p = _lcp(e[0] for _, e in keep)
+        prefix = be[0][:p]
+        keep.sort()
+        subset = tuple((s, e[0][p:], e[1] - cg, e[2] - ca) for s, e in keep)
+        key = tuple((s, lab, round(rg * 1024), round(ra * 1024)) for s, lab, rg, ra in subset)
+        prio = min(rg + ra + beta_l[s] for s, _, rg, ra in subset)
+        return key, subset, cg, ca, prefix, prio
+
+    start = close({0: ((), 0.0, 0.0)}, 0.0)
+    if start is None:
+        return [], {}, (0.0, 0.0, ())
+    key, subset, cg, ca, prefix, prio = start
+    # the start subset's common weight goes on an epsilon-free start: fold into arcs below
+    ids = {key: 0}
+    subsets = [subset]
+    F = [cg + ca]
+    start_weight = (cg, ca, prefix)
+    heap = [(F[0] + prio, 0)]
+    done = [False]
+    arcs = []
+    finals = {}
+    while heap:
+        pr, q = heapq.heappop(heap)
+        if done[q] or pr > limit:
+            continue
+        done[q] = True
+        Fq = F[q]
+        sub = subsets[q]
+        fin = None
+        for s, labs, rg, ra in sub:
+            if final[s] < INF and Fq + rg + ra + final[s] <= limit:
+                cand = (labs, rg + final[s], ra)
+                if fin is None or better(cand, fin):
+                    fin = cand
+        if fin is not None:
+            finals[q] = (fin[1], fin[2], fin[0])
+        by_word: dict[int, dict] = {}
+        for s, labs, rg, ra in sub:
+            for d, i, o, gg, aa in word_arcs[s]:
+                ng, na = rg + gg, ra + aa
+                if Fq + ng + na + beta_l[d] > limit:
+                    continue
+                cand = (labs + (i,) if i else labs, ng, na)
+                el = by_word.setdefault(o, {})
+                old = el.get(d)
+                if old is None or better(cand, old):
+                    el[d] = cand
+        for w in sorted(by_word):
+            got = close(by_word[w], Fq)
+            if got is None:
+                continue
+            key, subset, cg, ca, prefix, prio = got
+            r = ids.get(key)
+            Fn = Fq + cg + ca
+            if r is None:
+                r = len(subsets)
+                if r >= max_states:
+                    raise _DeterminizeAbort
+                ids[key] = r
+                subsets.append(subset)
+                F.append(Fn)
+                done.append(False)
+                heapq.heappush(heap, (Fn + prio, r))
+            elif Fn < F[r] - 1e-9 and not done[r]:
+                F[r] = Fn
+                heapq.heappush(heap, (Fn + prio, r))
+            arcs.append((q, r, w, cg, ca, prefix))
+    return arcs, finals, start_weight
+
+
+def build_lattice(utt, arcs, finals, start_weight, acoustic_scale, frame_seconds, beam) -> Lattice:
+    """Makes a Lattice from determinized parts: the start subset's weight is pushed onto
+    the start state's arcs and final weight, then the lattice is pruned to ``beam`` (as
+    Kaldi prunes after determinizing), trimmed and topologically sorted; acoustic costs
+    are unscaled."""
+    sg, sa, sl = start_weight
+    n = 1 + max([max(q, r) for q, r, *_ in arcs] + list(finals) + [0])
+    A = len(arcs)
+    src = np.array([x[0] for x in arcs], dtype=np.int64)
+    dst = np.array([x[1] for x in arcs], dtype=np.int64)
+    word = np.array([x[2] for x in arcs], dtype=np.int32)
+    gr = np.array([x[3] for x in arcs], dtype=np.float64)
+    ac = np.array([x[4] for x in arcs], dtype=np.float64)
+    labs = [x[5] for x in arcs]
+    fg = np.full(n, INF)
+    fa = np.zeros(n)
+    flabs = [()] * n
+    for q, (g, a, l) in finals.items():
+        fg[q], fa[q], flabs[q] = g, a, l
+    # push the start weight onto the start state's arcs and final weight
+    at0 = np.nonzero(src == 0)[0]
+    gr[at0] += sg
+    ac[at0] += sa
+    for k in at0:
+        labs[k] = tuple(sl) + tuple(labs[k])
+    if np.isfinite(fg[0]):
+        fg[0] += sg
+        fa[0] += sa
+        flabs[0] = tuple(sl) + tuple(flabs[0])
+    # prune to the beam, trim, topological sort (states in the order of a DFS finish, reversed)
+    cost = gr + ac
+    fcost = np.where(np.isfinite(fg), fg + fa, INF)
+    out = [[] for _ in range(n)]
+    for k in range(A):
+        out[src[k]].append(k)
+    topo = _topo_order(n, out, dst)
+    alpha = np.full(n, INF)
+    alpha[0] = 0.0
+    for s in topo:
+        for k in out[s]:
+            if alpha[s] + cost[k] < alpha[dst[k]]:
+                alpha[dst[k]] = alpha[s] + cost[k]
+    beta = fcost.copy()
+    for s in reversed(topo):
+        for k in out[s]:
+            if cost[k] + beta[dst[k]] < beta[s]:
+                beta[s] = cost[k] + beta[dst[k]]
+    best = beta[0]
+    lim = best + beam + 1e-4
+    keep_arc = (alpha[src] + cost + beta[dst] <= lim) if A else np.zeros(0, bool)
+    keep_final = alpha + fcost <= lim
+    live = (alpha + beta <= lim)
+    live[0] = True
+    new = -np.ones(n, dtype=np.int64)
+    order = [s for s in topo if live[s]]
+    for i, s in enumerate(order):
+        new[s] = i
+    ks = np.nonzero(keep_arc)[0]
+    ks = ks[np.lexsort((dst[ks], word[ks], new[src[ks]]))] if len(ks) else ks
+    al = [labs[k] for k in ks]
+    off = np.zeros(len(ks) + 1, dtype=np.int64)
+    off[1:] = np.cumsum([len(x) for x in al]) if len(ks) else []
+    S = len(order)
+    ffg = np.full(S, INF)
+    ffa = np.zeros(S)
+    fl = []
+    for i, s in enumerate(order):
+        if keep_final[s]:
+            ffg[i], ffa[i] = fg[s], fa[s] / acoustic_scale
+            fl.append(flabs[s])
+        else:
+            fl.append(())
+    foff = np.zeros(S + 1, dtype=np.int64)
+    foff[1:] = np.cumsum([len(x) for x in fl])
+    cat = lambda xs: np.array([v for x in xs for v in x], dtype=np.int32)
+    return Lattice(utt, new[src[ks]].astype(np.int32), new[dst[ks]].astype(np.int32), word[ks],
+                   gr[ks], ac[ks] / acoustic_scale, off, cat(al), ffg, ffa, foff, cat(fl),
+                   float(acoustic_scale), float(frame_seconds))
+
+
+def _topo_order(n, out, dst) -> list[int]:
+    """States reachable from 0 in topological order; raises on a cycle."""
+    color = [0] * n
+    order = []
+    stack = [(0, 0)]
+    color[0] = 1
+    while stack:
+        s, i = stack[-1]
+        if i < len(out[s]):
+            stack[-1] = (s, i + 1)
+            d = int(dst[out[s][i]])
+            if color[d] == 1:
+                raise DecodeError("lattice has a cycle")
+            if color[d] == 0:
+                color[d] = 1
+                stack.append((d, 0))
+        else:
+            color[s] = 2
+            order.append(s)
+            stack.pop()
+    order.reverse()
+    return order
+
+
+def determinize(raw: RawLattice, utt: str, beam: float, acoustic_scale: float, frame_seconds: float,
+                max_states: int = 100000) -> Lattice:
+    """Raw lattice -> word Lattice, within ``beam``. Past ``max_states`` determinized
+    states (Kaldi's max-mem guard) the beam is halved and it tries again, down to the
+    best path alone; a non-empty raw lattice never gives an empty word lattice."""
+    b = beam
+    while True:
+        try:
+            got = determinize_raw(raw, b, max_states)
+            break
+        except _DeterminizeAbort:
+            if b < 1e-3:
+                got = determinize_raw(raw, 0.0, 10**9)
+                break
+            b = b / 2 if b > 0.5 else 0.0
+    arcs, finals, sw = got
+    if not finals:
+        raise DecodeError(f"utterance {utt!r}: empty lattice")
+    return build_lattice(utt, arcs, finals, sw, acoustic_scale, frame_seconds, b)

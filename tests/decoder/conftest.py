@@ -1,0 +1,36 @@
+"""Fixtures shared by the decoder tests: a tiny graph pair and a 3000-word synthetic pair."""
+
+import numpy as np
+import pytest
+
+from benchmarks import synth
+from hclg.graphs.compile import CompileOptions, compile_graph
+
+
+@pytest.fixture(scope="session")
+def tiny_graphs(tmp_path_factory):
+    d = tmp_path_factory.mktemp("tiny")
+    (d / "lexicon.txt").write_text("and ae n d\ncat k ae t\nhat h ae t\nat ae t\n")
+    (d / "g.txt").write_text("cat and hat\nhat\nat cat\ncat at hat and cat\n")
+    hmm = compile_graph(d / "lexicon.txt", d / "g.txt", d / "hmm", CompileOptions(sil_phone="sil")).path
+    ctc = compile_graph(d / "lexicon.txt", d / "g.txt", d / "ctc", CompileOptions(topology="ctc")).path
+    return hmm, ctc
+
+
+PHONES = [f"p{i}" for i in range(40)]
+
+
+@pytest.fixture(scope="session")
+def synthetic_graphs(tmp_path_factory):
+    """A 3000-word lexicon and random bigram LM; HMM HCLG and CTC TLG built from them."""
+    d = tmp_path_factory.mktemp("syn")
+    rng = np.random.default_rng(1)
+    lex = synth.random_lexicon(rng, 3000, PHONES)
+    synth.write_lexicon(d / "lexicon.txt", lex)
+    synth.write_random_arpa(d / "lm.arpa", list(lex), rng, 20000)
+    (d / "phones.txt").write_text("\n".join(PHONES + ["SIL"]) + "\n")
+    hmm = compile_graph(d / "lexicon.txt", d / "lm.arpa", d / "hmm", CompileOptions(), phones=d / "phones.txt").path
+    (d / "tokens.txt").write_text("\n".join(["<blk>"] + PHONES) + "\n")
+    ctc = compile_graph(d / "lexicon.txt", d / "lm.arpa", d / "ctc", CompileOptions(topology="ctc"), tokens=d / "tokens.txt").path
+    return lex, hmm, ctc
+
