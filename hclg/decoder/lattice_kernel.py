@@ -14,17 +14,20 @@ Search state, documented as Kaldi's ``lattice-faster-decoder.h`` documents its o
 - ``tok_state``: the graph state. ``tok_cost``: best total cost (graph + acoustic) of a path
   from the start to this token (Kaldi's ``tot_cost``). ``tok_extra``: Kaldi's
   ``extra_cost``, the cost of the best path through the token minus the best path's, as
-  far as pruning has established it (0 until pruned; +inf: dead).
-- ``tok_head``: the token's first forward link, -1 if none.
-- *Links* (``lk_*``, Kaldi's ForwardLink): ``lk_dst`` the token reached (global id),
-  ``lk_ilab`` the input label (0: epsilon arc), ``lk_olab`` the word (0: none), ``lk_g`` the
-  graph cost, ``lk_a`` the acoustic cost, ``lk_next`` the source token's next link.
-  Emitting links go from frame f to f+1, epsilon links stay within a frame.
-- Every ``prune_interval`` frames, forward links whose extra cost exceeds the lattice beam
-  are deleted from the newest frames backwards (Kaldi's PruneActiveTokens: a frame is
-  visited again only while the extra costs below it changed), dead tokens are dropped and
-  the token and link arrays are compacted. At the end the final costs set the extra cost
-  of the last frame's tokens (PruneForwardLinksFinal) and every frame is pruned.
+  far as pruning has established it (0 until pruned, always a lower bound; +inf: dead).
+- A token's forward links are two contiguous runs of the link arrays:
+  ``tok_elo:tok_ehi`` its emitting links (made together when its frame is expanded) and
+  ``tok_nlo:tok_nhi`` its epsilon links (made again, as a new run, whenever the token
+  improves within its frame: Kaldi's DeleteForwardLinks).
+- *Links* (Kaldi's ForwardLink) are two int32 each: ``lk_dst``, the token reached (global
+  id; -1 once pruned), and ``lk_arc``, the graph arc: k >= 0 for emitting arc k (input
+  label, word, graph cost in ``e_*``; acoustic cost ``-loglikes[f, e_col[k]]`` for a link
+  out of frame f), -(k+1) for epsilon arc k (``n_*``). Nothing else is written per arc.
+- Every ``prune_interval`` frames, links whose extra cost exceeds the lattice beam are
+  deleted from the newest frames backwards (Kaldi's PruneActiveTokens: an older frame is
+  visited again only while the extra costs above it changed), dead tokens are dropped
+  and the token and link arrays are compacted. At the end the final costs set the extra
+  cost of the last frame's tokens (PruneForwardLinksFinal) and every frame is pruned.
 """
 
 from __future__ import annotations
@@ -38,70 +41,80 @@ INF = np.inf
 
 
 @njit(cache=True)
-def _prune_frame(b, e, lattice_beam, delta, tok_cost, tok_extra, tok_head, lk_dst, lk_g, lk_a, lk_next):
-    """Kaldi's PruneForwardLinks for the tokens b..e-1 of one frame.
+def _link_cost(arc, f, loglikes, e_col, e_w, n_w):
+    if arc >= 0:
+        return e_w[arc] - loglikes[f, e_col[arc]]
+    return n_w[-arc - 1]
+
+
+@njit(cache=True)
+def _prune_frame(f, b, e, lattice_beam, delta, final_extra, tok_cost, tok_extra,
+                 tok_elo, tok_ehi, tok_nlo, tok_nhi, lk_dst, lk_arc, loglikes, e_col, e_w, n_w):
+    """Kaldi's PruneForwardLinks for frame f (tokens b..e-1): recomputes their extra
+    costs from their links and deletes the links past the lattice beam; repeats while
+    epsilon links within the frame change anything. Tokens are visited newest first
+    (nearly reverse topological order for epsilon links, as Kaldi's token lists).
+
+    Args:
+        final_extra: float64 [e - b] for the last frame (each token's own final extra
+            cost), or an empty array.
 
     Returns:
-        (extra costs changed by more than delta, a link was deleted)
+        whether any extra cost changed by more than delta.
     """
     any_changed = False
-    deleted = False
     changed = True
+    has_final = final_extra.shape[0] > 0
     while changed:
         changed = False
-        for gi in range(b, e):
-            best = INF
-            prev = -1
-            lk = tok_head[gi]
+        for gi in range(e - 1, b - 1, -1):
+            best = final_extra[gi - b] if has_final else INF
             tc = tok_cost[gi]
-            while lk >= 0:
-                d = lk_dst[lk]
-                le = tok_extra[d] + ((tc + lk_g[lk] + lk_a[lk]) - tok_cost[d])
-                nxt = lk_next[lk]
-                if not le <= lattice_beam:  # also +inf / dead next token
-                    if prev < 0:
-                        tok_head[gi] = nxt
+            for r in range(2):
+                lo = tok_elo[gi] if r == 0 else tok_nlo[gi]
+                hi = tok_ehi[gi] if r == 0 else tok_nhi[gi]
+                for lk in range(lo, hi):
+                    d = lk_dst[lk]
+                    if d < 0:
+                        continue
+                    le = tok_extra[d] + ((tc + _link_cost(lk_arc[lk], f, loglikes, e_col, e_w, n_w)) - tok_cost[d])
+                    if not le <= lattice_beam:  # also +inf: a dead next token
+                        lk_dst[lk] = -1
                     else:
-                        lk_next[prev] = nxt
-                    deleted = True
-                else:
-                    if le < 0.0:
-                        le = 0.0
-                    if le < best:
-                        best = le
-                    prev = lk
-                lk = nxt
+                        if le < 0.0:
+                            le = 0.0
+                        if le < best:
+                            best = le
             old = tok_extra[gi]
-            if not abs(best - old) <= delta and not (best == INF and old == INF):
+            if not (abs(best - old) <= delta or (best == INF and old == INF)):
                 changed = True
             tok_extra[gi] = best
         if changed:
             any_changed = True
-    return any_changed, deleted
+    return any_changed
 
 
 @njit(cache=True)
-def _compact(n_frames, frame_start, tok_state, tok_cost, tok_extra, tok_head,
-             lk_dst, lk_ilab, lk_olab, lk_g, lk_a, lk_next, new_id):
-    """Drops dead tokens (extra = +inf) of frames 0..n_frames-1 (the last of them is kept
-    whole) and rebuilds the link arrays with live links only, in token order.
+def _compact(n_frames, keep_last, frame_start, tok_state, tok_cost, tok_extra, tok_elo, tok_ehi, tok_nlo, tok_nhi,
+             lk_dst, lk_arc, new_id):
+    """Drops dead tokens (extra = +inf) of frames 0..n_frames-1 (the last kept whole if
+    ``keep_last``) and rebuilds the link arrays with live links only, token by token.
 
     Args:
-        new_id: int64 [>= tokens] work space.
+        new_id: int64 [>= tokens] work space; on return the old -> new token map (-1: gone).
 
     Returns:
-        (tokens, links, lk_dst, lk_ilab, lk_olab, lk_g, lk_a, lk_next): the new arrays
-        (links copied, tokens compacted in place, frame_start updated in place).
+        (tokens, links, lk_dst, lk_arc): the new link arrays (tokens compacted in place,
+        frame_start updated in place).
     """
     n_tok = frame_start[n_frames]
-    last = n_frames - 1
     k = 0
     for f in range(n_frames):
         b = frame_start[f]
         e = frame_start[f + 1]
         frame_start[f] = k
         for gi in range(b, e):
-            if f == last or tok_extra[gi] < INF:
+            if (keep_last and f == n_frames - 1) or tok_extra[gi] < INF:
                 new_id[gi] = k
                 k += 1
             else:
@@ -110,44 +123,145 @@ def _compact(n_frames, frame_start, tok_state, tok_cost, tok_extra, tok_head,
     n_links = 0
     for gi in range(n_tok):
         if new_id[gi] >= 0:
-            lk = tok_head[gi]
-            while lk >= 0:
-                n_links += 1
-                lk = lk_next[lk]
-    cap = max(n_links * 2, 4096)
+            for lk in range(tok_elo[gi], tok_ehi[gi]):
+                n_links += lk_dst[lk] >= 0
+            for lk in range(tok_nlo[gi], tok_nhi[gi]):
+                n_links += lk_dst[lk] >= 0
+    cap = max(n_links * 2, 16384)
     d_dst = np.empty(cap, np.int32)
-    d_ilab = np.empty(cap, np.int32)
-    d_olab = np.empty(cap, np.int32)
-    d_g = np.empty(cap, np.float32)
-    d_a = np.empty(cap, np.float32)
-    d_next = np.empty(cap, np.int32)
+    d_arc = np.empty(cap, np.int32)
     m = 0
     for gi in range(n_tok):
         j = new_id[gi]
         if j < 0:
             continue
-        lk = tok_head[gi]
-        head = -1
-        prev = -1
-        while lk >= 0:
-            d_dst[m] = new_id[lk_dst[lk]]
-            d_ilab[m] = lk_ilab[lk]
-            d_olab[m] = lk_olab[lk]
-            d_g[m] = lk_g[lk]
-            d_a[m] = lk_a[lk]
-            d_next[m] = -1
-            if prev < 0:
-                head = m
-            else:
-                d_next[prev] = m
-            prev = m
-            m += 1
-            lk = lk_next[lk]
+        elo = m
+        for lk in range(tok_elo[gi], tok_ehi[gi]):
+            if lk_dst[lk] >= 0:
+                d_dst[m] = new_id[lk_dst[lk]]
+                d_arc[m] = lk_arc[lk]
+                m += 1
+        nlo = m
+        for lk in range(tok_nlo[gi], tok_nhi[gi]):
+            if lk_dst[lk] >= 0:
+                d_dst[m] = new_id[lk_dst[lk]]
+                d_arc[m] = lk_arc[lk]
+                m += 1
         tok_state[j] = tok_state[gi]
         tok_cost[j] = tok_cost[gi]
         tok_extra[j] = tok_extra[gi]
-        tok_head[j] = head
-    return k, m, d_dst, d_ilab, d_olab, d_g, d_a, d_next
+        tok_elo[j] = elo
+        tok_ehi[j] = nlo
+        tok_nlo[j] = nlo
+        tok_nhi[j] = m
+    return k, m, d_dst, d_arc
+
+
+@njit(cache=True)
+def _emit_links(t, base, nc, nbase, costs, weight_cutoff, next_cutoff, adaptive_beam,
+                tok_state, tok_cost, tok_extra, tok_elo, tok_ehi, tok_nlo, tok_nhi, nxt_index,
+                e_off, e_col, e_w, e_next, loglikes, lk_dst, lk_arc, n_links):
+    """ProcessEmitting from frame t (tokens base..base+nc-1, their costs in ``costs``)
+    into the empty frame starting at ``nbase``, with a forward link for every arc within
+    the cutoff. The caller guarantees room (a token and a link for every arc expanded).
+
+    Returns:
+        (tokens in the new frame, its cutoff, n_links, arcs expanded)
+    """
+    nx = 0
+    arcs_expanded = 0
+    for i in range(nc):
+        tc = costs[i]
+        gi = base + i
+        tok_elo[gi] = n_links
+        if not tc < weight_cutoff:
+            tok_ehi[gi] = n_links
+            continue
+        s = tok_state[gi]
+        for k in range(e_off[s], e_off[s + 1]):
+            w = tc + e_w[k] - loglikes[t, e_col[k]]
+            arcs_expanded += 1
+            if not w < next_cutoff:
+                continue
+            if w + adaptive_beam < next_cutoff:
+                next_cutoff = w + adaptive_beam
+            d = e_next[k]
+            j = nxt_index[d]
+            if j < 0:
+                j = nx
+                nx += 1
+                nxt_index[d] = j
+                tok_state[nbase + j] = d
+                tok_cost[nbase + j] = w
+                tok_extra[nbase + j] = 0.0
+                tok_elo[nbase + j] = 0
+                tok_ehi[nbase + j] = 0
+                tok_nlo[nbase + j] = 0
+                tok_nhi[nbase + j] = 0
+            elif tok_cost[nbase + j] > w:
+                tok_cost[nbase + j] = w
+            lk_dst[n_links] = nbase + j
+            lk_arc[n_links] = k
+            n_links += 1
+        tok_ehi[gi] = n_links
+    return nx, next_cutoff, n_links, arcs_expanded
+
+
+@njit(cache=True)
+def _eps_links(cutoff, base, nc, index, stack, sp, n_off, n_w, n_next,
+               tok_state, tok_cost, tok_extra, tok_elo, tok_ehi, tok_nlo, tok_nhi, lk_dst, lk_arc, n_links):
+    """ProcessNonemitting on the frame whose tokens start at ``base``: follows epsilon
+    arcs from the states on ``stack``, linking every arc within the cutoff. Resumable as
+    :func:`kernel._eps`: returns with ``full`` set when a state's arcs might not fit.
+
+    Returns:
+        (nc, sp, n_links, full)
+    """
+    cap = tok_state.shape[0]
+    scap = stack.shape[0]
+    lcap = lk_dst.shape[0]
+    while sp > 0:
+        s = stack[sp - 1]
+        deg = n_off[s + 1] - n_off[s]
+        if base + nc + deg > cap or sp + deg > scap or n_links + deg > lcap:
+            return nc, sp, n_links, True
+        sp -= 1
+        gi = base + index[s]
+        tc = tok_cost[gi]
+        if tc > cutoff:
+            continue
+        lo = n_links  # a new run of epsilon links replaces the old one
+        for k in range(n_off[s], n_off[s + 1]):
+            w = tc + n_w[k]
+            if w > cutoff:
+                continue
+            d = n_next[k]
+            j = index[d]
+            push = False
+            if j < 0:
+                j = nc
+                nc += 1
+                index[d] = j
+                tok_state[base + j] = d
+                tok_cost[base + j] = w
+                tok_extra[base + j] = 0.0
+                tok_elo[base + j] = 0
+                tok_ehi[base + j] = 0
+                tok_nlo[base + j] = 0
+                tok_nhi[base + j] = 0
+                push = True
+            elif tok_cost[base + j] > w:
+                tok_cost[base + j] = w
+                push = True
+            lk_dst[n_links] = base + j
+            lk_arc[n_links] = -k - 1
+            n_links += 1
+            if push:
+                stack[sp] = d
+                sp += 1
+        tok_nlo[gi] = lo
+        tok_nhi[gi] = n_links
+    return nc, sp, n_links, False
 
 
 @njit(cache=True)
@@ -166,7 +280,7 @@ def lattice_search(start, final, e_off, e_col, e_ilab, e_olab, e_w, e_next, n_of
 
     Returns:
         (frames_decoded, reached_final, best_total, arcs_expanded, frame_start int64 [F+1],
-        tok_state int32 [N], tok_cost float64 [N], tok_extra float64 [N], tok_final float64 [N],
+        tok_cost float64 [N], tok_extra float64 [N], tok_final float64 [N],
         lk_src, lk_dst, lk_ilab, lk_olab int32 [L], lk_g, lk_a float32 [L]).
         Tokens are the lattice's states in frame order, token 0 the start; ``tok_final`` is
         the final cost of last-frame tokens (0 for all of them when no final state was
@@ -178,19 +292,18 @@ def lattice_search(start, final, e_off, e_col, e_ilab, e_olab, e_w, e_next, n_of
     tok_state = np.empty(cap, np.int32)
     tok_cost = np.empty(cap, np.float64)
     tok_extra = np.empty(cap, np.float64)
-    tok_head = np.empty(cap, np.int32)
-    lcap = 16384
-    lk_dst = np.empty(lcap, np.int32)
-    lk_ilab = np.empty(lcap, np.int32)
-    lk_olab = np.empty(lcap, np.int32)
-    lk_g = np.empty(lcap, np.float32)
-    lk_a = np.empty(lcap, np.float32)
-    lk_next = np.empty(lcap, np.int32)
-    frame_start = np.zeros(T + 2, np.int64)
+    tok_elo = np.empty(cap, np.int32)
+    tok_ehi = np.empty(cap, np.int32)
+    tok_nlo = np.empty(cap, np.int32)
+    tok_nhi = np.empty(cap, np.int32)
+    lk_dst = np.empty(16384, np.int32)
+    lk_arc = np.empty(16384, np.int32)
+    frame_start = np.zeros(T + 3, np.int64)
     scratch = np.empty(1024, np.float64)
     costs = np.empty(1024, np.float64)
     stack = np.empty(1024, np.int32)
     new_id = np.empty(1, np.int64)
+    no_final = np.empty(0, np.float64)
     n_links = 0
     arcs_expanded = 0
     pruned_upto = 0  # frames below this were pruned at least once
@@ -200,7 +313,7 @@ def lattice_search(start, final, e_off, e_col, e_ilab, e_olab, e_w, e_next, n_of
     tok_state[0] = start
     tok_cost[0] = 0.0
     tok_extra[0] = 0.0
-    tok_head[0] = -1
+    tok_elo[0] = tok_ehi[0] = tok_nlo[0] = tok_nhi[0] = 0
     cur_index[start] = 0
     nc = 1
     base = 0
@@ -222,56 +335,23 @@ def lattice_search(start, final, e_off, e_col, e_ilab, e_olab, e_w, e_next, n_of
             tok_state = _grown(tok_state, nbase + need)
             tok_cost = _grown(tok_cost, nbase + need)
             tok_extra = _grown(tok_extra, nbase + need)
-            tok_head = _grown(tok_head, nbase + need)
+            tok_elo = _grown(tok_elo, nbase + need)
+            tok_ehi = _grown(tok_ehi, nbase + need)
+            tok_nlo = _grown(tok_nlo, nbase + need)
+            tok_nhi = _grown(tok_nhi, nbase + need)
             lk_dst = _grown(lk_dst, n_links + need)
-            lk_ilab = _grown(lk_ilab, n_links + need)
-            lk_olab = _grown(lk_olab, n_links + need)
-            lk_g = _grown(lk_g, n_links + need)
-            lk_a = _grown(lk_a, n_links + need)
-            lk_next = _grown(lk_next, n_links + need)
+            lk_arc = _grown(lk_arc, n_links + need)
             next_cutoff = INF
             s = tok_state[base + best]
             for k in range(e_off[s], e_off[s + 1]):
                 w = costs[best] + e_w[k] - loglikes[t, e_col[k]]
                 if w + adaptive_beam < next_cutoff:
                     next_cutoff = w + adaptive_beam
-            # ---- ProcessEmitting ----
-            nx = 0
-            for i in range(nc):
-                tc = costs[i]
-                if not tc < weight_cutoff:
-                    continue
-                gi = base + i
-                s = tok_state[gi]
-                for k in range(e_off[s], e_off[s + 1]):
-                    ac = -loglikes[t, e_col[k]]
-                    w = tc + e_w[k] + ac
-                    arcs_expanded += 1
-                    if not w < next_cutoff:
-                        continue
-                    if w + adaptive_beam < next_cutoff:
-                        next_cutoff = w + adaptive_beam
-                    d = e_next[k]
-                    j = nxt_index[d]
-                    if j < 0:
-                        j = nx
-                        nx += 1
-                        nxt_index[d] = j
-                        tok_state[nbase + j] = d
-                        tok_cost[nbase + j] = w
-                        tok_extra[nbase + j] = 0.0
-                        tok_head[nbase + j] = -1
-                    elif tok_cost[nbase + j] > w:
-                        tok_cost[nbase + j] = w
-                    lk_dst[n_links] = nbase + j
-                    lk_ilab[n_links] = e_ilab[k]
-                    lk_olab[n_links] = e_olab[k]
-                    lk_g[n_links] = e_w[k]
-                    lk_a[n_links] = ac
-                    lk_next[n_links] = tok_head[gi]
-                    tok_head[gi] = n_links
-                    n_links += 1
-            cutoff = next_cutoff
+            nx, cutoff, n_links, arcs = _emit_links(
+                t, base, nc, nbase, costs, weight_cutoff, next_cutoff, adaptive_beam,
+                tok_state, tok_cost, tok_extra, tok_elo, tok_ehi, tok_nlo, tok_nhi, nxt_index,
+                e_off, e_col, e_w, e_next, loglikes, lk_dst, lk_arc, n_links)
+            arcs_expanded += arcs
             for i in range(nc):
                 cur_index[tok_state[base + i]] = -1
             cur_index, nxt_index = nxt_index, cur_index
@@ -286,76 +366,39 @@ def lattice_search(start, final, e_off, e_col, e_ilab, e_olab, e_w, e_next, n_of
         for i in range(nc):
             stack[i] = tok_state[base + i]
         sp = nc
-        while sp > 0:
-            s = stack[sp - 1]
-            deg = n_off[s + 1] - n_off[s]
-            if base + nc + deg > tok_state.shape[0]:
-                m = max(2 * tok_state.shape[0], base + nc + deg)
-                tok_state = _grown(tok_state, m)
-                tok_cost = _grown(tok_cost, m)
-                tok_extra = _grown(tok_extra, m)
-                tok_head = _grown(tok_head, m)
-            if sp + deg > stack.shape[0]:
-                stack = _grown(stack, 2 * stack.shape[0] + deg)
-            if n_links + deg > lk_dst.shape[0]:
-                m = 2 * lk_dst.shape[0] + deg
-                lk_dst = _grown(lk_dst, m)
-                lk_ilab = _grown(lk_ilab, m)
-                lk_olab = _grown(lk_olab, m)
-                lk_g = _grown(lk_g, m)
-                lk_a = _grown(lk_a, m)
-                lk_next = _grown(lk_next, m)
-            sp -= 1
-            gi = base + cur_index[s]
-            tc = tok_cost[gi]
-            if tc > cutoff:
-                continue
-            tok_head[gi] = -1  # its epsilon links are made again (Kaldi's DeleteForwardLinks)
-            for k in range(n_off[s], n_off[s + 1]):
-                w = tc + n_w[k]
-                if w > cutoff:
-                    continue
-                d = n_next[k]
-                j = cur_index[d]
-                push = False
-                if j < 0:
-                    j = nc
-                    nc += 1
-                    cur_index[d] = j
-                    tok_state[base + j] = d
-                    tok_cost[base + j] = w
-                    tok_extra[base + j] = 0.0
-                    tok_head[base + j] = -1
-                    push = True
-                elif tok_cost[base + j] > w:
-                    tok_cost[base + j] = w
-                    push = True
-                lk_dst[n_links] = base + j
-                lk_ilab[n_links] = 0
-                lk_olab[n_links] = n_olab[k]
-                lk_g[n_links] = n_w[k]
-                lk_a[n_links] = 0.0
-                lk_next[n_links] = tok_head[gi]
-                tok_head[gi] = n_links
-                n_links += 1
-                if push:
-                    stack[sp] = d
-                    sp += 1
+        while True:
+            nc, sp, n_links, full = _eps_links(cutoff, base, nc, cur_index, stack, sp, n_off, n_w, n_next,
+                                               tok_state, tok_cost, tok_extra, tok_elo, tok_ehi, tok_nlo, tok_nhi,
+                                               lk_dst, lk_arc, n_links)
+            if not full:
+                break
+            m = 2 * tok_state.shape[0]
+            tok_state = _grown(tok_state, m)
+            tok_cost = _grown(tok_cost, m)
+            tok_extra = _grown(tok_extra, m)
+            tok_elo = _grown(tok_elo, m)
+            tok_ehi = _grown(tok_ehi, m)
+            tok_nlo = _grown(tok_nlo, m)
+            tok_nhi = _grown(tok_nhi, m)
+            stack = _grown(stack, 2 * stack.shape[0])
+            m = 2 * lk_dst.shape[0]
+            lk_dst = _grown(lk_dst, m)
+            lk_arc = _grown(lk_arc, m)
         frame_start[frames + 1] = base + nc
         # ---- PruneActiveTokens every prune_interval frames ----
-        if frames > 0 and frames % prune_interval == 0:
+        if frames > 0 and frames % prune_interval == 0 and t < T - 1:
             for f in range(frames - 1, -1, -1):
-                ch, dl = _prune_frame(frame_start[f], frame_start[f + 1], lattice_beam, delta,
-                                      tok_cost, tok_extra, tok_head, lk_dst, lk_g, lk_a, lk_next)
+                ch = _prune_frame(f, frame_start[f], frame_start[f + 1], lattice_beam, delta, no_final,
+                                  tok_cost, tok_extra, tok_elo, tok_ehi, tok_nlo, tok_nhi, lk_dst, lk_arc,
+                                  loglikes, e_col, e_w, n_w)
                 if f < pruned_upto and not ch:
                     break
             pruned_upto = frames
             new_id = _grown(new_id, base + nc)
-            ntok, n_links, lk_dst, lk_ilab, lk_olab, lk_g, lk_a, lk_next = _compact(
-                frames + 1, frame_start, tok_state, tok_cost, tok_extra, tok_head,
-                lk_dst, lk_ilab, lk_olab, lk_g, lk_a, lk_next, new_id)
-            base = frame_start[frames]
-            # the current frame's slots are unchanged (kept whole, in order)
+            ntok, n_links, lk_dst, lk_arc = _compact(
+                frames + 1, True, frame_start, tok_state, tok_cost, tok_extra, tok_elo, tok_ehi, tok_nlo, tok_nhi,
+                lk_dst, lk_arc, new_id)
+            base = frame_start[frames]  # the current frame is kept whole, in order
 
     # ---- final: PruneForwardLinksFinal, then every frame ----
     b = frame_start[frames]
@@ -374,68 +417,51 @@ def lattice_search(start, final, e_off, e_col, e_ilab, e_olab, e_w, e_next, n_of
         for gi in range(b, e):
             if tok_cost[gi] < best_total:
                 best_total = tok_cost[gi]
-    tok_final = np.full(e, INF)
-    final_extra = np.full(e, INF)
+    last_final = np.full(nc, INF)
+    final_extra = np.full(nc, INF)
     for gi in range(b, e):
         f = final[tok_state[gi]] if reached else 0.0
-        tok_final[gi] = f
+        last_final[gi - b] = f
         x = tok_cost[gi] + f - best_total
         if x <= lattice_beam:
-            final_extra[gi] = x
-    # links within the last frame (the extra cost of a last-frame token starts from its
-    # own final cost), then every frame below. Extra costs not yet recomputed are still
-    # lower bounds (0 for the last frame), so no link is deleted on a stale value.
-    changed = True
-    while changed:
-        changed = False
-        for gi in range(b, e):
-            prev = -1
-            lk = tok_head[gi]
-            tc = tok_cost[gi]
-            bestx = final_extra[gi]
-            while lk >= 0:
-                d = lk_dst[lk]
-                le = tok_extra[d] + ((tc + lk_g[lk] + lk_a[lk]) - tok_cost[d])
-                nxt = lk_next[lk]
-                if not le <= lattice_beam:
-                    if prev < 0:
-                        tok_head[gi] = nxt
-                    else:
-                        lk_next[prev] = nxt
-                else:
-                    if le < 0.0:
-                        le = 0.0
-                    if le < bestx:
-                        bestx = le
-                    prev = lk
-                lk = nxt
-            if bestx != tok_extra[gi]:
-                changed = True
-            tok_extra[gi] = bestx
+            final_extra[gi - b] = x
+    # extra costs not yet recomputed are lower bounds (0 in the last frame), so no link is
+    # deleted on a stale value
+    _prune_frame(frames, b, e, lattice_beam, 0.0, final_extra, tok_cost, tok_extra,
+                 tok_elo, tok_ehi, tok_nlo, tok_nhi, lk_dst, lk_arc, loglikes, e_col, e_w, n_w)
     for f in range(frames - 1, -1, -1):
-        _prune_frame(frame_start[f], frame_start[f + 1], lattice_beam, 0.0,
-                     tok_cost, tok_extra, tok_head, lk_dst, lk_g, lk_a, lk_next)
-    # compact with an empty frame after the last, so dead last-frame tokens go too
-    fs = np.empty(frames + 3, np.int64)
-    fs[: frames + 1] = frame_start[: frames + 1]
-    fs[frames + 1] = e
-    fs[frames + 2] = e
+        _prune_frame(f, frame_start[f], frame_start[f + 1], lattice_beam, 0.0, no_final, tok_cost, tok_extra,
+                     tok_elo, tok_ehi, tok_nlo, tok_nhi, lk_dst, lk_arc, loglikes, e_col, e_w, n_w)
     new_id = _grown(new_id, e)
-    ntok, n_links, lk_dst, lk_ilab, lk_olab, lk_g, lk_a, lk_next = _compact(
-        frames + 2, fs, tok_state, tok_cost, tok_extra, tok_head,
-        lk_dst, lk_ilab, lk_olab, lk_g, lk_a, lk_next, new_id)
-    out_final = np.full(ntok, INF)
+    frame_start[frames + 1] = e
+    ntok, n_links, lk_dst, lk_arc = _compact(
+        frames + 1, False, frame_start, tok_state, tok_cost, tok_extra, tok_elo, tok_ehi, tok_nlo, tok_nhi,
+        lk_dst, lk_arc, new_id)
+    tok_final = np.full(ntok, INF)
     for gi in range(b, e):
         j = new_id[gi]
         if j >= 0:
-            out_final[j] = tok_final[gi]
+            tok_final[j] = last_final[gi - b]
     lk_src = np.empty(n_links, np.int32)
-    for gi in range(ntok):
-        lk = tok_head[gi]
-        while lk >= 0:
-            lk_src[lk] = gi
-            lk = lk_next[lk]
-    return (frames, reached, best_total, arcs_expanded, fs[: frames + 2].copy(),
-            tok_state[:ntok].copy(), tok_cost[:ntok].copy(), tok_extra[:ntok].copy(), out_final,
-            lk_src, lk_dst[:n_links].copy(), lk_ilab[:n_links].copy(), lk_olab[:n_links].copy(),
-            lk_g[:n_links].copy(), lk_a[:n_links].copy())
+    lk_ilab = np.empty(n_links, np.int32)
+    lk_olab = np.empty(n_links, np.int32)
+    lk_g = np.empty(n_links, np.float32)
+    lk_a = np.empty(n_links, np.float32)
+    for f in range(frames + 1):
+        for gi in range(frame_start[f], frame_start[f + 1]):
+            for lk in range(tok_elo[gi], tok_nhi[gi]):
+                lk_src[lk] = gi
+                k = lk_arc[lk]
+                if k >= 0:
+                    lk_ilab[lk] = e_ilab[k]
+                    lk_olab[lk] = e_olab[k]
+                    lk_g[lk] = e_w[k]
+                    lk_a[lk] = -loglikes[f, e_col[k]]
+                else:
+                    lk_ilab[lk] = 0
+                    lk_olab[lk] = n_olab[-k - 1]
+                    lk_g[lk] = n_w[-k - 1]
+                    lk_a[lk] = 0.0
+    return (frames, reached, best_total, arcs_expanded, frame_start[: frames + 2].copy(),
+            tok_cost[:ntok].copy(), tok_extra[:ntok].copy(), tok_final,
+            lk_src, lk_dst[:n_links].copy(), lk_ilab, lk_olab, lk_g, lk_a)

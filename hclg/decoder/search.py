@@ -217,7 +217,7 @@ class Decoder:
         a = self.graph.arrays
         if self._index is None:
             self._index = (np.full(a.num_states, -1, dtype=np.int32), np.full(a.num_states, -1, dtype=np.int32))
-        (frames, reached, best_total, arcs, frame_start, tok_state, tok_cost, tok_extra, tok_final,
+        (frames, reached, best_total, arcs, frame_start, tok_cost, tok_extra, tok_final,
          lsrc, ldst, lil, lol, lg, la) = lattice_search(
             a.start, a.final, a.e_offsets, a.e_column, a.e_ilabel, a.e_olabel, a.e_weight, a.e_next,
             a.n_offsets, a.n_olabel, a.n_weight, a.n_next, ll,
