@@ -57,22 +57,34 @@ def _done_ids(path: Path) -> set[str]:
 _worker: Decoder | None = None
 
 
-def _init_worker(graph, options, log_priors):
-    global _worker  # noqa: PLW0603 - one decoder per worker process, set once
+_want_lattice = False
+
+
+def _init_worker(graph, options, log_priors, lattice):
+    global _worker, _want_lattice  # noqa: PLW0603 - one decoder per worker process, set once
     _worker = Decoder(graph, options, log_priors)
+    _want_lattice = lattice
+
+
+def _run(decoder: Decoder, utt, mat, lattice: bool):
+    """(result, lattice or None, error message or None) for one utterance."""
+    try:
+        if lattice:
+            res, lat = decoder.decode_lattice(mat, utt)
+            return res, lat, None
+        return decoder.decode(mat, utt), None, None
+    except HclgError as e:
+        return None, None, str(e)
 
 
 def _decode_one(item):
     utt, mat = item
-    try:
-        return utt, _worker.decode(mat, utt), None
-    except HclgError as e:
-        return utt, None, str(e)
+    return (utt, *_run(_worker, utt, mat, _want_lattice))
 
 
 def decode_batch(graph, inputs, options: DecoderOptions = DecoderOptions(), text_out="-", ctm_out=None,
                  json_out=None, resume: bool = False, jobs: int = 1, log_priors: np.ndarray | None = None,
-                 progress: bool | None = None) -> BatchSummary:
+                 progress: bool | None = None, lattice_out: str | None = None) -> BatchSummary:
     """Decodes every utterance of ``inputs`` and writes Kaldi text (and CTM/JSON) lines.
 
     Args:
@@ -87,6 +99,9 @@ def decode_batch(graph, inputs, options: DecoderOptions = DecoderOptions(), text
             is the input order.
         log_priors: log priors to divide posteriors by, or None.
         progress: show progress on stderr (default: when stderr is a terminal).
+        lattice_out: write each utterance's word lattice there (``ark,t:PATH``,
+            ``ark:PATH``, ``npz:DIR``, ``fst:DIR``; see :mod:`hclg.decoder.lattice_io`),
+            before its text line, so a resumed run finds every finished lattice.
 
     Returns:
         BatchSummary; ``failed`` > 0 means some utterances were not decoded.
@@ -102,6 +117,11 @@ def decode_batch(graph, inputs, options: DecoderOptions = DecoderOptions(), text
     text_fh = sys.stdout if text_out == "-" else open(text_out, mode, encoding="utf-8")
     ctm_fh = open(ctm_out, mode, encoding="utf-8") if ctm_out else None
     json_fh = open(json_out, mode, encoding="utf-8") if json_out else None
+    lat_w = None
+    if lattice_out:
+        from hclg.decoder.lattice_io import LatticeWriter
+
+        lat_w = LatticeWriter(lattice_out, append=resume)
     decoded = failed = skipped = partial = frames = 0
     seen: set[str] = set()
     t0 = time.perf_counter()
@@ -124,12 +144,14 @@ def decode_batch(graph, inputs, options: DecoderOptions = DecoderOptions(), text
                     continue
                 yield utt, mat
 
-    def write(utt, res, err):
+    def write(utt, res, lat, err):
         nonlocal decoded, failed, partial, frames
         if err is not None:
             failed += 1
             log.error("%s", err)
             return
+        if lat_w is not None:
+            lat_w.write(lat)
         decoded += 1
         frames += res.frames
         partial += res.partial
@@ -152,16 +174,12 @@ def decode_batch(graph, inputs, options: DecoderOptions = DecoderOptions(), text
     try:
         if jobs == 1:
             for utt, mat in items():
-                try:
-                    res, err = decoder.decode(mat, utt), None
-                except HclgError as e:
-                    res, err = None, str(e)
-                write(utt, res, err)
+                write(utt, *_run(decoder, utt, mat, lat_w is not None))
         else:
             ctx = mp.get_context("fork")
-            with ctx.Pool(jobs, initializer=_init_worker, initargs=(decoder.graph.path, options, log_priors)) as pool:
-                for utt, res, err in pool.imap(_decode_one, items(), chunksize=4):
-                    write(utt, res, err)
+            with ctx.Pool(jobs, initializer=_init_worker, initargs=(decoder.graph.path, options, log_priors, lat_w is not None)) as pool:
+                for utt, res, lat, err in pool.imap(_decode_one, items(), chunksize=4):
+                    write(utt, res, lat, err)
     finally:
         if progress:
             sys.stderr.write("\n")
@@ -170,6 +188,8 @@ def decode_batch(graph, inputs, options: DecoderOptions = DecoderOptions(), text
         for fh in (ctm_fh, json_fh):
             if fh:
                 fh.close()
+        if lat_w is not None:
+            lat_w.close()
     summary = BatchSummary(decoded, failed, skipped, partial, frames, time.perf_counter() - t0)
     log.info("decoded %d, failed %d, skipped %d, partial %d; %d frames in %.2fs (%.0f frames/s)",
              decoded, failed, skipped, partial, frames, summary.seconds, summary.frames_per_second)
