@@ -452,21 +452,41 @@ def _topo_order(n, out, dst) -> list[int]:
 
 
 def determinize(raw: RawLattice, utt: str, beam: float, acoustic_scale: float, frame_seconds: float,
-                max_states: int = 100000) -> Lattice:
-    """Raw lattice -> word Lattice, within ``beam``. Past ``max_states`` determinized
-    states (Kaldi's max-mem guard) the beam is halved and it tries again, down to the
-    best path alone; a non-empty raw lattice never gives an empty word lattice."""
+                max_states: int = 1_000_000) -> Lattice:
+    """Raw lattice -> word Lattice within ``beam`` (numba kernel:
+    :func:`hclg.decoder.determinize_kernel.determinize_kernel`). Past ``max_states``
+    determinized states (Kaldi's max-mem guard) the beam is halved and it tries again,
+    down to the best path alone; a non-empty raw lattice never gives an empty lattice."""
+    from hclg.decoder.determinize_kernel import determinize_kernel, expand_strings, topological_numbering
+
+    n = raw.num_states
+    new = topological_numbering(raw.frame_start, raw.src, raw.dst, raw.ilabel)
+    if n and new[0] != 0:
+        raise DecodeError(f"utterance {utt!r}: raw lattice start state has incoming epsilon links")
+    src, dst = new[raw.src], new[raw.dst].astype(np.int32)
+    order = np.argsort(src, kind="stable")
+    r_off = np.searchsorted(src[order], np.arange(n + 1)).astype(np.int64)
+    beta = np.empty(n)
+    beta[new] = raw.best_total + raw.extra - raw.cost
+    final = np.empty(n)
+    final[new] = raw.final
+    args = (n, r_off, dst[order], raw.ilabel[order], raw.olabel[order], raw.graph[order].astype(np.float64),
+            raw.acoustic[order].astype(np.float64), beta, final)
     b = beam
     while True:
-        try:
-            got = determinize_raw(raw, b, max_states)
+        out = determinize_kernel(*args, b, raw.best_total, max_states if b > 0 else 2**62)
+        if out[0]:
             break
-        except _DeterminizeAbort:
-            if b < 1e-3:
-                got = determinize_raw(raw, 0.0, 10**9)
-                break
-            b = b / 2 if b > 0.5 else 0.0
-    arcs, finals, sw = got
-    if not finals:
+        b = b / 2 if b > 0.5 else 0.0
+    (_ok, a_src, a_dst, a_word, a_g, a_a, a_str, f_state, f_g, f_a, f_str, sg, sa, sstr, sp, sl, sd) = out
+    if len(f_state) == 0:
         raise DecodeError(f"utterance {utt!r}: empty lattice")
-    return build_lattice(utt, arcs, finals, sw, acoustic_scale, frame_seconds, b)
+    aoff, alab = expand_strings(a_str, sp, sl, sd)
+    foff, flab = expand_strings(f_str, sp, sl, sd)
+    soff, slab = expand_strings(np.array([sstr], np.int32), sp, sl, sd)
+    arcs = [(int(a_src[k]), int(a_dst[k]), int(a_word[k]), float(a_g[k]), float(a_a[k]),
+             tuple(alab[aoff[k]:aoff[k + 1]].tolist())) for k in range(len(a_src))]
+    finals = {int(f_state[i]): (float(f_g[i]), float(f_a[i]), tuple(flab[foff[i]:foff[i + 1]].tolist()))
+              for i in range(len(f_state))}
+    return build_lattice(utt, arcs, finals, (float(sg), float(sa), tuple(slab.tolist())), acoustic_scale,
+                         frame_seconds, b)

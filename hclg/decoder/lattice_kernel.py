@@ -158,12 +158,14 @@ def _compact(n_frames, keep_last, frame_start, tok_state, tok_cost, tok_extra, t
 
 
 @njit(cache=True)
-def _emit_links(t, base, nc, nbase, costs, weight_cutoff, next_cutoff, adaptive_beam,
+def _emit_links(t, base, nc, nbase, costs, weight_cutoff, next_cutoff, adaptive_beam, lattice_beam,
                 tok_state, tok_cost, tok_extra, tok_elo, tok_ehi, tok_nlo, tok_nhi, nxt_index,
                 e_off, e_col, e_w, e_next, loglikes, lk_dst, lk_arc, n_links):
     """ProcessEmitting from frame t (tokens base..base+nc-1, their costs in ``costs``)
     into the empty frame starting at ``nbase``, with a forward link for every arc within
-    the cutoff. The caller guarantees room (a token and a link for every arc expanded).
+    the cutoff, except links that cost more than ``lattice_beam`` over the best way into
+    their token so far: their extra cost can only grow, so pruning would delete them.
+    The caller guarantees room (a token and a link for every arc expanded).
 
     Returns:
         (tokens in the new frame, its cutoff, n_links, arcs expanded)
@@ -200,6 +202,8 @@ def _emit_links(t, base, nc, nbase, costs, weight_cutoff, next_cutoff, adaptive_
                 tok_nhi[nbase + j] = 0
             elif tok_cost[nbase + j] > w:
                 tok_cost[nbase + j] = w
+            elif w - tok_cost[nbase + j] > lattice_beam:
+                continue  # its extra cost can only be larger: it would be pruned anyway
             lk_dst[n_links] = nbase + j
             lk_arc[n_links] = k
             n_links += 1
@@ -208,7 +212,7 @@ def _emit_links(t, base, nc, nbase, costs, weight_cutoff, next_cutoff, adaptive_
 
 
 @njit(cache=True)
-def _eps_links(cutoff, base, nc, index, stack, sp, n_off, n_w, n_next,
+def _eps_links(cutoff, lattice_beam, base, nc, index, stack, sp, n_off, n_w, n_next,
                tok_state, tok_cost, tok_extra, tok_elo, tok_ehi, tok_nlo, tok_nhi, lk_dst, lk_arc, n_links):
     """ProcessNonemitting on the frame whose tokens start at ``base``: follows epsilon
     arcs from the states on ``stack``, linking every arc within the cutoff. Resumable as
@@ -253,6 +257,8 @@ def _eps_links(cutoff, base, nc, index, stack, sp, n_off, n_w, n_next,
             elif tok_cost[base + j] > w:
                 tok_cost[base + j] = w
                 push = True
+            elif w - tok_cost[base + j] > lattice_beam:
+                continue  # can only be pruned
             lk_dst[n_links] = base + j
             lk_arc[n_links] = -k - 1
             n_links += 1
@@ -348,7 +354,7 @@ def lattice_search(start, final, e_off, e_col, e_ilab, e_olab, e_w, e_next, n_of
                 if w + adaptive_beam < next_cutoff:
                     next_cutoff = w + adaptive_beam
             nx, cutoff, n_links, arcs = _emit_links(
-                t, base, nc, nbase, costs, weight_cutoff, next_cutoff, adaptive_beam,
+                t, base, nc, nbase, costs, weight_cutoff, next_cutoff, adaptive_beam, lattice_beam,
                 tok_state, tok_cost, tok_extra, tok_elo, tok_ehi, tok_nlo, tok_nhi, nxt_index,
                 e_off, e_col, e_w, e_next, loglikes, lk_dst, lk_arc, n_links)
             arcs_expanded += arcs
@@ -367,7 +373,7 @@ def lattice_search(start, final, e_off, e_col, e_ilab, e_olab, e_w, e_next, n_of
             stack[i] = tok_state[base + i]
         sp = nc
         while True:
-            nc, sp, n_links, full = _eps_links(cutoff, base, nc, cur_index, stack, sp, n_off, n_w, n_next,
+            nc, sp, n_links, full = _eps_links(cutoff, lattice_beam, base, nc, cur_index, stack, sp, n_off, n_w, n_next,
                                                tok_state, tok_cost, tok_extra, tok_elo, tok_ehi, tok_nlo, tok_nhi,
                                                lk_dst, lk_arc, n_links)
             if not full:

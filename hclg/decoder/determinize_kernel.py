@@ -1,0 +1,651 @@
+"""Pruned lattice determinization kernel (numba), as Kaldi's DeterminizeLatticePruned.
+
+Input: the search's raw lattice (tokens and forward links), costs as the search saw them.
+Output: for every word sequence whose best path is within the beam, exactly one path,
+carrying that best path's graph cost, acoustic cost and frame labels.
+
+State of the algorithm:
+
+- *Strings* (frame labels) live in a trie: ``str_parent``, ``str_label``, ``str_depth``
+  per node, node 0 the empty string, and an open-addressing hash map (``ch_keys``,
+  ``ch_vals``) from ``(parent << 32) | label`` to the child node.
+  Appending a label is one lookup; two strings share their common prefix.
+- A determinized state is a *subset*: elements (raw state, residual string, residual
+  graph cost, residual acoustic cost), sorted by raw state, at most one per raw state,
+  stored in ``el_*`` from ``sub_off[q]``; ``sub_hash`` chains find equal subsets (weights
+  compared to 1/1024, Kaldi's delta).
+- Subsets are expanded best-first by the cost of the best complete path through them
+  (forward cost of the subset + the best element's residual + its raw backward cost);
+  this never decreases along a path, so a subset is final when popped, and those past
+  ``best + beam`` are never expanded.
+- Closure: from a subset's elements, links without a word are followed (keeping the
+  cheapest way to each raw state; ties: smaller graph cost, then the earlier found), then
+  only elements with a word link or a final cost stay. The cheapest is the subset's
+  common weight; the longest common prefix of the strings is emitted on the arc.
+"""
+
+from __future__ import annotations
+
+import heapq
+
+import numpy as np
+from numba import njit, types
+from numba.typed import Dict
+
+INF = np.inf
+QUANT = 1024.0
+
+
+@njit(cache=True)
+def _grow(a, need):
+    if a.shape[0] >= need:
+        return a
+    b = np.empty(max(need, 2 * a.shape[0]), dtype=a.dtype)
+    b[: a.shape[0]] = a
+    return b
+
+
+@njit(cache=True)
+def _hpush(h, n, x):
+    """Pushes x on the min-heap h[0:n] (room guaranteed by the caller); returns n + 1."""
+    i = n
+    h[i] = x
+    while i > 0:
+        p = (i - 1) >> 1
+        if h[p] <= x:
+            break
+        h[i] = h[p]
+        i = p
+    h[i] = x
+    return n + 1
+
+
+@njit(cache=True)
+def _hpop(h, n):
+    """Pops the minimum of h[0:n]; returns (it, n - 1)."""
+    top = h[0]
+    n -= 1
+    x = h[n]
+    i = 0
+    while True:
+        c = 2 * i + 1
+        if c >= n:
+            break
+        if c + 1 < n and h[c + 1] < h[c]:
+            c += 1
+        if h[c] >= x:
+            break
+        h[i] = h[c]
+        i = c
+    if n > 0:
+        h[i] = x
+    return top, n
+
+
+@njit(cache=True)
+def _slot_of(keys, key):
+    """Open addressing (linear probing): the slot holding key, or the empty slot (-1) where
+    it would go. len(keys) is a power of two."""
+    mask = keys.shape[0] - 1
+    i = (key * np.int64(-7046029254386353131)) >> 20 & mask
+    while keys[i] != -1 and keys[i] != key:
+        i = (i + 1) & mask
+    return i
+
+
+@njit(cache=True)
+def _rehash(keys, vals):
+    nk = np.full(2 * keys.shape[0], -1, np.int64)
+    nv = np.empty(2 * keys.shape[0], np.int32)
+    for i in range(keys.shape[0]):
+        if keys[i] != -1:
+            j = _slot_of(nk, keys[i])
+            nk[j] = keys[i]
+            nv[j] = vals[i]
+    return nk, nv
+
+
+@njit(cache=True)
+def determinize_kernel(n, r_off, r_dst, r_ilab, r_olab, r_g, r_a, beta, final, beam, best_total, max_states):
+    """Determinizes a raw lattice (states 0..n-1, 0 the start; links sorted by source).
+
+    Args:
+        n: raw states. r_off: int64 [n+1] link offsets per state.
+        r_dst, r_ilab, r_olab: int32 [L]; r_g, r_a: float64 [L] (graph, acoustic cost).
+        beta: float64 [n] cost from each state to the end. final: float64 [n] (+inf: not).
+        beam: keep word sequences whose best path is within beam of best_total.
+        max_states: stop (returning ok=False) past this many determinized states.
+
+    Returns:
+        (ok, arcs: a_src, a_dst, a_word int32 [A], a_g, a_a float64 [A], a_str int32 [A];
+        finals: f_state int32 [F], f_g, f_a float64 [F], f_str int32 [F];
+        start weight: (g, a, str); strings: str_parent, str_label, str_depth int32).
+    """
+    limit = best_total + beam + 1e-4
+    # string trie
+    str_parent = np.zeros(1024, np.int32)
+    str_label = np.zeros(1024, np.int32)
+    str_depth = np.zeros(1024, np.int32)
+    n_str = 1
+    ch_keys = np.full(1 << 16, -1, np.int64)
+    ch_vals = np.empty(1 << 16, np.int32)
+    n_ch = 0
+    hp = np.empty(1024, np.int64)
+    # subsets
+    sub_off = np.zeros(1025, np.int64)
+    el_state = np.empty(4096, np.int32)
+    el_str = np.empty(4096, np.int32)
+    el_g = np.empty(4096, np.float64)
+    el_a = np.empty(4096, np.float64)
+    sub_F = np.empty(1024, np.float64)
+    sub_next = np.empty(1024, np.int64)  # hash chain
+    sub_done = np.zeros(1024, np.bool_)
+    table = Dict.empty(key_type=types.int64, value_type=types.int64)
+    n_sub = 0
+    # closure work space
+    stamp = np.full(n, -1, np.int64)
+    slot = np.empty(n, np.int32)
+    c_state = np.empty(1024, np.int32)
+    c_str = np.empty(1024, np.int32)
+    c_g = np.empty(1024, np.float64)
+    c_a = np.empty(1024, np.float64)
+    keep = np.empty(1024, np.int32)
+    rest = np.empty(1024, np.int32)
+    path = np.empty(256, np.int32)
+    n_closure = 0
+    # outputs
+    a_src = np.empty(1024, np.int32)
+    a_dst = np.empty(1024, np.int32)
+    a_word = np.empty(1024, np.int32)
+    a_g = np.empty(1024, np.float64)
+    a_a = np.empty(1024, np.float64)
+    a_str = np.empty(1024, np.int32)
+    n_arcs = 0
+    f_state = np.empty(256, np.int32)
+    f_g = np.empty(256, np.float64)
+    f_a = np.empty(256, np.float64)
+    f_str = np.empty(256, np.int32)
+    n_fin = 0
+    # candidates for one expansion: (word, raw dst, string, g, a)
+    x_word = np.empty(1024, np.int32)
+    x_dst = np.empty(1024, np.int32)
+    x_str = np.empty(1024, np.int32)
+    x_g = np.empty(1024, np.float64)
+    x_a = np.empty(1024, np.float64)
+
+    heap = [(0.0, np.int64(0))]
+    heap.pop()
+    start_g = 0.0
+    start_a = 0.0
+    start_str = 0
+    ok = True
+    first = True
+    # seeds for the next closure are in c_* [0:nc]
+    c_state[0] = 0
+    c_str[0] = 0
+    c_g[0] = 0.0
+    c_a[0] = 0.0
+    nc = 1
+    Fq = 0.0
+    q_from = -1
+    cur_word = 0
+    xi = 0
+    nx = 0
+    while True:
+        # ================= closure of the seeds c_*[0:nc], forward cost Fq ============
+        if nc > 0:
+            n_closure += 1
+            for i in range(nc):
+                stamp[c_state[i]] = n_closure
+                slot[c_state[i]] = i
+            # raw states are topologically numbered: visiting them in increasing order
+            # settles each one before it is expanded
+            hp = _grow(hp, nc)
+            nh = 0
+            for i in range(nc):
+                nh = _hpush(hp, nh, np.int64(c_state[i]))
+            while nh > 0:
+                s, nh = _hpop(hp, nh)
+                i = slot[s]
+                if c_state[i] != s or stamp[s] != n_closure:
+                    continue
+                sg = c_g[i]
+                sa = c_a[i]
+                ss = c_str[i]
+                for k in range(r_off[s], r_off[s + 1]):
+                    if r_olab[k] != 0:
+                        continue
+                    d = r_dst[k]
+                    ng = sg + r_g[k]
+                    na = sa + r_a[k]
+                    if Fq + ng + na + beta[d] > limit:
+                        continue
+                    push = False
+                    if stamp[d] == n_closure:
+                        j = slot[d]
+                        t_old = c_g[j] + c_a[j]
+                        t_new = ng + na
+                        if not (t_new < t_old or (t_new == t_old and ng < c_g[j])):
+                            continue
+                        push = d < s  # a link back within a frame (not topological): visit again
+                    else:
+                        j = nc
+                        nc += 1
+                        if nc > c_state.shape[0]:
+                            m = 2 * c_state.shape[0]
+                            c_state = _grow(c_state, m)
+                            c_str = _grow(c_str, m)
+                            c_g = _grow(c_g, m)
+                            c_a = _grow(c_a, m)
+                        stamp[d] = n_closure
+                        slot[d] = j
+                        c_state[j] = d
+                        push = True
+                    # the string: ss + ilabel
+                    il = r_ilab[k]
+                    if il != 0:
+                        key = (np.int64(ss) << 32) | np.int64(il)
+                        slt = _slot_of(ch_keys, key)
+                        ns = np.int64(-1)
+                        if ch_keys[slt] == key:
+                            ns = np.int64(ch_vals[slt])
+                        if ns < 0:
+                            ns = n_str
+                            n_str += 1
+                            if n_str > str_parent.shape[0]:
+                                m = 2 * str_parent.shape[0]
+                                str_parent = _grow(str_parent, m)
+                                str_label = _grow(str_label, m)
+                                str_depth = _grow(str_depth, m)
+                            str_parent[ns] = ss
+                            str_label[ns] = il
+                            str_depth[ns] = str_depth[ss] + 1
+                            ch_keys[slt] = key
+                            ch_vals[slt] = ns
+                            n_ch += 1
+                            if 2 * n_ch > ch_keys.shape[0]:
+                                ch_keys, ch_vals = _rehash(ch_keys, ch_vals)
+                        c_str[j] = ns
+                    else:
+                        c_str[j] = ss
+                    c_g[j] = ng
+                    c_a[j] = na
+                    if push:
+                        if nh >= hp.shape[0]:
+                            hp = _grow(hp, 2 * hp.shape[0])
+                        nh = _hpush(hp, nh, np.int64(d))
+            # keep elements with a word link or a final cost
+            keep = _grow(keep, nc)
+            nk = 0
+            for i in range(nc):
+                s = c_state[i]
+                has = final[s] < INF
+                if not has:
+                    for k in range(r_off[s], r_off[s + 1]):
+                        if r_olab[k] != 0:
+                            has = True
+                            break
+                if has:
+                    keep[nk] = i
+                    nk += 1
+            if nk > 0:
+                # common weight: the cheapest element
+                b = keep[0]
+                for t in range(1, nk):
+                    i = keep[t]
+                    ti = c_g[i] + c_a[i]
+                    tb = c_g[b] + c_a[b]
+                    if ti < tb or (ti == tb and c_g[i] < c_g[b]):
+                        b = i
+                cg = c_g[b]
+                ca = c_a[b]
+                # longest common prefix of the strings
+                p = c_str[keep[0]]
+                for t in range(1, nk):
+                    x = c_str[keep[t]]
+                    while str_depth[x] > str_depth[p]:
+                        x = str_parent[x]
+                    while str_depth[p] > str_depth[x]:
+                        p = str_parent[p]
+                    while p != x:
+                        p = str_parent[p]
+                        x = str_parent[x]
+                pd = str_depth[p]
+                # residual strings, re-rooted
+                rest = _grow(rest, nk)
+                for t in range(nk):
+                    x = c_str[keep[t]]
+                    L = str_depth[x] - pd
+                    if L == 0:
+                        rest[t] = 0
+                        continue
+                    path = _grow(path, L)
+                    for u in range(L - 1, -1, -1):
+                        path[u] = str_label[x]
+                        x = str_parent[x]
+                    rt = np.int64(0)
+                    for u in range(L):
+                        key = (rt << 32) | np.int64(path[u])
+                        slt = _slot_of(ch_keys, key)
+                        ns = np.int64(-1)
+                        if ch_keys[slt] == key:
+                            ns = np.int64(ch_vals[slt])
+                        if ns < 0:
+                            ns = n_str
+                            n_str += 1
+                            if n_str > str_parent.shape[0]:
+                                m = 2 * str_parent.shape[0]
+                                str_parent = _grow(str_parent, m)
+                                str_label = _grow(str_label, m)
+                                str_depth = _grow(str_depth, m)
+                            str_parent[ns] = rt
+                            str_label[ns] = path[u]
+                            str_depth[ns] = str_depth[rt] + 1
+                            ch_keys[slt] = key
+                            ch_vals[slt] = ns
+                            n_ch += 1
+                            if 2 * n_ch > ch_keys.shape[0]:
+                                ch_keys, ch_vals = _rehash(ch_keys, ch_vals)
+                        rt = ns
+                    rest[t] = rt
+                # sort kept elements by raw state
+                order = np.argsort(c_state[keep[:nk]])
+                # hash
+                h = np.int64(1469598103934665603)
+                prio = INF
+                for t in range(nk):
+                    i = keep[order[t]]
+                    rg = c_g[i] - cg
+                    ra = c_a[i] - ca
+                    h = (h ^ np.int64(c_state[i])) * np.int64(1099511628211)
+                    h = (h ^ np.int64(rest[order[t]])) * np.int64(1099511628211)
+                    h = (h ^ np.int64(np.round(rg * QUANT))) * np.int64(1099511628211)
+                    h = (h ^ np.int64(np.round(ra * QUANT))) * np.int64(1099511628211)
+                    v = rg + ra + beta[c_state[i]]
+                    if v < prio:
+                        prio = v
+                # look the subset up
+                r = np.int64(-1)
+                if h in table:
+                    r = table[h]
+                found = np.int64(-1)
+                while r >= 0:
+                    if sub_off[r + 1] - sub_off[r] == nk:
+                        same = True
+                        for t in range(nk):
+                            i = keep[order[t]]
+                            e = sub_off[r] + t
+                            if (el_state[e] != c_state[i] or el_str[e] != rest[order[t]]
+                                    or np.round((c_g[i] - cg) * QUANT) != np.round(el_g[e] * QUANT)
+                                    or np.round((c_a[i] - ca) * QUANT) != np.round(el_a[e] * QUANT)):
+                                same = False
+                                break
+                        if same:
+                            found = r
+                            break
+                    r = sub_next[r]
+                Fn = Fq + cg + ca
+                if found < 0:
+                    if n_sub >= max_states:
+                        ok = False
+                        break
+                    found = n_sub
+                    n_sub += 1
+                    if n_sub + 1 > sub_F.shape[0]:
+                        m = 2 * sub_F.shape[0]
+                        sub_F = _grow(sub_F, m)
+                        sub_next = _grow(sub_next, m)
+                        sub_done = _grow(sub_done, m)
+                        sub_off = _grow(sub_off, m + 1)
+                    base = sub_off[found]
+                    sub_off[found + 1] = base + nk
+                    if base + nk > el_state.shape[0]:
+                        m = 2 * (base + nk)
+                        el_state = _grow(el_state, m)
+                        el_str = _grow(el_str, m)
+                        el_g = _grow(el_g, m)
+                        el_a = _grow(el_a, m)
+                    for t in range(nk):
+                        i = keep[order[t]]
+                        el_state[base + t] = c_state[i]
+                        el_str[base + t] = rest[order[t]]
+                        el_g[base + t] = c_g[i] - cg
+                        el_a[base + t] = c_a[i] - ca
+                    sub_F[found] = Fn
+                    sub_done[found] = False
+                    sub_next[found] = table[h] if h in table else np.int64(-1)
+                    table[h] = found
+                    heapq.heappush(heap, (Fn + prio, np.int64(found)))
+                elif Fn < sub_F[found] - 1e-9 and not sub_done[found]:
+                    sub_F[found] = Fn
+                    heapq.heappush(heap, (Fn + prio, np.int64(found)))
+                if first:
+                    start_g = cg
+                    start_a = ca
+                    start_str = p
+                    first = False
+                else:
+                    if n_arcs >= a_src.shape[0]:
+                        m = 2 * a_src.shape[0]
+                        a_src = _grow(a_src, m)
+                        a_dst = _grow(a_dst, m)
+                        a_word = _grow(a_word, m)
+                        a_g = _grow(a_g, m)
+                        a_a = _grow(a_a, m)
+                        a_str = _grow(a_str, m)
+                    a_src[n_arcs] = q_from
+                    a_dst[n_arcs] = found
+                    a_word[n_arcs] = cur_word
+                    a_g[n_arcs] = cg
+                    a_a[n_arcs] = ca
+                    a_str[n_arcs] = p
+                    n_arcs += 1
+            for i in range(nc):
+                stamp[c_state[i]] = -1
+            nc = 0
+        if first:  # the start's closure kept nothing
+            break
+        # ================= next word group of the subset being expanded ============
+        if xi < nx:
+            w = x_word[xi]
+            cur_word = w
+            n_closure += 1
+            while xi < nx and x_word[xi] == w:
+                d = x_dst[xi]
+                if stamp[d] == n_closure:
+                    j = slot[d]
+                    t_old = c_g[j] + c_a[j]
+                    t_new = x_g[xi] + x_a[xi]
+                    if t_new < t_old or (t_new == t_old and x_g[xi] < c_g[j]):
+                        c_str[j] = x_str[xi]
+                        c_g[j] = x_g[xi]
+                        c_a[j] = x_a[xi]
+                else:
+                    if nc >= c_state.shape[0]:
+                        m = 2 * c_state.shape[0]
+                        c_state = _grow(c_state, m)
+                        c_str = _grow(c_str, m)
+                        c_g = _grow(c_g, m)
+                        c_a = _grow(c_a, m)
+                    stamp[d] = n_closure
+                    slot[d] = nc
+                    c_state[nc] = d
+                    c_str[nc] = x_str[xi]
+                    c_g[nc] = x_g[xi]
+                    c_a[nc] = x_a[xi]
+                    nc += 1
+                xi += 1
+            for i in range(nc):
+                stamp[c_state[i]] = -1
+            continue
+        # ================= pop the next subset ============
+        q = -1
+        while len(heap) > 0:
+            pr, cand = heapq.heappop(heap)
+            if sub_done[cand] or pr > limit:
+                continue
+            q = cand
+            break
+        if q < 0:
+            break
+        sub_done[q] = True
+        Fq = sub_F[q]
+        q_from = q
+        # final weight
+        bf = -1
+        bg = 0.0
+        ba = 0.0
+        for e in range(sub_off[q], sub_off[q + 1]):
+            s = el_state[e]
+            if final[s] < INF and Fq + el_g[e] + el_a[e] + final[s] <= limit:
+                g = el_g[e] + final[s]
+                a = el_a[e]
+                if bf < 0 or g + a < bg + ba or (g + a == bg + ba and g < bg):
+                    bf, bg, ba = e, g, a
+        if bf >= 0:
+            if n_fin >= f_state.shape[0]:
+                m = 2 * f_state.shape[0]
+                f_state = _grow(f_state, m)
+                f_g = _grow(f_g, m)
+                f_a = _grow(f_a, m)
+                f_str = _grow(f_str, m)
+            f_state[n_fin] = q
+            f_g[n_fin] = bg
+            f_a[n_fin] = ba
+            f_str[n_fin] = el_str[bf]
+            n_fin += 1
+        # word links of its elements, grouped by word
+        nx = 0
+        for e in range(sub_off[q], sub_off[q + 1]):
+            s = el_state[e]
+            for k in range(r_off[s], r_off[s + 1]):
+                if r_olab[k] == 0:
+                    continue
+                d = r_dst[k]
+                ng = el_g[e] + r_g[k]
+                na = el_a[e] + r_a[k]
+                if Fq + ng + na + beta[d] > limit:
+                    continue
+                if nx >= x_word.shape[0]:
+                    m = 2 * x_word.shape[0]
+                    x_word = _grow(x_word, m)
+                    x_dst = _grow(x_dst, m)
+                    x_str = _grow(x_str, m)
+                    x_g = _grow(x_g, m)
+                    x_a = _grow(x_a, m)
+                ss = el_str[e]
+                il = r_ilab[k]
+                if il != 0:
+                    key = (np.int64(ss) << 32) | np.int64(il)
+                    slt = _slot_of(ch_keys, key)
+                    ns = np.int64(-1)
+                    if ch_keys[slt] == key:
+                        ns = np.int64(ch_vals[slt])
+                    if ns < 0:
+                        ns = n_str
+                        n_str += 1
+                        if n_str > str_parent.shape[0]:
+                            m = 2 * str_parent.shape[0]
+                            str_parent = _grow(str_parent, m)
+                            str_label = _grow(str_label, m)
+                            str_depth = _grow(str_depth, m)
+                        str_parent[ns] = ss
+                        str_label[ns] = il
+                        str_depth[ns] = str_depth[ss] + 1
+                        ch_keys[slt] = key
+                        ch_vals[slt] = ns
+                        n_ch += 1
+                        if 2 * n_ch > ch_keys.shape[0]:
+                            ch_keys, ch_vals = _rehash(ch_keys, ch_vals)
+                    ss = ns
+                x_word[nx] = r_olab[k]
+                x_dst[nx] = d
+                x_str[nx] = ss
+                x_g[nx] = ng
+                x_a[nx] = na
+                nx += 1
+        if nx > 0:
+            o = np.argsort(x_word[:nx], kind="mergesort")
+            x_word[:nx] = x_word[:nx][o]
+            x_dst[:nx] = x_dst[:nx][o]
+            x_str[:nx] = x_str[:nx][o]
+            x_g[:nx] = x_g[:nx][o]
+            x_a[:nx] = x_a[:nx][o]
+        xi = 0
+    return (ok, a_src[:n_arcs].copy(), a_dst[:n_arcs].copy(), a_word[:n_arcs].copy(), a_g[:n_arcs].copy(),
+            a_a[:n_arcs].copy(), a_str[:n_arcs].copy(), f_state[:n_fin].copy(), f_g[:n_fin].copy(),
+            f_a[:n_fin].copy(), f_str[:n_fin].copy(), start_g, start_a, start_str,
+            str_parent[:n_str].copy(), str_label[:n_str].copy(), str_depth[:n_str].copy())
+
+
+@njit(cache=True)
+def expand_strings(ids, str_parent, str_label, str_depth):
+    """Trie string ids -> (offsets int64 [len(ids)+1], labels int32) in CSR form."""
+    off = np.zeros(ids.shape[0] + 1, np.int64)
+    for i in range(ids.shape[0]):
+        off[i + 1] = off[i] + str_depth[ids[i]]
+    lab = np.empty(off[-1], np.int32)
+    for i in range(ids.shape[0]):
+        x = ids[i]
+        for u in range(off[i + 1] - 1, off[i] - 1, -1):
+            lab[u] = str_label[x]
+            x = str_parent[x]
+    return off, lab
+
+
+@njit(cache=True)
+def topological_numbering(frame_start, src, dst, ilab):
+    """New ids for the raw lattice's states so that every link goes to a higher id:
+    frames in order, and within a frame Kahn's order over its epsilon links (a cycle,
+    which only zero-cost epsilon loops could make, keeps the old order for what is left).
+
+    Returns:
+        int64 [N] new id of each state.
+    """
+    n = frame_start[-1]
+    indeg = np.zeros(n, np.int64)
+    order = np.argsort(src, kind="mergesort")
+    off = np.zeros(n + 1, np.int64)
+    for k in range(src.shape[0]):
+        off[src[k] + 1] += 1
+    for i in range(n):
+        off[i + 1] += off[i]
+    for k in range(src.shape[0]):
+        if ilab[k] == 0 and dst[k] != src[k]:
+            indeg[dst[k]] += 1
+    new = np.full(n, -1, np.int64)
+    queue = np.empty(n, np.int64)
+    nxt = 0
+    for f in range(frame_start.shape[0] - 1):
+        b, e = frame_start[f], frame_start[f + 1]
+        qh = 0
+        qt = 0
+        for s in range(b, e):
+            if indeg[s] == 0:
+                queue[qt] = s
+                qt += 1
+        while True:
+            while qh < qt:
+                s = queue[qh]
+                qh += 1
+                new[s] = nxt
+                nxt += 1
+                for t in range(off[s], off[s + 1]):
+                    k = order[t]
+                    if ilab[k] == 0 and dst[k] != src[k]:
+                        d = dst[k]
+                        indeg[d] -= 1
+                        if indeg[d] == 0 and new[d] < 0:
+                            queue[qt] = d
+                            qt += 1
+            left = -1
+            for s in range(b, e):
+                if new[s] < 0:
+                    left = s
+                    break
+            if left < 0:
+                break
+            indeg[left] = 0  # break a cycle
+            queue[qt] = left
+            qt += 1
+    return new
