@@ -186,22 +186,35 @@ def _cweight(g: float, a: float, labels) -> bytes:
     return struct.pack("<ffi", g, a, len(labels)) + labels.tobytes()
 
 
+def vector_fst_bytes(arc_type: str, num_states: int, num_arcs: int, final_weight, arcs_of) -> bytes:
+    """An OpenFst binary VectorFst (header, then per state its final weight, arc count and
+    arcs), start state 0. ``final_weight(s)`` gives a state's weight bytes; ``arcs_of(s)``
+    its arcs as (ilabel, olabel, weight bytes, nextstate)."""
+    out = [struct.pack("<i", _FST_MAGIC), _wstr("vector"), _wstr(arc_type),
+           struct.pack("<iiQqqq", 2, 0, _PROPS, 0 if num_states else -1, num_states, num_arcs)]
+    for s in range(num_states):
+        out.append(final_weight(s))
+        arcs = arcs_of(s)
+        out.append(struct.pack("<q", len(arcs)))
+        for il, ol, w, d in arcs:
+            out.append(struct.pack("<ii", il, ol) + w + struct.pack("<i", d))
+    return b"".join(out)
+
+
 def to_kaldi_binary(lat: Lattice) -> bytes:
     """The lattice as OpenFst writes a VectorFst<CompactLatticeArc> (Kaldi's binary form)."""
-    out = [struct.pack("<i", _FST_MAGIC), _wstr("vector"), _wstr(_ARC_TYPE),
-           struct.pack("<iiQqqq", 2, 0, _PROPS, 0 if lat.num_states else -1, lat.num_states, lat.num_arcs)]
     outs = lat.out_arcs()
-    for s in range(lat.num_states):
+
+    def final_weight(s):
         if np.isfinite(lat.final_graph[s]):
-            out.append(_cweight(lat.final_graph[s], lat.final_acoustic[s], lat.final_labels(s)))
-        else:
-            out.append(struct.pack("<ffi", np.inf, np.inf, 0))
-        out.append(struct.pack("<q", len(outs[s])))
-        for k in outs[s]:
-            out.append(struct.pack("<ii", lat.word[k], lat.word[k]))
-            out.append(_cweight(lat.graph[k], lat.acoustic[k], lat.arc_align(k)))
-            out.append(struct.pack("<i", lat.dst[k]))
-    return b"".join(out)
+            return _cweight(lat.final_graph[s], lat.final_acoustic[s], lat.final_labels(s))
+        return struct.pack("<ffi", np.inf, np.inf, 0)
+
+    def arcs_of(s):
+        return [(int(lat.word[k]), int(lat.word[k]), _cweight(lat.graph[k], lat.acoustic[k], lat.arc_align(k)),
+                 int(lat.dst[k])) for k in outs[s]]
+
+    return vector_fst_bytes(_ARC_TYPE, lat.num_states, lat.num_arcs, final_weight, arcs_of)
 
 
 class _Reader:

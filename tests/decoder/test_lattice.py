@@ -97,3 +97,236 @@ def test_lattice_best_path_is_the_decoders_one_best(synthetic_graphs, kind):
         assert len(cov) == u.scores.shape[0]
         np.testing.assert_allclose(cov, 1.0, atol=1e-6)
     assert np.mean(depths) > 1.5  # the lattices hold alternatives
+
+
+# ---------------------------------------------------------------- Kaldi's lattice decoder
+
+def kaldi_word_sequences(kaldi_lat, beam):
+    """{word tuple: best cost} of the word sequences within ``beam`` of a kaldifst raw
+    Lattice (total cost = graph + acoustic), by OpenFst determinization of its words."""
+    c = fst.Compiler()
+    lines = []
+    for line in kaldi_lat.to_str(show_weight_one=True).strip().splitlines():
+        f = line.split()
+        if len(f) >= 4:
+            g, a = (float(x) for x in f[4].split(",")) if len(f) > 4 else (0.0, 0.0)
+            lines.append(f"{f[0]} {f[1]} {f[3]} {f[3]} {g + a!r}")
+        else:
+            g, a = (float(x) for x in f[1].split(",")) if len(f) > 1 else (0.0, 0.0)
+            lines.append(f"{f[0]} {g + a!r}")
+    print("\n".join(lines), file=c)
+    x = fst.determinize(c.compile().rmepsilon()).connect()
+    out = {}
+    stack = [(x.start(), (), 0.0)]
+    while stack:
+        s, words, cost = stack.pop()
+        fw = float(x.final(s))
+        if np.isfinite(fw):
+            out[words] = cost + fw
+        for arc in x.arcs(s):
+            stack.append((arc.nextstate, words + (arc.olabel,), cost + float(arc.weight)))
+    best = min(out.values())
+    return {w: c for w, c in out.items() if c <= best + beam}
+
+
+@pytest.mark.parametrize("kind", ["hmm", "ctc"])
+def test_same_word_sequences_as_kaldi_lattice_simple_decoder(synthetic_graphs, kind):
+    import kaldi_decoder
+    import kaldifst
+
+    from benchmarks.kaldi_recipes import expand_columns
+
+    lex, hmm, ctc = synthetic_graphs
+    path = hmm if kind == "hmm" else ctc
+    ik = "log-likelihoods" if kind == "hmm" else "log-posteriors"
+    beam, lattice_beam = 14.0, 5.0
+    dec = Decoder(path, DecoderOptions(beam=beam, min_active=0, lattice_beam=lattice_beam, input_kind=ik))
+    kfst = kaldifst.StdVectorFst.read(str(path / "HCLG.fst"))  # must outlive the decoder
+    kdec = kaldi_decoder.LatticeSimpleDecoder(kfst, kaldi_decoder.LatticeSimpleDecoderConfig(beam=beam, lattice_beam=lattice_beam))
+    compared = 0
+    for u in utterances(lex, dec, kind, 25, seed=31):
+        _, lat = dec.decode_lattice(u.scores)
+        kdec.decode(kaldi_decoder.DecodableCtc(expand_columns(dec.loglikes(u.scores), dec.graph.ilabel_to_column)))
+        ok, raw = kdec.get_raw_lattice()
+        theirs = kaldi_word_sequences(raw, lattice_beam)
+        ours = {p.words: p.cost for p in ops.nbest(lat, 10000)}
+        # away from the beam's edge the two sets agree exactly, with the same costs
+        best = min(theirs.values())
+        inner = {w for w, c in theirs.items() if c < best + lattice_beam - 0.05}
+        assert inner <= set(ours)
+        assert {w for w, c in ours.items() if c < best + lattice_beam - 0.05} <= set(theirs)
+        for w in inner:
+            assert ours[w] == pytest.approx(theirs[w], abs=1e-3)
+        compared += len(inner)
+    assert compared >= 50
+
+
+# ---------------------------------------------------------------- formats
+
+def test_kaldi_text_binary_and_npz_round_trips_are_lossless(synthetic_graphs, tmp_path):
+    from hclg.decoder import lattice_io as lio
+
+    lex, hmm, _ = synthetic_graphs
+    dec = Decoder(hmm, DecoderOptions(beam=12.0, max_active=3000, lattice_beam=6.0, input_kind="log-likelihoods"))
+    lats = [dec.decode_lattice(u.scores, f"u{i}")[1] for i, u in enumerate(utterances(lex, dec, "hmm", 5, seed=2))]
+    for spec in (f"ark,t:{tmp_path}/l.txt", f"ark:{tmp_path}/l.ark", f"npz:{tmp_path}/npz"):
+        with lio.LatticeWriter(spec) as w:
+            for lat in lats:
+                w.write(lat)
+        back = list(lio.read_lattices(spec, acoustic_scale=dec.acoustic_scale))
+        assert [b.utt for b in back] == [lat.utt for lat in lats]
+        binary = spec.startswith("ark:")
+        for a, b in zip(lats, back):
+            for f in ("src", "dst", "word", "align_off", "align", "final_align_off", "final_align"):
+                np.testing.assert_array_equal(getattr(a, f), getattr(b, f), err_msg=f"{spec} {f}")
+            tol = 1e-5 if binary else 0  # the binary form stores float32, as Kaldi's
+            np.testing.assert_allclose(b.graph, a.graph, rtol=tol)
+            np.testing.assert_allclose(b.acoustic, a.acoustic, rtol=tol)
+            np.testing.assert_allclose(b.final_graph, a.final_graph, rtol=tol)
+            assert ops.best_path(b).words == ops.best_path(a).words
+    assert (tmp_path / "l.txt").read_text().startswith("u0\n0\t")
+
+
+def test_binary_fst_layout_is_what_openfst_reads(tmp_path):
+    """The same writer, with Kaldi's (non-compact) lattice weights, gives a file that
+    Kaldi's own reader (kaldifst) opens with the same arcs and weights."""
+    import struct
+
+    import kaldifst
+
+    from hclg.decoder.lattice_io import vector_fst_bytes
+
+    arcs = {0: [(5, 7, (1.5, 2.25), 1), (6, 0, (0.5, 0.0), 2)], 1: [(0, 3, (0.0, 1.0), 2)], 2: []}
+    finals = {2: (0.25, 0.5)}
+    w = lambda g, a: struct.pack("<ff", g, a)
+    data = vector_fst_bytes("lattice4", 3, 3, lambda s: w(*finals.get(s, (np.inf, np.inf))),
+                            lambda s: [(il, ol, w(*gw), d) for il, ol, gw, d in arcs[s]])
+    (tmp_path / "l.fst").write_bytes(data)
+    k = kaldifst.Lattice.read(str(tmp_path / "l.fst"))
+    got = sorted(line.split() for line in k.to_str(show_weight_one=True).strip().splitlines())
+    want = sorted([["0", "1", "5", "7", "1.5,2.25"], ["0", "2", "6", "0", "0.5,0"], ["1", "2", "0", "3", "0,1"],
+                   ["2", "0.25,0.5"]])
+    assert got == want
+
+
+def test_bad_lattice_text_names_file_and_line(tmp_path):
+    from hclg.decoder.lattice_io import read_lattices
+    from hclg.errors import InputFormatError
+
+    p = tmp_path / "bad.txt"
+    p.write_text("u1\n0\t1\t3\t1.0,2.0,4_4\n1\t2\t5\tnot-a-weight\n\n")
+    with pytest.raises(InputFormatError, match=r"bad.txt:3: expected a CompactLattice weight"):
+        list(read_lattices(f"ark,t:{p}"))
+
+
+# ---------------------------------------------------------------- tools
+
+def all_paths(lat):
+    """Every complete path of a lattice as (words, cost): brute force."""
+    c, f = lat.arc_costs()
+    out, stack = [], [(0, (), 0.0)]
+    arcs = lat.out_arcs()
+    while stack:
+        s, words, cost = stack.pop()
+        if np.isfinite(f[s]):
+            out.append((words, cost + f[s]))
+        for k in arcs[s]:
+            w = int(lat.word[k])
+            stack.append((int(lat.dst[k]), words + ((w,) if w else ()), cost + c[k]))
+    return out
+
+
+def test_nbest_oracle_prune_posteriors_against_brute_force(tiny_graphs):
+    from hclg.scoring import edit_distance
+
+    dec = Decoder(tiny_graphs[0], DecoderOptions(beam=1e4, min_active=0, lattice_beam=8.0,
+                                                 input_kind="log-likelihoods", acoustic_scale=1.0))
+    rng = np.random.default_rng(3)
+    checked = 0
+    for T in [12, 15, 20, 25, 30] * 3:
+        ll = rng.normal(0, 1.5, size=(T, dec.graph.num_columns)).astype(np.float32)
+        res, lat = dec.decode_lattice(ll)
+        if res.partial:
+            continue
+        paths = sorted(all_paths(lat), key=lambda x: x[1])
+        nb = ops.nbest(lat, 4)
+        assert [p.words for p in nb] == [w for w, _ in paths[:4]]
+        assert [p.cost for p in nb] == pytest.approx([c for _, c in paths[:4]], abs=1e-6)
+        # oracle: fewest errors over every path, against a reference drawn at random
+        ref = list(rng.integers(1, len(dec.graph.words.symbols), size=int(rng.integers(1, 5))))
+        o = ops.oracle(lat, ref)
+        assert o.errors == min(edit_distance(ref, list(w)) for w, _ in paths)
+        assert o.errors == edit_distance(ref, list(o.words))
+        assert o.errors <= edit_distance(ref, list(res.word_ids))
+        # prune keeps exactly the paths within the beam
+        pr = ops.prune(lat, 2.0)
+        want = {w for w, c in paths if c <= paths[0][1] + 2.0 - 1e-6}
+        got = {w for w, _ in all_paths(pr)}
+        assert want <= got and all(c <= paths[0][1] + 2.0 + 1e-6 for _, c in all_paths(pr))
+        # posteriors: a path's posterior is exp(-cost) normalized
+        post = ops.posteriors(lat)
+        z = np.exp(-np.array([c for _, c in paths]))
+        assert post.total_cost == pytest.approx(-np.log(z.sum()), abs=1e-6)
+        np.testing.assert_allclose(ops.frame_coverage(lat, post), 1.0, atol=1e-9)
+        checked += 1
+    assert checked >= 8
+
+
+def arpa_sentence_cost(path, words):
+    """Brute-force ARPA scoring of one sentence (natural-log cost, </s> included): the
+    n-gram if listed, else the history's backoff and a shorter history."""
+    import math
+
+    prob, bo, order = {}, {}, 0
+    section = 0
+    for line in open(path):
+        s = line.strip()
+        if s.startswith("\\") and s.endswith("-grams:"):
+            section = int(s[1])
+            order = max(order, section)
+            continue
+        f = s.split()
+        if section and len(f) >= section + 1 and not s.startswith("\\"):
+            key = tuple(f[1: 1 + section])
+            prob[key] = -float(f[0]) * math.log(10)
+            if len(f) > section + 1:
+                bo[key] = -float(f[-1]) * math.log(10)
+    seq = ["<s>"] + list(words) + ["</s>"]
+    total = 0.0
+    for i in range(1, len(seq)):
+        h = tuple(seq[max(0, i - order + 1): i])
+        while h + (seq[i],) not in prob:
+            total += bo.get(h, 0.0)
+            h = h[1:]
+        total += prob[h + (seq[i],)]
+    return total
+
+
+def test_rescoring_replaces_the_lm_cost_exactly(synthetic_graphs, tmp_path):
+    from benchmarks import synth
+    from hclg.decoder.rescore import NgramLM, rescore
+
+    lex, hmm, _ = synthetic_graphs
+    old_arpa = hmm.parent / "lm.arpa"
+    new_arpa = tmp_path / "new.arpa"
+    synth.write_random_arpa(new_arpa, list(lex), np.random.default_rng(7), 20000)
+    old, new = NgramLM(old_arpa), NgramLM(new_arpa)
+    dec = Decoder(hmm, DecoderOptions(beam=12.0, max_active=3000, lattice_beam=6.0, input_kind="log-likelihoods"))
+    sym = dec.graph.words.symbols
+    checked = 0
+    for u in utterances(lex, dec, "hmm", 8, seed=9):
+        _, lat = dec.decode_lattice(u.scores)
+        before = {p.words: p for p in ops.nbest(lat, 100000)}
+        same = rescore(lat, dec.graph.words, old, old)
+        after = {p.words: p for p in ops.nbest(same, 100000)}
+        assert set(after) == set(before)
+        for w, p in after.items():
+            assert p.graph_cost == pytest.approx(before[w].graph_cost, abs=1e-6)
+            assert p.acoustic_cost == pytest.approx(before[w].acoustic_cost, abs=1e-6)
+        swapped = rescore(lat, dec.graph.words, old, new)
+        for p in ops.nbest(swapped, 50):
+            words = [sym[w] for w in p.words]
+            want = before[p.words].graph_cost - arpa_sentence_cost(old_arpa, words) + arpa_sentence_cost(new_arpa, words)
+            assert p.graph_cost == pytest.approx(want, abs=1e-3)
+            checked += 1
+    assert checked >= 50
