@@ -359,9 +359,14 @@ def lattice_rescore(lattices, graph_dir, new_lm, old_lm, output):
 
     lats, words, dec = _lattice_inputs(lattices, graph_dir, None)
     if old_lm is None:
-        old_lm = dec.graph.manifest.get("inputs", {}).get("grammar")
-        if not old_lm or not Path(old_lm).exists():
-            raise click.ClickException("the graph's LM is not recorded or not found; give it with --old-lm")
+        from hclg.graphs.graphdir import sha256
+
+        rec = dec.graph.manifest.get("inputs", {}).get("grammar") or {}
+        p = rec.get("path")
+        if not p or not Path(p).is_file() or sha256(p) != rec.get("sha256"):
+            raise click.ClickException(f"the graph's LM ({p or 'not recorded'}) is not found here, or has changed "
+                                       "since the graph was compiled; give it with --old-lm")
+        old_lm = p
     _lattice_run(run_rescore, lats, output, words, new_lm, old_lm)
 
 

@@ -68,3 +68,8 @@ def utterances(lex, dec, kind, n, seed, confusion=0.25):
     from benchmarks import synth
 
     return synth.make_utterances(dec.graph, lex, kind, n, seed, confusion, words_per_utt=(2, 8))
+
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "an4"  # the bundled AN4 example
+SHARED_AN4 = ROOT.parent / "shared" / "an4"  # the full AN4 material, where present

@@ -7,7 +7,6 @@ own) on acoustic costs and ``lm_scale`` on graph costs, as Kaldi's lattice tools
 from __future__ import annotations
 
 import heapq
-import math
 from dataclasses import dataclass
 
 import numpy as np

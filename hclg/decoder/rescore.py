@@ -11,7 +11,7 @@ from collections import deque
 import numpy as np
 
 from hclg import constants
-from hclg.decoder.lattice import INF, Lattice
+from hclg.decoder.lattice import Lattice
 from hclg.errors import DecodeError
 
 

@@ -1,5 +1,7 @@
 """Fixtures shared by the decoder tests: a tiny graph pair and a 3000-word synthetic pair."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -17,6 +19,7 @@ def tiny_graphs(tmp_path_factory):
     return hmm, ctc
 
 
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "an4"
 PHONES = [f"p{i}" for i in range(40)]
 
 
@@ -34,3 +37,13 @@ def synthetic_graphs(tmp_path_factory):
     ctc = compile_graph(d / "lexicon.txt", d / "lm.arpa", d / "ctc", CompileOptions(topology="ctc"), tokens=d / "tokens.txt").path
     return lex, hmm, ctc
 
+
+
+@pytest.fixture(scope="session")
+def an4_graph(tmp_path_factory):
+    ex = EXAMPLE
+    out = tmp_path_factory.mktemp("an4") / "graph"
+    compile_graph(ex / "lexicon.dic", ex / "lm_unigram.arpa", out,
+                  CompileOptions(hmm_topology=str(ex / "transitions.txt"), pdf_map=str(ex / "pdf_map.txt")),
+                  phones=ex / "phones.txt")
+    return out

@@ -9,23 +9,11 @@ from hclg.cli import main
 from hclg.decoder.batch import decode_batch
 from hclg.decoder.config import DecoderOptions
 from hclg.decoder.search import Decoder
-from hclg.graphs.compile import CompileOptions, compile_graph
 from hclg.scoring import compute_wer, read_text
 
-from conftest import SHARED_AN4
+from helpers import SHARED_AN4
 
 OPTS = DecoderOptions(input_kind="log-likelihoods")
-
-
-@pytest.fixture(scope="module")
-def an4_graph(tmp_path_factory):
-    from conftest import EXAMPLE as ex
-
-    out = tmp_path_factory.mktemp("an4") / "graph"
-    compile_graph(ex / "lexicon.dic", ex / "lm_unigram.arpa", out,
-                  CompileOptions(hmm_topology=str(ex / "transitions.txt"), pdf_map=str(ex / "pdf_map.txt")),
-                  phones=ex / "phones.txt")
-    return out
 
 
 def demo_matrices(ex):

@@ -78,7 +78,7 @@ def test_optimized_hclg_equals_unoptimized_composition(tiny_parts, tmp_path_fact
 
 @pytest.fixture(scope="module")
 def an4_parts(an4_example_dir=None):
-    from conftest import EXAMPLE
+    from helpers import EXAMPLE
 
     lex = read_lexicon(EXAMPLE / "lexicon.dic", phones=read_phones(EXAMPLE / "phones.txt"))
     L = make_lexicon_fst(lex)

@@ -1,0 +1,121 @@
+"""`hclg decode --lattice` and the `hclg lattice` commands on the bundled AN4 example."""
+
+import re
+
+import pytest
+from click.testing import CliRunner
+
+from helpers import SHARED_AN4
+from hclg.cli import main
+from hclg.scoring import compute_wer, read_text
+
+
+def run(*args):
+    r = CliRunner().invoke(main, [str(a) for a in args])
+    assert r.exit_code == 0, r.output
+    return r.output
+
+
+@pytest.fixture(scope="module")
+def decoded(an4_graph, tmp_path_factory):
+    from helpers import EXAMPLE
+
+    d = tmp_path_factory.mktemp("lat")
+    run("decode", "--input-kind", "log-likelihoods", "--lattice-beam", 6, "-o", d / "hyp.txt",
+        "--lattice", f"ark,t:{d}/lat.txt", an4_graph, f"ark:{EXAMPLE}/loglikes_demo.ark")
+    return d, EXAMPLE
+
+
+def test_lattice_best_and_nbest_agree_with_the_decoder(an4_graph, decoded):
+    d, _ = decoded
+    lat = f"ark,t:{d}/lat.txt"
+    run("lattice", "best", "--graph", an4_graph, "-o", d / "best.txt", lat)
+    assert read_text(d / "best.txt") == read_text(d / "hyp.txt")
+    out = run("lattice", "nbest", "-n", 3, "--graph", an4_graph, lat)
+    firsts = {}
+    for line in out.splitlines():
+        if "\t" not in line:
+            continue
+        key, cost, _g, _a, words = line.split("\t")
+        utt, k = key.rsplit("-", 1)
+        if k == "1":
+            firsts[utt] = words.split()
+    assert firsts == read_text(d / "hyp.txt")
+
+
+def test_oracle_depth_ctm_posteriors(an4_graph, decoded):
+    d, ex = decoded
+    lat = f"ark,t:{d}/lat.txt"
+    out = run("lattice", "oracle", "--graph", an4_graph, "--ref", ex / "text_demo", "-o", d / "oracle.txt", lat)
+    oracle_wer = float(re.search(r"%WER ([\d.]+)", out).group(1))
+    ref = read_text(ex / "text_demo")
+    assert oracle_wer == pytest.approx(compute_wer(ref, read_text(d / "oracle.txt")).wer, abs=0.01)
+    assert oracle_wer < compute_wer(ref, read_text(d / "hyp.txt")).wer
+    out = run("lattice", "depth", lat)
+    assert float(re.search(r"overall lattice depth ([\d.]+)", out).group(1)) > 1.0
+    run("lattice", "ctm", "--graph", an4_graph, "-o", d / "c.ctm", lat)
+    rows = [line.split() for line in open(d / "c.ctm")]
+    hyp = read_text(d / "hyp.txt")
+    for utt, words in hyp.items():
+        mine = [r for r in rows if r[0] == utt]
+        assert [r[4] for r in mine] == words
+        starts = [float(r[2]) for r in mine]
+        assert starts == sorted(starts) and all(0.0 <= float(r[5]) <= 1.0 for r in mine)
+    out = run("lattice", "posteriors", "--graph", an4_graph, lat)
+    assert all(0.0 <= float(line.split()[-1]) <= 1.0 + 1e-6 for line in out.splitlines() if line.count(" ") == 4)
+
+
+def test_prune_rescore_draw_sweep(an4_graph, decoded):
+    d, ex = decoded
+    lat = f"ark,t:{d}/lat.txt"
+    run("lattice", "prune", "--beam", 2.0, "-o", f"ark:{d}/pruned.ark", lat)
+    run("lattice", "best", "--graph", an4_graph, "-o", d / "pbest.txt", f"ark:{d}/pruned.ark")
+    assert read_text(d / "pbest.txt") == read_text(d / "hyp.txt")
+    # the same LM in and out: nothing changes
+    run("lattice", "rescore", "--graph", an4_graph, "--lm", ex / "lm_unigram.arpa", "-o", f"npz:{d}/same", lat)
+    run("lattice", "best", "--graph", an4_graph, "-o", d / "same.txt", f"npz:{d}/same")
+    assert read_text(d / "same.txt") == read_text(d / "hyp.txt")
+    run("lattice", "rescore", "--graph", an4_graph, "--lm", ex / "lm_train_3gram.arpa", "-o", f"ark,t:{d}/3g.txt", lat)
+    run("lattice", "best", "--graph", an4_graph, "-o", d / "3g.hyp", f"ark,t:{d}/3g.txt")
+    assert set(read_text(d / "3g.hyp")) == set(read_text(d / "hyp.txt"))
+    run("lattice", "draw", "--graph", an4_graph, "--format", "dot", "-o", d / "dot", lat)
+    dots = list((d / "dot").glob("*.dot"))
+    assert len(dots) == 6 and dots[0].read_text().startswith("digraph")
+    out = run("lattice", "sweep", "--graph", an4_graph, "--ref", ex / "text_demo", "--lm-weights", "8:12:2",
+              "--word-penalties", "0,1", lat)
+    rows = [line.split() for line in out.splitlines() if line[:1].isdigit() and "lattices" not in line]
+    assert "best: lm-weight" in out and [r[0] for r in rows] == ["8", "10", "12"] and all(len(r) == 3 for r in rows)
+    # lm-weight 10 is the decoder's acoustic scale 0.1: the decoder's own WER
+    one_best = compute_wer(read_text(ex / "text_demo"), read_text(d / "hyp.txt")).wer
+    assert float(rows[1][1]) == pytest.approx(one_best, abs=0.01)
+
+
+def test_bad_lattice_input_is_a_clear_error(an4_graph, tmp_path):
+    r = CliRunner().invoke(main, ["lattice", "best", f"ark,t:{tmp_path}/missing.txt"])
+    assert r.exit_code != 0 and "missing.txt: cannot read" in r.output
+    r = CliRunner().invoke(main, ["lattice", "best", "foo:bar"])
+    assert r.exit_code != 0 and "unknown lattice specifier" in r.output
+
+
+@pytest.mark.skipif(not (SHARED_AN4 / "loglikes_test.ark").exists(), reason="../shared/an4 not present")
+def test_an4_lattices_hold_better_paths_than_the_one_best(an4_graph, tmp_path):
+    from hclg.decoder import lattice_ops as ops
+    from hclg.decoder.batch import decode_batch
+    from hclg.decoder.config import DecoderOptions
+    from hclg.decoder.lattice_io import read_lattices
+
+    opts = DecoderOptions(input_kind="log-likelihoods", lattice_beam=6.0)
+    s = decode_batch(an4_graph, [f"ark:{SHARED_AN4}/loglikes_test.ark"], opts, str(tmp_path / "h.txt"),
+                     lattice_out=f"npz:{tmp_path}/lat")
+    assert s.decoded == 130
+    ref = read_text(SHARED_AN4 / "text_test")
+    from hclg.graphs.graphdir import load_graph
+
+    errs = n = 0
+    words = load_graph(an4_graph).words
+    for lat in read_lattices(f"npz:{tmp_path}/lat"):
+        o = ops.oracle(lat, [words.get(w, -1) for w in ref[lat.utt]])
+        errs += o.errors
+        n += o.ref_len
+    one_best = compute_wer(ref, read_text(tmp_path / "h.txt")).wer
+    assert one_best < 39.0 and 100.0 * errs / n < one_best - 10.0
