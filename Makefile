@@ -1,5 +1,6 @@
 # Two entry points that do all set-up on a fresh machine:
-#   make demo   - create .venv, install hclg, compile the bundled AN4 example, decode it
+#   make demo   - create .venv, install hclg, compile the bundled AN4 example, decode it with
+#                 lattices, show n-best, oracle WER and trigram rescoring
 #   make test   - create .venv, install hclg with its test oracles, run the tests
 PYTHON ?= python3
 VENV ?= .venv
@@ -21,8 +22,13 @@ demo: $(VENV)/.installed
 	  --hmm-topology $(EX)/transitions.txt --pdf-map $(EX)/pdf_map.txt $(BUILD)/an4-hmm
 	$(HCLG) info $(BUILD)/an4-hmm
 	$(HCLG) decode --input-kind log-likelihoods -o $(BUILD)/an4-hyp.txt --ctm $(BUILD)/an4-hyp.ctm \
-	  $(BUILD)/an4-hmm ark:$(EX)/loglikes_demo.ark
+	  --lattice ark,t:$(BUILD)/an4-lat.txt --lattice-beam 6 $(BUILD)/an4-hmm ark:$(EX)/loglikes_demo.ark
 	$(HCLG) wer --show $(EX)/text_demo $(BUILD)/an4-hyp.txt
+	$(HCLG) lattice nbest -n 3 --graph $(BUILD)/an4-hmm ark,t:$(BUILD)/an4-lat.txt
+	$(HCLG) lattice oracle --graph $(BUILD)/an4-hmm --ref $(EX)/text_demo -o $(BUILD)/an4-oracle.txt ark,t:$(BUILD)/an4-lat.txt
+	$(HCLG) lattice rescore --graph $(BUILD)/an4-hmm --lm $(EX)/lm_train_3gram.arpa -o ark,t:$(BUILD)/an4-lat-3g.txt ark,t:$(BUILD)/an4-lat.txt
+	$(HCLG) lattice best --graph $(BUILD)/an4-hmm -o $(BUILD)/an4-hyp-3g.txt ark,t:$(BUILD)/an4-lat-3g.txt
+	$(HCLG) wer $(EX)/text_demo $(BUILD)/an4-hyp-3g.txt
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q

@@ -5,7 +5,9 @@ Uses the 20k-vocabulary CTC TLG and monophone HCLG written by ``benchmarks/compi
 and synthetic utterances with realistic confusions (a quarter of frames have a wrong
 label on top). For beams 8, 12, 16 (max-active 7000, min-active 200) prints frames per
 second of each decoder, their ratio, arcs expanded per second, and the share of
-utterances with the identical 1-best; then CTC blank skipping, and ``--jobs 2``.
+utterances with the identical 1-best; then lattice generation (``--lattice-beam``, 8) against
+hclg's own 1-best and Kaldi's FasterDecoder 1-best on the same input, CTC blank skipping,
+and ``--jobs 2``.
 
 Usage:
     python benchmarks/compile.py --sizes 20000        # once, makes the graphs
@@ -46,7 +48,7 @@ def wer(utts, hyps):
     return 100.0 * e / sum(len(u.words) for u in utts)
 
 
-def bench_graph(kind, gdir, lex, n_utts, beams, report):
+def bench_graph(kind, gdir, lex, n_utts, beams, report, lattice_beam=8.0, extras=True):
     import kaldi_decoder
     import kaldifst
 
@@ -95,12 +97,30 @@ def bench_graph(kind, gdir, lex, n_utts, beams, report):
                "ratio": t_k / t_h, "arcs_per_s": arcs / t_h, "identical": same / len(utts), "max_cost_diff": maxdiff,
                "wer_vs_truth": wer(utts, [r.words for r in res]),
                "hclg_fps_no_times": frames / t_f, "ratio_no_times": t_k / t_f}
+        if lattice_beam > 0:
+            ldec = Decoder(graph, dataclasses.replace(opts, lattice_beam=lattice_beam))
+            ldec.decode_lattice(utts[0].scores)
+            t0 = time.perf_counter()
+            lres = [ldec.decode_lattice(u.scores) for u in utts]
+            t_l = time.perf_counter() - t0
+            assert [r.word_ids for r, _ in lres] == [r.word_ids for r in res]
+            from hclg.decoder.lattice_ops import depth
+
+            row.update({"lattice_fps": frames / t_l, "lattice_over_1best": t_l / t_h, "lattice_vs_kaldi": t_k / t_l,
+                        "lattice_depth": float(np.mean([depth(lat) for _, lat in lres])),
+                        "lattice_arcs": float(np.mean([lat.num_arcs for _, lat in lres]))})
         rows.append(row)
+        if lattice_beam > 0:
+            print(f"  beam {beam:4.1f}: lattices (lattice-beam {lattice_beam}) {row['lattice_fps']:9.0f} frames/s = "
+                  f"{row['lattice_over_1best']:.2f}x hclg's 1-best time, {row['lattice_vs_kaldi']:.2f}x Kaldi FasterDecoder's "
+                  f"speed; mean depth {row['lattice_depth']:.1f}, {row['lattice_arcs']:.0f} arcs; 1-best identical", flush=True)
         print(f"  beam {beam:4.1f}: hclg {row['hclg_fps']:9.0f} frames/s, kaldi {row['kaldi_fps']:9.0f} frames/s, "
               f"ratio {row['ratio']:5.2f}x, {row['arcs_per_s'] / 1e6:6.1f}M arcs/s, identical 1-best "
               f"{100 * row['identical']:.1f}% (max cost diff {maxdiff:.2e}), WER vs truth {row['wer_vs_truth']:.2f}%; "
               f"without word times (text output) {row['hclg_fps_no_times']:.0f} frames/s, ratio {row['ratio_no_times']:.2f}x", flush=True)
     report[kind] = {"graph": str(gdir), "open_s": t_open, "openfst_read_s": t_kread, "beams": rows}
+    if not extras:
+        return
     if kind == "ctc":
         for thr in (0.95, 0.999):
             opts = DecoderOptions(beam=beams[-1], max_active=7000, min_active=200, input_kind=ik)
@@ -141,12 +161,15 @@ def main():
     ap.add_argument("--utts", type=int, default=200)
     ap.add_argument("--beams", default="8,12,16")
     ap.add_argument("--kinds", default="hmm,ctc")
+    ap.add_argument("--lattice-beam", type=float, default=8.0, help="0: no lattice generation")
+    ap.add_argument("--no-extras", action="store_true", help="skip blank skipping and --jobs")
     a = ap.parse_args()
     d = Path(a.bench) / f"v{a.size}"
     lex = load_lexicon(d / "lexicon.txt")
     report = {}
     for kind in a.kinds.split(","):
-        bench_graph(kind, d / f"{kind}-graph", lex, a.utts, [float(b) for b in a.beams.split(",")], report)
+        bench_graph(kind, d / f"{kind}-graph", lex, a.utts, [float(b) for b in a.beams.split(",")], report,
+                    a.lattice_beam, not a.no_extras)
     (Path(a.bench) / "decode_report.json").write_text(json.dumps(report, indent=2))
 
 

@@ -305,8 +305,7 @@ def lattice_oracle(lattices, graph_dir, acoustic_scale, lm_scale, ref, output):
 
     lats, words, _ = _lattice_inputs(lattices, graph_dir, acoustic_scale)
     with _out(output) as fh:
-        s = _lattice_run(run_oracle, lats, read_text(ref), fh, words, acoustic_scale, lm_scale)
-    click.echo(s.detail)
+        _lattice_run(run_oracle, lats, read_text(ref), fh, words, acoustic_scale, lm_scale)
 
 
 @lattice_group.command("posteriors")
@@ -342,8 +341,7 @@ def lattice_depth(lattices, graph_dir, output):
 
     lats, _, _ = _lattice_inputs(lattices, graph_dir, None)
     with _out(output) as fh:
-        s = _lattice_run(run_depth, lats, fh)
-    click.echo(s.detail)
+        _lattice_run(run_depth, lats, fh)
 
 
 @lattice_group.command("rescore")
