@@ -199,84 +199,30 @@ class RawLattice:
         return int(self.src.shape[0])
 
 
-def build_lattice(utt, arcs, finals, start_weight, acoustic_scale, frame_seconds, beam) -> Lattice:
-    """Makes a Lattice from determinized parts: the start subset's weight is pushed onto
-    the start state's arcs and final weight, then the lattice is pruned to ``beam`` (as
-    Kaldi prunes after determinizing), trimmed and topologically sorted; acoustic costs
-    are unscaled."""
+def build_lattice(utt, n, src, dst, word, g, a, aoff, alab, fg, fa, foff, flab, start_weight,
+                  acoustic_scale, frame_seconds, beam) -> Lattice:
+    """Makes a Lattice from determinized arrays (``n`` states; arcs with label offsets
+    ``aoff``/``alab``; final weights per state, ``fg`` = +inf where not final): the start
+    weight ``(g, a, labels)`` is pushed onto the start state's arcs and final weight, the
+    lattice is pruned to ``beam`` (as Kaldi prunes after determinizing), trimmed and
+    topologically sorted; acoustic costs are divided by ``acoustic_scale`` (unscaled).
+
+    Raises:
+        DecodeError: the parts have a cycle.
+    """
+    from hclg.decoder.determinize_kernel import finish_lattice
+
     sg, sa, sl = start_weight
-    n = 1 + max([max(q, r) for q, r, *_ in arcs] + list(finals) + [0])
-    A = len(arcs)
-    src = np.array([x[0] for x in arcs], dtype=np.int64)
-    dst = np.array([x[1] for x in arcs], dtype=np.int64)
-    word = np.array([x[2] for x in arcs], dtype=np.int32)
-    gr = np.array([x[3] for x in arcs], dtype=np.float64)
-    ac = np.array([x[4] for x in arcs], dtype=np.float64)
-    labs = [x[5] for x in arcs]
-    fg = np.full(n, INF)
-    fa = np.zeros(n)
-    flabs = [()] * n
-    for q, (g, a, l) in finals.items():
-        fg[q], fa[q], flabs[q] = g, a, l
-    # push the start weight onto the start state's arcs and final weight
-    at0 = np.nonzero(src == 0)[0]
-    gr[at0] += sg
-    ac[at0] += sa
-    for k in at0:
-        labs[k] = tuple(sl) + tuple(labs[k])
-    if np.isfinite(fg[0]):
-        fg[0] += sg
-        fa[0] += sa
-        flabs[0] = tuple(sl) + tuple(flabs[0])
-    # prune to the beam, trim, topological sort (states in the order of a DFS finish, reversed)
-    cost = gr + ac
-    fcost = np.where(np.isfinite(fg), fg + fa, INF)
-    out = [[] for _ in range(n)]
-    for k in range(A):
-        out[src[k]].append(k)
-    topo = _topo_order(n, out, dst)
-    alpha = np.full(n, INF)
-    alpha[0] = 0.0
-    for s in topo:
-        for k in out[s]:
-            if alpha[s] + cost[k] < alpha[dst[k]]:
-                alpha[dst[k]] = alpha[s] + cost[k]
-    beta = fcost.copy()
-    for s in reversed(topo):
-        for k in out[s]:
-            if cost[k] + beta[dst[k]] < beta[s]:
-                beta[s] = cost[k] + beta[dst[k]]
-    best = beta[0]
-    lim = best + beam + 1e-4
-    keep_arc = (alpha[src] + cost + beta[dst] <= lim) if A else np.zeros(0, bool)
-    keep_final = alpha + fcost <= lim
-    live = (alpha + beta <= lim)
-    live[0] = True
-    new = -np.ones(n, dtype=np.int64)
-    order = [s for s in topo if live[s]]
-    for i, s in enumerate(order):
-        new[s] = i
-    ks = np.nonzero(keep_arc)[0]
-    ks = ks[np.lexsort((dst[ks], word[ks], new[src[ks]]))] if len(ks) else ks
-    al = [labs[k] for k in ks]
-    off = np.zeros(len(ks) + 1, dtype=np.int64)
-    off[1:] = np.cumsum([len(x) for x in al]) if len(ks) else []
-    S = len(order)
-    ffg = np.full(S, INF)
-    ffa = np.zeros(S)
-    fl = []
-    for i, s in enumerate(order):
-        if keep_final[s]:
-            ffg[i], ffa[i] = fg[s], fa[s] / acoustic_scale
-            fl.append(flabs[s])
-        else:
-            fl.append(())
-    foff = np.zeros(S + 1, dtype=np.int64)
-    foff[1:] = np.cumsum([len(x) for x in fl])
-    cat = lambda xs: np.array([v for x in xs for v in x], dtype=np.int32)
-    return Lattice(utt, new[src[ks]].astype(np.int32), new[dst[ks]].astype(np.int32), word[ks],
-                   gr[ks], ac[ks] / acoustic_scale, off, cat(al), ffg, ffa, foff, cat(fl),
-                   float(acoustic_scale), float(frame_seconds))
+    out = finish_lattice(int(n), np.asarray(src, np.int64), np.asarray(dst, np.int64), np.asarray(word, np.int32),
+                         np.asarray(g, np.float64), np.asarray(a, np.float64), np.asarray(aoff, np.int64),
+                         np.asarray(alab, np.int32), np.asarray(fg, np.float64), np.asarray(fa, np.float64),
+                         np.asarray(foff, np.int64), np.asarray(flab, np.int32), float(sg), float(sa),
+                         np.asarray(sl, np.int32), float(beam))
+    ok, r_src, r_dst, r_word, r_g, r_a, r_off, r_lab, q_fg, q_fa, q_off, q_lab = out
+    if not ok:
+        raise DecodeError(f"utterance {utt!r}: lattice has a cycle")
+    return Lattice(utt, r_src, r_dst, r_word, r_g, r_a / acoustic_scale, r_off, r_lab, q_fg, q_fa / acoustic_scale,
+                   q_off, q_lab, float(acoustic_scale), float(frame_seconds))
 
 
 def _topo_order(n, out, dst) -> list[int]:
@@ -334,11 +280,13 @@ def determinize(raw: RawLattice, utt: str, beam: float, acoustic_scale: float, f
     if len(f_state) == 0:
         raise DecodeError(f"utterance {utt!r}: empty lattice")
     aoff, alab = expand_strings(a_str, sp, sl, sd)
-    foff, flab = expand_strings(f_str, sp, sl, sd)
+    n = 1 + max(int(a_src.max(initial=0)), int(a_dst.max(initial=0)), int(f_state.max(initial=0)))
+    fg = np.full(n, INF)
+    fa = np.zeros(n)
+    fg[f_state], fa[f_state] = f_g, f_a
+    fids = np.zeros(n, np.int32)
+    fids[f_state] = f_str
+    foff, flab = expand_strings(fids, sp, sl, sd)
     soff, slab = expand_strings(np.array([sstr], np.int32), sp, sl, sd)
-    arcs = [(int(a_src[k]), int(a_dst[k]), int(a_word[k]), float(a_g[k]), float(a_a[k]),
-             tuple(alab[aoff[k]:aoff[k + 1]].tolist())) for k in range(len(a_src))]
-    finals = {int(f_state[i]): (float(f_g[i]), float(f_a[i]), tuple(flab[foff[i]:foff[i + 1]].tolist()))
-              for i in range(len(f_state))}
-    return build_lattice(utt, arcs, finals, (float(sg), float(sa), tuple(slab.tolist())), acoustic_scale,
-                         frame_seconds, b)
+    return build_lattice(utt, n, a_src, a_dst, a_word, a_g, a_a, aoff, alab, fg, fa, foff, flab,
+                         (float(sg), float(sa), slab), acoustic_scale, frame_seconds, b)

@@ -177,28 +177,17 @@ def word_posteriors(lat: Lattice, acoustic_scale: float | None = None, lm_scale:
 
 def prune(lat: Lattice, beam: float, acoustic_scale: float | None = None, lm_scale: float = 1.0) -> Lattice:
     """Keeps the arcs on paths within ``beam`` of the best (Kaldi's lattice-prune)."""
-    if not beam >= 0:
-        raise ValueError("beam must be >= 0")
-    c, f = lat.arc_costs(acoustic_scale, lm_scale)
-    # rescale costs so that build_lattice's pruning works on the requested scores
     ac = lat.acoustic_scale if acoustic_scale is None else acoustic_scale
-    arcs = [(int(lat.src[k]), int(lat.dst[k]), int(lat.word[k]), float(lm_scale * lat.graph[k]),
-             float(ac * lat.acoustic[k]), tuple(lat.arc_align(k).tolist())) for k in range(lat.num_arcs)]
-    finals = {s: (float(lm_scale * lat.final_graph[s]), float(ac * lat.final_acoustic[s]),
-                  tuple(lat.final_labels(s).tolist())) for s in np.nonzero(np.isfinite(f))[0]}
-    pruned = build_lattice(lat.utt, arcs, finals, (0.0, 0.0, ()), ac, lat.frame_seconds, beam)
-    # undo the lm scale on graph costs (build_lattice unscaled the acoustic part)
-    if lm_scale != 1.0:
-        g = pruned.graph / lm_scale
-        fg = pruned.final_graph / lm_scale
-        pruned = Lattice(pruned.utt, pruned.src, pruned.dst, pruned.word, g, pruned.acoustic, pruned.align_off,
-                         pruned.align, fg, pruned.final_acoustic, pruned.final_align_off, pruned.final_align,
-                         lat.acoustic_scale, lat.frame_seconds)
-    elif ac != lat.acoustic_scale:
-        pruned = Lattice(pruned.utt, pruned.src, pruned.dst, pruned.word, pruned.graph, pruned.acoustic,
-                         pruned.align_off, pruned.align, pruned.final_graph, pruned.final_acoustic,
-                         pruned.final_align_off, pruned.final_align, lat.acoustic_scale, lat.frame_seconds)
-    return pruned
+    if not beam >= 0 or not ac > 0 or not lm_scale > 0:
+        raise ValueError("prune needs beam >= 0 and positive scales")
+    # prune on the requested scores, then put the lattice's own costs back
+    fg = np.where(np.isfinite(lat.final_graph), lm_scale * lat.final_graph, INF)
+    pruned = build_lattice(lat.utt, lat.num_states, lat.src, lat.dst, lat.word, lm_scale * lat.graph,
+                           ac * lat.acoustic, lat.align_off, lat.align, fg, ac * lat.final_acoustic,
+                           lat.final_align_off, lat.final_align, (0.0, 0.0, ()), 1.0, lat.frame_seconds, beam)
+    return Lattice(pruned.utt, pruned.src, pruned.dst, pruned.word, pruned.graph / lm_scale, pruned.acoustic / ac,
+                   pruned.align_off, pruned.align, pruned.final_graph / lm_scale, pruned.final_acoustic / ac,
+                   pruned.final_align_off, pruned.final_align, lat.acoustic_scale, lat.frame_seconds)
 
 
 def depth(lat: Lattice) -> float:
