@@ -19,10 +19,12 @@ Search state, documented as Kaldi's ``lattice-faster-decoder.h`` documents its o
   ``tok_elo:tok_ehi`` its emitting links (made together when its frame is expanded) and
   ``tok_nlo:tok_nhi`` its epsilon links (made again, as a new run, whenever the token
   improves within its frame: Kaldi's DeleteForwardLinks).
-- *Links* (Kaldi's ForwardLink) are two int32 each: ``lk_dst``, the token reached (global
-  id; -1 once pruned), and ``lk_arc``, the graph arc: k >= 0 for emitting arc k (input
-  label, word, graph cost in ``e_*``; acoustic cost ``-loglikes[f, e_col[k]]`` for a link
-  out of frame f), -(k+1) for epsilon arc k (``n_*``). Nothing else is written per arc.
+- *Links* (Kaldi's ForwardLink): ``lk_dst``, the token reached (global id; -1 once
+  pruned); ``lk_arc``, the graph arc: k >= 0 for emitting arc k (input label, word, graph
+  cost in ``e_*``; acoustic cost ``-loglikes[f, e_col[k]]`` for a link out of frame f),
+  -(k+1) for epsilon arc k (``n_*``); ``lk_cost`` (float32), graph + acoustic cost, so
+  that pruning never reads the graph. The exact costs are read from the graph arrays
+  once, for the links that survive.
 - Every ``prune_interval`` frames, links whose extra cost exceeds the lattice beam are
   deleted from the newest frames backwards (Kaldi's PruneActiveTokens: an older frame is
   visited again only while the extra costs above it changed), dead tokens are dropped
@@ -41,19 +43,14 @@ INF = np.inf
 
 
 @njit(cache=True)
-def _link_cost(arc, f, loglikes, e_col, e_w, n_w):
-    if arc >= 0:
-        return e_w[arc] - loglikes[f, e_col[arc]]
-    return n_w[-arc - 1]
-
-
-@njit(cache=True)
-def _prune_frame(f, b, e, lattice_beam, delta, final_extra, tok_cost, tok_extra,
-                 tok_elo, tok_ehi, tok_nlo, tok_nhi, lk_dst, lk_arc, loglikes, e_col, e_w, n_w):
-    """Kaldi's PruneForwardLinks for frame f (tokens b..e-1): recomputes their extra
-    costs from their links and deletes the links past the lattice beam; repeats while
-    epsilon links within the frame change anything. Tokens are visited newest first
-    (nearly reverse topological order for epsilon links, as Kaldi's token lists).
+def _prune_frame(b, e, lattice_beam, delta, final_extra, tok_cost, tok_extra,
+                 tok_elo, tok_ehi, tok_nlo, tok_nhi, lk_dst, lk_cost):
+    """Kaldi's PruneForwardLinks for one frame (tokens b..e-1): recomputes their extra
+    costs from their links and deletes the links past the lattice beam. Tokens are visited
+    newest first (nearly reverse topological order for epsilon links, as Kaldi's token
+    lists); the frame is passed over again only while an epsilon link read a token not
+    visited yet and some extra cost changed. Stale values are lower bounds, so no link is
+    deleted wrongly.
 
     Args:
         final_extra: float64 [e - b] for the last frame (each token's own final extra
@@ -63,10 +60,11 @@ def _prune_frame(f, b, e, lattice_beam, delta, final_extra, tok_cost, tok_extra,
         whether any extra cost changed by more than delta.
     """
     any_changed = False
-    changed = True
     has_final = final_extra.shape[0] > 0
-    while changed:
+    again = True
+    while again:
         changed = False
+        stale = False  # read the extra cost of a token this pass has not reached yet
         for gi in range(e - 1, b - 1, -1):
             best = final_extra[gi - b] if has_final else INF
             tc = tok_cost[gi]
@@ -77,7 +75,9 @@ def _prune_frame(f, b, e, lattice_beam, delta, final_extra, tok_cost, tok_extra,
                     d = lk_dst[lk]
                     if d < 0:
                         continue
-                    le = tok_extra[d] + ((tc + _link_cost(lk_arc[lk], f, loglikes, e_col, e_w, n_w)) - tok_cost[d])
+                    if b <= d < gi:
+                        stale = True
+                    le = tok_extra[d] + ((tc + lk_cost[lk]) - tok_cost[d])
                     if not le <= lattice_beam:  # also +inf: a dead next token
                         lk_dst[lk] = -1
                     else:
@@ -91,12 +91,14 @@ def _prune_frame(f, b, e, lattice_beam, delta, final_extra, tok_cost, tok_extra,
             tok_extra[gi] = best
         if changed:
             any_changed = True
+        # another pass only if a value read stale may have changed since
+        again = changed and stale
     return any_changed
 
 
 @njit(cache=True)
 def _compact(n_frames, keep_last, frame_start, tok_state, tok_cost, tok_extra, tok_elo, tok_ehi, tok_nlo, tok_nhi,
-             lk_dst, lk_arc, new_id):
+             lk_dst, lk_arc, lk_cost, new_id):
     """Drops dead tokens (extra = +inf) of frames 0..n_frames-1 (the last kept whole if
     ``keep_last``) and rebuilds the link arrays with live links only, token by token.
 
@@ -104,7 +106,7 @@ def _compact(n_frames, keep_last, frame_start, tok_state, tok_cost, tok_extra, t
         new_id: int64 [>= tokens] work space; on return the old -> new token map (-1: gone).
 
     Returns:
-        (tokens, links, lk_dst, lk_arc): the new link arrays (tokens compacted in place,
+        (tokens, links, lk_dst, lk_arc, lk_cost): the new link arrays (tokens compacted in place,
         frame_start updated in place).
     """
     n_tok = frame_start[n_frames]
@@ -130,6 +132,7 @@ def _compact(n_frames, keep_last, frame_start, tok_state, tok_cost, tok_extra, t
     cap = max(n_links * 2, 16384)
     d_dst = np.empty(cap, np.int32)
     d_arc = np.empty(cap, np.int32)
+    d_cost = np.empty(cap, np.float32)
     m = 0
     for gi in range(n_tok):
         j = new_id[gi]
@@ -140,12 +143,14 @@ def _compact(n_frames, keep_last, frame_start, tok_state, tok_cost, tok_extra, t
             if lk_dst[lk] >= 0:
                 d_dst[m] = new_id[lk_dst[lk]]
                 d_arc[m] = lk_arc[lk]
+                d_cost[m] = lk_cost[lk]
                 m += 1
         nlo = m
         for lk in range(tok_nlo[gi], tok_nhi[gi]):
             if lk_dst[lk] >= 0:
                 d_dst[m] = new_id[lk_dst[lk]]
                 d_arc[m] = lk_arc[lk]
+                d_cost[m] = lk_cost[lk]
                 m += 1
         tok_state[j] = tok_state[gi]
         tok_cost[j] = tok_cost[gi]
@@ -154,13 +159,13 @@ def _compact(n_frames, keep_last, frame_start, tok_state, tok_cost, tok_extra, t
         tok_ehi[j] = nlo
         tok_nlo[j] = nlo
         tok_nhi[j] = m
-    return k, m, d_dst, d_arc
+    return k, m, d_dst, d_arc, d_cost
 
 
 @njit(cache=True)
 def _emit_links(t, base, nc, nbase, costs, weight_cutoff, next_cutoff, adaptive_beam, lattice_beam,
                 tok_state, tok_cost, tok_extra, tok_elo, tok_ehi, tok_nlo, tok_nhi, nxt_index,
-                e_off, e_col, e_w, e_next, loglikes, lk_dst, lk_arc, n_links):
+                e_off, e_col, e_w, e_next, loglikes, lk_dst, lk_arc, lk_cost, n_links):
     """ProcessEmitting from frame t (tokens base..base+nc-1, their costs in ``costs``)
     into the empty frame starting at ``nbase``, with a forward link for every arc within
     the cutoff, except links that cost more than ``lattice_beam`` over the best way into
@@ -206,6 +211,7 @@ def _emit_links(t, base, nc, nbase, costs, weight_cutoff, next_cutoff, adaptive_
                 continue  # its extra cost can only be larger: it would be pruned anyway
             lk_dst[n_links] = nbase + j
             lk_arc[n_links] = k
+            lk_cost[n_links] = w - tc
             n_links += 1
         tok_ehi[gi] = n_links
     return nx, next_cutoff, n_links, arcs_expanded
@@ -213,7 +219,7 @@ def _emit_links(t, base, nc, nbase, costs, weight_cutoff, next_cutoff, adaptive_
 
 @njit(cache=True)
 def _eps_links(cutoff, lattice_beam, base, nc, index, stack, sp, n_off, n_w, n_next,
-               tok_state, tok_cost, tok_extra, tok_elo, tok_ehi, tok_nlo, tok_nhi, lk_dst, lk_arc, n_links):
+               tok_state, tok_cost, tok_extra, tok_elo, tok_ehi, tok_nlo, tok_nhi, lk_dst, lk_arc, lk_cost, n_links):
     """ProcessNonemitting on the frame whose tokens start at ``base``: follows epsilon
     arcs from the states on ``stack``, linking every arc within the cutoff. Resumable as
     :func:`kernel._eps`: returns with ``full`` set when a state's arcs might not fit.
@@ -261,6 +267,7 @@ def _eps_links(cutoff, lattice_beam, base, nc, index, stack, sp, n_off, n_w, n_n
                 continue  # can only be pruned
             lk_dst[n_links] = base + j
             lk_arc[n_links] = -k - 1
+            lk_cost[n_links] = n_w[k]
             n_links += 1
             if push:
                 stack[sp] = d
@@ -304,6 +311,7 @@ def lattice_search(start, final, e_off, e_col, e_ilab, e_olab, e_w, e_next, n_of
     tok_nhi = np.empty(cap, np.int32)
     lk_dst = np.empty(16384, np.int32)
     lk_arc = np.empty(16384, np.int32)
+    lk_cost = np.empty(16384, np.float32)
     frame_start = np.zeros(T + 3, np.int64)
     scratch = np.empty(1024, np.float64)
     costs = np.empty(1024, np.float64)
@@ -347,6 +355,7 @@ def lattice_search(start, final, e_off, e_col, e_ilab, e_olab, e_w, e_next, n_of
             tok_nhi = _grown(tok_nhi, nbase + need)
             lk_dst = _grown(lk_dst, n_links + need)
             lk_arc = _grown(lk_arc, n_links + need)
+            lk_cost = _grown(lk_cost, n_links + need)
             next_cutoff = INF
             s = tok_state[base + best]
             for k in range(e_off[s], e_off[s + 1]):
@@ -356,7 +365,7 @@ def lattice_search(start, final, e_off, e_col, e_ilab, e_olab, e_w, e_next, n_of
             nx, cutoff, n_links, arcs = _emit_links(
                 t, base, nc, nbase, costs, weight_cutoff, next_cutoff, adaptive_beam, lattice_beam,
                 tok_state, tok_cost, tok_extra, tok_elo, tok_ehi, tok_nlo, tok_nhi, nxt_index,
-                e_off, e_col, e_w, e_next, loglikes, lk_dst, lk_arc, n_links)
+                e_off, e_col, e_w, e_next, loglikes, lk_dst, lk_arc, lk_cost, n_links)
             arcs_expanded += arcs
             for i in range(nc):
                 cur_index[tok_state[base + i]] = -1
@@ -375,7 +384,7 @@ def lattice_search(start, final, e_off, e_col, e_ilab, e_olab, e_w, e_next, n_of
         while True:
             nc, sp, n_links, full = _eps_links(cutoff, lattice_beam, base, nc, cur_index, stack, sp, n_off, n_w, n_next,
                                                tok_state, tok_cost, tok_extra, tok_elo, tok_ehi, tok_nlo, tok_nhi,
-                                               lk_dst, lk_arc, n_links)
+                                               lk_dst, lk_arc, lk_cost, n_links)
             if not full:
                 break
             m = 2 * tok_state.shape[0]
@@ -390,20 +399,20 @@ def lattice_search(start, final, e_off, e_col, e_ilab, e_olab, e_w, e_next, n_of
             m = 2 * lk_dst.shape[0]
             lk_dst = _grown(lk_dst, m)
             lk_arc = _grown(lk_arc, m)
+            lk_cost = _grown(lk_cost, m)
         frame_start[frames + 1] = base + nc
         # ---- PruneActiveTokens every prune_interval frames ----
         if frames > 0 and frames % prune_interval == 0 and t < T - 1:
             for f in range(frames - 1, -1, -1):
-                ch = _prune_frame(f, frame_start[f], frame_start[f + 1], lattice_beam, delta, no_final,
-                                  tok_cost, tok_extra, tok_elo, tok_ehi, tok_nlo, tok_nhi, lk_dst, lk_arc,
-                                  loglikes, e_col, e_w, n_w)
+                ch = _prune_frame(frame_start[f], frame_start[f + 1], lattice_beam, delta, no_final,
+                                  tok_cost, tok_extra, tok_elo, tok_ehi, tok_nlo, tok_nhi, lk_dst, lk_cost)
                 if f < pruned_upto and not ch:
                     break
             pruned_upto = frames
             new_id = _grown(new_id, base + nc)
-            ntok, n_links, lk_dst, lk_arc = _compact(
+            ntok, n_links, lk_dst, lk_arc, lk_cost = _compact(
                 frames + 1, True, frame_start, tok_state, tok_cost, tok_extra, tok_elo, tok_ehi, tok_nlo, tok_nhi,
-                lk_dst, lk_arc, new_id)
+                lk_dst, lk_arc, lk_cost, new_id)
             base = frame_start[frames]  # the current frame is kept whole, in order
 
     # ---- final: PruneForwardLinksFinal, then every frame ----
@@ -433,16 +442,16 @@ def lattice_search(start, final, e_off, e_col, e_ilab, e_olab, e_w, e_next, n_of
             final_extra[gi - b] = x
     # extra costs not yet recomputed are lower bounds (0 in the last frame), so no link is
     # deleted on a stale value
-    _prune_frame(frames, b, e, lattice_beam, 0.0, final_extra, tok_cost, tok_extra,
-                 tok_elo, tok_ehi, tok_nlo, tok_nhi, lk_dst, lk_arc, loglikes, e_col, e_w, n_w)
+    _prune_frame(b, e, lattice_beam, 0.0, final_extra, tok_cost, tok_extra,
+                 tok_elo, tok_ehi, tok_nlo, tok_nhi, lk_dst, lk_cost)
     for f in range(frames - 1, -1, -1):
-        _prune_frame(f, frame_start[f], frame_start[f + 1], lattice_beam, 0.0, no_final, tok_cost, tok_extra,
-                     tok_elo, tok_ehi, tok_nlo, tok_nhi, lk_dst, lk_arc, loglikes, e_col, e_w, n_w)
+        _prune_frame(frame_start[f], frame_start[f + 1], lattice_beam, 0.0, no_final, tok_cost, tok_extra,
+                     tok_elo, tok_ehi, tok_nlo, tok_nhi, lk_dst, lk_cost)
     new_id = _grown(new_id, e)
     frame_start[frames + 1] = e
-    ntok, n_links, lk_dst, lk_arc = _compact(
+    ntok, n_links, lk_dst, lk_arc, lk_cost = _compact(
         frames + 1, False, frame_start, tok_state, tok_cost, tok_extra, tok_elo, tok_ehi, tok_nlo, tok_nhi,
-        lk_dst, lk_arc, new_id)
+        lk_dst, lk_arc, lk_cost, new_id)
     tok_final = np.full(ntok, INF)
     for gi in range(b, e):
         j = new_id[gi]
