@@ -119,3 +119,26 @@ def test_an4_lattices_hold_better_paths_than_the_one_best(an4_graph, tmp_path):
         n += o.ref_len
     one_best = compute_wer(ref, read_text(tmp_path / "h.txt")).wer
     assert one_best < 39.0 and 100.0 * errs / n < one_best - 10.0
+
+
+def test_lattices_with_two_jobs_and_after_resume_are_the_same(an4_graph, tmp_path):
+    from helpers import EXAMPLE
+
+    from hclg.decoder.batch import decode_batch
+    from hclg.decoder.config import DecoderOptions
+
+    opts = DecoderOptions(input_kind="log-likelihoods", lattice_beam=5.0)
+    spec = [f"ark:{EXAMPLE}/loglikes_demo.ark"]
+    decode_batch(an4_graph, spec, opts, str(tmp_path / "a.txt"), lattice_out=f"ark,t:{tmp_path}/a.lat")
+    decode_batch(an4_graph, spec, opts, str(tmp_path / "b.txt"), jobs=2, lattice_out=f"ark,t:{tmp_path}/b.lat")
+    full = (tmp_path / "a.lat").read_text()
+    assert (tmp_path / "b.lat").read_text() == full
+    # an interrupted run: two utterances done, the third lattice torn mid-write
+    lines = (tmp_path / "a.txt").read_text().splitlines(keepends=True)
+    (tmp_path / "c.txt").write_text("".join(lines[:2]))
+    entries = full.split("\n\n")
+    (tmp_path / "c.lat").write_text("\n\n".join(entries[:2]) + "\n\n" + entries[2][: len(entries[2]) // 2])
+    s = decode_batch(an4_graph, spec, opts, str(tmp_path / "c.txt"), resume=True, lattice_out=f"ark,t:{tmp_path}/c.lat")
+    assert s.skipped == 2 and s.decoded == 4
+    assert (tmp_path / "c.lat").read_text() == full
+    assert (tmp_path / "c.txt").read_text() == (tmp_path / "a.txt").read_text()
