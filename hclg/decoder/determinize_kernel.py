@@ -106,7 +106,7 @@ def _rehash(keys, vals):
 
 
 @njit(cache=True)
-def determinize_kernel(n, r_off, r_dst, r_ilab, r_olab, r_g, r_a, beta, final, beam, best_total, max_states):
+def determinize_kernel(n, r_off, r_dst, r_ilab, r_olab, r_g, r_a, beta, final, beam, best_total, max_mem):
     """Determinizes a raw lattice (states 0..n-1, 0 the start; links sorted by source).
 
     Args:
@@ -114,7 +114,8 @@ def determinize_kernel(n, r_off, r_dst, r_ilab, r_olab, r_g, r_a, beta, final, b
         r_dst, r_ilab, r_olab: int32 [L]; r_g, r_a: float64 [L] (graph, acoustic cost).
         beta: float64 [n] cost from each state to the end. final: float64 [n] (+inf: not).
         beam: keep word sequences whose best path is within beam of best_total.
-        max_states: stop (returning ok=False) past this many determinized states.
+        max_mem: stop (returning ok=False) once the subsets, strings and arcs made take
+            more than this many bytes (Kaldi's max-mem estimate).
 
     Returns:
         (ok, arcs: a_src, a_dst, a_word int32 [A], a_g, a_a float64 [A], a_str int32 [A];
@@ -386,7 +387,8 @@ def determinize_kernel(n, r_off, r_dst, r_ilab, r_olab, r_g, r_a, beta, final, b
                     r = sub_next[r]
                 Fn = Fq + cg + ca
                 if found < 0:
-                    if n_sub >= max_states:
+                    mem = 24 * (sub_off[n_sub] + nk) + 48 * n_sub + 16 * n_str + 40 * n_arcs
+                    if mem > max_mem:
                         ok = False
                         break
                     found = n_sub

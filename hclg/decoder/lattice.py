@@ -11,6 +11,7 @@ States are topologically sorted; state 0 is the start.
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field
 
@@ -19,6 +20,7 @@ import numpy as np
 from hclg.errors import DecodeError
 
 INF = math.inf
+log = logging.getLogger("hclg")
 
 
 @dataclass(frozen=True, eq=False)
@@ -250,11 +252,12 @@ def _topo_order(n, out, dst) -> list[int]:
 
 
 def determinize(raw: RawLattice, utt: str, beam: float, acoustic_scale: float, frame_seconds: float,
-                max_states: int = 1_000_000) -> Lattice:
+                max_mem: int = 50_000_000) -> Lattice:
     """Raw lattice -> word Lattice within ``beam`` (numba kernel:
-    :func:`hclg.decoder.determinize_kernel.determinize_kernel`). Past ``max_states``
-    determinized states (Kaldi's max-mem guard) the beam is halved and it tries again,
-    down to the best path alone; a non-empty raw lattice never gives an empty lattice."""
+    :func:`hclg.decoder.determinize_kernel.determinize_kernel`). When its memory passes
+    ``max_mem`` bytes (Kaldi's max-mem and default) the beam is halved and it tries again,
+    down to the best path alone (a warning says so); a non-empty raw lattice never gives an
+    empty lattice."""
     from hclg.decoder.determinize_kernel import determinize_kernel, expand_strings, topological_numbering
 
     n = raw.num_states
@@ -272,10 +275,13 @@ def determinize(raw: RawLattice, utt: str, beam: float, acoustic_scale: float, f
             raw.acoustic[order].astype(np.float64), beta, final)
     b = beam
     while True:
-        out = determinize_kernel(*args, b, raw.best_total, max_states if b > 0 else 2**62)
+        out = determinize_kernel(*args, b, raw.best_total, max_mem if b > 0 else 2**62)
         if out[0]:
             break
         b = b / 2 if b > 0.5 else 0.0
+    if b < beam:
+        log.warning("utterance %r: lattice determinization passed %d bytes; lattice beam %.3g instead of %.3g",
+                    utt, max_mem, b, beam)
     (_ok, a_src, a_dst, a_word, a_g, a_a, a_str, f_state, f_g, f_a, f_str, sg, sa, sstr, sp, sl, sd) = out
     if len(f_state) == 0:
         raise DecodeError(f"utterance {utt!r}: empty lattice")

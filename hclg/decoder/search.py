@@ -228,7 +228,7 @@ class Decoder:
         if not reached and not o.allow_partial:
             raise DecodeError(f"utterance {utt!r}: no final state reached and allow_partial is off")
         raw = L.RawLattice(frame_start, tok_cost, tok_extra, tok_final, lsrc, ldst, lil, lol, lg, la, float(best_total))
-        lat = L.determinize(raw, utt, float(o.lattice_beam), self.acoustic_scale, self.frame_seconds)
+        lat = L.determinize(raw, utt, float(o.lattice_beam), self.acoustic_scale, self.frame_seconds, int(o.max_mem))
         p = best_path(lat)
         labels = p.labels(lat)
         T = ll.shape[0]

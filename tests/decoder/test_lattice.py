@@ -330,3 +330,19 @@ def test_rescoring_replaces_the_lm_cost_exactly(synthetic_graphs, tmp_path):
             assert p.graph_cost == pytest.approx(want, abs=1e-3)
             checked += 1
     assert checked >= 50
+
+
+def test_memory_guard_prunes_harder_but_never_empties_the_lattice(synthetic_graphs, caplog):
+    lex, hmm, _ = synthetic_graphs
+    opts = DecoderOptions(beam=12.0, max_active=3000, lattice_beam=8.0, input_kind="log-likelihoods")
+    full = Decoder(hmm, opts)
+    tight = Decoder(hmm, DecoderOptions(**{**opts.__dict__, "max_mem": 2000}))
+    smaller = 0
+    for u in utterances(lex, full, "hmm", 10, seed=41):
+        r, lat = full.decode_lattice(u.scores)
+        r2, lat2 = tight.decode_lattice(u.scores)
+        assert r2.word_ids == r.word_ids and r2.cost == pytest.approx(r.cost, abs=1e-3)
+        assert lat2.num_arcs >= 1 and lat2.num_arcs <= lat.num_arcs
+        smaller += lat2.num_arcs < lat.num_arcs
+    assert smaller >= 5
+    assert "lattice beam" in caplog.text
