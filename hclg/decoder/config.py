@@ -23,7 +23,7 @@ class DecoderOptions:
     max_active: int = field(default=constants.MAX_ACTIVE, metadata={"help": "Most tokens kept per frame (tightens the beam)."})
     min_active: int = field(default=constants.MIN_ACTIVE, metadata={"help": "Fewest tokens kept per frame (widens the beam)."})
     beam_delta: float = field(default=constants.BEAM_DELTA, metadata={"help": "Added to the beam when max/min-active set the cutoff."})
-    lattice_beam: float = field(default=constants.LATTICE_BEAM, metadata={"help": "Lattice beam (lattice generation)."})
+    lattice_beam: float = field(default=constants.LATTICE_BEAM, metadata={"help": "Lattice beam: with lattices, keep the word sequences within this cost of the best."})
     prune_interval: int = field(default=constants.PRUNE_INTERVAL, metadata={"help": "Frames between lattice prunings."})
     max_mem: int = field(default=constants.DETERMINIZE_MAX_MEM, metadata={"help": "Lattice determinization memory (bytes); past it the lattice beam is halved and it retries."})
     allow_partial: bool = field(default=True, metadata={"help": "If no final state is reached, output the best partial hypothesis (marked partial)."})
