@@ -286,7 +286,7 @@ def lattice_nbest(lattices, graph_dir, acoustic_scale, lm_scale, n, output):
 @_lattice_common(need_graph=True)
 @click.option("-o", "--output", default="-", show_default=True, help="CTM output: utt 1 start dur word confidence.")
 def lattice_ctm(lattices, graph_dir, acoustic_scale, lm_scale, output):
-    """Word times and confidences from lattice posteriors."""
+    """MBR words with times and confidences (as lattice-to-ctm-conf)."""
     from hclg.decoder.lattice_tools import run_ctm
 
     lats, _words, dec = _lattice_inputs(lattices, graph_dir, acoustic_scale)

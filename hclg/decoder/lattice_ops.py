@@ -328,42 +328,32 @@ class CtmWord:
 
 
 def ctm(lat: Lattice, decoder, acoustic_scale: float | None = None, lm_scale: float = 1.0) -> list[CtmWord]:
-    """The best path's words with times and confidences (as Kaldi's lattice-to-ctm-conf
-    reports them, but see below).
+    """Words with times and confidences, as Kaldi's lattice-to-ctm-conf: the minimum Bayes
+    risk hypothesis (:func:`hclg.decoder.mbr.mbr_decode`) and each word's posterior in its
+    bin.
 
-    Times: the path's frame alignment split into words through the graph's lexicon (as
-    ``lattice-align-words-lexicon``), times = frames x frame shift x subsampling.
-    Confidence: the lattice posterior of the word at its time, i.e. the largest, over
-    the word's frames, of the summed posteriors of the arcs carrying the same word that
-    cover that frame (Wessel et al.'s C_max). Kaldi's own tool takes the words from an
-    MBR consensus (sausage) decode; hclg keeps the MAP best path.
+    Times: when the MBR words are the best path's (the usual case), the best path's frame
+    alignment split into words through the graph's lexicon (as lattice-align-words-lexicon);
+    otherwise the MBR's average start and end frames over the lattice, whose arcs are not
+    word-aligned (Kaldi's tool expects word-aligned lattices for that reason). Seconds =
+    frames x frame shift x subsampling.
 
     Args:
         lat: the lattice.
         decoder: a :class:`~hclg.decoder.search.Decoder` on the lattice's graph (its words,
             lexicon and transition table).
     """
+    from hclg.decoder.mbr import mbr_decode
+
+    m = mbr_decode(lat, acoustic_scale, lm_scale)
     p = best_path(lat, acoustic_scale, lm_scale)
-    post = posteriors(lat, acoustic_scale, lm_scale)
-    labels = p.labels(lat)
-    T = len(labels)
-    starts, ends = decoder._word_times(list(p.words), p.word_frames(lat), decoder._units(labels), T)
-    t = lat.state_times()
-    lens = np.diff(lat.align_off)
-    by_word: dict[int, list[int]] = {}
-    for k in range(lat.num_arcs):
-        if lat.word[k]:
-            by_word.setdefault(int(lat.word[k]), []).append(k)
+    if m.words == p.words:
+        labels = p.labels(lat)
+        starts, ends = decoder._word_times(list(p.words), p.word_frames(lat), decoder._units(labels), len(labels))
+    else:
+        starts = [int(round(s)) for s in m.start_frames]
+        ends = [max(int(round(e)) - 1, s) for s, e in zip(starts, m.end_frames)]
     sym = decoder.graph.words.symbols
     fs = lat.frame_seconds
-    out = []
-    for w, s, e in zip(p.words, starts, ends):
-        cover = np.zeros(e - s + 1)
-        for k in by_word.get(w, []):
-            a0, a1 = int(t[lat.src[k]]), int(t[lat.src[k]] + max(lens[k], 1) - 1)
-            lo, hi = max(a0, s), min(a1, e)
-            if lo <= hi:
-                cover[lo - s: hi - s + 1] += post.arc[k]
-        conf = float(min(1.0, cover.max())) if len(cover) else 0.0
-        out.append(CtmWord(lat.utt, s * fs, (e - s + 1) * fs, sym[w], conf))
-    return out
+    return [CtmWord(lat.utt, s * fs, (e - s + 1) * fs, sym[w], c)
+            for w, c, s, e in zip(m.words, m.confidences, starts, ends)]

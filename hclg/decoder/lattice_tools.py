@@ -80,7 +80,8 @@ def run_nbest(lattices, out: TextIO, n: int, words=None, acoustic_scale=None, lm
 
 
 def run_ctm(lattices, out: TextIO, decoder, acoustic_scale=None, lm_scale=1.0) -> ToolSummary:
-    """Writes CTM lines with confidences (``utt 1 start dur word conf``)."""
+    """Writes CTM lines with confidences (``utt 1 start dur word conf``) of the MBR
+    hypothesis (lattice-to-ctm-conf)."""
     def job(lat):
         for w in ops.ctm(lat, decoder, acoustic_scale, lm_scale):
             out.write(w.line() + "\n")

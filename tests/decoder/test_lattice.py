@@ -346,3 +346,42 @@ def test_memory_guard_prunes_harder_but_never_empties_the_lattice(synthetic_grap
         smaller += lat2.num_arcs < lat.num_arcs
     assert smaller >= 5
     assert "lattice beam" in caplog.text
+
+
+def test_mbr_on_the_consensus_example():
+    """Three paths: "a b" 0.40, "c d" 0.35, "c b" 0.25. The MAP path is "a b", but the
+    consensus is "c b": c has posterior 0.60 in the first bin and b 0.65 in the second,
+    and its expected errors are 0.4 * 1 + 0.35 * 1 = 0.75 (Mangu et al.'s example form)."""
+    import io
+    import math
+
+    from hclg.decoder.lattice_io import read_kaldi_text
+    from hclg.decoder.mbr import mbr_decode
+
+    c = lambda p: -math.log(p)
+    text = (f"u\n0\t1\t1\t{c(.4)},0,\n1\t4\t2\t0,0,\n0\t2\t3\t{c(.35)},0,\n2\t4\t4\t0,0,\n"
+            f"0\t3\t3\t{c(.25)},0,\n3\t4\t2\t0,0,\n4\t0,0,\n\n")
+    lat = next(read_kaldi_text(io.StringIO(text), acoustic_scale=1.0))
+    assert ops.best_path(lat).words == (1, 2)
+    m = mbr_decode(lat)
+    assert m.words == (3, 2)
+    assert m.confidences == pytest.approx((0.60, 0.65))
+    assert m.expected_errors == pytest.approx(0.75, abs=1e-3)
+
+
+def test_mbr_of_a_single_path_is_that_path_with_confidence_one(tiny_graphs):
+    from hclg.decoder.mbr import mbr_decode
+
+    dec = Decoder(tiny_graphs[0], DecoderOptions(beam=1e4, min_active=0, lattice_beam=1e-3,
+                                                 input_kind="log-likelihoods", acoustic_scale=1.0))
+    rng = np.random.default_rng(5)
+    done = 0
+    for T in [15, 20, 25, 30] * 2:
+        res, lat = dec.decode_lattice(rng.normal(0, 1.5, size=(T, dec.graph.num_columns)).astype(np.float32))
+        if res.partial or len(ops.nbest(lat, 2)) != 1:
+            continue
+        m = mbr_decode(lat)
+        assert m.words == res.word_ids and all(c == pytest.approx(1.0) for c in m.confidences)
+        assert m.expected_errors == pytest.approx(0.0, abs=1e-3)
+        done += 1
+    assert done >= 3
