@@ -385,3 +385,21 @@ def test_mbr_of_a_single_path_is_that_path_with_confidence_one(tiny_graphs):
         assert m.expected_errors == pytest.approx(0.0, abs=1e-3)
         done += 1
     assert done >= 3
+
+
+def test_openfst_output_has_the_lattice_paths_and_total_costs(synthetic_graphs, tmp_path):
+    from helpers import shortest
+
+    from hclg.decoder.lattice_io import LatticeWriter
+
+    lex, _, ctc = synthetic_graphs
+    dec = Decoder(ctc, DecoderOptions(beam=10.0, max_active=1000, lattice_beam=6.0))
+    for i, u in enumerate(utterances(lex, dec, "ctc", 4, seed=8)):
+        _, lat = dec.decode_lattice(u.scores, f"u{i}")
+        with LatticeWriter(f"fst:{tmp_path}") as w:
+            w.write(lat)
+        f = fst.Fst.read(str(tmp_path / f"u{i}.fst"))
+        best = ops.best_path(lat)
+        cost, words = shortest(f)
+        assert tuple(words) == best.words and cost == pytest.approx(best.cost, abs=1e-3)
+        assert f.num_states() == lat.num_states
