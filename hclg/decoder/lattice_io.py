@@ -244,8 +244,9 @@ class _Reader:
 
 
 def read_kaldi_binary(data: bytes, path: str = "-", acoustic_scale: float = 0.1,
-                      frame_seconds: float = 0.01) -> Iterator[Lattice]:
-    """Reads a Kaldi binary archive of CompactLattices."""
+                      frame_seconds: float = 0.01, ends: list | None = None) -> Iterator[Lattice]:
+    """Reads a Kaldi binary archive of CompactLattices; ``ends``, if given, collects the
+    byte offset where each lattice ends."""
     r = _Reader(data, path)
     while r.o < len(data):
         sp = data.find(b" ", r.o)
@@ -275,6 +276,8 @@ def read_kaldi_binary(data: bytes, path: str = "-", acoustic_scale: float = 0.1,
                 arcs.append((s, d, il, float(g), float(a), lab))
         if start not in (0, -1):
             raise InputFormatError(path, None, f"utterance {utt!r}: start state {start}; hclg expects 0")
+        if ends is not None:
+            ends.append(r.o)
         yield _from_parts(utt, arcs, finals, ns, acoustic_scale, frame_seconds)
 
 
@@ -325,8 +328,8 @@ class LatticeWriter:
 
     Args:
         spec: ``ark,t:PATH``, ``ark:PATH``, ``npz:DIR`` or ``fst:DIR``.
-        append: continue an existing output (resume); a torn last entry of a text
-            archive is cut off first.
+        append: continue an existing output (resume); a torn last entry of an archive
+            is cut off first.
     """
 
     def __init__(self, spec: str, append: bool = False):
@@ -338,6 +341,8 @@ class LatticeWriter:
             else:
                 if append and self.kind == "text":
                     _cut_torn_text(Path(self.path))
+                elif append:
+                    _cut_torn_binary(Path(self.path))
                 self.fh = open(self.path, "ab" if append else "wb")
         else:
             Path(self.path).mkdir(parents=True, exist_ok=True)
@@ -378,6 +383,22 @@ def _cut_torn_text(path: Path) -> None:
     if cut != len(data):
         with open(path, "r+b") as fh:
             fh.truncate(cut)
+
+
+def _cut_torn_binary(path: Path) -> None:
+    """Truncates a binary archive after its last complete lattice."""
+    if not path.exists():
+        return
+    data = path.read_bytes()
+    ends = [0]
+    try:
+        for _ in read_kaldi_binary(data, str(path), ends=ends):
+            pass
+    except InputFormatError:
+        pass
+    if ends[-1] != len(data):
+        with open(path, "r+b") as fh:
+            fh.truncate(ends[-1])
 
 
 def read_lattices(spec: str, acoustic_scale: float = 0.1, frame_seconds: float = 0.01) -> Iterator[Lattice]:

@@ -152,3 +152,14 @@ def test_lattices_with_two_jobs_and_after_resume_are_the_same(an4_graph, tmp_pat
     assert s.skipped == 2 and s.decoded == 4
     assert (tmp_path / "c.lat").read_text() == full
     assert (tmp_path / "c.txt").read_text() == (tmp_path / "a.txt").read_text()
+    # the same with a binary archive
+    decode_batch(an4_graph, spec, opts, str(tmp_path / "d.txt"), lattice_out=f"ark:{tmp_path}/d.ark")
+    whole = (tmp_path / "d.ark").read_bytes()
+    (tmp_path / "e.txt").write_text("".join(lines[:2]))
+    from hclg.decoder.lattice_io import read_kaldi_binary
+
+    ends = [0]
+    list(read_kaldi_binary(whole, ends=ends))
+    (tmp_path / "e.ark").write_bytes(whole[: ends[2] + (ends[3] - ends[2]) // 2])
+    decode_batch(an4_graph, spec, opts, str(tmp_path / "e.txt"), resume=True, lattice_out=f"ark:{tmp_path}/e.ark")
+    assert (tmp_path / "e.ark").read_bytes() == whole
