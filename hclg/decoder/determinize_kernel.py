@@ -131,6 +131,9 @@ def determinize_kernel(n, r_off, r_dst, r_ilab, r_olab, r_g, r_a, beta, final, b
     ch_keys = np.full(1 << 16, -1, np.int64)
     ch_vals = np.empty(1 << 16, np.int32)
     n_ch = 0
+    rr_keys = np.full(1 << 16, -1, np.int64)  # (node, depth) -> the node's suffix below depth
+    rr_vals = np.empty(1 << 16, np.int32)
+    n_rr = 0
     hp = np.empty(1024, np.int64)
     # subsets
     sub_off = np.zeros(1025, np.int64)
@@ -152,7 +155,7 @@ def determinize_kernel(n, r_off, r_dst, r_ilab, r_olab, r_g, r_a, beta, final, b
     c_a = np.empty(1024, np.float64)
     keep = np.empty(1024, np.int32)
     rest = np.empty(1024, np.int32)
-    path = np.empty(256, np.int32)
+    path = np.empty(256, np.int64)
     n_closure = 0
     # outputs
     a_src = np.empty(1024, np.int32)
@@ -312,21 +315,34 @@ def determinize_kernel(n, r_off, r_dst, r_ilab, r_olab, r_g, r_a, beta, final, b
                         p = str_parent[p]
                         x = str_parent[x]
                 pd = str_depth[p]
-                # residual strings, re-rooted
+                # residual strings, re-rooted: the suffix of x below depth pd as a string
+                # of its own. Memoized per (x, pd), so strings that share a prefix are
+                # re-rooted once.
                 rest = _grow(rest, nk)
                 for t in range(nk):
-                    x = c_str[keep[t]]
+                    x = np.int64(c_str[keep[t]])
                     L = str_depth[x] - pd
                     if L == 0:
                         rest[t] = 0
                         continue
+                    # walk up to a memoized ancestor (or to depth pd), collecting nodes
                     path = _grow(path, L)
-                    for u in range(L - 1, -1, -1):
-                        path[u] = str_label[x]
-                        x = str_parent[x]
+                    npath = 0
                     rt = np.int64(0)
-                    for u in range(L):
-                        key = (rt << 32) | np.int64(path[u])
+                    y = x
+                    while str_depth[y] > pd:
+                        rkey = y * np.int64(1 << 20) + pd
+                        rs = _slot_of(rr_keys, rkey)
+                        if rr_keys[rs] == rkey:
+                            rt = np.int64(rr_vals[rs])
+                            break
+                        path[npath] = y
+                        npath += 1
+                        y = str_parent[y]
+                    # come back down, making the children and memoizing each step
+                    for u in range(npath - 1, -1, -1):
+                        y = np.int64(path[u])
+                        key = (rt << 32) | np.int64(str_label[y])
                         slt = _slot_of(ch_keys, key)
                         ns = np.int64(-1)
                         if ch_keys[slt] == key:
@@ -340,7 +356,7 @@ def determinize_kernel(n, r_off, r_dst, r_ilab, r_olab, r_g, r_a, beta, final, b
                                 str_label = _grow(str_label, m)
                                 str_depth = _grow(str_depth, m)
                             str_parent[ns] = rt
-                            str_label[ns] = path[u]
+                            str_label[ns] = str_label[y]
                             str_depth[ns] = str_depth[rt] + 1
                             ch_keys[slt] = key
                             ch_vals[slt] = ns
@@ -348,6 +364,13 @@ def determinize_kernel(n, r_off, r_dst, r_ilab, r_olab, r_g, r_a, beta, final, b
                             if 2 * n_ch > ch_keys.shape[0]:
                                 ch_keys, ch_vals = _rehash(ch_keys, ch_vals)
                         rt = ns
+                        rkey = y * np.int64(1 << 20) + pd
+                        rs = _slot_of(rr_keys, rkey)
+                        rr_keys[rs] = rkey
+                        rr_vals[rs] = rt
+                        n_rr += 1
+                        if 2 * n_rr > rr_keys.shape[0]:
+                            rr_keys, rr_vals = _rehash(rr_keys, rr_vals)
                     rest[t] = rt
                 # sort kept elements by raw state
                 order = np.argsort(c_state[keep[:nk]])
