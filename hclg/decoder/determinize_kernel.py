@@ -32,17 +32,10 @@ import numpy as np
 from numba import njit, types
 from numba.typed import Dict
 
+from hclg.decoder.kernel import _grown
+
 INF = np.inf
 QUANT = 1024.0
-
-
-@njit(cache=True)
-def _grow(a, need):
-    if a.shape[0] >= need:
-        return a
-    b = np.empty(max(need, 2 * a.shape[0]), dtype=a.dtype)
-    b[: a.shape[0]] = a
-    return b
 
 
 @njit(cache=True)
@@ -103,6 +96,36 @@ def _rehash(keys, vals):
             nk[j] = keys[i]
             nv[j] = vals[i]
     return nk, nv
+
+
+@njit(cache=True)
+def _child(ss, il, str_parent, str_label, str_depth, n_str, ch_keys, ch_vals, n_ch):
+    """The trie node of string ``ss`` + label ``il``, made if new.
+
+    Returns:
+        (node, n_str, n_ch, str_parent, str_label, str_depth, ch_keys, ch_vals): the
+        arrays, grown (or rehashed) when they were full.
+    """
+    key = (np.int64(ss) << 32) | np.int64(il)
+    slt = _slot_of(ch_keys, key)
+    if ch_keys[slt] == key:
+        return np.int64(ch_vals[slt]), n_str, n_ch, str_parent, str_label, str_depth, ch_keys, ch_vals
+    ns = n_str
+    n_str += 1
+    if n_str > str_parent.shape[0]:
+        m = 2 * str_parent.shape[0]
+        str_parent = _grown(str_parent, m)
+        str_label = _grown(str_label, m)
+        str_depth = _grown(str_depth, m)
+    str_parent[ns] = ss
+    str_label[ns] = il
+    str_depth[ns] = str_depth[ss] + 1
+    ch_keys[slt] = key
+    ch_vals[slt] = ns
+    n_ch += 1
+    if 2 * n_ch > ch_keys.shape[0]:
+        ch_keys, ch_vals = _rehash(ch_keys, ch_vals)
+    return np.int64(ns), n_str, n_ch, str_parent, str_label, str_depth, ch_keys, ch_vals
 
 
 @njit(cache=True)
@@ -204,7 +227,7 @@ def determinize_kernel(n, r_off, r_dst, r_ilab, r_olab, r_g, r_a, beta, final, b
                 slot[c_state[i]] = i
             # raw states are topologically numbered: visiting them in increasing order
             # settles each one before it is expanded
-            hp = _grow(hp, nc)
+            hp = _grown(hp, nc)
             nh = 0
             for i in range(nc):
                 nh = _hpush(hp, nh, np.int64(c_state[i]))
@@ -237,10 +260,10 @@ def determinize_kernel(n, r_off, r_dst, r_ilab, r_olab, r_g, r_a, beta, final, b
                         nc += 1
                         if nc > c_state.shape[0]:
                             m = 2 * c_state.shape[0]
-                            c_state = _grow(c_state, m)
-                            c_str = _grow(c_str, m)
-                            c_g = _grow(c_g, m)
-                            c_a = _grow(c_a, m)
+                            c_state = _grown(c_state, m)
+                            c_str = _grown(c_str, m)
+                            c_g = _grown(c_g, m)
+                            c_a = _grown(c_a, m)
                         stamp[d] = n_closure
                         slot[d] = j
                         c_state[j] = d
@@ -248,27 +271,8 @@ def determinize_kernel(n, r_off, r_dst, r_ilab, r_olab, r_g, r_a, beta, final, b
                     # the string: ss + ilabel
                     il = r_ilab[k]
                     if il != 0:
-                        key = (np.int64(ss) << 32) | np.int64(il)
-                        slt = _slot_of(ch_keys, key)
-                        ns = np.int64(-1)
-                        if ch_keys[slt] == key:
-                            ns = np.int64(ch_vals[slt])
-                        if ns < 0:
-                            ns = n_str
-                            n_str += 1
-                            if n_str > str_parent.shape[0]:
-                                m = 2 * str_parent.shape[0]
-                                str_parent = _grow(str_parent, m)
-                                str_label = _grow(str_label, m)
-                                str_depth = _grow(str_depth, m)
-                            str_parent[ns] = ss
-                            str_label[ns] = il
-                            str_depth[ns] = str_depth[ss] + 1
-                            ch_keys[slt] = key
-                            ch_vals[slt] = ns
-                            n_ch += 1
-                            if 2 * n_ch > ch_keys.shape[0]:
-                                ch_keys, ch_vals = _rehash(ch_keys, ch_vals)
+                        ns, n_str, n_ch, str_parent, str_label, str_depth, ch_keys, ch_vals = _child(
+                            ss, il, str_parent, str_label, str_depth, n_str, ch_keys, ch_vals, n_ch)
                         c_str[j] = ns
                     else:
                         c_str[j] = ss
@@ -276,10 +280,10 @@ def determinize_kernel(n, r_off, r_dst, r_ilab, r_olab, r_g, r_a, beta, final, b
                     c_a[j] = na
                     if push:
                         if nh >= hp.shape[0]:
-                            hp = _grow(hp, 2 * hp.shape[0])
+                            hp = _grown(hp, 2 * hp.shape[0])
                         nh = _hpush(hp, nh, np.int64(d))
             # keep elements with a word link or a final cost
-            keep = _grow(keep, nc)
+            keep = _grown(keep, nc)
             nk = 0
             for i in range(nc):
                 s = c_state[i]
@@ -318,7 +322,7 @@ def determinize_kernel(n, r_off, r_dst, r_ilab, r_olab, r_g, r_a, beta, final, b
                 # residual strings, re-rooted: the suffix of x below depth pd as a string
                 # of its own. Memoized per (x, pd), so strings that share a prefix are
                 # re-rooted once.
-                rest = _grow(rest, nk)
+                rest = _grown(rest, nk)
                 for t in range(nk):
                     x = np.int64(c_str[keep[t]])
                     L = str_depth[x] - pd
@@ -326,7 +330,7 @@ def determinize_kernel(n, r_off, r_dst, r_ilab, r_olab, r_g, r_a, beta, final, b
                         rest[t] = 0
                         continue
                     # walk up to a memoized ancestor (or to depth pd), collecting nodes
-                    path = _grow(path, L)
+                    path = _grown(path, L)
                     npath = 0
                     rt = np.int64(0)
                     y = x
@@ -342,28 +346,8 @@ def determinize_kernel(n, r_off, r_dst, r_ilab, r_olab, r_g, r_a, beta, final, b
                     # come back down, making the children and memoizing each step
                     for u in range(npath - 1, -1, -1):
                         y = np.int64(path[u])
-                        key = (rt << 32) | np.int64(str_label[y])
-                        slt = _slot_of(ch_keys, key)
-                        ns = np.int64(-1)
-                        if ch_keys[slt] == key:
-                            ns = np.int64(ch_vals[slt])
-                        if ns < 0:
-                            ns = n_str
-                            n_str += 1
-                            if n_str > str_parent.shape[0]:
-                                m = 2 * str_parent.shape[0]
-                                str_parent = _grow(str_parent, m)
-                                str_label = _grow(str_label, m)
-                                str_depth = _grow(str_depth, m)
-                            str_parent[ns] = rt
-                            str_label[ns] = str_label[y]
-                            str_depth[ns] = str_depth[rt] + 1
-                            ch_keys[slt] = key
-                            ch_vals[slt] = ns
-                            n_ch += 1
-                            if 2 * n_ch > ch_keys.shape[0]:
-                                ch_keys, ch_vals = _rehash(ch_keys, ch_vals)
-                        rt = ns
+                        rt, n_str, n_ch, str_parent, str_label, str_depth, ch_keys, ch_vals = _child(
+                            rt, str_label[y], str_parent, str_label, str_depth, n_str, ch_keys, ch_vals, n_ch)
                         rkey = y * np.int64(1 << 20) + pd
                         rs = _slot_of(rr_keys, rkey)
                         rr_keys[rs] = rkey
@@ -418,18 +402,18 @@ def determinize_kernel(n, r_off, r_dst, r_ilab, r_olab, r_g, r_a, beta, final, b
                     n_sub += 1
                     if n_sub + 1 > sub_F.shape[0]:
                         m = 2 * sub_F.shape[0]
-                        sub_F = _grow(sub_F, m)
-                        sub_next = _grow(sub_next, m)
-                        sub_done = _grow(sub_done, m)
-                        sub_off = _grow(sub_off, m + 1)
+                        sub_F = _grown(sub_F, m)
+                        sub_next = _grown(sub_next, m)
+                        sub_done = _grown(sub_done, m)
+                        sub_off = _grown(sub_off, m + 1)
                     base = sub_off[found]
                     sub_off[found + 1] = base + nk
                     if base + nk > el_state.shape[0]:
                         m = 2 * (base + nk)
-                        el_state = _grow(el_state, m)
-                        el_str = _grow(el_str, m)
-                        el_g = _grow(el_g, m)
-                        el_a = _grow(el_a, m)
+                        el_state = _grown(el_state, m)
+                        el_str = _grown(el_str, m)
+                        el_g = _grown(el_g, m)
+                        el_a = _grown(el_a, m)
                     for t in range(nk):
                         i = keep[order[t]]
                         el_state[base + t] = c_state[i]
@@ -452,12 +436,12 @@ def determinize_kernel(n, r_off, r_dst, r_ilab, r_olab, r_g, r_a, beta, final, b
                 else:
                     if n_arcs >= a_src.shape[0]:
                         m = 2 * a_src.shape[0]
-                        a_src = _grow(a_src, m)
-                        a_dst = _grow(a_dst, m)
-                        a_word = _grow(a_word, m)
-                        a_g = _grow(a_g, m)
-                        a_a = _grow(a_a, m)
-                        a_str = _grow(a_str, m)
+                        a_src = _grown(a_src, m)
+                        a_dst = _grown(a_dst, m)
+                        a_word = _grown(a_word, m)
+                        a_g = _grown(a_g, m)
+                        a_a = _grown(a_a, m)
+                        a_str = _grown(a_str, m)
                     a_src[n_arcs] = q_from
                     a_dst[n_arcs] = found
                     a_word[n_arcs] = cur_word
@@ -488,10 +472,10 @@ def determinize_kernel(n, r_off, r_dst, r_ilab, r_olab, r_g, r_a, beta, final, b
                 else:
                     if nc >= c_state.shape[0]:
                         m = 2 * c_state.shape[0]
-                        c_state = _grow(c_state, m)
-                        c_str = _grow(c_str, m)
-                        c_g = _grow(c_g, m)
-                        c_a = _grow(c_a, m)
+                        c_state = _grown(c_state, m)
+                        c_str = _grown(c_str, m)
+                        c_g = _grown(c_g, m)
+                        c_a = _grown(c_a, m)
                     stamp[d] = n_closure
                     slot[d] = nc
                     c_state[nc] = d
@@ -530,10 +514,10 @@ def determinize_kernel(n, r_off, r_dst, r_ilab, r_olab, r_g, r_a, beta, final, b
         if bf >= 0:
             if n_fin >= f_state.shape[0]:
                 m = 2 * f_state.shape[0]
-                f_state = _grow(f_state, m)
-                f_g = _grow(f_g, m)
-                f_a = _grow(f_a, m)
-                f_str = _grow(f_str, m)
+                f_state = _grown(f_state, m)
+                f_g = _grown(f_g, m)
+                f_a = _grown(f_a, m)
+                f_str = _grown(f_str, m)
             f_state[n_fin] = q
             f_g[n_fin] = bg
             f_a[n_fin] = ba
@@ -553,36 +537,16 @@ def determinize_kernel(n, r_off, r_dst, r_ilab, r_olab, r_g, r_a, beta, final, b
                     continue
                 if nx >= x_word.shape[0]:
                     m = 2 * x_word.shape[0]
-                    x_word = _grow(x_word, m)
-                    x_dst = _grow(x_dst, m)
-                    x_str = _grow(x_str, m)
-                    x_g = _grow(x_g, m)
-                    x_a = _grow(x_a, m)
+                    x_word = _grown(x_word, m)
+                    x_dst = _grown(x_dst, m)
+                    x_str = _grown(x_str, m)
+                    x_g = _grown(x_g, m)
+                    x_a = _grown(x_a, m)
                 ss = el_str[e]
                 il = r_ilab[k]
                 if il != 0:
-                    key = (np.int64(ss) << 32) | np.int64(il)
-                    slt = _slot_of(ch_keys, key)
-                    ns = np.int64(-1)
-                    if ch_keys[slt] == key:
-                        ns = np.int64(ch_vals[slt])
-                    if ns < 0:
-                        ns = n_str
-                        n_str += 1
-                        if n_str > str_parent.shape[0]:
-                            m = 2 * str_parent.shape[0]
-                            str_parent = _grow(str_parent, m)
-                            str_label = _grow(str_label, m)
-                            str_depth = _grow(str_depth, m)
-                        str_parent[ns] = ss
-                        str_label[ns] = il
-                        str_depth[ns] = str_depth[ss] + 1
-                        ch_keys[slt] = key
-                        ch_vals[slt] = ns
-                        n_ch += 1
-                        if 2 * n_ch > ch_keys.shape[0]:
-                            ch_keys, ch_vals = _rehash(ch_keys, ch_vals)
-                    ss = ns
+                    ss, n_str, n_ch, str_parent, str_label, str_depth, ch_keys, ch_vals = _child(
+                        ss, il, str_parent, str_label, str_depth, n_str, ch_keys, ch_vals, n_ch)
                 x_word[nx] = r_olab[k]
                 x_dst[nx] = d
                 x_str[nx] = ss
