@@ -81,6 +81,35 @@ def get_cutoff(costs, n, beam, max_active, min_active, beam_delta, scratch):
 
 
 @njit(cache=True)
+def frame_cutoffs(t, states, costs, nc, beam, max_active, min_active, beam_delta, scratch,
+                  e_off, e_col, e_w, loglikes):
+    """What expanding frame t needs before it starts, as Kaldi's decoders work it out:
+    the weight cutoff (GetCutoff), the next frame's first cutoff (the best token's arcs
+    plus the adaptive beam) and how many arcs the tokens under the cutoff have.
+
+    Args:
+        states: int32 [>= nc]; the tokens' states. costs: float64 [>= nc]; their costs.
+        scratch: float64 [>= nc] work space. Others: as :func:`viterbi`.
+
+    Returns:
+        (weight_cutoff, adaptive_beam, next_cutoff, arcs under the cutoff)
+    """
+    weight_cutoff, adaptive_beam, best = get_cutoff(costs, nc, beam, max_active, min_active, beam_delta, scratch)
+    need = 0
+    for i in range(nc):
+        if costs[i] < weight_cutoff:
+            s = states[i]
+            need += e_off[s + 1] - e_off[s]
+    next_cutoff = INF
+    s = states[best]
+    for k in range(e_off[s], e_off[s + 1]):
+        w = costs[best] + e_w[k] - loglikes[t, e_col[k]]
+        if w + adaptive_beam < next_cutoff:
+            next_cutoff = w + adaptive_beam
+    return weight_cutoff, adaptive_beam, next_cutoff, need
+
+
+@njit(cache=True)
 def _add_link(link_prev, link_label, link_frame, n_links, prev, label, frame):
     """Writes link ``n_links`` (room guaranteed by the caller); returns its index."""
     link_prev[n_links] = prev
@@ -259,13 +288,9 @@ def viterbi(start, final, e_off, e_col, e_ilab, e_olab, e_w, e_next, n_off, n_ol
     for t in range(-1, T):
         if t >= 0:
             scratch = _grown(scratch, nc)
-            weight_cutoff, adaptive_beam, best = get_cutoff(c_cost, nc, beam, max_active, min_active, beam_delta, scratch)
+            weight_cutoff, adaptive_beam, next_cutoff, need = frame_cutoffs(
+                t, c_state, c_cost, nc, beam, max_active, min_active, beam_delta, scratch, e_off, e_col, e_w, loglikes)
             # room for every arc the expansion may take
-            need = 0
-            for i in range(nc):
-                if c_cost[i] < weight_cutoff:
-                    s = c_state[i]
-                    need += e_off[s + 1] - e_off[s]
             x_state = _grown(x_state, need)
             x_cost = _grown(x_cost, need)
             x_ac = _grown(x_ac, need)
@@ -274,12 +299,6 @@ def viterbi(start, final, e_off, e_col, e_ilab, e_olab, e_w, e_next, n_off, n_ol
             link_prev = _grown(link_prev, n_links + 2 * need)
             link_label = _grown(link_label, n_links + 2 * need)
             link_frame = _grown(link_frame, n_links + 2 * need)
-            next_cutoff = INF
-            s = c_state[best]
-            for k in range(e_off[s], e_off[s + 1]):
-                w = c_cost[best] + e_w[k] - loglikes[t, e_col[k]]
-                if w + adaptive_beam < next_cutoff:
-                    next_cutoff = w + adaptive_beam
             nx, cutoff, n_links, arcs = _emit(
                 t, c_state, c_cost, c_ac, c_link, c_last, nc, weight_cutoff, next_cutoff, adaptive_beam,
                 x_state, x_cost, x_ac, x_link, x_last, nxt_index,

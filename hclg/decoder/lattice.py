@@ -202,12 +202,13 @@ class RawLattice:
 
 
 def build_lattice(utt, n, src, dst, word, g, a, aoff, alab, fg, fa, foff, flab, start_weight,
-                  acoustic_scale, frame_seconds, beam) -> Lattice:
+                  acoustic_scale, frame_seconds, beam, scaled: bool = True) -> Lattice:
     """Makes a Lattice from determinized arrays (``n`` states; arcs with label offsets
     ``aoff``/``alab``; final weights per state, ``fg`` = +inf where not final): the start
     weight ``(g, a, labels)`` is pushed onto the start state's arcs and final weight, the
     lattice is pruned to ``beam`` (as Kaldi prunes after determinizing), trimmed and
-    topologically sorted; acoustic costs are divided by ``acoustic_scale`` (unscaled).
+    topologically sorted. With ``scaled``, the acoustic costs given are the search's and are
+    divided by ``acoustic_scale`` (stored unscaled); otherwise they are stored as given.
 
     Raises:
         DecodeError: the parts have a cycle.
@@ -223,32 +224,9 @@ def build_lattice(utt, n, src, dst, word, g, a, aoff, alab, fg, fa, foff, flab, 
     ok, r_src, r_dst, r_word, r_g, r_a, r_off, r_lab, q_fg, q_fa, q_off, q_lab = out
     if not ok:
         raise DecodeError(f"utterance {utt!r}: lattice has a cycle")
-    return Lattice(utt, r_src, r_dst, r_word, r_g, r_a / acoustic_scale, r_off, r_lab, q_fg, q_fa / acoustic_scale,
+    div = acoustic_scale if scaled else 1.0
+    return Lattice(utt, r_src, r_dst, r_word, r_g, r_a / div, r_off, r_lab, q_fg, q_fa / div,
                    q_off, q_lab, float(acoustic_scale), float(frame_seconds))
-
-
-def _topo_order(n, out, dst) -> list[int]:
-    """States reachable from 0 in topological order; raises on a cycle."""
-    color = [0] * n
-    order = []
-    stack = [(0, 0)]
-    color[0] = 1
-    while stack:
-        s, i = stack[-1]
-        if i < len(out[s]):
-            stack[-1] = (s, i + 1)
-            d = int(dst[out[s][i]])
-            if color[d] == 1:
-                raise DecodeError("lattice has a cycle")
-            if color[d] == 0:
-                color[d] = 1
-                stack.append((d, 0))
-        else:
-            color[s] = 2
-            order.append(s)
-            stack.pop()
-    order.reverse()
-    return order
 
 
 def determinize(raw: RawLattice, utt: str, beam: float, acoustic_scale: float, frame_seconds: float,

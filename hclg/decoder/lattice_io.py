@@ -30,7 +30,7 @@ from typing import Iterator
 
 import numpy as np
 
-from hclg.decoder.lattice import INF, Lattice
+from hclg.decoder.lattice import INF, Lattice, build_lattice
 from hclg.errors import DecodeError, InputFormatError
 
 
@@ -73,15 +73,16 @@ def to_kaldi_text(lat: Lattice) -> str:
 
 
 def _from_parts(utt, arcs, finals, n, acoustic_scale, frame_seconds) -> Lattice:
+    """A Lattice from (src, dst, word, graph, acoustic, labels) arcs and {state: (graph,
+    acoustic, labels)} finals, costs stored as given; states renumbered in topological
+    order from 0 (those not reachable from 0 dropped), arcs sorted.
+
+    Raises:
+        DecodeError: the arcs make a cycle.
+    """
     A = len(arcs)
-    src = np.array([x[0] for x in arcs], dtype=np.int32)
-    dst = np.array([x[1] for x in arcs], dtype=np.int32)
-    word = np.array([x[2] for x in arcs], dtype=np.int32)
-    gr = np.array([x[3] for x in arcs], dtype=np.float64)
-    ac = np.array([x[4] for x in arcs], dtype=np.float64)
     off = np.zeros(A + 1, dtype=np.int64)
     off[1:] = np.cumsum([len(x[5]) for x in arcs]) if A else []
-    al = np.array([v for x in arcs for v in x[5]], dtype=np.int32)
     fg = np.full(n, INF)
     fa = np.zeros(n)
     fl = [()] * n
@@ -89,38 +90,11 @@ def _from_parts(utt, arcs, finals, n, acoustic_scale, frame_seconds) -> Lattice:
         fg[s], fa[s], fl[s] = g, a, lab
     foff = np.zeros(n + 1, dtype=np.int64)
     foff[1:] = np.cumsum([len(x) for x in fl])
-    fal = np.array([v for x in fl for v in x], dtype=np.int32)
-    lat = Lattice(utt, src, dst, word, gr, ac, off, al, fg, fa, foff, fal, acoustic_scale, frame_seconds)
-    return _topsorted(lat)
-
-
-def _topsorted(lat: Lattice) -> Lattice:
-    """The same lattice with states renumbered in topological order, start first (Kaldi
-    lattices usually are; ones that are not get sorted)."""
-    n = lat.num_states
-    if n == 0 or (np.all(lat.src < lat.dst) if lat.num_arcs else True):
-        return lat
-    from hclg.decoder.lattice import _topo_order
-
-    out = [[] for _ in range(n)]
-    for k in range(lat.num_arcs):
-        out[lat.src[k]].append(k)
-    order = _topo_order(n, out, lat.dst)
-    new = -np.ones(n, dtype=np.int64)
-    new[order] = np.arange(len(order))
-    keep = new[lat.src] >= 0
-    ks = np.nonzero(keep)[0]
-    ks = ks[np.argsort(new[lat.src[ks]], kind="stable")]
-    al = [lat.arc_align(k) for k in ks]
-    off = np.zeros(len(ks) + 1, dtype=np.int64)
-    off[1:] = np.cumsum([len(x) for x in al])
-    fl = [lat.final_labels(s) for s in order]
-    foff = np.zeros(len(order) + 1, dtype=np.int64)
-    foff[1:] = np.cumsum([len(x) for x in fl])
-    cat = lambda xs: np.concatenate(xs).astype(np.int32) if len(xs) else np.zeros(0, np.int32)
-    return Lattice(lat.utt, new[lat.src[ks]].astype(np.int32), new[lat.dst[ks]].astype(np.int32), lat.word[ks],
-                   lat.graph[ks], lat.acoustic[ks], off, cat(al), lat.final_graph[order], lat.final_acoustic[order],
-                   foff, cat(fl), lat.acoustic_scale, lat.frame_seconds)
+    col = lambda i, t: np.array([x[i] for x in arcs], dtype=t)
+    return build_lattice(utt, n, col(0, np.int64), col(1, np.int64), col(2, np.int32), col(3, np.float64),
+                         col(4, np.float64), off, [v for x in arcs for v in x[5]], fg, fa, foff,
+                         [v for x in fl for v in x], (0.0, 0.0, ()), acoustic_scale, frame_seconds, INF,
+                         scaled=False)
 
 
 def _parse_weight(text: str, where: str):

@@ -37,7 +37,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from hclg.decoder.kernel import _grown, get_cutoff
+from hclg.decoder.kernel import _grown, frame_cutoffs
 
 INF = np.inf
 
@@ -339,12 +339,9 @@ def lattice_search(start, final, e_off, e_col, e_ilab, e_olab, e_w, e_next, n_of
             scratch = _grown(scratch, nc)
             for i in range(nc):
                 costs[i] = tok_cost[base + i]
-            weight_cutoff, adaptive_beam, best = get_cutoff(costs, nc, beam, max_active, min_active, beam_delta, scratch)
-            need = 0
-            for i in range(nc):
-                if costs[i] < weight_cutoff:
-                    s = tok_state[base + i]
-                    need += e_off[s + 1] - e_off[s]
+            weight_cutoff, adaptive_beam, next_cutoff, need = frame_cutoffs(
+                t, tok_state[base:base + nc], costs, nc, beam, max_active, min_active, beam_delta, scratch,
+                e_off, e_col, e_w, loglikes)
             nbase = base + nc
             tok_state = _grown(tok_state, nbase + need)
             tok_cost = _grown(tok_cost, nbase + need)
@@ -356,12 +353,6 @@ def lattice_search(start, final, e_off, e_col, e_ilab, e_olab, e_w, e_next, n_of
             lk_dst = _grown(lk_dst, n_links + need)
             lk_arc = _grown(lk_arc, n_links + need)
             lk_cost = _grown(lk_cost, n_links + need)
-            next_cutoff = INF
-            s = tok_state[base + best]
-            for k in range(e_off[s], e_off[s + 1]):
-                w = costs[best] + e_w[k] - loglikes[t, e_col[k]]
-                if w + adaptive_beam < next_cutoff:
-                    next_cutoff = w + adaptive_beam
             nx, cutoff, n_links, arcs = _emit_links(
                 t, base, nc, nbase, costs, weight_cutoff, next_cutoff, adaptive_beam, lattice_beam,
                 tok_state, tok_cost, tok_extra, tok_elo, tok_ehi, tok_nlo, tok_nhi, nxt_index,

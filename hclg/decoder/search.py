@@ -162,16 +162,11 @@ class Decoder:
             ll = np.ascontiguousarray(ll[keep])
         a = self.graph.arrays
         o = self.options
-        if self._index is None:
-            self._index = (np.full(a.num_states, -1, dtype=np.int32), np.full(a.num_states, -1, dtype=np.int32))
         (cost, ac, link, reached, lprev, llabel, lframe, nlinks, arcs, _ntok) = kernel.viterbi(
             a.start, a.final, a.e_offsets, a.e_column, a.e_ilabel, a.e_olabel, a.e_weight, a.e_next,
             a.n_offsets, a.n_olabel, a.n_weight, a.n_next, ll, self.event_kind,
-            float(o.beam), int(o.max_active), int(o.min_active), float(o.beam_delta), *self._index)
-        if not np.isfinite(cost):
-            raise DecodeError(f"utterance {utt!r}: no path survived the search (beam {o.beam}); try a wider beam")
-        if not reached and not o.allow_partial:
-            raise DecodeError(f"utterance {utt!r}: no final state reached and allow_partial is off")
+            float(o.beam), int(o.max_active), int(o.min_active), float(o.beam_delta), *self._indices())
+        self._check_search(cost, reached, utt)
         words, wframes, units = [], [], []
         while link >= 0:
             lab = int(llabel[link])
@@ -215,18 +210,13 @@ class Decoder:
             raise DecodeError("lattices are made on every frame: leave blank_skip_threshold unset")
         ll = self.loglikes(matrix, utt)
         a = self.graph.arrays
-        if self._index is None:
-            self._index = (np.full(a.num_states, -1, dtype=np.int32), np.full(a.num_states, -1, dtype=np.int32))
         (frames, reached, best_total, arcs, frame_start, tok_cost, tok_extra, tok_final,
          lsrc, ldst, lil, lol, lg, la) = lattice_search(
             a.start, a.final, a.e_offsets, a.e_column, a.e_ilabel, a.e_olabel, a.e_weight, a.e_next,
             a.n_offsets, a.n_olabel, a.n_weight, a.n_next, ll,
             float(o.beam), int(o.max_active), int(o.min_active), float(o.beam_delta),
-            float(o.lattice_beam), int(o.prune_interval), *self._index)
-        if not np.isfinite(best_total):
-            raise DecodeError(f"utterance {utt!r}: no path survived the search (beam {o.beam}); try a wider beam")
-        if not reached and not o.allow_partial:
-            raise DecodeError(f"utterance {utt!r}: no final state reached and allow_partial is off")
+            float(o.lattice_beam), int(o.prune_interval), *self._indices())
+        self._check_search(best_total, reached, utt)
         raw = L.RawLattice(frame_start, tok_cost, tok_extra, tok_final, lsrc, ldst, lil, lol, lg, la, float(best_total))
         lat = L.determinize(raw, utt, float(o.lattice_beam), self.acoustic_scale, self.frame_seconds, int(o.max_mem))
         p = best_path(lat)
@@ -242,6 +232,21 @@ class Decoder:
                      float(p.graph_cost + sc * p.acoustic_cost), float(p.graph_cost), float(sc * p.acoustic_cost),
                      T, not reached, self.frame_seconds, int(arcs))
         return res, lat
+
+    def _indices(self):
+        """The kernels' two per-state index arrays (all -1), made on first use."""
+        if self._index is None:
+            n = self.graph.arrays.num_states
+            self._index = (np.full(n, -1, dtype=np.int32), np.full(n, -1, dtype=np.int32))
+        return self._index
+
+    def _check_search(self, cost, reached, utt):
+        """Raises the DecodeError a finished search calls for, if any."""
+        o = self.options
+        if not np.isfinite(cost):
+            raise DecodeError(f"utterance {utt!r}: no path survived the search (beam {o.beam}); try a wider beam")
+        if not reached and not o.allow_partial:
+            raise DecodeError(f"utterance {utt!r}: no final state reached and allow_partial is off")
 
     def _units(self, labels: np.ndarray) -> list[tuple[int, int]]:
         """The phone ends (HMM) or token starts (CTC) of a frame alignment, as the 1-best

@@ -20,7 +20,11 @@ def word_sequence_costs(hclg_path, i2c, ll):
     g = fst.Fst.read(str(hclg_path))
     g.arcsort("ilabel")
     x = fst.compose(c.compile(), g).project("output").rmepsilon()
-    x = fst.determinize(x).connect()
+    return sequence_costs(fst.determinize(x).connect())
+
+
+def sequence_costs(x):
+    """{output label tuple: cost} over every path of an acyclic deterministic FST."""
     out = {}
     if x.start() == fst.NO_STATE_ID:
         return out
@@ -115,16 +119,7 @@ def kaldi_word_sequences(kaldi_lat, beam):
             g, a = (float(x) for x in f[1].split(",")) if len(f) > 1 else (0.0, 0.0)
             lines.append(f"{f[0]} {g + a!r}")
     print("\n".join(lines), file=c)
-    x = fst.determinize(c.compile().rmepsilon()).connect()
-    out = {}
-    stack = [(x.start(), (), 0.0)]
-    while stack:
-        s, words, cost = stack.pop()
-        fw = float(x.final(s))
-        if np.isfinite(fw):
-            out[words] = cost + fw
-        for arc in x.arcs(s):
-            stack.append((arc.nextstate, words + (arc.olabel,), cost + float(arc.weight)))
+    out = sequence_costs(fst.determinize(c.compile().rmepsilon()).connect())
     best = min(out.values())
     return {w: c for w, c in out.items() if c <= best + beam}
 
