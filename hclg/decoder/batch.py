@@ -60,9 +60,11 @@ _worker: Decoder | None = None
 _want_lattice = False
 
 
-def _init_worker(graph, options, log_priors, lattice):
+def _init_worker(decoder, lattice):
+    """Runs in each forked worker: the parent's decoder (its kernels already loaded, its
+    index arrays made) arrives by fork, not by pickling."""
     global _worker, _want_lattice  # noqa: PLW0603 - one decoder per worker process, set once
-    _worker = Decoder(graph, options, log_priors)
+    _worker = decoder
     _want_lattice = lattice
 
 
@@ -177,7 +179,8 @@ def decode_batch(graph, inputs, options: DecoderOptions = DecoderOptions(), text
                 write(utt, *_run(decoder, utt, mat, lat_w is not None))
         else:
             ctx = mp.get_context("fork")
-            with ctx.Pool(jobs, initializer=_init_worker, initargs=(decoder.graph.path, options, log_priors, lat_w is not None)) as pool:
+            decoder.warm_up(lattice=lat_w is not None)  # once here, not once per worker
+            with ctx.Pool(jobs, initializer=_init_worker, initargs=(decoder, lat_w is not None)) as pool:
                 for utt, res, lat, err in pool.imap(_decode_one, items(), chunksize=4):
                     write(utt, res, lat, err)
     finally:

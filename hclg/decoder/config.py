@@ -31,7 +31,7 @@ class DecoderOptions:
     acoustic_scale: float | None = field(default=None, metadata={"help": "Scale on log-likelihoods. Default: 0.1 for HMM graphs (1.0 chain), 1.0 for CTC."})
     prior_scale: float = field(default=constants.PRIOR_SCALE, metadata={"help": "Scale on log priors subtracted from log posteriors."})
     blank_penalty: float = field(default=0.0, metadata={"help": "CTC: cost added to the blank on every frame."})
-    blank_skip_threshold: float | None = field(default=None, metadata={"help": "CTC: frames whose blank posterior exceeds this (e.g. 0.95) are skipped; each run of them is read as one blank frame."})
+    blank_skip_threshold: float | None = field(default=None, metadata={"help": "CTC: frames whose blank posterior exceeds this (e.g. 0.95) are skipped; one is kept where the tokens on either side may be the same, so repeats stay apart."})
     frame_shift: float = field(default=constants.FRAME_SHIFT, metadata={"help": "Seconds per input frame before subsampling."})
     frame_subsampling_factor: int = field(default=constants.FRAME_SUBSAMPLING_FACTOR, metadata={"help": "Input frames per output frame of the model."})
     word_times: bool = field(default=True, metadata={"help": "Track phone/token boundaries for word times (CTM, JSON); off is faster and leaves times empty."})

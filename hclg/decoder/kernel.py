@@ -31,6 +31,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from hclg.graphs.graphdir import E_COLUMN, E_ILABEL, E_NEXT, E_OLABEL, E_REC, E_WEIGHT, N_NEXT, N_OLABEL, N_REC, N_WEIGHT
+
 EVENT_NONE = 0
 EVENT_PHONE_END = 1  # HMM: a transition into the phone's final state (phone ends this frame)
 EVENT_TOKEN = 2  # CTC: a non-blank token (an event when it is not a repeat)
@@ -82,7 +84,7 @@ def get_cutoff(costs, n, beam, max_active, min_active, beam_delta, scratch):
 
 @njit(cache=True)
 def frame_cutoffs(t, states, costs, nc, beam, max_active, min_active, beam_delta, scratch,
-                  e_off, e_col, e_w, loglikes):
+                  e_off, e_arc, e_arcw, loglikes):
     """What expanding frame t needs before it starts, as Kaldi's decoders work it out:
     the weight cutoff (GetCutoff), the next frame's first cutoff (the best token's arcs
     plus the adaptive beam) and how many arcs the tokens under the cutoff have.
@@ -103,7 +105,7 @@ def frame_cutoffs(t, states, costs, nc, beam, max_active, min_active, beam_delta
     next_cutoff = INF
     s = states[best]
     for k in range(e_off[s], e_off[s + 1]):
-        w = costs[best] + e_w[k] - loglikes[t, e_col[k]]
+        w = costs[best] + e_arcw[E_REC * k + E_WEIGHT] - loglikes[t, e_arc[E_REC * k + E_COLUMN]]
         if w + adaptive_beam < next_cutoff:
             next_cutoff = w + adaptive_beam
     return weight_cutoff, adaptive_beam, next_cutoff, need
@@ -121,7 +123,7 @@ def _add_link(link_prev, link_label, link_frame, n_links, prev, label, frame):
 @njit(cache=True)
 def _emit(t, c_state, c_cost, c_ac, c_link, c_last, nc, weight_cutoff, next_cutoff, adaptive_beam,
           x_state, x_cost, x_ac, x_link, x_last, nxt_index,
-          e_off, e_col, e_ilab, e_olab, e_w, e_next, loglikes, event_kind,
+          e_off, e_arc, e_arcw, loglikes, event_kind,
           link_prev, link_label, link_frame, n_links):
     """Kaldi's ProcessEmitting for frame t: expands the tokens under weight_cutoff into
     the (empty) next-frame slots. The caller guarantees room: x_* for every arc expanded,
@@ -138,14 +140,14 @@ def _emit(t, c_state, c_cost, c_ac, c_link, c_last, nc, weight_cutoff, next_cuto
             continue
         s = c_state[i]
         for k in range(e_off[s], e_off[s + 1]):
-            ac = -loglikes[t, e_col[k]]
-            w = tc + e_w[k] + ac
+            ac = -loglikes[t, e_arc[E_REC * k + E_COLUMN]]
+            w = tc + e_arcw[E_REC * k + E_WEIGHT] + ac
             arcs += 1
             if not w < next_cutoff:
                 continue
             if w + adaptive_beam < next_cutoff:
                 next_cutoff = w + adaptive_beam
-            d = e_next[k]
+            d = e_arc[E_REC * k + E_NEXT]
             j = nxt_index[d]
             if j < 0:
                 j = nx
@@ -156,9 +158,9 @@ def _emit(t, c_state, c_cost, c_ac, c_link, c_last, nc, weight_cutoff, next_cuto
                 continue
             x_cost[j] = w
             x_ac[j] = c_ac[i] + ac
-            il = e_ilab[k]
+            il = e_arc[E_REC * k + E_ILABEL]
             link = c_link[i]
-            ol = e_olab[k]
+            ol = e_arc[E_REC * k + E_OLABEL]
             kind = event_kind[il]
             if ol != 0:
                 link = _add_link(link_prev, link_label, link_frame, n_links, link, ol, t)
@@ -173,7 +175,7 @@ def _emit(t, c_state, c_cost, c_ac, c_link, c_last, nc, weight_cutoff, next_cuto
 
 @njit(cache=True)
 def _eps(frame, cutoff, c_state, c_cost, c_ac, c_link, c_last, nc, index, stack, sp,
-         n_off, n_olab, n_w, n_next, link_prev, link_label, link_frame, n_links):
+         n_off, n_arc, n_arcw, link_prev, link_label, link_frame, n_links):
     """Kaldi's ProcessNonemitting: follows epsilon arcs from the states on ``stack``.
 
     Resumable: before popping a state it checks there is room for all its epsilon arcs
@@ -197,10 +199,10 @@ def _eps(frame, cutoff, c_state, c_cost, c_ac, c_link, c_last, nc, index, stack,
         if tc > cutoff:
             continue
         for k in range(n_off[s], n_off[s + 1]):
-            w = tc + n_w[k]
+            w = tc + n_arcw[N_REC * k + N_WEIGHT]
             if w > cutoff:
                 continue
-            d = n_next[k]
+            d = n_arc[N_REC * k + N_NEXT]
             j = index[d]
             if j < 0:
                 j = nc
@@ -213,7 +215,7 @@ def _eps(frame, cutoff, c_state, c_cost, c_ac, c_link, c_last, nc, index, stack,
             c_ac[j] = c_ac[i]
             c_last[j] = c_last[i]
             link = c_link[i]
-            ol = n_olab[k]
+            ol = n_arc[N_REC * k + N_OLABEL]
             if ol != 0:
                 link = _add_link(link_prev, link_label, link_frame, n_links, link, ol, frame)
                 n_links += 1
@@ -234,7 +236,7 @@ def _grown(a, need):
 
 
 @njit(cache=True)
-def viterbi(start, final, e_off, e_col, e_ilab, e_olab, e_w, e_next, n_off, n_olab, n_w, n_next,
+def viterbi(start, final, e_off, e_arc, e_arcw, n_off, n_arc, n_arcw,
             loglikes, event_kind, beam, max_active, min_active, beam_delta, index_a, index_b):
     """1-best token-passing search over one utterance.
 
@@ -242,9 +244,12 @@ def viterbi(start, final, e_off, e_col, e_ilab, e_olab, e_w, e_next, n_off, n_ol
         start: start state.
         final: float32 [S]; final costs (+inf: not final).
         e_off: int64 [S+1]; emitting arcs of state s are e_off[s]:e_off[s+1].
-        e_col, e_ilab, e_olab: int32 [E]; column read, input label, output label.
-        e_w: float32 [E]; graph cost.  e_next: int32 [E]; destination.
-        n_off: int64 [S+1]; epsilon arcs likewise; n_olab int32, n_w float32, n_next int32 [N].
+        e_arc: int32 [E * E_REC]; emitting arc k's record at E_REC * k: column read,
+            graph cost (read through e_arcw), destination, input label, output label
+            (offsets E_COLUMN, E_WEIGHT, E_NEXT, E_ILABEL, E_OLABEL; see graphdir).
+        e_arcw: float32 [E * E_REC]; the same buffer viewed as float32.
+        n_off: int64 [S+1]; epsilon arcs likewise; n_arc int32 [N * N_REC] (N_OLABEL,
+            N_WEIGHT, N_NEXT), n_arcw its float32 view.
         loglikes: float32 [T, C]; scaled log-likelihoods (acoustic cost = -loglike).
         event_kind: int8 [max_ilabel+1]; EVENT_* per input label.
         beam, max_active, min_active, beam_delta: as Kaldi's FasterDecoder.
@@ -289,7 +294,7 @@ def viterbi(start, final, e_off, e_col, e_ilab, e_olab, e_w, e_next, n_off, n_ol
         if t >= 0:
             scratch = _grown(scratch, nc)
             weight_cutoff, adaptive_beam, next_cutoff, need = frame_cutoffs(
-                t, c_state, c_cost, nc, beam, max_active, min_active, beam_delta, scratch, e_off, e_col, e_w, loglikes)
+                t, c_state, c_cost, nc, beam, max_active, min_active, beam_delta, scratch, e_off, e_arc, e_arcw, loglikes)
             # room for every arc the expansion may take
             x_state = _grown(x_state, need)
             x_cost = _grown(x_cost, need)
@@ -302,7 +307,7 @@ def viterbi(start, final, e_off, e_col, e_ilab, e_olab, e_w, e_next, n_off, n_ol
             nx, cutoff, n_links, arcs = _emit(
                 t, c_state, c_cost, c_ac, c_link, c_last, nc, weight_cutoff, next_cutoff, adaptive_beam,
                 x_state, x_cost, x_ac, x_link, x_last, nxt_index,
-                e_off, e_col, e_ilab, e_olab, e_w, e_next, loglikes, event_kind,
+                e_off, e_arc, e_arcw, loglikes, event_kind,
                 link_prev, link_label, link_frame, n_links)
             arcs_expanded += arcs
             for i in range(nc):
@@ -324,7 +329,7 @@ def viterbi(start, final, e_off, e_col, e_ilab, e_olab, e_w, e_next, n_off, n_ol
         frame = t if t >= 0 else 0
         while True:
             nc, sp, n_links, full = _eps(frame, cutoff, c_state, c_cost, c_ac, c_link, c_last, nc, cur_index,
-                                         stack, sp, n_off, n_olab, n_w, n_next, link_prev, link_label, link_frame, n_links)
+                                         stack, sp, n_off, n_arc, n_arcw, link_prev, link_label, link_frame, n_links)
             if not full:
                 break
             c_state = _grown(c_state, 2 * c_state.shape[0])

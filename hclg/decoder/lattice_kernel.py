@@ -21,8 +21,8 @@ Search state, documented as Kaldi's ``lattice-faster-decoder.h`` documents its o
   improves within its frame: Kaldi's DeleteForwardLinks).
 - *Links* (Kaldi's ForwardLink): ``lk_dst``, the token reached (global id; -1 once
   pruned); ``lk_arc``, the graph arc: k >= 0 for emitting arc k (input label, word, graph
-  cost in ``e_*``; acoustic cost ``-loglikes[f, e_col[k]]`` for a link out of frame f),
-  -(k+1) for epsilon arc k (``n_*``); ``lk_cost`` (float32), graph + acoustic cost, so
+  cost in its record in ``e_arc``; acoustic cost ``-loglikes[f, column]`` for a link out of frame f),
+  -(k+1) for epsilon arc k (``n_arc``); ``lk_cost`` (float32), graph + acoustic cost, so
   that pruning never reads the graph. The exact costs are read from the graph arrays
   once, for the links that survive.
 - Every ``prune_interval`` frames, links whose extra cost exceeds the lattice beam are
@@ -38,6 +38,7 @@ import numpy as np
 from numba import njit
 
 from hclg.decoder.kernel import _grown, frame_cutoffs
+from hclg.graphs.graphdir import E_COLUMN, E_ILABEL, E_NEXT, E_OLABEL, E_REC, E_WEIGHT, N_NEXT, N_OLABEL, N_REC, N_WEIGHT
 
 INF = np.inf
 
@@ -165,7 +166,7 @@ def _compact(n_frames, keep_last, frame_start, tok_state, tok_cost, tok_extra, t
 @njit(cache=True)
 def _emit_links(t, base, nc, nbase, costs, weight_cutoff, next_cutoff, adaptive_beam, lattice_beam,
                 tok_state, tok_cost, tok_extra, tok_elo, tok_ehi, tok_nlo, tok_nhi, nxt_index,
-                e_off, e_col, e_w, e_next, loglikes, lk_dst, lk_arc, lk_cost, n_links):
+                e_off, e_arc, e_arcw, loglikes, lk_dst, lk_arc, lk_cost, n_links):
     """ProcessEmitting from frame t (tokens base..base+nc-1, their costs in ``costs``)
     into the empty frame starting at ``nbase``, with a forward link for every arc within
     the cutoff, except links that cost more than ``lattice_beam`` over the best way into
@@ -186,13 +187,13 @@ def _emit_links(t, base, nc, nbase, costs, weight_cutoff, next_cutoff, adaptive_
             continue
         s = tok_state[gi]
         for k in range(e_off[s], e_off[s + 1]):
-            w = tc + e_w[k] - loglikes[t, e_col[k]]
+            w = tc + e_arcw[E_REC * k + E_WEIGHT] - loglikes[t, e_arc[E_REC * k + E_COLUMN]]
             arcs_expanded += 1
             if not w < next_cutoff:
                 continue
             if w + adaptive_beam < next_cutoff:
                 next_cutoff = w + adaptive_beam
-            d = e_next[k]
+            d = e_arc[E_REC * k + E_NEXT]
             j = nxt_index[d]
             if j < 0:
                 j = nx
@@ -218,7 +219,7 @@ def _emit_links(t, base, nc, nbase, costs, weight_cutoff, next_cutoff, adaptive_
 
 
 @njit(cache=True)
-def _eps_links(cutoff, lattice_beam, base, nc, index, stack, sp, n_off, n_w, n_next,
+def _eps_links(cutoff, lattice_beam, base, nc, index, stack, sp, n_off, n_arc, n_arcw,
                tok_state, tok_cost, tok_extra, tok_elo, tok_ehi, tok_nlo, tok_nhi, lk_dst, lk_arc, lk_cost, n_links):
     """ProcessNonemitting on the frame whose tokens start at ``base``: follows epsilon
     arcs from the states on ``stack``, linking every arc within the cutoff. Resumable as
@@ -242,10 +243,10 @@ def _eps_links(cutoff, lattice_beam, base, nc, index, stack, sp, n_off, n_w, n_n
             continue
         lo = n_links  # a new run of epsilon links replaces the old one
         for k in range(n_off[s], n_off[s + 1]):
-            w = tc + n_w[k]
+            w = tc + n_arcw[N_REC * k + N_WEIGHT]
             if w > cutoff:
                 continue
-            d = n_next[k]
+            d = n_arc[N_REC * k + N_NEXT]
             j = index[d]
             push = False
             if j < 0:
@@ -267,7 +268,7 @@ def _eps_links(cutoff, lattice_beam, base, nc, index, stack, sp, n_off, n_w, n_n
                 continue  # can only be pruned
             lk_dst[n_links] = base + j
             lk_arc[n_links] = -k - 1
-            lk_cost[n_links] = n_w[k]
+            lk_cost[n_links] = n_arcw[N_REC * k + N_WEIGHT]
             n_links += 1
             if push:
                 stack[sp] = d
@@ -278,13 +279,14 @@ def _eps_links(cutoff, lattice_beam, base, nc, index, stack, sp, n_off, n_w, n_n
 
 
 @njit(cache=True)
-def lattice_search(start, final, e_off, e_col, e_ilab, e_olab, e_w, e_next, n_off, n_olab, n_w, n_next,
+def lattice_search(start, final, e_off, e_arc, e_arcw, n_off, n_arc, n_arcw,
                    loglikes, beam, max_active, min_active, beam_delta, lattice_beam, prune_interval,
                    index_a, index_b):
     """Token passing with forward links over one utterance.
 
     Args:
-        start, final, e_*, n_*: the graph's decoder arrays (see :func:`kernel.viterbi`).
+        start, final, e_off, e_arc, e_arcw, n_off, n_arc, n_arcw: the graph's decoder arrays
+            (see :func:`kernel.viterbi`).
         loglikes: float32 [T, C] scaled log-likelihoods.
         beam, max_active, min_active, beam_delta: as Kaldi's decoders.
         lattice_beam: float; links and tokens further than this from the best path go.
@@ -341,7 +343,7 @@ def lattice_search(start, final, e_off, e_col, e_ilab, e_olab, e_w, e_next, n_of
                 costs[i] = tok_cost[base + i]
             weight_cutoff, adaptive_beam, next_cutoff, need = frame_cutoffs(
                 t, tok_state[base:base + nc], costs, nc, beam, max_active, min_active, beam_delta, scratch,
-                e_off, e_col, e_w, loglikes)
+                e_off, e_arc, e_arcw, loglikes)
             nbase = base + nc
             tok_state = _grown(tok_state, nbase + need)
             tok_cost = _grown(tok_cost, nbase + need)
@@ -356,7 +358,7 @@ def lattice_search(start, final, e_off, e_col, e_ilab, e_olab, e_w, e_next, n_of
             nx, cutoff, n_links, arcs = _emit_links(
                 t, base, nc, nbase, costs, weight_cutoff, next_cutoff, adaptive_beam, lattice_beam,
                 tok_state, tok_cost, tok_extra, tok_elo, tok_ehi, tok_nlo, tok_nhi, nxt_index,
-                e_off, e_col, e_w, e_next, loglikes, lk_dst, lk_arc, lk_cost, n_links)
+                e_off, e_arc, e_arcw, loglikes, lk_dst, lk_arc, lk_cost, n_links)
             arcs_expanded += arcs
             for i in range(nc):
                 cur_index[tok_state[base + i]] = -1
@@ -373,7 +375,7 @@ def lattice_search(start, final, e_off, e_col, e_ilab, e_olab, e_w, e_next, n_of
             stack[i] = tok_state[base + i]
         sp = nc
         while True:
-            nc, sp, n_links, full = _eps_links(cutoff, lattice_beam, base, nc, cur_index, stack, sp, n_off, n_w, n_next,
+            nc, sp, n_links, full = _eps_links(cutoff, lattice_beam, base, nc, cur_index, stack, sp, n_off, n_arc, n_arcw,
                                                tok_state, tok_cost, tok_extra, tok_elo, tok_ehi, tok_nlo, tok_nhi,
                                                lk_dst, lk_arc, lk_cost, n_links)
             if not full:
@@ -459,14 +461,14 @@ def lattice_search(start, final, e_off, e_col, e_ilab, e_olab, e_w, e_next, n_of
                 lk_src[lk] = gi
                 k = lk_arc[lk]
                 if k >= 0:
-                    lk_ilab[lk] = e_ilab[k]
-                    lk_olab[lk] = e_olab[k]
-                    lk_g[lk] = e_w[k]
-                    lk_a[lk] = -loglikes[f, e_col[k]]
+                    lk_ilab[lk] = e_arc[E_REC * k + E_ILABEL]
+                    lk_olab[lk] = e_arc[E_REC * k + E_OLABEL]
+                    lk_g[lk] = e_arcw[E_REC * k + E_WEIGHT]
+                    lk_a[lk] = -loglikes[f, e_arc[E_REC * k + E_COLUMN]]
                 else:
                     lk_ilab[lk] = 0
-                    lk_olab[lk] = n_olab[-k - 1]
-                    lk_g[lk] = n_w[-k - 1]
+                    lk_olab[lk] = n_arc[N_REC * (-k - 1) + N_OLABEL]
+                    lk_g[lk] = n_arcw[N_REC * (-k - 1) + N_WEIGHT]
                     lk_a[lk] = 0.0
     return (frames, reached, best_total, arcs_expanded, frame_start[: frames + 2].copy(),
             tok_cost[:ntok].copy(), tok_extra[:ntok].copy(), tok_final,

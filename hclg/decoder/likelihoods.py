@@ -135,3 +135,46 @@ def estimate_priors(matrices, kind: str = "log-posteriors") -> np.ndarray:
     if total is None:
         raise DecodeError("no utterances to estimate priors from")
     return total / total.sum()
+
+
+def blank_skip_frames(ll: np.ndarray, blank_post: np.ndarray, blank_column: int, threshold: float) -> np.ndarray:
+    """The frames a CTC search reads with blank skipping: which frames of ``ll`` to keep.
+
+    A frame whose blank posterior exceeds ``threshold`` is dropped. CTC needs a blank only
+    between two copies of the same token ("a <b> a" is two a's, "a a" one), so a run of
+    dropped frames keeps its first frame exactly when the tokens on either side of it may
+    be the same: when the two best non-blank columns of the frame before the run and of
+    the frame after it share a token. Runs at the start or end go whole. Between
+    different tokens the search then reads no blank frame at all, which is where the
+    speed-up comes from (a run shrunk to one frame gains far less).
+
+    Args:
+        ll: float32 [T, C] scaled log-likelihoods.
+        blank_post: float [T] blank posterior per frame (unscaled).
+        blank_column: the blank's column.
+        threshold: in (0, 1].
+
+    Returns:
+        int64 [T'] increasing frame indices, at least one.
+    """
+    T, C = ll.shape
+    skip = blank_post > threshold
+    keep = ~skip
+    edges = np.diff(np.concatenate([[0], skip.view(np.int8), [0]]))
+    starts, ends = np.nonzero(edges == 1)[0], np.nonzero(edges == -1)[0]  # runs [start, end)
+    inner = (starts > 0) & (ends < T)
+    starts, ends = starts[inner], ends[inner]
+    if len(starts) and C > 2:
+        def top2(frames):
+            x = np.array(ll[frames], dtype=np.float64)
+            x[:, blank_column] = -np.inf
+            return np.argpartition(-x, 1, axis=1)[:, :2]
+
+        a, b = top2(starts - 1), top2(ends)
+        same = (a[:, :1] == b).any(axis=1) | (a[:, 1:] == b).any(axis=1)
+        keep[starts[same]] = True
+    elif len(starts):
+        keep[starts] = True
+    if not keep.any():
+        keep[0] = True
+    return np.nonzero(keep)[0]

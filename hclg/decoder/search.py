@@ -10,7 +10,7 @@ import numpy as np
 from hclg import constants
 from hclg.decoder import kernel
 from hclg.decoder.config import DecoderOptions
-from hclg.decoder.likelihoods import as_array, scaled_loglikes
+from hclg.decoder.likelihoods import as_array, blank_skip_frames, scaled_loglikes
 from hclg.errors import DecodeError
 from hclg.graphs.graphdir import Graph, load_graph
 
@@ -118,6 +118,7 @@ class Decoder:
         self.frame_seconds = options.frame_shift * options.frame_subsampling_factor
         self._prons = None
         self._index = None  # the kernel's two per-state index arrays, made on first decode
+        self._graph_args = g.arrays.kernel_args()
 
     def loglikes(self, matrix, utt: str = "") -> np.ndarray:
         """Checks a network output and returns the scaled log-likelihoods the search reads."""
@@ -153,18 +154,14 @@ class Decoder:
             lp = ll[:, self.blank_column] / self.acoustic_scale + self.options.blank_penalty
             if self.log_priors is not None and self.options.input_kind != "log-likelihoods":
                 lp = lp + self.options.prior_scale * self.log_priors[self.blank_column]
-            # Each run of frames whose blank posterior exceeds thr shrinks to one blank
-            # frame (its first): the search reads far fewer frames, and a repeated token
-            # ("a <blank> a") still has a blank between its two copies.
-            skip = np.exp(lp) > thr
-            keep = np.nonzero(~skip | np.concatenate([[True], ~skip[:-1]]))[0]
+            # frames whose blank posterior exceeds thr are dropped, but a repeated token
+            # ("a <blank> a") keeps a blank between its two copies
+            keep = blank_skip_frames(ll, np.exp(lp), self.blank_column, thr)
             frame_map = keep
             ll = np.ascontiguousarray(ll[keep])
-        a = self.graph.arrays
         o = self.options
         (cost, ac, link, reached, lprev, llabel, lframe, nlinks, arcs, _ntok) = kernel.viterbi(
-            a.start, a.final, a.e_offsets, a.e_column, a.e_ilabel, a.e_olabel, a.e_weight, a.e_next,
-            a.n_offsets, a.n_olabel, a.n_weight, a.n_next, ll, self.event_kind,
+            *self._graph_args, ll, self.event_kind,
             float(o.beam), int(o.max_active), int(o.min_active), float(o.beam_delta), *self._indices())
         self._check_search(cost, reached, utt)
         words, wframes, units = [], [], []
@@ -201,19 +198,21 @@ class Decoder:
         Raises:
             DecodeError: as :meth:`decode`.
         """
+        o = self.options
+        if self.is_ctc and o.blank_skip_threshold is not None:
+            raise DecodeError("lattices are made on every frame: leave blank_skip_threshold unset")
+        return self._lattice_search(self.loglikes(matrix, utt), utt)
+
+    def _lattice_search(self, ll, utt):
+        """decode_lattice on scaled log-likelihoods."""
         from hclg.decoder import lattice as L
         from hclg.decoder.lattice_kernel import lattice_search
         from hclg.decoder.lattice_ops import best_path
 
         o = self.options
-        if self.is_ctc and o.blank_skip_threshold is not None:
-            raise DecodeError("lattices are made on every frame: leave blank_skip_threshold unset")
-        ll = self.loglikes(matrix, utt)
-        a = self.graph.arrays
         (frames, reached, best_total, arcs, frame_start, tok_cost, tok_extra, tok_final,
          lsrc, ldst, lil, lol, lg, la) = lattice_search(
-            a.start, a.final, a.e_offsets, a.e_column, a.e_ilabel, a.e_olabel, a.e_weight, a.e_next,
-            a.n_offsets, a.n_olabel, a.n_weight, a.n_next, ll,
+            *self._graph_args, ll,
             float(o.beam), int(o.max_active), int(o.min_active), float(o.beam_delta),
             float(o.lattice_beam), int(o.prune_interval), *self._indices())
         self._check_search(best_total, reached, utt)
@@ -232,6 +231,20 @@ class Decoder:
                      float(p.graph_cost + sc * p.acoustic_cost), float(p.graph_cost), float(sc * p.acoustic_cost),
                      T, not reached, self.frame_seconds, int(arcs))
         return res, lat
+
+    def warm_up(self, lattice: bool = False) -> None:
+        """Loads the compiled search kernels (from numba's cache) and makes the index
+        arrays now, by searching one silent frame, so that processes forked afterwards
+        share them instead of each loading them again."""
+        o = self.options
+        ll = np.zeros((1, self.graph.num_columns), np.float32)
+        kernel.viterbi(*self._graph_args, ll, self.event_kind, float(o.beam), int(o.max_active), int(o.min_active),
+                       float(o.beam_delta), *self._indices())
+        if lattice:
+            try:
+                self._lattice_search(ll, "warm-up")  # determinization's kernels too
+            except DecodeError:
+                pass  # e.g. no final state after one frame with allow_partial off
 
     def _indices(self):
         """The kernels' two per-state index arrays (all -1), made on first use."""

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from hclg.decoder.likelihoods import estimate_priors, read_priors, scaled_loglikes
+from hclg.decoder.likelihoods import blank_skip_frames, estimate_priors, read_priors, scaled_loglikes
 from hclg.errors import DecodeError
 
 
@@ -54,3 +54,33 @@ def test_estimated_priors_are_the_average_posterior():
     p2 = np.array([[0.0, 1.0]])
     pri = estimate_priors([p1, p2], "posteriors")
     np.testing.assert_allclose(pri, [0.5, 0.5], atol=1e-6)
+
+
+def _ctc_frames(rows):
+    """log-posteriors [T, 6] (blank = column 0) from (top column, its posterior, second column)."""
+    x = np.full((len(rows), 6), 1e-4)
+    for t, (top, p, second) in enumerate(rows):
+        x[t, top] = p
+        if second is not None:
+            x[t, second] = 0.05
+    return np.log(x / x.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def test_blank_skip_keeps_a_blank_only_where_a_repeat_may_need_it():
+    B = 0
+    ll = _ctc_frames([
+        (B, 0.99, None), (B, 0.99, None),  # leading run: dropped
+        (1, 0.9, 4),  # 2
+        (B, 0.99, None), (B, 0.99, None), (B, 0.99, None),  # between {1, 4} and {2, 5}: dropped
+        (2, 0.9, 5),  # 6
+        (B, 0.99, None), (B, 0.99, None),  # between {2, 5} and {2, 4}: first kept (a repeat of 2?)
+        (2, 0.9, 4),  # 9
+        (B, 0.6, 3),  # 10: blank, but under the threshold
+        (3, 0.9, 1),  # 11
+        (B, 0.99, None),  # trailing run: dropped
+    ])
+    post = np.exp(ll[:, B])
+    assert blank_skip_frames(ll, post, B, 0.95).tolist() == [2, 6, 7, 9, 10, 11]
+    assert blank_skip_frames(ll, post, B, 1.0).tolist() == list(range(13))
+    everything_blank = ll[[0, 1]]
+    assert blank_skip_frames(everything_blank, np.exp(everything_blank[:, B]), B, 0.95).tolist() == [0]

@@ -6,6 +6,7 @@ import pytest
 import pywrapfst as fst
 from helpers import from_text
 
+from hclg import constants
 from hclg.errors import GraphFormatError
 from hclg.graphs import fstutil
 from hclg.graphs.compile import CompileOptions, compile_graph
@@ -23,7 +24,7 @@ def graph(tmp_path_factory):
 def test_decoder_arrays_hold_exactly_the_graph(graph):
     g = load_graph(graph)
     a = g.arrays
-    assert isinstance(a.e_next, np.memmap)
+    assert isinstance(a.e_arcs, np.memmap) and isinstance(a.n_arcs, np.memmap)
     f = fst.Fst.read(str(graph / "HCLG.fst"))
     ref = fstutil.fst_to_arrays(f)
     arcs = set()
@@ -63,14 +64,14 @@ def test_other_format_version_and_missing_files_are_clear(graph, tmp_path):
     m = json.loads((copy / "manifest.json").read_text())
     m["format_version"] = 99
     (copy / "manifest.json").write_text(json.dumps(m))
-    with pytest.raises(GraphFormatError, match="graph format version 99, but this hclg reads version 1"):
+    with pytest.raises(GraphFormatError, match=f"graph format version 99, but this hclg reads version {constants.GRAPH_FORMAT_VERSION}"):
         load_graph(copy)
     with pytest.raises(GraphFormatError, match="not a graph directory"):
         load_graph(tmp_path)
-    m["format_version"] = 1
+    m["format_version"] = constants.GRAPH_FORMAT_VERSION
     (copy / "manifest.json").write_text(json.dumps(m))
-    (copy / "decoder" / "e_next.npy").unlink()
-    with pytest.raises(GraphFormatError, match="missing e_next.npy"):
+    (copy / "decoder" / "e_arcs.npy").unlink()
+    with pytest.raises(GraphFormatError, match="missing e_arcs.npy"):
         load_graph(copy)
 
 
