@@ -59,7 +59,7 @@ def timed(fn, repeat):
     return best, out
 
 
-def bench_graph(kind, gdir, lex, n_utts, beams, report, lattice_beam=8.0, extras=True, repeat=3):
+def bench_graph(kind, gdir, lex, n_utts, beams, report, lattice_beam=8.0, extras=True, repeat=3, jobs_utts=600):
     import kaldi_decoder
     import kaldifst
 
@@ -139,15 +139,19 @@ def bench_graph(kind, gdir, lex, n_utts, beams, report, lattice_beam=8.0, extras
     # --jobs
     from hclg.decoder.batch import decode_batch
 
+    # a batch of several seconds' work, so that starting the worker processes (a fixed
+    # fraction of a second) does not decide the ratio
+    jutts = synth.make_utterances(graph, lex, kind, jobs_utts, seed=1)
     with tempfile.TemporaryDirectory() as tmp:
-        np.savez(Path(tmp) / "u.npz", **{f"u{i:04d}": u.scores for i, u in enumerate(utts)})
+        np.savez(Path(tmp) / "u.npz", **{f"u{i:04d}": u.scores for i, u in enumerate(jutts)})
         opts = DecoderOptions(beam=beams[len(beams) // 2], max_active=7000, min_active=200, input_kind=ik)
         times = {}
         for jobs in (1, 2):
             times[jobs], _ = timed(lambda: decode_batch(gdir, [str(Path(tmp) / "u.npz")], opts, str(Path(tmp) / f"o{jobs}.txt"),
                                                         jobs=jobs, progress=False), repeat)
         same = (Path(tmp) / "o1.txt").read_text() == (Path(tmp) / "o2.txt").read_text()
-        print(f"  --jobs 2 at beam {opts.beam}: {times[1] / times[2]:.2f}x one job ({times[1]:.1f}s -> {times[2]:.1f}s), "
+        print(f"  --jobs 2 at beam {opts.beam}, {jobs_utts} utterances: {times[1] / times[2]:.2f}x one job "
+              f"({times[1]:.1f}s -> {times[2]:.1f}s), "
               f"same output: {same}", flush=True)
         report[kind]["jobs2_speedup"] = times[1] / times[2]
 
@@ -162,13 +166,14 @@ def main():
     ap.add_argument("--lattice-beam", type=float, default=8.0, help="0: no lattice generation")
     ap.add_argument("--no-extras", action="store_true", help="skip blank skipping and --jobs")
     ap.add_argument("--repeat", type=int, default=3, help="time each decoder this many times, keep the fastest")
+    ap.add_argument("--jobs-utts", type=int, default=600, help="utterances in the --jobs 2 batch")
     a = ap.parse_args()
     d = Path(a.bench) / f"v{a.size}"
     lex = load_lexicon(d / "lexicon.txt")
     report = {}
     for kind in a.kinds.split(","):
         bench_graph(kind, d / f"{kind}-graph", lex, a.utts, [float(b) for b in a.beams.split(",")], report,
-                    a.lattice_beam, not a.no_extras, a.repeat)
+                    a.lattice_beam, not a.no_extras, a.repeat, a.jobs_utts)
     (Path(a.bench) / "decode_report.json").write_text(json.dumps(report, indent=2))
 
 

@@ -44,16 +44,19 @@ INF = np.inf
 
 
 @njit(cache=True)
-def _prune_frame(b, e, lattice_beam, delta, final_extra, tok_cost, tok_extra,
+def _prune_frame(b, e, lattice_beam, delta, exact, final_extra, tok_cost, tok_extra,
                  tok_elo, tok_ehi, tok_nlo, tok_nhi, lk_dst, lk_cost):
     """Kaldi's PruneForwardLinks for one frame (tokens b..e-1): recomputes their extra
     costs from their links and deletes the links past the lattice beam. Tokens are visited
     newest first (nearly reverse topological order for epsilon links, as Kaldi's token
-    lists); the frame is passed over again only while an epsilon link read a token not
-    visited yet and some extra cost changed. Stale values are lower bounds, so no link is
-    deleted wrongly.
+    lists). An epsilon link may read a token this pass has not reached yet: that value is
+    stale, but a lower bound, so no link is deleted wrongly. With ``exact`` the frame is
+    passed over again while that happened and some extra cost changed; without it (the
+    pruning every prune_interval frames) one pass is kept and the final pruning, which is
+    exact, deletes what a second pass would have.
 
     Args:
+        exact: pass again until no stale value changed.
         final_extra: float64 [e - b] for the last frame (each token's own final extra
             cost), or an empty array.
 
@@ -93,7 +96,7 @@ def _prune_frame(b, e, lattice_beam, delta, final_extra, tok_cost, tok_extra,
         if changed:
             any_changed = True
         # another pass only if a value read stale may have changed since
-        again = changed and stale
+        again = exact and changed and stale
     return any_changed
 
 
@@ -201,11 +204,6 @@ def _emit_links(t, base, nc, nbase, costs, weight_cutoff, next_cutoff, adaptive_
                 nxt_index[d] = j
                 tok_state[nbase + j] = d
                 tok_cost[nbase + j] = w
-                tok_extra[nbase + j] = 0.0
-                tok_elo[nbase + j] = 0
-                tok_ehi[nbase + j] = 0
-                tok_nlo[nbase + j] = 0
-                tok_nhi[nbase + j] = 0
             elif tok_cost[nbase + j] > w:
                 tok_cost[nbase + j] = w
             elif w - tok_cost[nbase + j] > lattice_beam:
@@ -239,9 +237,11 @@ def _eps_links(cutoff, lattice_beam, base, nc, index, stack, sp, n_off, n_arc, n
         sp -= 1
         gi = base + index[s]
         tc = tok_cost[gi]
+        lo = n_links  # a new run of epsilon links replaces the old one
+        tok_nlo[gi] = lo
+        tok_nhi[gi] = lo
         if tc > cutoff:
             continue
-        lo = n_links  # a new run of epsilon links replaces the old one
         for k in range(n_off[s], n_off[s + 1]):
             w = tc + n_arcw[N_REC * k + N_WEIGHT]
             if w > cutoff:
@@ -255,11 +255,6 @@ def _eps_links(cutoff, lattice_beam, base, nc, index, stack, sp, n_off, n_arc, n
                 index[d] = j
                 tok_state[base + j] = d
                 tok_cost[base + j] = w
-                tok_extra[base + j] = 0.0
-                tok_elo[base + j] = 0
-                tok_ehi[base + j] = 0
-                tok_nlo[base + j] = 0
-                tok_nhi[base + j] = 0
                 push = True
             elif tok_cost[base + j] > w:
                 tok_cost[base + j] = w
@@ -394,10 +389,14 @@ def lattice_search(start, final, e_off, e_arc, e_arcw, n_off, n_arc, n_arcw,
             lk_arc = _grown(lk_arc, m)
             lk_cost = _grown(lk_cost, m)
         frame_start[frames + 1] = base + nc
+        for gi in range(base, base + nc):  # the other fields: set when the frame is expanded
+            tok_extra[gi] = 0.0
+            tok_elo[gi] = 0
+            tok_ehi[gi] = 0
         # ---- PruneActiveTokens every prune_interval frames ----
         if frames > 0 and frames % prune_interval == 0 and t < T - 1:
             for f in range(frames - 1, -1, -1):
-                ch = _prune_frame(frame_start[f], frame_start[f + 1], lattice_beam, delta, no_final,
+                ch = _prune_frame(frame_start[f], frame_start[f + 1], lattice_beam, delta, False, no_final,
                                   tok_cost, tok_extra, tok_elo, tok_ehi, tok_nlo, tok_nhi, lk_dst, lk_cost)
                 if f < pruned_upto and not ch:
                     break
@@ -435,10 +434,10 @@ def lattice_search(start, final, e_off, e_arc, e_arcw, n_off, n_arc, n_arcw,
             final_extra[gi - b] = x
     # extra costs not yet recomputed are lower bounds (0 in the last frame), so no link is
     # deleted on a stale value
-    _prune_frame(b, e, lattice_beam, 0.0, final_extra, tok_cost, tok_extra,
+    _prune_frame(b, e, lattice_beam, 0.0, True, final_extra, tok_cost, tok_extra,
                  tok_elo, tok_ehi, tok_nlo, tok_nhi, lk_dst, lk_cost)
     for f in range(frames - 1, -1, -1):
-        _prune_frame(frame_start[f], frame_start[f + 1], lattice_beam, 0.0, no_final, tok_cost, tok_extra,
+        _prune_frame(frame_start[f], frame_start[f + 1], lattice_beam, 0.0, True, no_final, tok_cost, tok_extra,
                      tok_elo, tok_ehi, tok_nlo, tok_nhi, lk_dst, lk_cost)
     new_id = _grown(new_id, e)
     frame_start[frames + 1] = e
