@@ -70,7 +70,7 @@ def bench_graph(kind, gdir, lex, n_utts, beams, report, lattice_beam=8.0, extras
     t0 = time.perf_counter()
     graph = load_graph(gdir)
     t_open = time.perf_counter() - t0
-    for name in ("e_offsets", "e_arcs", "n_offsets", "n_arcs", "final"):
+    for name in ("offsets", "e_arcs", "n_arcs", "final"):
         np.asarray(getattr(graph.arrays, name)).sum()  # page the graph in, as OpenFst's read does
     t0 = time.perf_counter()
     kfst = kaldifst.StdVectorFst.read(str(gdir / "HCLG.fst"))

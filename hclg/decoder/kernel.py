@@ -84,7 +84,7 @@ def get_cutoff(costs, n, beam, max_active, min_active, beam_delta, scratch):
 
 @njit(cache=True)
 def frame_cutoffs(t, states, costs, nc, beam, max_active, min_active, beam_delta, scratch,
-                  e_off, e_arc, e_arcw, loglikes):
+                  off, e_arc, e_arcw, loglikes):
     """What expanding frame t needs before it starts, as Kaldi's decoders work it out:
     the weight cutoff (GetCutoff), the next frame's first cutoff (the best token's arcs
     plus the adaptive beam) and how many arcs the tokens under the cutoff have.
@@ -101,10 +101,10 @@ def frame_cutoffs(t, states, costs, nc, beam, max_active, min_active, beam_delta
     for i in range(nc):
         if costs[i] < weight_cutoff:
             s = states[i]
-            need += e_off[s + 1] - e_off[s]
+            need += off[2 * s + 2] - off[2 * s]
     next_cutoff = INF
     s = states[best]
-    for k in range(e_off[s], e_off[s + 1]):
+    for k in range(off[2 * s], off[2 * s + 2]):
         w = costs[best] + e_arcw[E_REC * k + E_WEIGHT] - loglikes[t, e_arc[E_REC * k + E_COLUMN]]
         if w + adaptive_beam < next_cutoff:
             next_cutoff = w + adaptive_beam
@@ -123,7 +123,7 @@ def _add_link(link_prev, link_label, link_frame, n_links, prev, label, frame):
 @njit(cache=True)
 def _emit(t, c_state, c_cost, c_ac, c_link, c_last, nc, weight_cutoff, next_cutoff, adaptive_beam,
           x_state, x_cost, x_ac, x_link, x_last, nxt_index,
-          e_off, e_arc, e_arcw, loglikes, event_kind,
+          off, e_arc, e_arcw, loglikes, event_kind,
           link_prev, link_label, link_frame, n_links):
     """Kaldi's ProcessEmitting for frame t: expands the tokens under weight_cutoff into
     the (empty) next-frame slots. The caller guarantees room: x_* for every arc expanded,
@@ -139,7 +139,7 @@ def _emit(t, c_state, c_cost, c_ac, c_link, c_last, nc, weight_cutoff, next_cuto
         if not tc < weight_cutoff:
             continue
         s = c_state[i]
-        for k in range(e_off[s], e_off[s + 1]):
+        for k in range(off[2 * s], off[2 * s + 2]):
             ac = -loglikes[t, e_arc[E_REC * k + E_COLUMN]]
             w = tc + e_arcw[E_REC * k + E_WEIGHT] + ac
             arcs += 1
@@ -175,7 +175,7 @@ def _emit(t, c_state, c_cost, c_ac, c_link, c_last, nc, weight_cutoff, next_cuto
 
 @njit(cache=True)
 def _eps(frame, cutoff, c_state, c_cost, c_ac, c_link, c_last, nc, index, stack, sp,
-         n_off, n_arc, n_arcw, link_prev, link_label, link_frame, n_links):
+         off, n_arc, n_arcw, link_prev, link_label, link_frame, n_links):
     """Kaldi's ProcessNonemitting: follows epsilon arcs from the states on ``stack``.
 
     Resumable: before popping a state it checks there is room for all its epsilon arcs
@@ -190,7 +190,7 @@ def _eps(frame, cutoff, c_state, c_cost, c_ac, c_link, c_last, nc, index, stack,
     lcap = link_prev.shape[0]
     while sp > 0:
         s = stack[sp - 1]
-        deg = n_off[s + 1] - n_off[s]
+        deg = off[2 * s + 3] - off[2 * s + 1]
         if nc + deg > cap or sp + deg > scap or n_links + deg > lcap:
             return nc, sp, n_links, True
         sp -= 1
@@ -198,7 +198,7 @@ def _eps(frame, cutoff, c_state, c_cost, c_ac, c_link, c_last, nc, index, stack,
         tc = c_cost[i]
         if tc > cutoff:
             continue
-        for k in range(n_off[s], n_off[s + 1]):
+        for k in range(off[2 * s + 1], off[2 * s + 3]):
             w = tc + n_arcw[N_REC * k + N_WEIGHT]
             if w > cutoff:
                 continue
@@ -236,20 +236,21 @@ def _grown(a, need):
 
 
 @njit(cache=True)
-def viterbi(start, final, e_off, e_arc, e_arcw, n_off, n_arc, n_arcw,
+def viterbi(start, final, off, e_arc, e_arcw, n_arc, n_arcw,
             loglikes, event_kind, beam, max_active, min_active, beam_delta, index_a, index_b):
     """1-best token-passing search over one utterance.
 
     Args:
         start: start state.
         final: float32 [S]; final costs (+inf: not final).
-        e_off: int64 [S+1]; emitting arcs of state s are e_off[s]:e_off[s+1].
+        off: int64 [2 (S+1)]; both arc offsets of each state side by side: the emitting
+            arcs of state s are off[2s]:off[2s+2], its epsilon arcs off[2s+1]:off[2s+3].
         e_arc: int32 [E * E_REC]; emitting arc k's record at E_REC * k: column read,
             graph cost (read through e_arcw), destination, input label, output label
             (offsets E_COLUMN, E_WEIGHT, E_NEXT, E_ILABEL, E_OLABEL; see graphdir).
         e_arcw: float32 [E * E_REC]; the same buffer viewed as float32.
-        n_off: int64 [S+1]; epsilon arcs likewise; n_arc int32 [N * N_REC] (N_OLABEL,
-            N_WEIGHT, N_NEXT), n_arcw its float32 view.
+        n_arc: int32 [N * N_REC]; epsilon arcs likewise (N_OLABEL, N_WEIGHT, N_NEXT),
+            n_arcw its float32 view.
         loglikes: float32 [T, C]; scaled log-likelihoods (acoustic cost = -loglike).
         event_kind: int8 [max_ilabel+1]; EVENT_* per input label.
         beam, max_active, min_active, beam_delta: as Kaldi's FasterDecoder.
@@ -294,7 +295,7 @@ def viterbi(start, final, e_off, e_arc, e_arcw, n_off, n_arc, n_arcw,
         if t >= 0:
             scratch = _grown(scratch, nc)
             weight_cutoff, adaptive_beam, next_cutoff, need = frame_cutoffs(
-                t, c_state, c_cost, nc, beam, max_active, min_active, beam_delta, scratch, e_off, e_arc, e_arcw, loglikes)
+                t, c_state, c_cost, nc, beam, max_active, min_active, beam_delta, scratch, off, e_arc, e_arcw, loglikes)
             # room for every arc the expansion may take
             x_state = _grown(x_state, need)
             x_cost = _grown(x_cost, need)
@@ -307,7 +308,7 @@ def viterbi(start, final, e_off, e_arc, e_arcw, n_off, n_arc, n_arcw,
             nx, cutoff, n_links, arcs = _emit(
                 t, c_state, c_cost, c_ac, c_link, c_last, nc, weight_cutoff, next_cutoff, adaptive_beam,
                 x_state, x_cost, x_ac, x_link, x_last, nxt_index,
-                e_off, e_arc, e_arcw, loglikes, event_kind,
+                off, e_arc, e_arcw, loglikes, event_kind,
                 link_prev, link_label, link_frame, n_links)
             arcs_expanded += arcs
             for i in range(nc):
@@ -329,7 +330,7 @@ def viterbi(start, final, e_off, e_arc, e_arcw, n_off, n_arc, n_arcw,
         frame = t if t >= 0 else 0
         while True:
             nc, sp, n_links, full = _eps(frame, cutoff, c_state, c_cost, c_ac, c_link, c_last, nc, cur_index,
-                                         stack, sp, n_off, n_arc, n_arcw, link_prev, link_label, link_frame, n_links)
+                                         stack, sp, off, n_arc, n_arcw, link_prev, link_label, link_frame, n_links)
             if not full:
                 break
             c_state = _grown(c_state, 2 * c_state.shape[0])

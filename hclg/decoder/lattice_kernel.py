@@ -169,7 +169,7 @@ def _compact(n_frames, keep_last, frame_start, tok_state, tok_cost, tok_extra, t
 @njit(cache=True)
 def _emit_links(t, base, nc, nbase, costs, weight_cutoff, next_cutoff, adaptive_beam, lattice_beam,
                 tok_state, tok_cost, tok_extra, tok_elo, tok_ehi, tok_nlo, tok_nhi, nxt_index,
-                e_off, e_arc, e_arcw, loglikes, lk_dst, lk_arc, lk_cost, n_links):
+                off, e_arc, e_arcw, loglikes, lk_dst, lk_arc, lk_cost, n_links):
     """ProcessEmitting from frame t (tokens base..base+nc-1, their costs in ``costs``)
     into the empty frame starting at ``nbase``, with a forward link for every arc within
     the cutoff, except links that cost more than ``lattice_beam`` over the best way into
@@ -189,7 +189,7 @@ def _emit_links(t, base, nc, nbase, costs, weight_cutoff, next_cutoff, adaptive_
             tok_ehi[gi] = n_links
             continue
         s = tok_state[gi]
-        for k in range(e_off[s], e_off[s + 1]):
+        for k in range(off[2 * s], off[2 * s + 2]):
             w = tc + e_arcw[E_REC * k + E_WEIGHT] - loglikes[t, e_arc[E_REC * k + E_COLUMN]]
             arcs_expanded += 1
             if not w < next_cutoff:
@@ -217,7 +217,7 @@ def _emit_links(t, base, nc, nbase, costs, weight_cutoff, next_cutoff, adaptive_
 
 
 @njit(cache=True)
-def _eps_links(cutoff, lattice_beam, base, nc, index, stack, sp, n_off, n_arc, n_arcw,
+def _eps_links(cutoff, lattice_beam, base, nc, index, stack, sp, off, n_arc, n_arcw,
                tok_state, tok_cost, tok_extra, tok_elo, tok_ehi, tok_nlo, tok_nhi, lk_dst, lk_arc, lk_cost, n_links):
     """ProcessNonemitting on the frame whose tokens start at ``base``: follows epsilon
     arcs from the states on ``stack``, linking every arc within the cutoff. Resumable as
@@ -231,7 +231,7 @@ def _eps_links(cutoff, lattice_beam, base, nc, index, stack, sp, n_off, n_arc, n
     lcap = lk_dst.shape[0]
     while sp > 0:
         s = stack[sp - 1]
-        deg = n_off[s + 1] - n_off[s]
+        deg = off[2 * s + 3] - off[2 * s + 1]
         if base + nc + deg > cap or sp + deg > scap or n_links + deg > lcap:
             return nc, sp, n_links, True
         sp -= 1
@@ -242,7 +242,7 @@ def _eps_links(cutoff, lattice_beam, base, nc, index, stack, sp, n_off, n_arc, n
         tok_nhi[gi] = lo
         if tc > cutoff:
             continue
-        for k in range(n_off[s], n_off[s + 1]):
+        for k in range(off[2 * s + 1], off[2 * s + 3]):
             w = tc + n_arcw[N_REC * k + N_WEIGHT]
             if w > cutoff:
                 continue
@@ -274,13 +274,13 @@ def _eps_links(cutoff, lattice_beam, base, nc, index, stack, sp, n_off, n_arc, n
 
 
 @njit(cache=True)
-def lattice_search(start, final, e_off, e_arc, e_arcw, n_off, n_arc, n_arcw,
+def lattice_search(start, final, off, e_arc, e_arcw, n_arc, n_arcw,
                    loglikes, beam, max_active, min_active, beam_delta, lattice_beam, prune_interval,
                    index_a, index_b):
     """Token passing with forward links over one utterance.
 
     Args:
-        start, final, e_off, e_arc, e_arcw, n_off, n_arc, n_arcw: the graph's decoder arrays
+        start, final, off, e_arc, e_arcw, n_arc, n_arcw: the graph's decoder arrays
             (see :func:`kernel.viterbi`).
         loglikes: float32 [T, C] scaled log-likelihoods.
         beam, max_active, min_active, beam_delta: as Kaldi's decoders.
@@ -338,7 +338,7 @@ def lattice_search(start, final, e_off, e_arc, e_arcw, n_off, n_arc, n_arcw,
                 costs[i] = tok_cost[base + i]
             weight_cutoff, adaptive_beam, next_cutoff, need = frame_cutoffs(
                 t, tok_state[base:base + nc], costs, nc, beam, max_active, min_active, beam_delta, scratch,
-                e_off, e_arc, e_arcw, loglikes)
+                off, e_arc, e_arcw, loglikes)
             nbase = base + nc
             tok_state = _grown(tok_state, nbase + need)
             tok_cost = _grown(tok_cost, nbase + need)
@@ -353,7 +353,7 @@ def lattice_search(start, final, e_off, e_arc, e_arcw, n_off, n_arc, n_arcw,
             nx, cutoff, n_links, arcs = _emit_links(
                 t, base, nc, nbase, costs, weight_cutoff, next_cutoff, adaptive_beam, lattice_beam,
                 tok_state, tok_cost, tok_extra, tok_elo, tok_ehi, tok_nlo, tok_nhi, nxt_index,
-                e_off, e_arc, e_arcw, loglikes, lk_dst, lk_arc, lk_cost, n_links)
+                off, e_arc, e_arcw, loglikes, lk_dst, lk_arc, lk_cost, n_links)
             arcs_expanded += arcs
             for i in range(nc):
                 cur_index[tok_state[base + i]] = -1
@@ -370,7 +370,7 @@ def lattice_search(start, final, e_off, e_arc, e_arcw, n_off, n_arc, n_arcw,
             stack[i] = tok_state[base + i]
         sp = nc
         while True:
-            nc, sp, n_links, full = _eps_links(cutoff, lattice_beam, base, nc, cur_index, stack, sp, n_off, n_arc, n_arcw,
+            nc, sp, n_links, full = _eps_links(cutoff, lattice_beam, base, nc, cur_index, stack, sp, off, n_arc, n_arcw,
                                                tok_state, tok_cost, tok_extra, tok_elo, tok_ehi, tok_nlo, tok_nhi,
                                                lk_dst, lk_arc, lk_cost, n_links)
             if not full:
