@@ -49,7 +49,9 @@ from hclg.graphs.symbols import SymbolTable
 
 DECODER_ARRAYS = ("final", "offsets", "e_arcs", "n_arcs")
 
-# field offsets in the arc records (see the module doc)
+# field offsets in the arc records (see the module doc). The numba kernels compile these
+# in as constants, and numba's on-disk cache does not notice when another module's
+# constant changes: changing them means a new format version and editing the kernel files.
 E_COLUMN, E_WEIGHT, E_NEXT, E_ILABEL, E_OLABEL = 0, 1, 2, 3, 4
 E_REC = 5
 N_OLABEL, N_WEIGHT, N_NEXT = 0, 1, 2
