@@ -101,6 +101,19 @@ def _prune_frame(b, e, lattice_beam, delta, exact, final_extra, tok_cost, tok_ex
 
 
 @njit(cache=True)
+def _copy_live(lo, hi, m, new_id, lk_dst, lk_arc, lk_cost, d_dst, d_arc, d_cost):
+    """Copies the live links among lo..hi-1 to d_* from position m, their next tokens
+    renumbered by new_id; returns the position after the last one copied."""
+    for lk in range(lo, hi):
+        if lk_dst[lk] >= 0:
+            d_dst[m] = new_id[lk_dst[lk]]
+            d_arc[m] = lk_arc[lk]
+            d_cost[m] = lk_cost[lk]
+            m += 1
+    return m
+
+
+@njit(cache=True)
 def _compact(n_frames, keep_last, frame_start, tok_state, tok_cost, tok_extra, tok_elo, tok_ehi, tok_nlo, tok_nhi,
              lk_dst, lk_arc, lk_cost, new_id):
     """Drops dead tokens (extra = +inf) of frames 0..n_frames-1 (the last kept whole if
@@ -143,19 +156,9 @@ def _compact(n_frames, keep_last, frame_start, tok_state, tok_cost, tok_extra, t
         if j < 0:
             continue
         elo = m
-        for lk in range(tok_elo[gi], tok_ehi[gi]):
-            if lk_dst[lk] >= 0:
-                d_dst[m] = new_id[lk_dst[lk]]
-                d_arc[m] = lk_arc[lk]
-                d_cost[m] = lk_cost[lk]
-                m += 1
+        m = _copy_live(tok_elo[gi], tok_ehi[gi], m, new_id, lk_dst, lk_arc, lk_cost, d_dst, d_arc, d_cost)
         nlo = m
-        for lk in range(tok_nlo[gi], tok_nhi[gi]):
-            if lk_dst[lk] >= 0:
-                d_dst[m] = new_id[lk_dst[lk]]
-                d_arc[m] = lk_arc[lk]
-                d_cost[m] = lk_cost[lk]
-                m += 1
+        m = _copy_live(tok_nlo[gi], tok_nhi[gi], m, new_id, lk_dst, lk_arc, lk_cost, d_dst, d_arc, d_cost)
         tok_state[j] = tok_state[gi]
         tok_cost[j] = tok_cost[gi]
         tok_extra[j] = tok_extra[gi]
@@ -168,7 +171,7 @@ def _compact(n_frames, keep_last, frame_start, tok_state, tok_cost, tok_extra, t
 
 @njit(cache=True)
 def _emit_links(t, base, nc, nbase, costs, weight_cutoff, next_cutoff, adaptive_beam, lattice_beam,
-                tok_state, tok_cost, tok_extra, tok_elo, tok_ehi, tok_nlo, tok_nhi, nxt_index,
+                tok_state, tok_cost, tok_elo, tok_ehi, nxt_index,
                 off, e_arc, e_arcw, loglikes, lk_dst, lk_arc, lk_cost, n_links):
     """ProcessEmitting from frame t (tokens base..base+nc-1, their costs in ``costs``)
     into the empty frame starting at ``nbase``, with a forward link for every arc within
@@ -218,7 +221,7 @@ def _emit_links(t, base, nc, nbase, costs, weight_cutoff, next_cutoff, adaptive_
 
 @njit(cache=True)
 def _eps_links(cutoff, lattice_beam, base, nc, index, stack, sp, off, n_arc, n_arcw,
-               tok_state, tok_cost, tok_extra, tok_elo, tok_ehi, tok_nlo, tok_nhi, lk_dst, lk_arc, lk_cost, n_links):
+               tok_state, tok_cost, tok_nlo, tok_nhi, lk_dst, lk_arc, lk_cost, n_links):
     """ProcessNonemitting on the frame whose tokens start at ``base``: follows epsilon
     arcs from the states on ``stack``, linking every arc within the cutoff. Resumable as
     :func:`kernel._eps`: returns with ``full`` set when a state's arcs might not fit.
@@ -268,7 +271,6 @@ def _eps_links(cutoff, lattice_beam, base, nc, index, stack, sp, off, n_arc, n_a
             if push:
                 stack[sp] = d
                 sp += 1
-        tok_nlo[gi] = lo
         tok_nhi[gi] = n_links
     return nc, sp, n_links, False
 
@@ -323,8 +325,6 @@ def lattice_search(start, final, off, e_arc, e_arcw, n_arc, n_arcw,
     nxt_index = index_b
     tok_state[0] = start
     tok_cost[0] = 0.0
-    tok_extra[0] = 0.0
-    tok_elo[0] = tok_ehi[0] = tok_nlo[0] = tok_nhi[0] = 0
     cur_index[start] = 0
     nc = 1
     base = 0
@@ -352,7 +352,7 @@ def lattice_search(start, final, off, e_arc, e_arcw, n_arc, n_arcw,
             lk_cost = _grown(lk_cost, n_links + need)
             nx, cutoff, n_links, arcs = _emit_links(
                 t, base, nc, nbase, costs, weight_cutoff, next_cutoff, adaptive_beam, lattice_beam,
-                tok_state, tok_cost, tok_extra, tok_elo, tok_ehi, tok_nlo, tok_nhi, nxt_index,
+                tok_state, tok_cost, tok_elo, tok_ehi, nxt_index,
                 off, e_arc, e_arcw, loglikes, lk_dst, lk_arc, lk_cost, n_links)
             arcs_expanded += arcs
             for i in range(nc):
@@ -371,8 +371,7 @@ def lattice_search(start, final, off, e_arc, e_arcw, n_arc, n_arcw,
         sp = nc
         while True:
             nc, sp, n_links, full = _eps_links(cutoff, lattice_beam, base, nc, cur_index, stack, sp, off, n_arc, n_arcw,
-                                               tok_state, tok_cost, tok_extra, tok_elo, tok_ehi, tok_nlo, tok_nhi,
-                                               lk_dst, lk_arc, lk_cost, n_links)
+                                               tok_state, tok_cost, tok_nlo, tok_nhi, lk_dst, lk_arc, lk_cost, n_links)
             if not full:
                 break
             m = 2 * tok_state.shape[0]

@@ -164,17 +164,16 @@ def blank_skip_frames(ll: np.ndarray, blank_post: np.ndarray, blank_column: int,
     starts, ends = np.nonzero(edges == 1)[0], np.nonzero(edges == -1)[0]  # runs [start, end)
     inner = (starts > 0) & (ends < T)
     starts, ends = starts[inner], ends[inner]
-    if len(starts) and C > 2:
-        def top2(frames):
+    if len(starts):
+        k = min(2, C - 1)  # with a single token, both sides are always that token
+
+        def top(frames):
             x = np.array(ll[frames], dtype=np.float64)
             x[:, blank_column] = -np.inf
-            return np.argpartition(-x, 1, axis=1)[:, :2]
+            return np.argpartition(-x, k - 1, axis=1)[:, :k]
 
-        a, b = top2(starts - 1), top2(ends)
-        same = (a[:, :1] == b).any(axis=1) | (a[:, 1:] == b).any(axis=1)
-        keep[starts[same]] = True
-    elif len(starts):
-        keep[starts] = True
+        a, b = top(starts - 1), top(ends)
+        keep[starts[(a[:, :, None] == b[:, None, :]).any(axis=(1, 2))]] = True
     if not keep.any():
         keep[0] = True
     return np.nonzero(keep)[0]

@@ -119,6 +119,8 @@ class Decoder:
         self._prons = None
         self._index = None  # the kernel's two per-state index arrays, made on first decode
         self._graph_args = g.arrays.kernel_args()
+        o = self.options
+        self._search_args = (float(o.beam), int(o.max_active), int(o.min_active), float(o.beam_delta))
 
     def loglikes(self, matrix, utt: str = "") -> np.ndarray:
         """Checks a network output and returns the scaled log-likelihoods the search reads."""
@@ -161,8 +163,7 @@ class Decoder:
             ll = np.ascontiguousarray(ll[keep])
         o = self.options
         (cost, ac, link, reached, lprev, llabel, lframe, nlinks, arcs, _ntok) = kernel.viterbi(
-            *self._graph_args, ll, self.event_kind,
-            float(o.beam), int(o.max_active), int(o.min_active), float(o.beam_delta), *self._indices())
+            *self._graph_args, ll, self.event_kind, *self._search_args, *self._indices())
         self._check_search(cost, reached, utt)
         words, wframes, units = [], [], []
         while link >= 0:
@@ -212,9 +213,7 @@ class Decoder:
         o = self.options
         (frames, reached, best_total, arcs, frame_start, tok_cost, tok_extra, tok_final,
          lsrc, ldst, lil, lol, lg, la) = lattice_search(
-            *self._graph_args, ll,
-            float(o.beam), int(o.max_active), int(o.min_active), float(o.beam_delta),
-            float(o.lattice_beam), int(o.prune_interval), *self._indices())
+            *self._graph_args, ll, *self._search_args, float(o.lattice_beam), int(o.prune_interval), *self._indices())
         self._check_search(best_total, reached, utt)
         raw = L.RawLattice(frame_start, tok_cost, tok_extra, tok_final, lsrc, ldst, lil, lol, lg, la, float(best_total))
         lat = L.determinize(raw, utt, float(o.lattice_beam), self.acoustic_scale, self.frame_seconds, int(o.max_mem))
@@ -236,10 +235,8 @@ class Decoder:
         """Loads the compiled search kernels (from numba's cache) and makes the index
         arrays now, by searching one silent frame, so that processes forked afterwards
         share them instead of each loading them again."""
-        o = self.options
         ll = np.zeros((1, self.graph.num_columns), np.float32)
-        kernel.viterbi(*self._graph_args, ll, self.event_kind, float(o.beam), int(o.max_active), int(o.min_active),
-                       float(o.beam_delta), *self._indices())
+        kernel.viterbi(*self._graph_args, ll, self.event_kind, *self._search_args, *self._indices())
         if lattice:
             try:
                 self._lattice_search(ll, "warm-up")  # determinization's kernels too

@@ -24,8 +24,9 @@ Layout::
                           reads them: posterior column (E_COLUMN), graph cost (E_WEIGHT,
                           float32 bits), next state (E_NEXT), input label (E_ILABEL:
                           transition id / token label), output label (E_OLABEL)
-        n_arcs.npy        int32 [N, 3]: one record per epsilon (non-emitting) arc: output label (N_OLABEL), graph cost (N_WEIGHT,
-                          float32 bits), next state (N_NEXT)
+        n_arcs.npy        int32 [N, 3]: one record per epsilon (non-emitting) arc: output
+                          label (N_OLABEL), graph cost (N_WEIGHT, float32 bits), next
+                          state (N_NEXT)
 
 An arc's fields sit together in one record, not in one array per field, and a state's
 two offsets side by side, so that the search reads one or two cache lines per state it
