@@ -25,10 +25,7 @@ TRANSITION_SCALE = 1.0
 
 # Graph optimisation.
 MINIMIZE_DELTA = 1.0 / 1024  # Kaldi's kDelta: weight quantization in minimize-encoded.
-# OpenFst's determinize quantizes residual weights by its delta when it compares subsets;
-# at Kaldi's 1/1024 that error accumulates along paths (0.01 over 35 words of AN4's LG),
-# which Kaldi's determinize-star does not do. 1e-5 keeps paths exact at the same size.
-DETERMINIZE_DELTA = 1e-5
+DETERMINIZE_DELTA = 1.0 / 1024  # Kaldi's kDelta: subsets whose weights differ by less are one state.
 DETERMINIZE_MAX_MEM_FRACTION = 0.8  # of available memory, for the determinization guard.
 
 # Decoder (as Kaldi's decoder options).

@@ -240,7 +240,7 @@ def _compile(lexicon, grammar, out, o: CompileOptions, phones, tokens, t_start, 
         LG, "LG: determinize (log)",
         "L o G is not determinizable: homophones or words that are prefixes of others without "
         "disambiguation symbols, or a grammar with epsilon cycles", o.max_determinize_mem, consume=True)
-    LG = fstutil.minimize_encoded(LG, "LG: minimize (encoded)")
+    LG = fstutil.minimize_encoded(LG, "LG: minimize (encoded)", consume=True)
     transitions = None
     if o.topology == "ctc":
         LG = fstutil.relabel_to_epsilon(LG, L.disambig_phones, "input", "LG: disambiguation -> eps")
@@ -279,7 +279,7 @@ def _compile(lexicon, grammar, out, o: CompileOptions, phones, tokens, t_start, 
         del LG
         HaLG = fstutil.determinize_log(HaLG, "HaLG: determinize (log)", "H o LG is not determinizable",
                                        o.max_determinize_mem, consume=True)
-        HaLG = fstutil.minimize_encoded(HaLG, "HaLG: minimize (encoded)")
+        HaLG = fstutil.minimize_encoded(HaLG, "HaLG: minimize (encoded)", consume=True)
         HaLG = fstutil.relabel_to_epsilon(HaLG, dis_labels, "input", "HaLG: disambiguation -> eps")
         t0 = time.perf_counter()
         HCLG = add_self_loops(HaLG, table, o.self_loop_scale)

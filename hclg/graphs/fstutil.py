@@ -1,4 +1,4 @@
-"""OpenFst helpers: numpy <-> FST in bulk, checked composition, guarded determinization.
+"""OpenFst helpers: numpy <-> FST in bulk, checked composition, determinization, minimization.
 
 pywrapfst (shipped with pynini) is the OpenFst API used throughout. Building or reading
 millions of arcs one Python call at a time is slow, so FSTs cross the boundary in bulk
@@ -11,10 +11,8 @@ layout; numpy views it without copying.
 from __future__ import annotations
 
 import contextvars
-import faulthandler
 import logging
 import os
-import resource
 import struct
 import tempfile
 import time
@@ -22,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pywrapfst as fst
+from numba import njit
 
 from hclg import constants
 from hclg.errors import GraphBuildError
@@ -262,110 +261,172 @@ def _release_free_heap() -> None:
         pass
 
 
-def run_guarded(func, f: fst.Fst, step: str, hint: str, max_mem: int | None = None,
-                consume: bool = False) -> fst.VectorFst:
-    """Runs ``func(f)`` in a forked child whose address space is capped at ``max_mem`` bytes.
-
-    Determinization of a non-determinizable FST grows without bound; the cap turns that
-    into a clear GraphBuildError instead of a machine that runs out of memory.
+@njit(cache=True)
+def _parse_vector_body(body, fbody, num_states):
+    """The arcs of a VectorFst file body (per state: final weight, int64 arc count, then
+    16-byte arcs), as CSR arrays.
 
     Args:
-        func: takes and returns a pywrapfst FST (pure OpenFst work).
-        f: its input.
-        step: name of the step, for messages.
-        hint: the likely cause if the cap is reached.
-        max_mem: bytes the child may add to what it inherits; default a fraction of
-            available memory (constants.DETERMINIZE_MAX_MEM_FRACTION).
-        consume: empty ``f`` (delete its states) once the child is done, before the result
-            is read, so that the two never sit in memory together.
+        body: int32 view of the body; fbody: the same bytes as float32.
+        num_states: states in the file.
 
     Returns:
-        func's result.
+        (offsets int64 [S+1], ilabel, olabel, nextstate int32 [A], weight float32 [A],
+        final float32 [S]).
     """
-    if max_mem is None:
-        max_mem = int(_available_memory() * constants.DETERMINIZE_MAX_MEM_FRACTION)
+    p = 0
+    na = 0
+    for _ in range(num_states):
+        n = (np.int64(body[p + 1]) & 0xFFFFFFFF) | (np.int64(body[p + 2]) << 32)
+        na += n
+        p += 3 + 4 * n
+    offsets = np.empty(num_states + 1, np.int64)
+    ilabel = np.empty(na, np.int32)
+    olabel = np.empty(na, np.int32)
+    nextstate = np.empty(na, np.int32)
+    weight = np.empty(na, np.float32)
+    final = np.empty(num_states, np.float32)
+    p = 0
+    k = 0
+    for s in range(num_states):
+        final[s] = fbody[p]
+        n = (np.int64(body[p + 1]) & 0xFFFFFFFF) | (np.int64(body[p + 2]) << 32)
+        offsets[s] = k
+        p += 3
+        for _ in range(n):
+            ilabel[k] = body[p]
+            olabel[k] = body[p + 1]
+            weight[k] = fbody[p + 2]
+            nextstate[k] = body[p + 3]
+            p += 4
+            k += 1
+    offsets[num_states] = k
+    return offsets, ilabel, olabel, nextstate, weight, final
+
+
+def read_vector_fst_file(path) -> FstArrays:
+    """Reads a VectorFst file (tropical, no symbol tables) into contiguous arrays.
+
+    Args:
+        path: an OpenFst binary file of type ``vector``, as ``Fst.write`` makes.
+
+    Returns:
+        FstArrays with contiguous, writable arrays.
+    """
+    with open(path, "rb") as fh:
+        head = fh.read(4096)
+    (magic,) = struct.unpack_from("<i", head, 0)
+    if magic != _MAGIC:
+        raise GraphBuildError(f"{path}: not an OpenFst binary file")
+    kind, off = _read_string(head, 4)
+    arc_type, off = _read_string(head, off)
+    _version, flags = struct.unpack_from("<ii", head, off)
+    off += 8
+    _props, start, ns, _na = struct.unpack_from("<Qqqq", head, off)
+    off += 32
+    if kind != "vector" or arc_type != "standard" or flags & (_HAS_ISYMBOLS | _HAS_OSYMBOLS):
+        raise GraphBuildError(f"{path}: expected a tropical VectorFst without symbol tables, "
+                              f"got {kind!r}/{arc_type!r} (flags {flags})")
+    body = np.fromfile(path, dtype=np.int32, offset=off)
+    offsets, ilabel, olabel, nextstate, weight, final = _parse_vector_body(body, body.view(np.float32), int(ns))
+    del body
+    return FstArrays(int(start), final, offsets, ilabel, olabel, weight, nextstate)
+
+
+def vector_fst_to_arrays(f: fst.Fst, consume: bool = False) -> FstArrays:
+    """Copies a tropical FST into contiguous arrays through its VectorFst file, so that
+    no second in-memory copy of the FST is made.
+
+    Args:
+        f: a pywrapfst/pynini FST with standard arcs.
+        consume: delete f's states (and its symbol tables) once it is written, so the FST
+            and the arrays never sit in memory together.
+
+    Returns:
+        FstArrays with contiguous, writable arrays.
+    """
+    if f.arc_type() != "standard":
+        raise GraphBuildError(f"expected a tropical ('standard') FST, got arc type {f.arc_type()!r}")
+    if f.fst_type() != "vector" or (not consume and (f.input_symbols() is not None or f.output_symbols() is not None)):
+        f = fst.convert(f, "vector") if f.fst_type() != "vector" else f.copy()
+    f.set_input_symbols(None)
+    f.set_output_symbols(None)
     fd, path = tempfile.mkstemp(suffix=".fst", prefix="hclg-")
     os.close(fd)
-    err_fd, err_path = tempfile.mkstemp(suffix=".log", prefix="hclg-")
-    _release_free_heap()  # the child starts with the parent's resident pages: keep them few
     try:
-        pid = os.fork()
-        if pid == 0:  # child: only OpenFst work, then exit without Python cleanup
-            code = 1
-            os.dup2(err_fd, 2)
-            faulthandler.disable()  # a crash is reported through the exit status
-            try:
-                with open("/proc/self/status") as fh:
-                    vm = next(int(x.split()[1]) * 1024 for x in fh if x.startswith("VmSize:"))
-                resource.setrlimit(resource.RLIMIT_AS, (vm + max_mem, vm + max_mem))
-                func(f).write(path)
-                code = 0
-            except MemoryError:
-                code = 3
-            except BaseException:  # noqa: BLE001 - reported by exit status
-                code = 4
-            finally:
-                os._exit(code)
-        _, status = os.waitpid(pid, 0)
-        code = os.waitstatus_to_exitcode(status)
-        if code != 0:
-            with open(err_path, errors="replace") as fh:
-                said = [x.strip() for x in fh if "ERROR" in x or "Error" in x][-1:]
-            why = "ran out of its memory cap" if code in (3, -6, 134) else f"failed (exit status {code})"
-            raise GraphBuildError(
-                f"step {step!r} {why} ({max_mem / 2**30:.1f} GiB allowed). Likely cause: {hint}"
-                + (f" [{said[0]}]" if said else "")
-            )
+        f.write(path)
         if consume:
             f.delete_states()
-        return fst.Fst.read(path)
+            _release_free_heap()
+        return read_vector_fst_file(path)
     finally:
-        os.close(err_fd)
         os.unlink(path)
-        os.unlink(err_path)
 
 
 def determinize_log(f: fst.Fst, step: str, hint: str, max_mem: int | None = None,
                     consume: bool = False) -> fst.VectorFst:
     """Removes epsilons and determinizes in the log semiring, as Kaldi's
-    ``fstdeterminizestar --use-log=true``; guarded by :func:`run_guarded`.
+    ``fstdeterminizestar --use-log=true`` (:mod:`hclg.graphs.determinize`).
 
     An input that is already input-deterministic and free of epsilons (e.g. Ha o LG for
     a monophone system) is returned as it is: determinizing it changes nothing.
 
     Args:
         f: a functional tropical FST.
-        step, hint, max_mem, consume: as for run_guarded.
+        step: name of the step, for the log and for errors.
+        hint: the likely cause, said if the input cannot be determinized.
+        max_mem: bytes the determinization may use for its subsets, strings and arcs
+            before it stops with an error (non-determinizable input grows without
+            bound); default a fraction of available memory
+            (constants.DETERMINIZE_MAX_MEM_FRACTION).
+        consume: empty ``f`` (delete its states) as soon as it has been read.
 
     Returns:
         An equivalent deterministic tropical FST.
     """
+    from hclg.graphs import determinize as det
+
     t0 = time.perf_counter()
     props = f.properties(fst.I_DETERMINISTIC | fst.EPSILONS | fst.I_EPSILONS, True)
     if (props & fst.I_DETERMINISTIC) and not (props & (fst.EPSILONS | fst.I_EPSILONS)):
         log.info("%s: already deterministic, skipped", step)
         return log_step(step + " (already deterministic)", f, t0)
+    if max_mem is None:
+        max_mem = int(_available_memory() * constants.DETERMINIZE_MAX_MEM_FRACTION)
+    a = vector_fst_to_arrays(f, consume=consume)
+    if a.start < 0:
+        raise GraphBuildError(f"Composition failure: step {step!r} got an empty FST. {hint}".strip())
+    status, n, t_src, t_il, t_str, t_next, t_w, s_par, s_lab, s_dep, bad = det.determinize_star_kernel(
+        a.offsets, a.ilabel, a.olabel, a.weight, a.nextstate, a.final, a.start,
+        constants.DETERMINIZE_DELTA, max_mem)
+    del a
+    if status == det.OUT_OF_MEMORY:
+        raise GraphBuildError(f"step {step!r} ran out of its memory cap ({max_mem / 2**30:.2f} GiB allowed, "
+                              f"{n} states made). Likely cause: {hint}")
+    if status == det.NOT_FUNCTIONAL:
+        raise GraphBuildError(f"step {step!r}: the FST is not functional (input state {bad} is reached by one "
+                              f"input string with two output strings), so it cannot be determinized. "
+                              f"Likely cause: {hint}")
+    if status == det.EPSILON_LOOP:
+        raise GraphBuildError(f"step {step!r}: the epsilon closure through input state {bad} does not converge "
+                              f"(an epsilon cycle of negative cost?). Likely cause: {hint}")
+    ns, src, il, ol, dst, w, fin = det.strings_to_arcs(n, t_src, t_il, t_str, t_next, t_w, s_par, s_lab, s_dep)
+    del t_src, t_il, t_str, t_next, t_w, s_par, s_lab, s_dep
+    out = arrays_to_fst(ns, 0, src, il, ol, w, dst, fin)
+    return log_step(step, out, t0)
 
-    # The log copy is made here and the tropical input freed (when consumed) before the
-    # child starts, so that the child never holds both.
-    g = fst.arcmap(f, map_type="to_log")
-    if consume:
-        f.delete_states()
 
-    def work(x):
-        if x.properties(fst.EPSILONS, True) & fst.EPSILONS:  # costly even when there are none
-            x.rmepsilon()
-        return fst.determinize(x, delta=constants.DETERMINIZE_DELTA)
-
-    out = run_guarded(work, g, step, hint, max_mem, consume=True)
-    return log_step(step, fst.arcmap(out, map_type="to_std"), t0)
-
-
-def minimize_encoded(f: fst.Fst, step: str) -> fst.VectorFst:
+def minimize_encoded(f: fst.Fst, step: str, consume: bool = False) -> fst.VectorFst:
     """Minimizes with labels and weights encoded, so no weight is pushed: as Kaldi's
-    ``fstminimizeencoded`` (quantize weights by delta, encode, minimize, decode)."""
+    ``fstminimizeencoded`` (quantize weights by delta, encode, minimize, decode).
+
+    With ``consume``, ``f`` is emptied once its quantized copy is made, so that the
+    minimization does not run beside it."""
     t0 = time.perf_counter()
     g = fst.arcmap(f, delta=constants.MINIMIZE_DELTA, map_type="quantize")
+    if consume:
+        f.delete_states()
+        _release_free_heap()
     enc = fst.EncodeMapper(g.arc_type(), encode_labels=True, encode_weights=True)
     g.encode(enc)
     g.minimize(delta=constants.MINIMIZE_DELTA)

@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from numba import njit
 
 from hclg import constants
+from hclg.decoder.kernel import _grown
 from hclg.errors import GraphBuildError, InputFormatError
 from hclg.graphs.fstutil import arrays_to_fst, log_step
 from hclg.graphs.symbols import SymbolTable
@@ -32,7 +34,7 @@ class GrammarStats:
         ngrams: n-grams read per order.
         dropped: n-grams dropped because a word has no pronunciation.
         oov_words: those words, sorted by first appearance.
-        mapped_to_unk: n-grams whose OOV words were mapped to ``<unk>``.
+        mapped_to_unk: OOV word occurrences (in the n-grams kept) read as ``<unk>``.
     """
 
     ngrams: tuple[int, ...]
@@ -138,6 +140,138 @@ def iter_arpa(path):
             yield (order, n, parts[1 : order + 1], cost, bo)
 
 
+@njit(cache=True, inline="always")
+def _seq_hash(words, lo, hi):
+    h = np.int64(hi - lo)
+    for i in range(lo, hi):
+        h = h * np.int64(1000003) + np.int64(words[i]) + 1
+    return (h * np.int64(-7046029254386353131)) >> 20
+
+
+@njit(cache=True)
+def _find_history(words, lo, hi, hist, hist_len, table):
+    """(state of history words[lo:hi] or -1, the table slot it has or would take)."""
+    mask = table.shape[0] - 1
+    n = hi - lo
+    slot = _seq_hash(words, lo, hi) & mask
+    while table[slot] != -1:
+        r = table[slot]
+        if hist_len[r] == n:
+            same = True
+            for i in range(n):
+                if hist[r, i] != words[lo + i]:
+                    same = False
+                    break
+            if same:
+                return r, slot
+        slot = (slot + 1) & mask
+    return -1, slot
+
+
+@njit(cache=True)
+def _arpa_states(order, off, ids, cost, backoff, bos, eos, highest):
+    """G's states and arcs from the n-grams, in file order, as Kaldi's arpa2fst.
+
+    One state per history (the empty history is state 0, the backoff state); a new
+    state gets a backoff arc to its longest existing tail history; highest-order n-grams
+    lead to the state of their tail; ``</s>`` gives a final cost, ``<s>`` the start.
+
+    Args:
+        order: int32 [N] n-gram orders; off: int64 [N+1] offsets into ids.
+        ids: int32 word ids of all n-grams, flat. cost, backoff: float32 [N] (-ln units).
+        bos, eos: the ids of <s> and </s>. highest: the LM's order.
+
+    Returns:
+        (num_states, start (-1: no <s>), arcs: src, lab, dst int32 [A], wt float32 [A];
+        backoff arcs: bo_src, bo_dst int32 [B], bo_wt float32 [B]; finals: f_state
+        int32 [F], f_w float32 [F]; kept int64 [highest]: n-grams used per order).
+    """
+    H = max(highest - 1, 1)
+    cap = 1024
+    hist = np.empty((cap, H), np.int32)
+    hist_len = np.zeros(cap, np.int32)
+    table = np.full(1 << 12, -1, np.int64)
+    table[_seq_hash(ids, 0, 0) & (table.shape[0] - 1)] = 0  # the empty history
+    ns = 1
+    N = order.shape[0]
+    src = np.empty(N, np.int32)
+    lab = np.empty(N, np.int32)
+    dst = np.empty(N, np.int32)
+    wt = np.empty(N, np.float32)
+    n_arcs = 0
+    bo_src = np.empty(1024, np.int32)
+    bo_dst = np.empty(1024, np.int32)
+    bo_wt = np.empty(1024, np.float32)
+    f_state = np.empty(1024, np.int32)
+    f_w = np.empty(1024, np.float32)
+    n_fin = 0
+    kept = np.zeros(highest, np.int64)
+    start = -1
+    for g in range(N):
+        k = order[g]
+        lo = off[g]
+        s, _ = _find_history(ids, lo, lo + k - 1, hist, hist_len, table)
+        if s < 0:
+            continue  # no parent (n-1)-gram: probability zero, as arpa2fst
+        kept[k - 1] += 1
+        sym = ids[lo + k - 1]
+        if sym == eos:
+            if n_fin == f_state.shape[0]:
+                f_state = _grown(f_state, 2 * n_fin)
+                f_w = _grown(f_w, 2 * n_fin)
+            f_state[n_fin] = s
+            f_w[n_fin] = cost[g]
+            n_fin += 1
+            continue
+        a = lo + 1 if k == highest else lo  # the destination's history: words[a:lo + k]
+        d, slot = _find_history(ids, a, lo + k, hist, hist_len, table)
+        if d < 0:
+            d = ns
+            ns += 1
+            if d == hist.shape[0]:
+                nh = np.empty((2 * d, H), np.int32)
+                nh[:d] = hist
+                hist = nh
+                hist_len = _grown(hist_len, 2 * d)
+            n = lo + k - a
+            hist_len[d] = n
+            for i in range(n):
+                hist[d, i] = ids[a + i]
+            table[slot] = d
+            if 2 * ns > table.shape[0]:
+                nt = np.full(2 * table.shape[0], -1, np.int64)
+                mask = nt.shape[0] - 1
+                for r in range(ns):
+                    sl = _seq_hash(hist[r], 0, hist_len[r]) & mask
+                    while nt[sl] != -1:
+                        sl = (sl + 1) & mask
+                    nt[sl] = r
+                table = nt
+            b = d - 1  # index of this backoff arc
+            if b >= bo_src.shape[0]:
+                bo_src = _grown(bo_src, 2 * b + 2)
+                bo_dst = _grown(bo_dst, 2 * b + 2)
+                bo_wt = _grown(bo_wt, 2 * b + 2)
+            t = a + 1
+            tail, _ = _find_history(ids, t, lo + k, hist, hist_len, table)
+            while tail < 0:
+                t += 1
+                tail, _ = _find_history(ids, t, lo + k, hist, hist_len, table)
+            bo_src[b] = d
+            bo_dst[b] = tail
+            bo_wt[b] = backoff[g]
+        if sym == bos:
+            start = d
+            continue
+        src[n_arcs] = s
+        lab[n_arcs] = sym
+        dst[n_arcs] = d
+        wt[n_arcs] = cost[g]
+        n_arcs += 1
+    return (ns, start, src[:n_arcs], lab[:n_arcs], dst[:n_arcs], wt[:n_arcs], bo_src[: ns - 1], bo_dst[: ns - 1],
+            bo_wt[: ns - 1], f_state[:n_fin], f_w[:n_fin], kept)
+
+
 def arpa_to_fst(path, words: SymbolTable, unk: str | None = None) -> tuple[object, GrammarStats]:
     """Builds G from an ARPA LM with the semantics of Kaldi's ``arpa2fst --disambig-symbol=#0``.
 
@@ -147,6 +281,9 @@ def arpa_to_fst(path, words: SymbolTable, unk: str | None = None) -> tuple[objec
     their tail (Kaldi's chain-collapsing). n-grams with a word that has no
     pronunciation are dropped (one summary warning), or, if ``unk`` is in ``words``,
     the word is read as ``unk``.
+
+    The file is read and checked in Python (:func:`iter_arpa`); the states are made by a
+    numba kernel (:func:`_arpa_states`).
 
     Args:
         path: ARPA file, plain or gzipped.
@@ -167,123 +304,61 @@ def arpa_to_fst(path, words: SymbolTable, unk: str | None = None) -> tuple[objec
     if min(bos, eos, backoff_label) < 0:
         raise GraphBuildError("the word table needs <s>, </s> and #0")
     unk_id = words.get(unk) if unk else -1
-    index = words._index  # noqa: SLF001 - hot loop
-    nstates = 1
-    start = -1
-    # arcs in typed arrays (4 bytes an entry, not a Python object)
-    src, lab, dst = array.array("i"), array.array("i"), array.array("i")
-    wt = array.array("f")
-    bo_src, bo_dst = array.array("i"), array.array("i")
-    bo_wt = array.array("f")
-    final_s, final_w = array.array("i"), array.array("f")
+    index = dict(words._index)  # noqa: SLF001 - hot loop
+    del index[constants.BACKOFF_DISAMBIG]  # #0 in an LM is not a word
+    # the n-grams in typed arrays (4 bytes an entry, not a Python object)
+    ng_order, ng_ids = array.array("i"), array.array("i")
+    ng_cost, ng_bo = array.array("f"), array.array("f")
     dropped = mapped = 0
     oov: dict[str, None] = {}
     it = iter_arpa(path)
     _, counts = next(it)
     highest = max(counts)
-    kept_per_order = [0] * highest
-    # History keys: up to 3 word ids packed in one int when they fit in 21 bits each
-    # (as Kaldi's OptimizedHistKey), else tuples. key(w1..wk) and its tail key(w2..wk).
-    packed = highest <= 4 and len(words) < (1 << 21)
-    if packed:
-        def key_of(ids):
-            k = 0
-            for x in ids:
-                k = (k << 21) | (x + 1)
-            return k
-
-        def tail_of(k, n):  # drop the oldest of n words
-            return k & ((1 << (21 * (n - 1))) - 1)
-    else:
-        def key_of(ids):
-            return tuple(ids)
-
-        def tail_of(k, n):
-            return k[1:]
-    empty = key_of(())
-    history = {empty: 0}
-
-    def add_state(key, n, backoff):
-        nonlocal nstates
-        s = history.get(key)
-        if s is not None:
-            return s
-        s = nstates
-        nstates += 1
-        history[key] = s
-        tail, m = tail_of(key, n), n - 1
-        d = history.get(tail)
-        while d is None:
-            tail, m = tail_of(tail, m), m - 1
-            d = history.get(tail)
-        bo_src.append(s)
-        bo_wt.append(backoff)
-        bo_dst.append(d)
-        return s
-
+    get = index.get
     for order, n, toks, cost, bo in it:
-        ids = []
-        for w in toks:
-            i = index.get(w, -1)
-            if i < 0 or i == backoff_label:
-                if unk_id >= 0 and w not in (constants.BOS, constants.EOS):
-                    i = unk_id
-                    mapped += 1
-                else:
-                    oov.setdefault(w, None)
-                    ids = None
-                    break
-            ids.append(i)
-        if ids is None:
-            dropped += 1
-            continue
-        bad = any((k > 0 and x == bos) or (k + 1 < order and x == eos) for k, x in enumerate(ids))
-        if bad:
+        ids = [get(w, -1) for w in toks]
+        if -1 in ids:
+            if unk_id < 0:
+                dropped += 1
+                oov.setdefault(toks[ids.index(-1)], None)
+                continue
+            mapped += ids.count(-1)
+            ids = [unk_id if i < 0 else i for i in ids]
+        if bos in ids[1:] or eos in ids[:-1]:
             log.warning("%s:%d: n-gram skipped: <s> or </s> out of place", path, n)
             continue
-        s = history.get(key_of(ids[:-1]))
-        if s is None:
-            continue  # no parent (n-1)-gram: probability zero, as arpa2fst
-        kept_per_order[order - 1] += 1
-        sym = ids[-1]
-        if sym == eos:
-            final_s.append(s)
-            final_w.append(cost)
-            continue
-        d = add_state(key_of(ids[1:]), order - 1, bo) if order == highest else add_state(key_of(ids), order, bo)
-        if sym == bos:
-            start = d
-            continue
-        src.append(s)
-        lab.append(sym)
-        wt.append(cost)
-        dst.append(d)
+        ng_order.append(order)
+        ng_ids.extend(ids)
+        ng_cost.append(cost)
+        ng_bo.append(bo)
     if oov:
         first = ", ".join(list(oov)[:5])
         log.warning(
             "%s: dropped %d n-grams with %d words that have no pronunciation (first: %s)", path, dropped, len(oov), first
         )
-    if not src:
+    order_a = np.frombuffer(ng_order, dtype=np.int32)
+    off = np.zeros(len(order_a) + 1, dtype=np.int64)
+    np.cumsum(order_a, out=off[1:])
+    ns, start, src, lab, dst, wt, bo_src, bo_dst, bo_wt, f_state, f_w, kept = _arpa_states(
+        order_a, off, np.frombuffer(ng_ids, dtype=np.int32), np.frombuffer(ng_cost, dtype=np.float32),
+        np.frombuffer(ng_bo, dtype=np.float32), bos, eos, highest)
+    del ng_order, ng_ids, ng_cost, ng_bo, order_a, off
+    if not len(src):
         raise GraphBuildError(
             f"{path}: no n-gram is left after dropping words without pronunciation ({len(oov)} such words,"
             f" e.g. {', '.join(list(oov)[:5])}); does the lexicon use the same case and spelling as the LM?"
         )
     if start < 0:
         raise GraphBuildError(f"{path}: the LM has no <s> unigram, so G has no start state")
-    history.clear()  # free it before the FST is built
-    final = np.full(nstates, np.inf, dtype=np.float32)
-    final[np.frombuffer(final_s, dtype=np.int32)] = np.frombuffer(final_w, dtype=np.float32)
-    arr = lambda a, t: np.frombuffer(a, dtype=t)  # noqa: E731 - views, no copies
-    all_src = np.concatenate([arr(src, np.int32), arr(bo_src, np.int32)])
-    all_lab = np.concatenate([arr(lab, np.int32), np.full(len(bo_src), backoff_label, dtype=np.int32)])
-    all_olab = np.concatenate([arr(lab, np.int32), np.zeros(len(bo_src), dtype=np.int32)])
-    all_w = np.concatenate([arr(wt, np.float32), arr(bo_wt, np.float32)])
-    all_dst = np.concatenate([arr(dst, np.int32), arr(bo_dst, np.int32)])
-    g = arrays_to_fst(nstates, start, all_src, all_lab, all_olab, all_w, all_dst, final)
+    final = np.full(ns, np.inf, dtype=np.float32)
+    final[f_state] = f_w
+    g = arrays_to_fst(ns, start, np.concatenate([src, bo_src]), np.concatenate([lab, np.full(len(bo_src), backoff_label, np.int32)]),
+                      np.concatenate([lab, np.zeros(len(bo_src), np.int32)]), np.concatenate([wt, bo_wt]),
+                      np.concatenate([dst, bo_dst]), final)
     g.connect()
     g.arcsort("ilabel")
     log_step("G (arpa2fst)", g, t0)
-    stats = GrammarStats(tuple(kept_per_order), dropped, tuple(oov), mapped)
+    stats = GrammarStats(tuple(int(x) for x in kept), dropped, tuple(oov), mapped)
     return g, stats
 
 

@@ -42,10 +42,11 @@ from pathlib import Path
 
 import numpy as np
 import pywrapfst as fst
+from numba import njit
 
 from hclg import constants
 from hclg.errors import GraphFormatError
-from hclg.graphs.fstutil import fst_to_arrays
+from hclg.graphs.fstutil import FstArrays, read_vector_fst_file, vector_fst_to_arrays
 from hclg.graphs.symbols import SymbolTable
 
 DECODER_ARRAYS = ("final", "offsets", "e_arcs", "n_arcs")
@@ -130,42 +131,75 @@ class DecoderArrays:
         return (self.start, self.final, self.offsets.reshape(-1), e, e.view(np.float32), n, n.view(np.float32))
 
 
+@njit(cache=True)
+def _split_arcs(offsets, ilabel, olabel, weight, nextstate, ilabel_to_column):
+    """Splits arcs grouped by state into emitting and epsilon records (order kept).
+
+    Args:
+        offsets: int64 [S+1]; ilabel, olabel, nextstate: int32 [A]; weight: float32 [A].
+        ilabel_to_column: int32 [L]; the column each input label reads, -1 for none.
+
+    Returns:
+        (offsets int64 [S+1, 2], e_arcs int32 [E, E_REC], n_arcs int32 [N, N_REC], bad):
+        bad is an input label > 0 that reads no column, else -1.
+    """
+    S = offsets.shape[0] - 1
+    nl = ilabel_to_column.shape[0]
+    ne = 0
+    for a in range(ilabel.shape[0]):
+        il = ilabel[a]
+        if il != 0:
+            if il < 0 or il >= nl or ilabel_to_column[il] < 0:
+                return np.zeros((0, 2), np.int64), np.zeros((0, E_REC), np.int32), np.zeros((0, N_REC), np.int32), il
+            ne += 1
+    off = np.empty((S + 1, 2), np.int64)
+    e_arcs = np.empty((ne, E_REC), np.int32)
+    n_arcs = np.empty((ilabel.shape[0] - ne, N_REC), np.int32)
+    wbits = weight.view(np.int32)
+    e = 0
+    n = 0
+    for s in range(S):
+        off[s, 0] = e
+        off[s, 1] = n
+        for a in range(offsets[s], offsets[s + 1]):
+            il = ilabel[a]
+            if il != 0:
+                e_arcs[e, E_COLUMN] = ilabel_to_column[il]
+                e_arcs[e, E_WEIGHT] = wbits[a]
+                e_arcs[e, E_NEXT] = nextstate[a]
+                e_arcs[e, E_ILABEL] = il
+                e_arcs[e, E_OLABEL] = olabel[a]
+                e += 1
+            else:
+                n_arcs[n, N_OLABEL] = olabel[a]
+                n_arcs[n, N_WEIGHT] = wbits[a]
+                n_arcs[n, N_NEXT] = nextstate[a]
+                n += 1
+    off[S, 0] = e
+    off[S, 1] = n
+    return off, e_arcs, n_arcs, -1
+
+
+def _decoder_arrays(a: FstArrays, ilabel_to_column: np.ndarray) -> DecoderArrays:
+    i2c = np.ascontiguousarray(ilabel_to_column, dtype=np.int32)
+    off, e_arcs, n_arcs, bad = _split_arcs(a.offsets, a.ilabel, a.olabel, a.weight, a.nextstate, i2c)
+    if bad >= 0:
+        raise GraphFormatError(f"input label {int(bad)} reads no posterior column (disambiguation symbol left in?)")
+    return DecoderArrays(start=a.start, final=a.final, offsets=off, e_arcs=e_arcs, n_arcs=n_arcs)
+
+
 def decoder_arrays(f, ilabel_to_column: np.ndarray) -> DecoderArrays:
     """Splits an FST's arcs into emitting (input label > 0) and epsilon arcs.
+
+    Args:
+        f: a tropical FST.
+        ilabel_to_column: int [max_ilabel + 1]: the posterior column of each input label.
 
     Raises:
         GraphFormatError: an input label that reads no column (e.g. a disambiguation
             symbol left in the graph).
     """
-    a = fst_to_arrays(f)
-    src = a.sources()
-    emit = a.ilabel != 0
-    if emit.any():
-        if a.ilabel.max() >= len(ilabel_to_column) or (ilabel_to_column[a.ilabel[emit]] < 0).any():
-            bad = a.ilabel[emit][(a.ilabel[emit] >= len(ilabel_to_column)) | (ilabel_to_column[np.minimum(a.ilabel[emit], len(ilabel_to_column) - 1)] < 0)]
-            raise GraphFormatError(f"input label {int(bad[0])} reads no posterior column (disambiguation symbol left in?)")
-    ns = a.num_states
-
-    def part(mask):
-        order = np.argsort(src[mask], kind="stable")
-        off = np.zeros(ns + 1, dtype=np.int64)
-        np.cumsum(np.bincount(src[mask], minlength=ns), out=off[1:])
-        return order, off
-
-    eo, e_off = part(emit)
-    no, n_off = part(~emit)
-    e_il = a.ilabel[emit][eo]
-    e_arcs = np.empty((len(eo), E_REC), np.int32)
-    e_arcs[:, E_COLUMN] = ilabel_to_column[e_il]
-    e_arcs[:, E_WEIGHT] = a.weight[emit][eo].astype(np.float32).view(np.int32)
-    e_arcs[:, E_NEXT] = a.nextstate[emit][eo]
-    e_arcs[:, E_ILABEL] = e_il
-    e_arcs[:, E_OLABEL] = a.olabel[emit][eo]
-    n_arcs = np.empty((len(no), N_REC), np.int32)
-    n_arcs[:, N_OLABEL] = a.olabel[~emit][no]
-    n_arcs[:, N_WEIGHT] = a.weight[~emit][no].astype(np.float32).view(np.int32)
-    n_arcs[:, N_NEXT] = a.nextstate[~emit][no]
-    return DecoderArrays(start=a.start, final=a.final, offsets=np.stack([e_off, n_off], axis=1), e_arcs=e_arcs, n_arcs=n_arcs)
+    return _decoder_arrays(vector_fst_to_arrays(f), ilabel_to_column)
 
 
 def write_graph_dir(out_dir, f, words: SymbolTable, tokens: SymbolTable, ilabel_to_column: np.ndarray,
@@ -180,9 +214,12 @@ def write_graph_dir(out_dir, f, words: SymbolTable, tokens: SymbolTable, ilabel_
     """
     out = Path(out_dir)
     (out / "decoder").mkdir(parents=True, exist_ok=True)
+    if f.fst_type() != "vector":
+        f = fst.convert(f, "vector")
     f.set_input_symbols(None)  # the tables are written beside it
     f.set_output_symbols(None)
-    f.arcsort("ilabel")
+    if not f.properties(fst.I_LABEL_SORTED, False) & fst.I_LABEL_SORTED:
+        f.arcsort("ilabel")
     f.write(str(out / "HCLG.fst"))
     words.write(out / "words.txt")
     tokens.write(out / "tokens.txt")
@@ -196,12 +233,12 @@ def write_graph_dir(out_dir, f, words: SymbolTable, tokens: SymbolTable, ilabel_
             encoding="utf-8")
     if align_lexicon is not None:
         (out / "align_lexicon.txt").write_text("".join(f"{w} {' '.join(p)}\n" for w, p in align_lexicon), encoding="utf-8")
-    if consume:
-        g = fst.convert(f, "const")
+    if consume:  # the decoder arrays are read back from the file, not from f
         f.delete_states()
-        f = g
-    arr = decoder_arrays(f, ilabel_to_column)
-    del f
+        del f
+        arr = _decoder_arrays(read_vector_fst_file(out / "HCLG.fst"), ilabel_to_column)
+    else:
+        arr = decoder_arrays(f, ilabel_to_column)
     for name in DECODER_ARRAYS:
         np.save(out / "decoder" / f"{name}.npy", getattr(arr, name))
     manifest = dict(manifest)

@@ -1,0 +1,589 @@
+"""Determinization of functional transducers in the log semiring, as Kaldi's
+``fstdeterminizestar --use-log=true`` (fstext's DeterminizerStar), in numba.
+
+Removes epsilons and determinizes in one pass. Each state of the result is a *subset*
+of input states, each with a residual output string and a residual weight; an arc of
+the result carries the longest common prefix of its subset's strings and the log-sum
+of its weights (both divided out of the elements). Strings longer than one label become
+chains of epsilon-input arcs at the end, as Kaldi's ``Output`` does.
+
+Compared with OpenFst's transducer determinization (Gallic weights, factor-weight and
+map caches), this keeps one flat array per field and no cache, so it needs a fraction of
+the memory and time on LG-sized graphs. Kaldi's semantics are kept:
+
+- subsets are found again by their (state, string) sequence, weights compared within
+  ``delta`` (the stored subset keeps the weights it was first made with). Kaldi hashes the
+  states and strings only; here the sum of the weights, in wide bins, is hashed too, and
+  a subset near a bin's edge is also looked up in the neighbouring bin. The same subsets
+  match, but the subsets that differ only in weight, which a non-determinizable input
+  makes without end, no longer share one key (with Kaldi's hash, each new one is
+  compared with all the others, and the memory cap takes hours to reach);
+- subsets are expanded last-made-first (Kaldi's ``Q_.push_front``), so state numbers
+  follow the same order as Kaldi's;
+- a state reached twice with two output strings means the input is not functional,
+  and is an error.
+
+One difference: in the epsilon closure, Kaldi propagates an input element's own
+weight again when an epsilon path leads back to it (its ``weight_to_process`` is not
+cleared); here it is cleared, so the closure sums each path once.
+
+Weights are costs (-log p) in float32, as OpenFst's LogWeight; sums are computed in
+float64 and stored in float32.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from hclg.decoder.determinize_kernel import _child
+from hclg.decoder.kernel import _grown
+
+INF = np.float32(np.inf)
+
+#: kernel status codes
+OK, OUT_OF_MEMORY, NOT_FUNCTIONAL, EPSILON_LOOP = 0, 1, 2, 3
+
+
+@njit(cache=True, inline="always")
+def _log_plus(a, b):
+    """-log(exp(-a) + exp(-b)) for costs a, b (float64)."""
+    if a == np.inf:
+        return b
+    if b == np.inf:
+        return a
+    if a > b:
+        return b - np.log1p(np.exp(b - a))
+    return a - np.log1p(np.exp(a - b))
+
+
+@njit(cache=True)
+def _grow(a, need):
+    """a, or a copy about 1.5 times longer when ``need`` exceeds its length."""
+    if a.shape[0] >= need:
+        return a
+    b = np.empty(max(need, a.shape[0] + (a.shape[0] >> 1) + 16), dtype=a.dtype)
+    b[: a.shape[0]] = a
+    return b
+
+
+@njit(cache=True)
+def _sort_by(keys, idx, n):
+    """Sorts idx[0:n] by keys[idx] ascending, stable (insertion sort when short)."""
+    if n > 32:
+        order = np.argsort(keys[idx[:n]], kind="mergesort")
+        tmp = idx[:n].copy()
+        for i in range(n):
+            idx[i] = tmp[order[i]]
+        return
+    for i in range(1, n):
+        x = idx[i]
+        k = keys[x]
+        j = i - 1
+        while j >= 0 and keys[idx[j]] > k:
+            idx[j + 1] = idx[j]
+            j -= 1
+        idx[j + 1] = x
+
+
+@njit(cache=True)
+def _lca(a, b, str_parent, str_depth):
+    """The longest common prefix of trie strings a and b (their lowest common ancestor)."""
+    while str_depth[a] > str_depth[b]:
+        a = str_parent[a]
+    while str_depth[b] > str_depth[a]:
+        b = str_parent[b]
+    while a != b:
+        a = str_parent[a]
+        b = str_parent[b]
+    return a
+
+
+@njit(cache=True)
+def _subset_hash(el_state, el_str, lo, hi):
+    h = np.uint64(0)
+    factor = np.uint64(1)
+    for i in range(lo, hi):
+        h = h * factor + np.uint64(el_state[i]) + np.uint64(103333) * np.uint64(el_str[i])
+        factor = factor * np.uint64(23531)
+    return np.int64(h & np.uint64(0x7FFFFFFFFFFFFFFF))
+
+
+#: subsets are hashed with the sum of their weights in bins of BIN_WIDTH * n * delta
+#: (n elements): two subsets equal within delta fall in the same or a neighbouring bin,
+#: and subsets that differ only in weight (a non-determinizable input) spread out instead
+#: of piling up on one key.
+BIN_WIDTH = 16.0
+
+
+@njit(cache=True)
+def _weight_bin(el_w, lo, hi, delta):
+    """(bin, position in the bin in [0, 1)) of the sum of el_w[lo:hi]."""
+    s = 0.0
+    for i in range(lo, hi):
+        s += el_w[i]
+    x = s / (BIN_WIDTH * (hi - lo) * delta)
+    b = np.floor(x)
+    return np.int64(b), x - b
+
+
+@njit(cache=True, inline="always")
+def _home(key, mask):
+    return (key * np.int64(-7046029254386353131)) >> 20 & mask
+
+
+@njit(cache=True)
+def _find_subset(table, sub_key, sub_off, el_state, el_str, el_w, key, base, n, delta):
+    """The subset stored under ``key`` equal to el_*[base:base+n] (weights within delta).
+
+    Returns:
+        (subset id or -1, the empty slot where ``key`` would be stored).
+    """
+    mask = table.shape[0] - 1
+    slot = _home(key, mask)
+    while table[slot] != -1:
+        r = table[slot]
+        if sub_key[r] == key and sub_off[r + 1] - sub_off[r] == n:
+            o = sub_off[r]
+            same = True
+            for i in range(n):
+                if (el_state[o + i] != el_state[base + i] or el_str[o + i] != el_str[base + i]
+                        or abs(np.float64(el_w[o + i]) - np.float64(el_w[base + i])) > delta):
+                    same = False
+                    break
+            if same:
+                return r, slot
+        slot = (slot + 1) & mask
+    return -1, slot
+
+
+@njit(cache=True)
+def determinize_star_kernel(offsets, ilabel, olabel, weight, nextstate, final, start, delta, max_bytes):
+    """DeterminizerStar over an FST given as arrays (arcs grouped by source state).
+
+    Args:
+        offsets: int64 [S+1]; arcs of state s are offsets[s]:offsets[s+1].
+        ilabel, olabel, nextstate: int32 [A]. weight: float32 [A], costs.
+        final: float32 [S], +inf where not final. start: the start state (>= 0).
+        delta: weights within delta are equal when subsets are compared.
+        max_bytes: stop with OUT_OF_MEMORY once the subsets, strings and result arcs
+            take more than this.
+
+    Returns:
+        (status, n_states, temp arcs: t_src, t_ilabel, t_str, t_next (-1: a final
+        weight) int32 [n_arcs], t_weight float32 [n_arcs]; strings: str_parent,
+        str_label, str_depth int32 [n_str]; bad: the input state where a non-functional
+        input or a runaway epsilon closure was found, else -1).
+    """
+    S = final.shape[0]
+    A = ilabel.shape[0]
+    # string trie: node 0 is the empty string
+    str_parent = np.zeros(1024, np.int32)
+    str_label = np.zeros(1024, np.int32)
+    str_depth = np.zeros(1024, np.int32)
+    n_str = 1
+    ch_keys = np.full(1 << 12, -1, np.int64)
+    ch_vals = np.empty(1 << 12, np.int32)
+    n_ch = 0
+    # subsets: elements of subset q are el_*[sub_off[q]:sub_off[q+1]], sorted by state
+    cap_sub = max(1024, S // 2)
+    sub_off = np.zeros(cap_sub + 1, np.int64)
+    sub_key = np.empty(cap_sub, np.int64)  # hash of states and strings, with the weight bin
+    el_state = np.empty(2 * cap_sub, np.int32)
+    el_str = np.empty(2 * cap_sub, np.int32)
+    el_w = np.empty(2 * cap_sub, np.float32)
+    table = np.full(1 << 12, -1, np.int64)  # open addressing: slots hold subset ids
+    n_sub = 0
+    stack = np.empty(1024, np.int32)
+    n_stack = 0
+    # result arcs (Kaldi's TempArc): string ids on the output side
+    cap_arc = max(1024, A // 2)
+    t_src = np.empty(cap_arc, np.int32)
+    t_il = np.empty(cap_arc, np.int32)
+    t_str = np.empty(cap_arc, np.int32)
+    t_next = np.empty(cap_arc, np.int32)
+    t_w = np.empty(cap_arc, np.float32)
+    n_arcs = 0
+    # epsilon closure workspace (Kaldi's ecinfo_, id_to_index_, queue_)
+    id_to_index = np.full(S, -1, np.int32)
+    ec_state = np.empty(1024, np.int32)
+    ec_str = np.empty(1024, np.int32)
+    ec_w = np.empty(1024, np.float64)
+    ec_wtp = np.empty(1024, np.float64)
+    ec_inq = np.empty(1024, np.bool_)
+    ec_idx = np.empty(1024, np.int64)
+    queue = np.empty(1024, np.int32)
+    loop_limit = max(10_000_000, 100 * S)
+    # transition workspace: candidates (ilabel, next state, string, weight)
+    x_key = np.empty(1024, np.int64)
+    x_str = np.empty(1024, np.int32)
+    x_w = np.empty(1024, np.float64)
+    x_idx = np.empty(1024, np.int64)
+    m_w = np.empty(1024, np.float64)  # merged weights of one label's candidates
+    path = np.empty(64, np.int32)
+
+    # the start subset: {(start, empty, 0)}
+    sub_off[1] = 1
+    el_state[0] = start
+    el_str[0] = 0
+    el_w[0] = 0.0
+    sub_key[0] = _subset_hash(el_state, el_str, 0, 1) * np.int64(1000003) + _weight_bin(el_w, 0, 1, delta)[0]
+    table[_home(sub_key[0], table.shape[0] - 1)] = 0
+    n_sub = 1
+    stack[0] = 0
+    n_stack = 1
+    n_done = 0
+    while n_stack > 0:
+        n_stack -= 1
+        q = stack[n_stack]
+        n_done += 1
+        if (n_done & 4095) == 0:
+            used = (sub_off.nbytes + sub_key.nbytes + el_state.nbytes + el_str.nbytes + el_w.nbytes
+                    + table.nbytes + t_src.nbytes * 4 + t_w.nbytes + str_parent.nbytes * 3
+                    + ch_keys.nbytes + ch_vals.nbytes + stack.nbytes)
+            if used > max_bytes:
+                return (OUT_OF_MEMORY, n_sub, t_src[:0], t_il[:0], t_str[:0], t_next[:0], t_w[:0],
+                        str_parent[:0], str_label[:0], str_depth[:0], -1)
+        # ---- epsilon closure of subset q
+        lo = sub_off[q]
+        hi = sub_off[q + 1]
+        if hi - lo > ec_state.shape[0]:
+            m = 2 * (hi - lo)
+            ec_state = _grown(ec_state, m)
+            ec_str = _grown(ec_str, m)
+            ec_w = _grown(ec_w, m)
+            ec_wtp = _grown(ec_wtp, m)
+            ec_inq = _grown(ec_inq, m)
+        n_ec = 0
+        for i in range(lo, hi):
+            ec_state[n_ec] = el_state[i]
+            ec_str[n_ec] = el_str[i]
+            ec_w[n_ec] = el_w[i]
+            ec_wtp[n_ec] = np.inf
+            ec_inq[n_ec] = False
+            id_to_index[el_state[i]] = n_ec
+            n_ec += 1
+        q_head = 0
+        q_tail = 0
+        n_loops = 0
+        e = 0
+        # elements [0, n_in) are expanded with their own weight first, then the queue
+        n_in = n_ec
+        while True:
+            if e < n_in:
+                s = ec_state[e]
+                sstr = ec_str[e]
+                w_prop = ec_w[e]
+                e += 1
+            elif q_head < q_tail:
+                s = queue[q_head]
+                q_head += 1
+                k = id_to_index[s]
+                w_prop = ec_wtp[k]
+                ec_w[k] = _log_plus(ec_w[k], w_prop)
+                ec_wtp[k] = np.inf
+                ec_inq[k] = False
+                sstr = ec_str[k]
+                n_loops += 1
+                if n_loops > loop_limit:
+                    return (EPSILON_LOOP, n_sub, t_src[:0], t_il[:0], t_str[:0], t_next[:0], t_w[:0],
+                            str_parent[:0], str_label[:0], str_depth[:0], s)
+            else:
+                break
+            for a in range(offsets[s], offsets[s + 1]):
+                if ilabel[a] != 0:
+                    continue
+                ns = nextstate[a]
+                nstr = sstr
+                if olabel[a] != 0:
+                    nstr, n_str, n_ch, str_parent, str_label, str_depth, ch_keys, ch_vals = _child(
+                        sstr, olabel[a], str_parent, str_label, str_depth, n_str, ch_keys, ch_vals, n_ch)
+                nw = w_prop + weight[a]
+                k = id_to_index[ns]
+                if k < 0 or k >= n_ec or ec_state[k] != ns:
+                    if n_ec == ec_state.shape[0]:
+                        m = n_ec * 2
+                        ec_state = _grown(ec_state, m)
+                        ec_str = _grown(ec_str, m)
+                        ec_w = _grown(ec_w, m)
+                        ec_wtp = _grown(ec_wtp, m)
+                        ec_inq = _grown(ec_inq, m)
+                    ec_state[n_ec] = ns
+                    ec_str[n_ec] = nstr
+                    ec_w[n_ec] = np.inf
+                    ec_wtp[n_ec] = nw
+                    ec_inq[n_ec] = True
+                    id_to_index[ns] = n_ec
+                    n_ec += 1
+                    if q_tail == queue.shape[0]:
+                        queue = _grown(queue, 2 * q_tail)
+                    queue[q_tail] = ns
+                    q_tail += 1
+                else:
+                    if ec_str[k] != nstr:
+                        return (NOT_FUNCTIONAL, n_sub, t_src[:0], t_il[:0], t_str[:0], t_next[:0], t_w[:0],
+                                str_parent[:0], str_label[:0], str_depth[:0], ns)
+                    ec_wtp[k] = _log_plus(ec_wtp[k], nw)
+                    if not ec_inq[k]:
+                        tot = _log_plus(ec_w[k], ec_wtp[k])
+                        if abs(tot - ec_w[k]) > delta:
+                            ec_inq[k] = True
+                            if q_tail == queue.shape[0]:
+                                queue = _grown(queue, 2 * q_tail)
+                            queue[q_tail] = ns
+                            q_tail += 1
+        if n_ec > ec_idx.shape[0]:
+            ec_idx = _grown(ec_idx, n_ec)
+        for k in range(n_ec):
+            if ec_wtp[k] != np.inf:
+                ec_w[k] = _log_plus(ec_w[k], ec_wtp[k])
+            ec_idx[k] = k
+        _sort_by(ec_state, ec_idx, n_ec)
+        # ---- final weight
+        is_final = False
+        f_str = 0
+        f_w = np.inf
+        for j in range(n_ec):
+            k = ec_idx[j]
+            fw = final[ec_state[k]]
+            if fw != np.inf:
+                if not is_final:
+                    is_final = True
+                    f_str = ec_str[k]
+                    f_w = ec_w[k] + fw
+                else:
+                    if ec_str[k] != f_str:
+                        return (NOT_FUNCTIONAL, n_sub, t_src[:0], t_il[:0], t_str[:0], t_next[:0], t_w[:0],
+                                str_parent[:0], str_label[:0], str_depth[:0], ec_state[k])
+                    f_w = _log_plus(f_w, ec_w[k] + fw)
+        if is_final:
+            if n_arcs == t_src.shape[0]:
+                m = n_arcs + 1
+                t_src = _grow(t_src, m)
+                t_il = _grow(t_il, m)
+                t_str = _grow(t_str, m)
+                t_next = _grow(t_next, m)
+                t_w = _grow(t_w, m)
+            t_src[n_arcs] = q
+            t_il[n_arcs] = 0
+            t_str[n_arcs] = f_str
+            t_next[n_arcs] = -1
+            t_w[n_arcs] = f_w
+            n_arcs += 1
+        # ---- transitions: candidates sorted by (ilabel, next state)
+        n_x = 0
+        for j in range(n_ec):
+            k = ec_idx[j]
+            s = ec_state[k]
+            for a in range(offsets[s], offsets[s + 1]):
+                il = ilabel[a]
+                if il == 0:
+                    continue
+                if n_x == x_key.shape[0]:
+                    m = 2 * n_x
+                    x_key = _grown(x_key, m)
+                    x_str = _grown(x_str, m)
+                    x_w = _grown(x_w, m)
+                    x_idx = _grown(x_idx, m)
+                    m_w = _grown(m_w, m)
+                nstr = ec_str[k]
+                if olabel[a] != 0:
+                    nstr, n_str, n_ch, str_parent, str_label, str_depth, ch_keys, ch_vals = _child(
+                        nstr, olabel[a], str_parent, str_label, str_depth, n_str, ch_keys, ch_vals, n_ch)
+                x_key[n_x] = (np.int64(il) << 32) | np.int64(nextstate[a])
+                x_str[n_x] = nstr
+                x_w[n_x] = ec_w[k] + weight[a]
+                x_idx[n_x] = n_x
+                n_x += 1
+        for k in range(n_ec):  # id_to_index stays valid only through this subset
+            id_to_index[ec_state[k]] = -1
+        _sort_by(x_key, x_idx, n_x)
+        g0 = 0
+        while g0 < n_x:
+            il = np.int32(x_key[x_idx[g0]] >> 32)
+            g1 = g0
+            while g1 < n_x and np.int32(x_key[x_idx[g1]] >> 32) == il:
+                g1 += 1
+            # merge candidates with the same next state; they must carry the same string
+            n_new = 0
+            j = g0
+            base = sub_off[n_sub]
+            need = base + (g1 - g0)
+            if need > el_state.shape[0]:
+                el_state = _grow(el_state, need)
+                el_str = _grow(el_str, need)
+                el_w = _grow(el_w, need)
+            while j < g1:
+                c = x_idx[j]
+                st = np.int32(x_key[c] & 0xFFFFFFFF)
+                sstr = x_str[c]
+                w = x_w[c]
+                j += 1
+                while j < g1 and np.int32(x_key[x_idx[j]] & 0xFFFFFFFF) == st:
+                    if x_str[x_idx[j]] != sstr:
+                        return (NOT_FUNCTIONAL, n_sub, t_src[:0], t_il[:0], t_str[:0], t_next[:0], t_w[:0],
+                                str_parent[:0], str_label[:0], str_depth[:0], st)
+                    w = _log_plus(w, x_w[x_idx[j]])
+                    j += 1
+                el_state[base + n_new] = st
+                el_str[base + n_new] = sstr
+                m_w[n_new] = w
+                n_new += 1
+            # common prefix and total weight
+            common = el_str[base]
+            tot = m_w[0]
+            for i in range(1, n_new):
+                if common != 0:
+                    common = _lca(common, el_str[base + i], str_parent, str_depth)
+                tot = _log_plus(tot, m_w[i])
+            plen = str_depth[common]
+            for i in range(n_new):
+                el_w[base + i] = m_w[i] - tot
+                if plen > 0:  # the string without its first plen labels
+                    sn = el_str[base + i]
+                    d = str_depth[sn] - plen
+                    if d > path.shape[0]:
+                        path = np.empty(2 * d, np.int32)
+                    for r in range(d - 1, -1, -1):
+                        path[r] = str_label[sn]
+                        sn = str_parent[sn]
+                    node = 0
+                    for r in range(d):
+                        node, n_str, n_ch, str_parent, str_label, str_depth, ch_keys, ch_vals = _child(
+                            node, path[r], str_parent, str_label, str_depth, n_str, ch_keys, ch_vals, n_ch)
+                    el_str[base + i] = node
+            # the subset's state: found again, or new
+            h = _subset_hash(el_state, el_str, base, base + n_new)
+            b, pos = _weight_bin(el_w, base, base + n_new, delta)
+            key = h * np.int64(1000003) + b
+            dest, slot = _find_subset(table, sub_key, sub_off, el_state, el_str, el_w, key, base, n_new, delta)
+            if dest < 0 and pos < 1.0001 / BIN_WIDTH:
+                dest, _ = _find_subset(table, sub_key, sub_off, el_state, el_str, el_w, key - 1, base, n_new, delta)
+            if dest < 0 and pos > 1.0 - 1.0001 / BIN_WIDTH:
+                dest, _ = _find_subset(table, sub_key, sub_off, el_state, el_str, el_w, key + 1, base, n_new, delta)
+            if dest < 0:
+                dest = n_sub
+                sub_off = _grow(sub_off, n_sub + 2)
+                sub_key = _grow(sub_key, n_sub + 1)
+                sub_key[n_sub] = key
+                sub_off[n_sub + 1] = base + n_new
+                table[slot] = n_sub
+                n_sub += 1
+                if 2 * n_sub > table.shape[0]:
+                    nt = np.full(2 * table.shape[0], -1, np.int64)
+                    nmask = nt.shape[0] - 1
+                    for i in range(table.shape[0]):
+                        r = table[i]
+                        if r != -1:
+                            sl = _home(sub_key[r], nmask)
+                            while nt[sl] != -1:
+                                sl = (sl + 1) & nmask
+                            nt[sl] = r
+                    table = nt
+                if n_stack == stack.shape[0]:
+                    stack = _grown(stack, 2 * n_stack)
+                stack[n_stack] = dest
+                n_stack += 1
+            if n_arcs == t_src.shape[0]:
+                m = n_arcs + 1
+                t_src = _grow(t_src, m)
+                t_il = _grow(t_il, m)
+                t_str = _grow(t_str, m)
+                t_next = _grow(t_next, m)
+                t_w = _grow(t_w, m)
+            t_src[n_arcs] = q
+            t_il[n_arcs] = il
+            t_str[n_arcs] = common
+            t_next[n_arcs] = dest
+            t_w[n_arcs] = tot
+            n_arcs += 1
+            g0 = g1
+    return (OK, n_sub, t_src[:n_arcs], t_il[:n_arcs], t_str[:n_arcs], t_next[:n_arcs], t_w[:n_arcs],
+            str_parent[:n_str], str_label[:n_str], str_depth[:n_str], -1)
+
+
+@njit(cache=True)
+def strings_to_arcs(n_states, t_src, t_il, t_str, t_next, t_w, str_parent, str_label, str_depth):
+    """Kaldi's ``DeterminizerStar::Output`` to a standard FST: an arc whose string has
+    several labels becomes a chain through new states (input label and weight on its
+    first arc); a final weight with a string becomes a chain to a new final state.
+
+    Args:
+        n_states: states of the determinized FST (subsets).
+        t_*: its arcs as the kernel made them (t_next -1: a final weight).
+        str_*: the string trie.
+
+    Returns:
+        (num_states, src, ilabel, olabel, dst int32 [arcs], weight float32 [arcs],
+        final float32 [num_states]).
+    """
+    extra = 0
+    n_out = 0
+    for i in range(t_src.shape[0]):
+        d = str_depth[t_str[i]]
+        if t_next[i] < 0:
+            extra += d
+            n_out += d
+        else:
+            extra += max(d - 1, 0)
+            n_out += max(d, 1)
+    ns = n_states + extra
+    src = np.empty(n_out, np.int32)
+    il = np.empty(n_out, np.int32)
+    ol = np.empty(n_out, np.int32)
+    dst = np.empty(n_out, np.int32)
+    w = np.empty(n_out, np.float32)
+    fin = np.full(ns, np.inf, np.float32)
+    seq = np.empty(64, np.int32)
+    # the kernel made each state's arcs together, in the order it expanded the states;
+    # chains are numbered in state order, as Kaldi's Output does
+    first = np.zeros(n_states + 1, np.int64)
+    for i in range(t_src.shape[0]):
+        first[t_src[i] + 1] += 1
+    for q in range(n_states):
+        first[q + 1] += first[q]
+    order = np.empty(t_src.shape[0], np.int64)
+    fill = first[:-1].copy()
+    for i in range(t_src.shape[0]):
+        order[fill[t_src[i]]] = i
+        fill[t_src[i]] += 1
+    nxt = n_states
+    k = 0
+    for j in range(t_src.shape[0]):
+        i = order[j]
+        sn = t_str[i]
+        d = str_depth[sn]
+        if d > seq.shape[0]:
+            seq = np.empty(2 * d, np.int32)
+        for r in range(d - 1, -1, -1):
+            seq[r] = str_label[sn]
+            sn = str_parent[sn]
+        cur = t_src[i]
+        if t_next[i] < 0:
+            for r in range(d):
+                src[k] = cur
+                il[k] = 0
+                ol[k] = seq[r]
+                dst[k] = nxt
+                w[k] = t_w[i] if r == 0 else 0.0
+                cur = nxt
+                nxt += 1
+                k += 1
+            fin[cur] = t_w[i] if d == 0 else 0.0
+        else:
+            for r in range(d - 1):
+                src[k] = cur
+                il[k] = t_il[i] if r == 0 else 0
+                ol[k] = seq[r]
+                dst[k] = nxt
+                w[k] = t_w[i] if r == 0 else 0.0
+                cur = nxt
+                nxt += 1
+                k += 1
+            src[k] = cur
+            il[k] = t_il[i] if d <= 1 else 0
+            ol[k] = seq[d - 1] if d > 0 else 0
+            dst[k] = t_next[i]
+            w[k] = t_w[i] if d <= 1 else 0.0
+            k += 1
+    return ns, src, il, ol, dst, w, fin
