@@ -38,7 +38,6 @@ from hclg.graphs.lexicon import make_lexicon_fst, read_lexicon, read_phones
 from hclg.graphs.symbols import SymbolTable
 from hclg.graphs.topology import (
     BUILTIN_TOPOLOGIES,
-    add_self_loops,
     make_ctc_topo,
     make_h_transducer,
     make_transition_table,
@@ -46,6 +45,7 @@ from hclg.graphs.topology import (
     transition_table_from_units,
     read_pdf_map,
     read_transition_table,
+    self_loop_arrays,
 )
 
 log = logging.getLogger("hclg")
@@ -282,15 +282,17 @@ def _compile(lexicon, grammar, out, o: CompileOptions, phones, tokens, t_start, 
         HaLG = fstutil.minimize_encoded(HaLG, "HaLG: minimize (encoded)", consume=True)
         HaLG = fstutil.relabel_to_epsilon(HaLG, dis_labels, "input", "HaLG: disambiguation -> eps")
         t0 = time.perf_counter()
-        HCLG = add_self_loops(HaLG, table, o.self_loop_scale)
+        HCLG = self_loop_arrays(HaLG, table, o.self_loop_scale, consume=True)  # arrays, sorted by input label
         del HaLG
-        fstutil.log_step("HCLG: add self-loops", HCLG, t0)
+        fstutil.log_step("HCLG: add self-loops (arcs sorted)", HCLG, t0)
         i2c = table.pdf.copy()
         i2c[0] = -1
         transitions = table.as_arrays()
-    t0 = time.perf_counter()
-    HCLG.arcsort("ilabel")
-    st, na = fstutil.log_step("HCLG: arcsort", HCLG, t0) and fstutil.size(HCLG)
+    if isinstance(HCLG, fst.Fst):
+        t0 = time.perf_counter()
+        HCLG.arcsort("ilabel")
+        fstutil.log_step("HCLG: arcsort", HCLG, t0)
+    st, na = steps[-1][1], steps[-1][2]
     manifest = {
         "topology": o.topology,
         "options": dataclasses.asdict(o),

@@ -132,6 +132,87 @@ def fst_to_arrays(f: fst.Fst) -> FstArrays:
     )
 
 
+_K_MUTABLE = 0x2
+_K_ILABEL_SORTED = 0x10000000
+
+
+@njit(cache=True)
+def _group_by_source(num_states, src):
+    """(offsets int64 [S+1], order int64 [A]): arcs grouped by source, stable."""
+    offsets = np.zeros(num_states + 1, np.int64)
+    for a in range(src.shape[0]):
+        offsets[src[a] + 1] += 1
+    for s in range(num_states):
+        offsets[s + 1] += offsets[s]
+    fill = offsets[:-1].copy()
+    order = np.empty(src.shape[0], np.int64)
+    for a in range(src.shape[0]):
+        order[fill[src[a]]] = a
+        fill[src[a]] += 1
+    return offsets, order
+
+
+@njit(cache=True)
+def _vector_body(offsets, order, ilabel, olabel, weight, nextstate, final):
+    """The body of a VectorFst file as int32: per state its final weight, its int64 arc
+    count and its 16-byte arcs. Arc j of the grouping is arc order[j] (order empty: j)."""
+    S = final.shape[0]
+    A = offsets[S]
+    body = np.empty(3 * S + 4 * A, np.int32)
+    fb = body.view(np.float32)
+    use_order = order.shape[0] > 0
+    p = 0
+    for s in range(S):
+        n = offsets[s + 1] - offsets[s]
+        fb[p] = final[s]
+        body[p + 1] = np.int32(n & 0xFFFFFFFF)
+        body[p + 2] = np.int32(n >> 32)
+        p += 3
+        for j in range(offsets[s], offsets[s + 1]):
+            a = order[j] if use_order else j
+            body[p] = ilabel[a]
+            body[p + 1] = olabel[a]
+            fb[p + 2] = weight[a]
+            body[p + 3] = nextstate[a]
+            p += 4
+    return body
+
+
+def write_vector_fst(path, a: FstArrays, order: np.ndarray | None = None, ilabel_sorted: bool = False) -> None:
+    """Writes arrays as an OpenFst VectorFst file (tropical), as ``Fst.write`` would.
+
+    Args:
+        path: the file.
+        a: the FST; arcs grouped by state (``a.offsets``).
+        order: int64 [A]: arc j of the grouping is arc order[j]; None: the arrays' order.
+        ilabel_sorted: the arcs of each state are sorted by input label (recorded in the
+            header, so that OpenFst does not sort them again).
+    """
+    ns = a.num_states
+    props = _K_EXPANDED | _K_MUTABLE | (_K_ILABEL_SORTED if ilabel_sorted else 0)
+    header = struct.pack("<i", _MAGIC)
+    for name in ("vector", "standard"):
+        header += struct.pack("<i", len(name)) + name.encode()
+    header += struct.pack("<ii", 2, 0)
+    header += struct.pack("<Qqqq", props, a.start if ns else -1, ns, int(a.offsets[-1]))
+    body = _vector_body(a.offsets, np.empty(0, np.int64) if order is None else order, a.ilabel, a.olabel,
+                        a.weight, a.nextstate, a.final)
+    with open(path, "wb") as fh:
+        fh.write(header)
+        body.tofile(fh)
+
+
+def read_arrays_as_fst(a: FstArrays, order: np.ndarray | None = None, ilabel_sorted: bool = False) -> fst.VectorFst:
+    """A VectorFst of arrays (through a temporary VectorFst file: one copy in memory)."""
+    fd, path = tempfile.mkstemp(suffix=".fst", prefix="hclg-")
+    os.close(fd)
+    try:
+        write_vector_fst(path, a, order, ilabel_sorted)
+        return fst.Fst.read(path)
+    finally:
+        os.unlink(path)
+
+
 def arrays_to_fst(
     num_states: int,
     start: int,
@@ -147,61 +228,25 @@ def arrays_to_fst(
     Args:
         num_states: number of states; states are 0..num_states-1.
         start: the start state.
-        src, ilabel, olabel, dst: int [num_arcs]; arcs in any order.
+        src, ilabel, olabel, dst: int [num_arcs]; arcs in any order (each state keeps
+            its arcs in the order given).
         weight: float [num_arcs]; arc costs.
         final: float [num_states]; final costs, +inf where not final.
 
     Returns:
         A mutable pywrapfst VectorFst.
     """
-    src = np.asarray(src)
+    i32 = lambda x: np.ascontiguousarray(x, dtype=np.int32)  # noqa: E731
+    src, dst = i32(src), i32(dst)
     na = src.shape[0]
     if na and (src.min() < 0 or src.max() >= num_states):
         raise GraphBuildError("arc source state out of range")
-    dst = np.asarray(dst)
     if na and (dst.min() < 0 or dst.max() >= num_states):
         raise GraphBuildError("arc destination state out of range")
-    order = np.argsort(src, kind="stable")
-    counts = np.bincount(src, minlength=num_states)
-    states = np.zeros(num_states, dtype=STATE_DTYPE)
-    states["final"] = final
-    pos = np.zeros(num_states, dtype=np.int64)
-    np.cumsum(counts[:-1], out=pos[1:])
-    states["pos"] = pos
-    del pos
-    states["narcs"] = counts
-    il_sorted = np.asarray(ilabel)[order]
-    ol_sorted = np.asarray(olabel)[order]
-    s_sorted = src[order]
-    states["nieps"] = np.bincount(s_sorted[il_sorted == 0], minlength=num_states)
-    states["noeps"] = np.bincount(s_sorted[ol_sorted == 0], minlength=num_states)
-    del s_sorted
-    arcs = np.empty(na, dtype=ARC_DTYPE)
-    arcs["ilabel"] = il_sorted
-    del il_sorted
-    arcs["olabel"] = ol_sorted
-    del ol_sorted
-    arcs["weight"] = np.asarray(weight)[order]
-    arcs["nextstate"] = dst[order]
-    del order
-    header = struct.pack("<i", _MAGIC)
-    for name in ("const", "standard"):
-        header += struct.pack("<i", len(name)) + name.encode()
-    header += struct.pack("<ii", 2, 0)
-    header += struct.pack("<Qqqq", _K_EXPANDED, start if num_states else -1, num_states, na)
-    # Through a file: OpenFst reads it in place of several in-memory copies of the arcs.
-    fd, path = tempfile.mkstemp(suffix=".fst", prefix="hclg-")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(header)
-            states.tofile(fh)
-            del states
-            arcs.tofile(fh)
-            del arcs
-        const = fst.Fst.read(path)
-    finally:
-        os.unlink(path)
-    return fst.convert(const, "vector")
+    offsets, order = _group_by_source(num_states, src)
+    a = FstArrays(start, np.ascontiguousarray(final, dtype=np.float32), offsets, i32(ilabel), i32(olabel),
+                  np.ascontiguousarray(weight, dtype=np.float32), dst)
+    return read_arrays_as_fst(a, order)
 
 
 def size(f: fst.Fst) -> tuple[int, int]:
@@ -214,16 +259,21 @@ def log_step(step: str, f: fst.Fst, t0: float, hint: str = "") -> fst.Fst:
 
     Args:
         step: name of the step ("LG = L o G").
-        f: its result.
+        f: its result (an FST or FstArrays).
         t0: time.perf_counter() when the step began.
         hint: the likely cause, said when the result is empty.
 
     Returns:
         f, unchanged.
     """
-    if f.start() == fst.NO_STATE_ID or f.num_states() == 0:
-        raise GraphBuildError(f"Composition failure: step {step!r} produced an empty FST. {hint}".strip())
-    n, a = size(f)
+    if isinstance(f, FstArrays):
+        if f.start < 0 or f.num_states == 0:
+            raise GraphBuildError(f"Composition failure: step {step!r} produced an empty FST. {hint}".strip())
+        n, a = f.num_states, f.num_arcs
+    else:
+        if f.start() == fst.NO_STATE_ID or f.num_states() == 0:
+            raise GraphBuildError(f"Composition failure: step {step!r} produced an empty FST. {hint}".strip())
+        n, a = size(f)
     dt = time.perf_counter() - t0
     log.info("%-34s %10d states %11d arcs %8.2fs", step, n, a, dt)
     rec = STEP_RECORD.get()

@@ -46,7 +46,7 @@ from numba import njit
 
 from hclg import constants
 from hclg.errors import GraphFormatError
-from hclg.graphs.fstutil import FstArrays, read_vector_fst_file, vector_fst_to_arrays
+from hclg.graphs.fstutil import FstArrays, read_vector_fst_file, vector_fst_to_arrays, write_vector_fst
 from hclg.graphs.symbols import SymbolTable
 
 DECODER_ARRAYS = ("final", "offsets", "e_arcs", "n_arcs")
@@ -209,18 +209,22 @@ def write_graph_dir(out_dir, f, words: SymbolTable, tokens: SymbolTable, ilabel_
                     consume: bool = False) -> Path:
     """Writes a graph directory (see the module doc). Returns its path.
 
+    ``f`` is the graph: an FST, or FstArrays whose arcs are sorted by input label.
     With ``consume``, ``f`` is emptied once written, so that it and the decoder arrays
     made from it are not in memory together.
     """
     out = Path(out_dir)
     (out / "decoder").mkdir(parents=True, exist_ok=True)
-    if f.fst_type() != "vector":
-        f = fst.convert(f, "vector")
-    f.set_input_symbols(None)  # the tables are written beside it
-    f.set_output_symbols(None)
-    if not f.properties(fst.I_LABEL_SORTED, False) & fst.I_LABEL_SORTED:
-        f.arcsort("ilabel")
-    f.write(str(out / "HCLG.fst"))
+    if isinstance(f, FstArrays):  # arcs already sorted by input label
+        write_vector_fst(out / "HCLG.fst", f, ilabel_sorted=True)
+    else:
+        if f.fst_type() != "vector":
+            f = fst.convert(f, "vector")
+        f.set_input_symbols(None)  # the tables are written beside it
+        f.set_output_symbols(None)
+        if not f.properties(fst.I_LABEL_SORTED, False) & fst.I_LABEL_SORTED:
+            f.arcsort("ilabel")
+        f.write(str(out / "HCLG.fst"))
     words.write(out / "words.txt")
     tokens.write(out / "tokens.txt")
     np.save(out / "ilabel_to_column.npy", ilabel_to_column.astype(np.int32))
@@ -233,7 +237,10 @@ def write_graph_dir(out_dir, f, words: SymbolTable, tokens: SymbolTable, ilabel_
             encoding="utf-8")
     if align_lexicon is not None:
         (out / "align_lexicon.txt").write_text("".join(f"{w} {' '.join(p)}\n" for w, p in align_lexicon), encoding="utf-8")
-    if consume:  # the decoder arrays are read back from the file, not from f
+    if isinstance(f, FstArrays):
+        arr = _decoder_arrays(f, ilabel_to_column)
+        del f
+    elif consume:  # the decoder arrays are read back from the file, not from f
         f.delete_states()
         del f
         arr = _decoder_arrays(read_vector_fst_file(out / "HCLG.fst"), ilabel_to_column)

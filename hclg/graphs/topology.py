@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from numba import njit
 
 from hclg.errors import GraphBuildError, InputFormatError
-from hclg.graphs.fstutil import arrays_to_fst, fst_to_arrays
+from hclg.graphs.fstutil import FstArrays, arrays_to_fst, read_arrays_as_fst, vector_fst_to_arrays
 
 
 @dataclass(frozen=True)
@@ -371,6 +372,156 @@ def make_h_transducer(
     return h, dis_labels
 
 
+@njit(cache=True)
+def _self_loops(offsets, ilabel, olabel, weight, nextstate, final, trans_state, self_loop_of, loop_log_prob, scale):
+    """Kaldi's add-self-loops --reorder=true over arrays (see :func:`add_self_loops`).
+
+    Args:
+        offsets: int64 [S+1]; ilabel, olabel, nextstate: int32 [A]; weight: float32 [A];
+            final: float32 [S]: the graph without self-loops, arcs grouped by state.
+        trans_state: int32 [T+1]: the HMM state each transition id leaves (0: epsilon).
+        self_loop_of: int32 [Q+1]: the self-loop transition id of each HMM state (0: none).
+        loop_log_prob: float64 [T+1]: log probability of each transition's self-loop.
+        scale: Kaldi's --self-loop-scale.
+
+    Returns:
+        (offsets, ilabel, olabel, weight, nextstate, final) of the result, each state's
+        arcs sorted by input label (stable).
+    """
+    S = final.shape[0]
+    big = np.iinfo(np.int32).max
+    bad = np.zeros(S, np.bool_)
+    moved = 0
+    for s in range(S):
+        cmin = big
+        cmax = -1
+        for a in range(offsets[s], offsets[s + 1]):
+            c = trans_state[ilabel[a]]
+            cmin = min(cmin, c)
+            cmax = max(cmax, c)
+        if (cmin != cmax and cmax >= 0) or (final[s] != np.inf and cmax > 0):
+            bad[s] = True
+            for a in range(offsets[s], offsets[s + 1]):
+                if ilabel[a] != 0:
+                    moved += 1
+    S2 = S + moved
+    # each state's class (the HMM state its arcs leave), then its self-loop
+    cls = np.zeros(S2, np.int32)
+    nxt_new = S
+    for s in range(S):
+        for a in range(offsets[s], offsets[s + 1]):
+            c = trans_state[ilabel[a]]
+            if bad[s]:
+                if ilabel[a] != 0:
+                    cls[nxt_new] = c
+                    nxt_new += 1
+            elif c > cls[s]:
+                cls[s] = c
+    loop = np.zeros(S2, np.int32)
+    count = np.zeros(S2 + 1, np.int64)
+    for s in range(S2):
+        loop[s] = self_loop_of[cls[s]]
+        if s < S:
+            count[s + 1] = (offsets[s + 1] - offsets[s]) + (loop[s] > 0)
+        else:
+            count[s + 1] = 1 + (loop[s] > 0)
+    for s in range(S2):
+        count[s + 1] += count[s]
+    A2 = count[S2]
+    il2 = np.empty(A2, np.int32)
+    ol2 = np.empty(A2, np.int32)
+    w2 = np.empty(A2, np.float32)
+    nx2 = np.empty(A2, np.int32)
+    fin2 = np.full(S2, np.inf, np.float32)
+    fin2[:S] = final
+    nxt_new = S
+    for s in range(S):
+        k = count[s]
+        fwd = np.float32(0.0)
+        if loop[s] > 0:
+            fwd = np.float32(-scale * np.log1p(-np.exp(loop_log_prob[loop[s]])))
+        if bad[s]:  # its epsilon arcs, then one epsilon arc per moved arc, to a new state
+            for a in range(offsets[s], offsets[s + 1]):
+                if ilabel[a] == 0:
+                    il2[k] = 0
+                    ol2[k] = olabel[a]
+                    w2[k] = weight[a]
+                    nx2[k] = nextstate[a]
+                    k += 1
+            for a in range(offsets[s], offsets[s + 1]):
+                if ilabel[a] != 0:
+                    il2[k] = 0
+                    ol2[k] = olabel[a]
+                    w2[k] = weight[a]
+                    nx2[k] = nxt_new
+                    k += 1
+                    q = nxt_new
+                    j = count[q]
+                    il2[j] = ilabel[a]
+                    ol2[j] = 0
+                    w2[j] = 0.0
+                    if loop[q] > 0:
+                        w2[j] = np.float32(-scale * np.log1p(-np.exp(loop_log_prob[loop[q]])))
+                    nx2[j] = nextstate[a]
+                    if loop[q] > 0:
+                        il2[j + 1] = loop[q]
+                        ol2[j + 1] = 0
+                        w2[j + 1] = np.float32(-scale * loop_log_prob[loop[q]])
+                        nx2[j + 1] = q
+                    nxt_new += 1
+        else:
+            for a in range(offsets[s], offsets[s + 1]):
+                il2[k] = ilabel[a]
+                ol2[k] = olabel[a]
+                w2[k] = weight[a] + fwd if ilabel[a] != 0 else weight[a]
+                nx2[k] = nextstate[a]
+                k += 1
+        if loop[s] > 0:
+            il2[k] = loop[s]
+            ol2[k] = 0
+            w2[k] = np.float32(-scale * loop_log_prob[loop[s]])
+            nx2[k] = s
+            k += 1
+    # arcs of each state sorted by input label, stable (insertion sort: states have few)
+    for s in range(S2):
+        lo = count[s]
+        for i in range(lo + 1, count[s + 1]):
+            x_il = il2[i]
+            x_ol = ol2[i]
+            x_w = w2[i]
+            x_nx = nx2[i]
+            j = i - 1
+            while j >= lo and il2[j] > x_il:
+                il2[j + 1] = il2[j]
+                ol2[j + 1] = ol2[j]
+                w2[j + 1] = w2[j]
+                nx2[j + 1] = nx2[j]
+                j -= 1
+            il2[j + 1] = x_il
+            ol2[j + 1] = x_ol
+            w2[j + 1] = x_w
+            nx2[j + 1] = x_nx
+    return count, il2, ol2, w2, nx2, fin2
+
+
+def self_loop_arrays(f, table: TransitionTable, self_loop_scale: float, consume: bool = False) -> FstArrays:
+    """:func:`add_self_loops`, with the result as arrays (arcs sorted by input label).
+
+    Args:
+        f: the graph without self-loops.
+        table, self_loop_scale: as for add_self_loops.
+        consume: empty ``f`` once it has been read.
+    """
+    a = vector_fst_to_arrays(f, consume=consume)
+    if a.num_arcs and a.ilabel.max() > table.num_transitions:
+        raise GraphBuildError("the graph has input labels that are not transition ids (disambiguation symbols left?)")
+    off, il, ol, w, nx, fin = _self_loops(
+        a.offsets, a.ilabel, a.olabel, a.weight, a.nextstate, a.final,
+        np.ascontiguousarray(table.trans_state, dtype=np.int32), np.ascontiguousarray(table.self_loop_of, dtype=np.int32),
+        np.ascontiguousarray(table.self_loop_log_prob, dtype=np.float64), float(self_loop_scale))
+    return FstArrays(a.start, fin, off, il, ol, w, nx)
+
+
 def add_self_loops(f, table: TransitionTable, self_loop_scale: float):
     """Adds HMM self-loops to a graph built without them, as Kaldi's
     ``add-self-loops --reorder=true``.
@@ -387,56 +538,9 @@ def add_self_loops(f, table: TransitionTable, self_loop_scale: float):
         self_loop_scale: Kaldi's --self-loop-scale.
 
     Returns:
-        The graph with self-loops, a new VectorFst.
+        The graph with self-loops, a new VectorFst, arcs sorted by input label.
     """
-    a = fst_to_arrays(f)
-    ns = a.num_states
-    src = a.sources()
-    ilab, olab, w, nxt = np.ascontiguousarray(a.ilabel), np.ascontiguousarray(a.olabel), np.ascontiguousarray(a.weight), np.ascontiguousarray(a.nextstate)
-    final0, start = a.final, a.start
-    del a
-    if ilab.max(initial=0) > table.num_transitions:
-        raise GraphBuildError("the graph has input labels that are not transition ids (disambiguation symbols left?)")
-    cls = table.trans_state[ilab]  # 0 for epsilon
-    # Per state: the class of its arcs if all agree, -1 if they differ.
-    big = np.iinfo(np.int32).max
-    cmin = np.full(ns, big, dtype=np.int32)
-    cmax = np.full(ns, -1, dtype=np.int32)
-    np.minimum.at(cmin, src, cls)
-    np.maximum.at(cmax, src, cls)
-    bad = (cmin != cmax) & (cmax >= 0)
-    bad |= np.isfinite(final0) & (cmax > 0)
-    del cmin, cmax, cls
-    move = bad[src] & (ilab != 0)
-    k = int(move.sum())
-    new_states = (ns + np.arange(k)).astype(np.int32)
-    # The moved arc: old state --eps/olabel/weight--> new state --ilabel/eps/0--> old next.
-    m_src, m_il, m_ol, m_w, m_nxt = src[move], ilab[move], olab[move], w[move], nxt[move]
-    keep = ~move
-    src = np.concatenate([src[keep], m_src, new_states])
-    ilab = np.concatenate([ilab[keep], np.zeros(k, np.int32), m_il])
-    olab = np.concatenate([olab[keep], m_ol, np.zeros(k, np.int32)])
-    w = np.concatenate([w[keep], m_w, np.zeros(k, np.float32)])
-    nxt = np.concatenate([nxt[keep], new_states, m_nxt])
-    del keep, move, m_src, m_il, m_ol, m_w, m_nxt
-    final = np.concatenate([final0, np.full(k, np.inf, np.float32)])
-    ns2 = ns + k
-    state_cls = np.zeros(ns2, dtype=np.int32)
-    np.maximum.at(state_cls, src, table.trans_state[ilab])
-    loop_tid = table.self_loop_of[state_cls]
-    has_loop = loop_tid > 0
-    p_loop = np.where(has_loop, np.exp(table.self_loop_log_prob[table.self_loop_of[state_cls]]), 0.0)
-    # Forward arcs out of a state with a self-loop pay self_loop_scale * -log(1 - p_loop).
-    fwd = (ilab != 0) & has_loop[src]
-    w += np.where(fwd, -self_loop_scale * np.log1p(-p_loop[src]), 0.0).astype(np.float32)
-    del fwd
-    ls = np.nonzero(has_loop)[0].astype(np.int32)
-    src = np.concatenate([src, ls])
-    ilab = np.concatenate([ilab, loop_tid[ls]])
-    olab = np.concatenate([olab, np.zeros(len(ls), np.int32)])
-    w = np.concatenate([w, (-self_loop_scale * np.log(p_loop[ls])).astype(np.float32)])
-    nxt = np.concatenate([nxt, ls])
-    return arrays_to_fst(ns2, start, src, ilab, olab, w, nxt, final)
+    return read_arrays_as_fst(self_loop_arrays(f, table, self_loop_scale), ilabel_sorted=True)
 
 
 def make_ctc_topo(num_tokens: int, blank_id: int, compact: bool = False):
