@@ -47,6 +47,7 @@ def _compile_options():
             click.option("--word-delimiter", default=None, help=_help(C, "word_delimiter")),
             click.option("--unk", default=constants.UNK, show_default=True, help=_help(C, "unk")),
             click.option("--lexicon-format", type=click.Choice(["auto", "kaldi", "lexiconp", "cmudict"]), default="auto", show_default=True, help=_help(C, "lexicon_format")),
+            click.option("--max-determinize-mem", type=int, default=None, help=_help(C, "max_determinize_mem")),
         ]
         for o in reversed(opts):
             f = o(f)

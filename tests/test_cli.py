@@ -27,3 +27,11 @@ def test_bad_lexicon_line_is_reported_with_file_and_line(tmp_path):
     r = CliRunner().invoke(main, ["compile", "-l", str(lex), "-g", str(lm), str(tmp_path / "g")])
     assert r.exit_code != 0
     assert "lex.txt:2: word 'hat' has no pronunciation" in r.output
+
+
+def test_determinization_memory_cap_is_an_option(an4_example, tmp_path):
+    ex = an4_example
+    r = CliRunner().invoke(main, ["compile", "--lexicon", str(ex / "lexicon.dic"), "--lm", str(ex / "lm_unigram.arpa"),
+                                  "--phones", str(ex / "phones.txt"), "--max-determinize-mem", "1000", str(tmp_path / "g")])
+    assert r.exit_code != 0
+    assert "step 'LG: determinize (log)' ran out of its memory cap" in r.output

@@ -158,6 +158,24 @@ def _find_subset(table, sub_key, sub_off, el_state, el_str, el_w, key, base, n, 
 
 
 @njit(cache=True)
+def _push_arc(n, t_src, t_il, t_str, t_next, t_w, q, il, sid, dest, w):
+    """Appends a result arc (Kaldi's TempArc; dest -1: a final weight), growing the
+    arrays when full. Returns (n + 1, the arrays)."""
+    if n == t_src.shape[0]:
+        t_src = _grow(t_src, n + 1)
+        t_il = _grow(t_il, n + 1)
+        t_str = _grow(t_str, n + 1)
+        t_next = _grow(t_next, n + 1)
+        t_w = _grow(t_w, n + 1)
+    t_src[n] = q
+    t_il[n] = il
+    t_str[n] = sid
+    t_next[n] = dest
+    t_w[n] = w
+    return n + 1, t_src, t_il, t_str, t_next, t_w
+
+
+@njit(cache=True)
 def determinize_star_kernel(offsets, ilabel, olabel, weight, nextstate, final, start, delta, max_bytes):
     """DeterminizerStar over an FST given as arrays (arcs grouped by source state).
 
@@ -237,7 +255,7 @@ def determinize_star_kernel(offsets, ilabel, olabel, weight, nextstate, final, s
         n_stack -= 1
         q = stack[n_stack]
         n_done += 1
-        if (n_done & 4095) == 0:
+        if (n_done & 4095) == 1:  # the first state, then every 4096
             used = (sub_off.nbytes + sub_key.nbytes + el_state.nbytes + el_str.nbytes + el_w.nbytes
                     + table.nbytes + t_src.nbytes * 4 + t_w.nbytes + str_parent.nbytes * 3
                     + ch_keys.nbytes + ch_vals.nbytes + stack.nbytes)
@@ -357,19 +375,8 @@ def determinize_star_kernel(offsets, ilabel, olabel, weight, nextstate, final, s
                                 str_parent[:0], str_label[:0], str_depth[:0], ec_state[k])
                     f_w = _log_plus(f_w, ec_w[k] + fw)
         if is_final:
-            if n_arcs == t_src.shape[0]:
-                m = n_arcs + 1
-                t_src = _grow(t_src, m)
-                t_il = _grow(t_il, m)
-                t_str = _grow(t_str, m)
-                t_next = _grow(t_next, m)
-                t_w = _grow(t_w, m)
-            t_src[n_arcs] = q
-            t_il[n_arcs] = 0
-            t_str[n_arcs] = f_str
-            t_next[n_arcs] = -1
-            t_w[n_arcs] = f_w
-            n_arcs += 1
+            n_arcs, t_src, t_il, t_str, t_next, t_w = _push_arc(
+                n_arcs, t_src, t_il, t_str, t_next, t_w, q, 0, f_str, -1, f_w)
         # ---- transitions: candidates sorted by (ilabel, next state)
         n_x = 0
         for j in range(n_ec):
@@ -484,19 +491,8 @@ def determinize_star_kernel(offsets, ilabel, olabel, weight, nextstate, final, s
                     stack = _grown(stack, 2 * n_stack)
                 stack[n_stack] = dest
                 n_stack += 1
-            if n_arcs == t_src.shape[0]:
-                m = n_arcs + 1
-                t_src = _grow(t_src, m)
-                t_il = _grow(t_il, m)
-                t_str = _grow(t_str, m)
-                t_next = _grow(t_next, m)
-                t_w = _grow(t_w, m)
-            t_src[n_arcs] = q
-            t_il[n_arcs] = il
-            t_str[n_arcs] = common
-            t_next[n_arcs] = dest
-            t_w[n_arcs] = tot
-            n_arcs += 1
+            n_arcs, t_src, t_il, t_str, t_next, t_w = _push_arc(
+                n_arcs, t_src, t_il, t_str, t_next, t_w, q, il, common, dest, tot)
             g0 = g1
     return (OK, n_sub, t_src[:n_arcs], t_il[:n_arcs], t_str[:n_arcs], t_next[:n_arcs], t_w[:n_arcs],
             str_parent[:n_str], str_label[:n_str], str_depth[:n_str], -1)

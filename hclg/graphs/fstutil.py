@@ -80,6 +80,19 @@ def _read_string(b: bytes, off: int) -> tuple[str, int]:
     return b[off + 4 : off + 4 + n].decode(), off + 4 + n
 
 
+def _read_header(b: bytes, where: str) -> tuple:
+    """OpenFst's file header: (fst type, arc type, flags, start, states, arcs, its length)."""
+    (magic,) = struct.unpack_from("<i", b, 0)
+    if magic != _MAGIC:
+        raise GraphBuildError(f"{where}: not an OpenFst binary FST")
+    kind, off = _read_string(b, 4)
+    arc_type, off = _read_string(b, off)
+    _version, flags = struct.unpack_from("<ii", b, off)
+    off += 8
+    _props, start, ns, na = struct.unpack_from("<Qqqq", b, off)
+    return kind, arc_type, flags, start, ns, na, off + 32
+
+
 def fst_to_arrays(f: fst.Fst) -> FstArrays:
     """Copies any tropical FST into flat arrays (one OpenFst conversion, no per-arc Python).
 
@@ -99,15 +112,7 @@ def fst_to_arrays(f: fst.Fst) -> FstArrays:
         f = fst.convert(f, "const")
     b = f.write_to_string()
     del f
-    (magic,) = struct.unpack_from("<i", b, 0)
-    if magic != _MAGIC:
-        raise GraphBuildError("OpenFst wrote an unexpected header")
-    _, off = _read_string(b, 4)
-    _, off = _read_string(b, off)
-    _version, flags = struct.unpack_from("<ii", b, off)
-    off += 8
-    _props, start, ns, na = struct.unpack_from("<Qqqq", b, off)
-    off += 32
+    _, _, flags, start, ns, na, off = _read_header(b, "OpenFst's output")
     if flags & (_HAS_ISYMBOLS | _HAS_OSYMBOLS):
         raise GraphBuildError("symbol tables should have been removed before conversion")
     if flags & _IS_ALIGNED:
@@ -365,15 +370,7 @@ def read_vector_fst_file(path) -> FstArrays:
     """
     with open(path, "rb") as fh:
         head = fh.read(4096)
-    (magic,) = struct.unpack_from("<i", head, 0)
-    if magic != _MAGIC:
-        raise GraphBuildError(f"{path}: not an OpenFst binary file")
-    kind, off = _read_string(head, 4)
-    arc_type, off = _read_string(head, off)
-    _version, flags = struct.unpack_from("<ii", head, off)
-    off += 8
-    _props, start, ns, _na = struct.unpack_from("<Qqqq", head, off)
-    off += 32
+    kind, arc_type, flags, start, ns, _na, off = _read_header(head, str(path))
     if kind != "vector" or arc_type != "standard" or flags & (_HAS_ISYMBOLS | _HAS_OSYMBOLS):
         raise GraphBuildError(f"{path}: expected a tropical VectorFst without symbol tables, "
                               f"got {kind!r}/{arc_type!r} (flags {flags})")
