@@ -129,6 +129,19 @@ def _child(ss, il, str_parent, str_label, str_depth, n_str, ch_keys, ch_vals, n_
 
 
 @njit(cache=True)
+def _lca(a, b, str_parent, str_depth):
+    """The longest common prefix of trie strings a and b (their lowest common ancestor)."""
+    while str_depth[a] > str_depth[b]:
+        a = str_parent[a]
+    while str_depth[b] > str_depth[a]:
+        b = str_parent[b]
+    while a != b:
+        a = str_parent[a]
+        b = str_parent[b]
+    return a
+
+
+@njit(cache=True)
 def determinize_kernel(n, r_off, r_dst, r_ilab, r_olab, r_g, r_a, beta, final, beam, best_total, max_mem):
     """Determinizes a raw lattice (states 0..n-1, 0 the start; links sorted by source).
 
@@ -310,14 +323,7 @@ def determinize_kernel(n, r_off, r_dst, r_ilab, r_olab, r_g, r_a, beta, final, b
                 # longest common prefix of the strings
                 p = c_str[keep[0]]
                 for t in range(1, nk):
-                    x = c_str[keep[t]]
-                    while str_depth[x] > str_depth[p]:
-                        x = str_parent[x]
-                    while str_depth[p] > str_depth[x]:
-                        p = str_parent[p]
-                    while p != x:
-                        p = str_parent[p]
-                        x = str_parent[x]
+                    p = _lca(p, c_str[keep[t]], str_parent, str_depth)
                 pd = str_depth[p]
                 # residual strings, re-rooted: the suffix of x below depth pd as a string
                 # of its own. Memoized per (x, pd), so strings that share a prefix are

@@ -36,8 +36,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from hclg.decoder.determinize_kernel import _child
+from hclg.decoder.determinize_kernel import _child, _lca
 from hclg.decoder.kernel import _grown
+from hclg.graphs.fstutil import _group_by_source
 
 INF = np.float32(np.inf)
 
@@ -84,19 +85,6 @@ def _sort_by(keys, idx, n):
             idx[j + 1] = idx[j]
             j -= 1
         idx[j + 1] = x
-
-
-@njit(cache=True)
-def _lca(a, b, str_parent, str_depth):
-    """The longest common prefix of trie strings a and b (their lowest common ancestor)."""
-    while str_depth[a] > str_depth[b]:
-        a = str_parent[a]
-    while str_depth[b] > str_depth[a]:
-        b = str_parent[b]
-    while a != b:
-        a = str_parent[a]
-        b = str_parent[b]
-    return a
 
 
 @njit(cache=True)
@@ -402,8 +390,6 @@ def determinize_star_kernel(offsets, ilabel, olabel, weight, nextstate, final, s
                 x_w[n_x] = ec_w[k] + weight[a]
                 x_idx[n_x] = n_x
                 n_x += 1
-        for k in range(n_ec):  # id_to_index stays valid only through this subset
-            id_to_index[ec_state[k]] = -1
         _sort_by(x_key, x_idx, n_x)
         g0 = 0
         while g0 < n_x:
@@ -531,18 +517,9 @@ def strings_to_arcs(n_states, t_src, t_il, t_str, t_next, t_w, str_parent, str_l
     w = np.empty(n_out, np.float32)
     fin = np.full(ns, np.inf, np.float32)
     seq = np.empty(64, np.int32)
-    # the kernel made each state's arcs together, in the order it expanded the states;
-    # chains are numbered in state order, as Kaldi's Output does
-    first = np.zeros(n_states + 1, np.int64)
-    for i in range(t_src.shape[0]):
-        first[t_src[i] + 1] += 1
-    for q in range(n_states):
-        first[q + 1] += first[q]
-    order = np.empty(t_src.shape[0], np.int64)
-    fill = first[:-1].copy()
-    for i in range(t_src.shape[0]):
-        order[fill[t_src[i]]] = i
-        fill[t_src[i]] += 1
+    # chains are numbered in state order, as Kaldi's Output does (the kernel made the
+    # arcs in the order it expanded the states)
+    _, order = _group_by_source(n_states, t_src)
     nxt = n_states
     k = 0
     for j in range(t_src.shape[0]):
@@ -554,32 +531,23 @@ def strings_to_arcs(n_states, t_src, t_il, t_str, t_next, t_w, str_parent, str_l
         for r in range(d - 1, -1, -1):
             seq[r] = str_label[sn]
             sn = str_parent[sn]
+        is_final = t_next[i] < 0
+        # a final weight's whole string goes on a chain to a new final state; an arc's last
+        # label goes on the arc into its own next state
+        n_chain = d if is_final else max(d - 1, 0)
         cur = t_src[i]
-        if t_next[i] < 0:
-            for r in range(d):
-                src[k] = cur
-                il[k] = 0
-                ol[k] = seq[r]
-                dst[k] = nxt
-                w[k] = t_w[i] if r == 0 else 0.0
-                cur = nxt
-                nxt += 1
-                k += 1
-            fin[cur] = t_w[i] if d == 0 else 0.0
-        else:
-            for r in range(d - 1):
-                src[k] = cur
-                il[k] = t_il[i] if r == 0 else 0
-                ol[k] = seq[r]
-                dst[k] = nxt
-                w[k] = t_w[i] if r == 0 else 0.0
-                cur = nxt
-                nxt += 1
-                k += 1
+        for r in range(n_chain + (0 if is_final else 1)):
             src[k] = cur
-            il[k] = t_il[i] if d <= 1 else 0
-            ol[k] = seq[d - 1] if d > 0 else 0
-            dst[k] = t_next[i]
-            w[k] = t_w[i] if d <= 1 else 0.0
+            il[k] = t_il[i] if r == 0 else 0
+            ol[k] = seq[r] if r < d else 0
+            w[k] = t_w[i] if r == 0 else 0.0
+            if r < n_chain:
+                dst[k] = nxt
+                cur = nxt
+                nxt += 1
+            else:
+                dst[k] = t_next[i]
             k += 1
+        if is_final:
+            fin[cur] = t_w[i] if d == 0 else 0.0
     return ns, src, il, ol, dst, w, fin

@@ -2,10 +2,9 @@
 
 pywrapfst (shipped with pynini) is the OpenFst API used throughout. Building or reading
 millions of arcs one Python call at a time is slow, so FSTs cross the boundary in bulk
-through OpenFst's own ConstFst binary layout: a header, one 20-byte record per state
-(final weight, first-arc position, arc count, input- and output-epsilon counts) and one
-16-byte record per arc (ilabel, olabel, weight, nextstate). OpenFst writes and reads that
-layout; numpy views it without copying.
+through OpenFst's own VectorFst binary file: a header, then per state its final weight,
+its arc count (int64) and its 16-byte arcs (ilabel, olabel, weight, nextstate). OpenFst
+writes and reads that file; numba parses and writes it, one pass, no per-arc Python.
 """
 
 from __future__ import annotations
@@ -33,12 +32,10 @@ STEP_RECORD: contextvars.ContextVar[list | None] = contextvars.ContextVar("hclg_
 
 _MAGIC = 2125659606
 _K_EXPANDED = 0x1
+_K_MUTABLE = 0x2
+_K_ILABEL_SORTED = 0x10000000
 _HAS_ISYMBOLS = 0x1
 _HAS_OSYMBOLS = 0x2
-_IS_ALIGNED = 0x4
-_FILE_ALIGN = 16
-STATE_DTYPE = np.dtype([("final", "<f4"), ("pos", "<u4"), ("narcs", "<u4"), ("nieps", "<u4"), ("noeps", "<u4")])
-ARC_DTYPE = np.dtype([("ilabel", "<i4"), ("olabel", "<i4"), ("weight", "<f4"), ("nextstate", "<i4")])
 
 
 @dataclass(frozen=True)
@@ -91,54 +88,6 @@ def _read_header(b: bytes, where: str) -> tuple:
     off += 8
     _props, start, ns, na = struct.unpack_from("<Qqqq", b, off)
     return kind, arc_type, flags, start, ns, na, off + 32
-
-
-def fst_to_arrays(f: fst.Fst) -> FstArrays:
-    """Copies any tropical FST into flat arrays (one OpenFst conversion, no per-arc Python).
-
-    Args:
-        f: a pywrapfst/pynini FST with standard (tropical) arcs.
-
-    Returns:
-        The FST's arrays; states keep their numbers.
-    """
-    if f.arc_type() != "standard":
-        raise GraphBuildError(f"expected a tropical ('standard') FST, got arc type {f.arc_type()!r}")
-    if f.fst_type() != "const":
-        if f.input_symbols() is not None or f.output_symbols() is not None:
-            f = f.copy()
-            f.set_input_symbols(None)
-            f.set_output_symbols(None)
-        f = fst.convert(f, "const")
-    b = f.write_to_string()
-    del f
-    _, _, flags, start, ns, na, off = _read_header(b, "OpenFst's output")
-    if flags & (_HAS_ISYMBOLS | _HAS_OSYMBOLS):
-        raise GraphBuildError("symbol tables should have been removed before conversion")
-    if flags & _IS_ALIGNED:
-        off = -(-off // _FILE_ALIGN) * _FILE_ALIGN
-    states = np.frombuffer(b, STATE_DTYPE, ns, off)
-    off += ns * STATE_DTYPE.itemsize
-    if flags & _IS_ALIGNED:
-        off = -(-off // _FILE_ALIGN) * _FILE_ALIGN
-    arcs = np.frombuffer(b, ARC_DTYPE, na, off)
-    offsets = np.empty(ns + 1, dtype=np.int64)
-    offsets[:-1] = states["pos"]
-    offsets[-1] = na
-    # views into OpenFst's buffer (read-only, strided): no per-field copies
-    return FstArrays(
-        start=int(start),
-        final=states["final"],
-        offsets=offsets,
-        ilabel=arcs["ilabel"],
-        olabel=arcs["olabel"],
-        weight=arcs["weight"],
-        nextstate=arcs["nextstate"],
-    )
-
-
-_K_MUTABLE = 0x2
-_K_ILABEL_SORTED = 0x10000000
 
 
 @njit(cache=True)
@@ -381,9 +330,9 @@ def read_vector_fst_file(path) -> FstArrays:
     return FstArrays(int(start), final, offsets, ilabel, olabel, weight, nextstate)
 
 
-def vector_fst_to_arrays(f: fst.Fst, consume: bool = False) -> FstArrays:
-    """Copies a tropical FST into contiguous arrays through its VectorFst file, so that
-    no second in-memory copy of the FST is made.
+def fst_to_arrays(f: fst.Fst, consume: bool = False) -> FstArrays:
+    """Copies any tropical FST into contiguous arrays (states keep their numbers) through
+    its VectorFst file, so that no second in-memory copy of the FST is made.
 
     Args:
         f: a pywrapfst/pynini FST with standard arcs.
@@ -441,7 +390,7 @@ def determinize_log(f: fst.Fst, step: str, hint: str, max_mem: int | None = None
         return log_step(step + " (already deterministic)", f, t0)
     if max_mem is None:
         max_mem = int(_available_memory() * constants.DETERMINIZE_MAX_MEM_FRACTION)
-    a = vector_fst_to_arrays(f, consume=consume)
+    a = fst_to_arrays(f, consume=consume)
     if a.start < 0:
         raise GraphBuildError(f"Composition failure: step {step!r} got an empty FST. {hint}".strip())
     status, n, t_src, t_il, t_str, t_next, t_w, s_par, s_lab, s_dep, bad = det.determinize_star_kernel(

@@ -46,7 +46,7 @@ from numba import njit
 
 from hclg import constants
 from hclg.errors import GraphFormatError
-from hclg.graphs.fstutil import FstArrays, read_vector_fst_file, vector_fst_to_arrays, write_vector_fst
+from hclg.graphs.fstutil import FstArrays, fst_to_arrays, read_vector_fst_file, write_vector_fst
 from hclg.graphs.symbols import SymbolTable
 
 DECODER_ARRAYS = ("final", "offsets", "e_arcs", "n_arcs")
@@ -199,7 +199,7 @@ def decoder_arrays(f, ilabel_to_column: np.ndarray) -> DecoderArrays:
         GraphFormatError: an input label that reads no column (e.g. a disambiguation
             symbol left in the graph).
     """
-    return _decoder_arrays(vector_fst_to_arrays(f), ilabel_to_column)
+    return _decoder_arrays(fst_to_arrays(f), ilabel_to_column)
 
 
 def write_graph_dir(out_dir, f, words: SymbolTable, tokens: SymbolTable, ilabel_to_column: np.ndarray,

@@ -22,7 +22,7 @@ import numpy as np
 from numba import njit
 
 from hclg.errors import GraphBuildError, InputFormatError
-from hclg.graphs.fstutil import FstArrays, arrays_to_fst, read_arrays_as_fst, vector_fst_to_arrays
+from hclg.graphs.fstutil import FstArrays, arrays_to_fst, fst_to_arrays, read_arrays_as_fst
 
 
 @dataclass(frozen=True)
@@ -417,6 +417,14 @@ def _self_loops(offsets, ilabel, olabel, weight, nextstate, final, trans_state, 
                     nxt_new += 1
             elif c > cls[s]:
                 cls[s] = c
+    # per HMM state: the self-loop's cost and what its forward arcs pay
+    loop_cost = np.zeros(self_loop_of.shape[0], np.float32)
+    fwd_cost = np.zeros(self_loop_of.shape[0], np.float32)
+    for c in range(self_loop_of.shape[0]):
+        if self_loop_of[c] > 0:
+            lp = loop_log_prob[self_loop_of[c]]
+            loop_cost[c] = -scale * lp
+            fwd_cost[c] = -scale * np.log1p(-np.exp(lp))
     loop = np.zeros(S2, np.int32)
     count = np.zeros(S2 + 1, np.int64)
     for s in range(S2):
@@ -437,9 +445,6 @@ def _self_loops(offsets, ilabel, olabel, weight, nextstate, final, trans_state, 
     nxt_new = S
     for s in range(S):
         k = count[s]
-        fwd = np.float32(0.0)
-        if loop[s] > 0:
-            fwd = np.float32(-scale * np.log1p(-np.exp(loop_log_prob[loop[s]])))
         if bad[s]:  # its epsilon arcs, then one epsilon arc per moved arc, to a new state
             for a in range(offsets[s], offsets[s + 1]):
                 if ilabel[a] == 0:
@@ -459,27 +464,25 @@ def _self_loops(offsets, ilabel, olabel, weight, nextstate, final, trans_state, 
                     j = count[q]
                     il2[j] = ilabel[a]
                     ol2[j] = 0
-                    w2[j] = 0.0
-                    if loop[q] > 0:
-                        w2[j] = np.float32(-scale * np.log1p(-np.exp(loop_log_prob[loop[q]])))
+                    w2[j] = fwd_cost[cls[q]]
                     nx2[j] = nextstate[a]
                     if loop[q] > 0:
                         il2[j + 1] = loop[q]
                         ol2[j + 1] = 0
-                        w2[j + 1] = np.float32(-scale * loop_log_prob[loop[q]])
+                        w2[j + 1] = loop_cost[cls[q]]
                         nx2[j + 1] = q
                     nxt_new += 1
         else:
             for a in range(offsets[s], offsets[s + 1]):
                 il2[k] = ilabel[a]
                 ol2[k] = olabel[a]
-                w2[k] = weight[a] + fwd if ilabel[a] != 0 else weight[a]
+                w2[k] = weight[a] + fwd_cost[cls[s]] if ilabel[a] != 0 else weight[a]
                 nx2[k] = nextstate[a]
                 k += 1
         if loop[s] > 0:
             il2[k] = loop[s]
             ol2[k] = 0
-            w2[k] = np.float32(-scale * loop_log_prob[loop[s]])
+            w2[k] = loop_cost[cls[s]]
             nx2[k] = s
             k += 1
     # arcs of each state sorted by input label, stable (insertion sort: states have few)
@@ -512,7 +515,7 @@ def self_loop_arrays(f, table: TransitionTable, self_loop_scale: float, consume:
         table, self_loop_scale: as for add_self_loops.
         consume: empty ``f`` once it has been read.
     """
-    a = vector_fst_to_arrays(f, consume=consume)
+    a = fst_to_arrays(f, consume=consume)
     if a.num_arcs and a.ilabel.max() > table.num_transitions:
         raise GraphBuildError("the graph has input labels that are not transition ids (disambiguation symbols left?)")
     off, il, ol, w, nx, fin = _self_loops(
