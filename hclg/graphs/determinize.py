@@ -36,7 +36,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from hclg.decoder.determinize_kernel import _child, _lca
+from hclg.decoder.determinize_kernel import _lca, _rehash, _slot_of
 from hclg.decoder.kernel import _grown
 from hclg.graphs.fstutil import _group_by_source
 
@@ -116,22 +116,29 @@ def _weight_bin(el_w, lo, hi, delta):
 
 
 @njit(cache=True, inline="always")
-def _home(key, mask):
-    return (key * np.int64(-7046029254386353131)) >> 20 & mask
+def _tag(key):
+    """32 bits of a subset key's hash: its home slot is the tag's low bits, and table
+    slots keep it, so a probe or a rehash reads no subset unless the tags match."""
+    return ((key * np.int64(-7046029254386353131)) >> 32) & np.int64(0xFFFFFFFF)
 
 
 @njit(cache=True)
-def _find_subset(table, sub_key, sub_off, el_state, el_str, el_w, key, base, n, delta):
+def _find_subset(table, sub_off, el_state, el_str, el_w, key, base, n, delta):
     """The subset stored under ``key`` equal to el_*[base:base+n] (weights within delta).
+
+    ``table`` is open addressing with linear probing; a slot holds ``tag << 32 | id``
+    (-1: empty).
 
     Returns:
         (subset id or -1, the empty slot where ``key`` would be stored).
     """
     mask = table.shape[0] - 1
-    slot = _home(key, mask)
+    tag = _tag(key)
+    slot = tag & mask
     while table[slot] != -1:
-        r = table[slot]
-        if sub_key[r] == key and sub_off[r + 1] - sub_off[r] == n:
+        v = table[slot]
+        r = v & np.int64(0xFFFFFFFF)
+        if (v >> 32) & np.int64(0xFFFFFFFF) == tag and sub_off[r + 1] - sub_off[r] == n:
             o = sub_off[r]
             same = True
             for i in range(n):
@@ -145,22 +152,356 @@ def _find_subset(table, sub_key, sub_off, el_state, el_str, el_w, key, base, n, 
     return -1, slot
 
 
-@njit(cache=True)
-def _push_arc(n, t_src, t_il, t_str, t_next, t_w, q, il, sid, dest, w):
-    """Appends a result arc (Kaldi's TempArc; dest -1: a final weight), growing the
-    arrays when full. Returns (n + 1, the arrays)."""
-    if n == t_src.shape[0]:
-        t_src = _grow(t_src, n + 1)
-        t_il = _grow(t_il, n + 1)
-        t_str = _grow(t_str, n + 1)
-        t_next = _grow(t_next, n + 1)
-        t_w = _grow(t_w, n + 1)
+@njit(cache=True, inline="always")
+def _put_arc(n, t_src, t_il, t_str, t_next, t_w, q, il, sid, dest, w):
+    """Writes result arc n (Kaldi's TempArc; dest -1: a final weight); room is the caller's."""
     t_src[n] = q
     t_il[n] = il
     t_str[n] = sid
     t_next[n] = dest
     t_w[n] = w
-    return n + 1, t_src, t_il, t_str, t_next, t_w
+
+
+@njit(cache=True)
+def _grow_arcs(need, arcs):
+    """The result-arc arrays (a tuple) with room for ``need`` arcs."""
+    t_src, t_il, t_str, t_next, t_w = arcs
+    m = max(need, t_src.shape[0] + (t_src.shape[0] >> 1))
+    return _grow(t_src, m), _grow(t_il, m), _grow(t_str, m), _grow(t_next, m), _grow(t_w, m)
+
+
+#: the scalar state the driver and ``_expand`` share, st[...] (int64): counts...
+N_STR, N_CH, N_SUB, N_STACK, N_ARCS, N_DONE, BAD = 0, 1, 2, 3, 4, 5, 6
+#: ... and the room ``_expand`` asked for when it stopped with NEED_ROOM (minimum
+#: lengths: closure workspace, queue, candidates, trie nodes, trie map entries, subset
+#: elements, subsets, stack, result arcs, the path buffer)
+REQ_EC, REQ_QUEUE, REQ_X, REQ_STR, REQ_CH, REQ_EL, REQ_SUB, REQ_STACK, REQ_ARC, REQ_PATH = range(7, 17)
+N_SCALARS = 17
+#: ``_expand`` status: the subset on top of the stack needs bigger arrays; nothing of
+#: it was committed, so it is expanded again once the driver has grown them
+NEED_ROOM = 4
+
+
+@njit(cache=True)
+def _trie_add(ss, il, str_parent, str_label, str_depth, ch_keys, ch_vals, st):
+    """The trie node of string ``ss`` + label ``il``, made if new; -1 when the trie is
+    full (st[REQ_STR] / st[REQ_CH] then say how much room it needs)."""
+    key = (np.int64(ss) << 32) | np.int64(il)
+    slt = _slot_of(ch_keys, key)
+    if ch_keys[slt] == key:
+        return np.int64(ch_vals[slt])
+    n_str = st[N_STR]
+    if n_str == str_parent.shape[0] or 2 * (st[N_CH] + 1) > ch_keys.shape[0]:
+        st[REQ_STR] = n_str + 1
+        st[REQ_CH] = st[N_CH] + 1
+        return np.int64(-1)
+    str_parent[n_str] = ss
+    str_label[n_str] = il
+    str_depth[n_str] = str_depth[ss] + 1
+    ch_keys[slt] = key
+    ch_vals[slt] = n_str
+    st[N_STR] = n_str + 1
+    st[N_CH] += 1
+    return np.int64(n_str)
+
+
+@njit(cache=True)
+def _rehash_subsets(table, need):
+    """The subset table, at least twice ``need`` slots (slots keep their tags: no subset
+    is read)."""
+    size = table.shape[0]
+    while 2 * need > size:
+        size *= 2
+    if size == table.shape[0]:
+        return table
+    nt = np.full(size, -1, np.int64)
+    nmask = size - 1
+    for i in range(table.shape[0]):
+        v = table[i]
+        if v != -1:
+            sl = (v >> 32) & nmask
+            while nt[sl] != -1:
+                sl = (sl + 1) & nmask
+            nt[sl] = v
+    return nt
+
+
+@njit(cache=True)
+def _expand(fst, trie, subs, arcs, ws, st, delta, max_bytes):
+    """Expands subsets from the top of the stack until it is empty (Kaldi's
+    ProcessSubset and ProcessTransitions for each: epsilon closure, final weight, one
+    result arc per input label).
+
+    Never grows an array. When one is too small it returns NEED_ROOM with the room it
+    needs in st[REQ_*], before anything of the subset on top is committed (only trie
+    nodes may have been added, which is harmless); the driver grows the arrays and calls
+    it again. So the loop over subsets reassigns no array and unpacks the tuples once,
+    and numba does no reference counting in it: an array reassigned in a loop, or
+    unpacked from a tuple on each call, costs atomic increments and decrements on every
+    iteration, which wait for the cache misses before them (more than half the time of
+    this kernel when it grew its arrays in place).
+
+    Args:
+        fst: (offsets, ilabel, olabel, weight, nextstate, final) of the input.
+        trie: (str_parent, str_label, str_depth, ch_keys, ch_vals).
+        subs: (sub_off, el_state, el_str, el_w, table, stack).
+        arcs: (t_src, t_il, t_str, t_next, t_w).
+        ws: workspace (id_to_index, ec_state, ec_str, ec_w, ec_wtp, ec_inq, ec_idx, queue,
+            x_key, x_str, x_w, x_idx, m_w, path).
+        st: int64 [N_SCALARS], the counts (updated) and the room asked for.
+
+    Returns:
+        OK, NEED_ROOM, OUT_OF_MEMORY, NOT_FUNCTIONAL or EPSILON_LOOP (st[BAD]: the state).
+    """
+    offsets, ilabel, olabel, weight, nextstate, final = fst
+    str_parent, str_label, str_depth, ch_keys, ch_vals = trie
+    sub_off, el_state, el_str, el_w, table, stack = subs
+    t_src, t_il, t_str, t_next, t_w = arcs
+    id_to_index, ec_state, ec_str, ec_w, ec_wtp, ec_inq, ec_idx, queue, x_key, x_str, x_w, x_idx, m_w, path = ws
+    while st[N_STACK] > 0:
+        q = stack[st[N_STACK] - 1]
+        if (st[N_DONE] & 4095) == 0:  # the first state, then every 4096
+            used = (sub_off.nbytes + el_state.nbytes + el_str.nbytes + el_w.nbytes
+                    + table.nbytes + t_src.nbytes * 4 + t_w.nbytes + str_parent.nbytes * 3
+                    + ch_keys.nbytes + ch_vals.nbytes + stack.nbytes)
+            if used > max_bytes:
+                return OUT_OF_MEMORY
+        # ---- epsilon closure of subset q
+        lo = sub_off[q]
+        hi = sub_off[q + 1]
+        if hi - lo > ec_state.shape[0]:
+            st[REQ_EC] = hi - lo
+            return NEED_ROOM
+        n_ec = 0
+        for i in range(lo, hi):
+            ec_state[n_ec] = el_state[i]
+            ec_str[n_ec] = el_str[i]
+            ec_w[n_ec] = el_w[i]
+            ec_wtp[n_ec] = np.inf
+            ec_inq[n_ec] = False
+            id_to_index[el_state[i]] = n_ec
+            n_ec += 1
+        q_head = 0
+        q_tail = 0
+        n_loops = 0
+        loop_limit = max(10_000_000, 100 * final.shape[0])
+        e = 0
+        # elements [0, n_in) are expanded with their own weight first, then the queue
+        n_in = n_ec
+        while True:
+            if e < n_in:
+                s = ec_state[e]
+                sstr = ec_str[e]
+                w_prop = ec_w[e]
+                e += 1
+            elif q_head < q_tail:
+                s = queue[q_head]
+                q_head += 1
+                k = id_to_index[s]
+                w_prop = ec_wtp[k]
+                ec_w[k] = _log_plus(ec_w[k], w_prop)
+                ec_wtp[k] = np.inf
+                ec_inq[k] = False
+                sstr = ec_str[k]
+                n_loops += 1
+                if n_loops > loop_limit:
+                    st[BAD] = s
+                    return EPSILON_LOOP
+            else:
+                break
+            for a in range(offsets[s], offsets[s + 1]):
+                if ilabel[a] != 0:
+                    continue
+                ns = nextstate[a]
+                nstr = sstr
+                if olabel[a] != 0:
+                    nstr = _trie_add(sstr, olabel[a], str_parent, str_label, str_depth, ch_keys, ch_vals, st)
+                    if nstr < 0:
+                        return NEED_ROOM
+                nw = w_prop + weight[a]
+                k = id_to_index[ns]
+                if k < 0 or k >= n_ec or ec_state[k] != ns:
+                    if n_ec == ec_state.shape[0]:
+                        st[REQ_EC] = n_ec + 1
+                        return NEED_ROOM
+                    if q_tail == queue.shape[0]:
+                        st[REQ_QUEUE] = q_tail + 1
+                        return NEED_ROOM
+                    ec_state[n_ec] = ns
+                    ec_str[n_ec] = nstr
+                    ec_w[n_ec] = np.inf
+                    ec_wtp[n_ec] = nw
+                    ec_inq[n_ec] = True
+                    id_to_index[ns] = n_ec
+                    n_ec += 1
+                    queue[q_tail] = ns
+                    q_tail += 1
+                else:
+                    if ec_str[k] != nstr:
+                        st[BAD] = ns
+                        return NOT_FUNCTIONAL
+                    ec_wtp[k] = _log_plus(ec_wtp[k], nw)
+                    if not ec_inq[k]:
+                        tot = _log_plus(ec_w[k], ec_wtp[k])
+                        if abs(tot - ec_w[k]) > delta:
+                            if q_tail == queue.shape[0]:
+                                st[REQ_QUEUE] = q_tail + 1
+                                return NEED_ROOM
+                            ec_inq[k] = True
+                            queue[q_tail] = ns
+                            q_tail += 1
+        if n_ec > ec_idx.shape[0]:
+            st[REQ_EC] = n_ec
+            return NEED_ROOM
+        for k in range(n_ec):
+            if ec_wtp[k] != np.inf:
+                ec_w[k] = _log_plus(ec_w[k], ec_wtp[k])
+            ec_idx[k] = k
+        _sort_by(ec_state, ec_idx, n_ec)
+        # ---- final weight
+        is_final = False
+        f_str = 0
+        f_w = np.inf
+        for j in range(n_ec):
+            k = ec_idx[j]
+            fw = final[ec_state[k]]
+            if fw != np.inf:
+                if not is_final:
+                    is_final = True
+                    f_str = ec_str[k]
+                    f_w = ec_w[k] + fw
+                else:
+                    if ec_str[k] != f_str:
+                        st[BAD] = ec_state[k]
+                        return NOT_FUNCTIONAL
+                    f_w = _log_plus(f_w, ec_w[k] + fw)
+        # ---- transitions: candidates sorted by (ilabel, next state)
+        n_x = 0
+        str_need = 0
+        for j in range(n_ec):
+            k = ec_idx[j]
+            s = ec_state[k]
+            for a in range(offsets[s], offsets[s + 1]):
+                il = ilabel[a]
+                if il == 0:
+                    continue
+                if n_x == x_key.shape[0]:
+                    st[REQ_X] = n_x + 1
+                    return NEED_ROOM
+                nstr = ec_str[k]
+                if olabel[a] != 0:
+                    nstr = _trie_add(nstr, olabel[a], str_parent, str_label, str_depth, ch_keys, ch_vals, st)
+                    if nstr < 0:
+                        return NEED_ROOM
+                x_key[n_x] = (np.int64(il) << 32) | np.int64(nextstate[a])
+                x_str[n_x] = nstr
+                x_w[n_x] = ec_w[k] + weight[a]
+                x_idx[n_x] = n_x
+                str_need += str_depth[nstr]
+                n_x += 1
+        # room for everything the subset can commit: one element, subset, stack entry and
+        # arc per candidate at most, the final arc, the strings rebuilt without a prefix
+        n_sub = st[N_SUB]
+        n_stack = st[N_STACK] - 1
+        n_arcs = st[N_ARCS]
+        base0 = sub_off[n_sub]
+        short = False
+        if base0 + n_x > el_state.shape[0]:
+            st[REQ_EL] = base0 + n_x
+            short = True
+        if n_sub + n_x + 2 > sub_off.shape[0] or 2 * (n_sub + n_x) > table.shape[0]:
+            st[REQ_SUB] = n_sub + n_x + 2
+            short = True
+        if n_stack + n_x > stack.shape[0]:
+            st[REQ_STACK] = n_stack + n_x
+            short = True
+        if n_arcs + n_x + 1 > t_src.shape[0]:
+            st[REQ_ARC] = n_arcs + n_x + 1
+            short = True
+        if st[N_STR] + str_need > str_parent.shape[0] or 2 * (st[N_CH] + str_need) > ch_keys.shape[0]:
+            st[REQ_STR] = st[N_STR] + str_need
+            st[REQ_CH] = st[N_CH] + str_need
+            short = True
+        if str_need > path.shape[0]:
+            st[REQ_PATH] = str_need
+            short = True
+        if short:
+            return NEED_ROOM
+        # ---- commit: from here on nothing can run out of room
+        st[N_DONE] += 1
+        if is_final:
+            _put_arc(n_arcs, t_src, t_il, t_str, t_next, t_w, q, 0, f_str, -1, f_w)
+            n_arcs += 1
+        _sort_by(x_key, x_idx, n_x)
+        g0 = 0
+        while g0 < n_x:
+            il = np.int32(x_key[x_idx[g0]] >> 32)
+            g1 = g0
+            while g1 < n_x and np.int32(x_key[x_idx[g1]] >> 32) == il:
+                g1 += 1
+            # merge candidates with the same next state; they must carry the same string
+            n_new = 0
+            j = g0
+            base = sub_off[n_sub]
+            while j < g1:
+                c = x_idx[j]
+                sn = np.int32(x_key[c] & 0xFFFFFFFF)
+                sstr = x_str[c]
+                w = x_w[c]
+                j += 1
+                while j < g1 and np.int32(x_key[x_idx[j]] & 0xFFFFFFFF) == sn:
+                    if x_str[x_idx[j]] != sstr:
+                        st[BAD] = sn
+                        return NOT_FUNCTIONAL
+                    w = _log_plus(w, x_w[x_idx[j]])
+                    j += 1
+                el_state[base + n_new] = sn
+                el_str[base + n_new] = sstr
+                m_w[n_new] = w
+                n_new += 1
+            # common prefix and total weight
+            common = el_str[base]
+            tot = m_w[0]
+            for i in range(1, n_new):
+                if common != 0:
+                    common = _lca(common, el_str[base + i], str_parent, str_depth)
+                tot = _log_plus(tot, m_w[i])
+            plen = str_depth[common]
+            for i in range(n_new):
+                el_w[base + i] = m_w[i] - tot
+                if plen > 0:  # the string without its first plen labels
+                    sn = el_str[base + i]
+                    d = str_depth[sn] - plen
+                    for r in range(d - 1, -1, -1):
+                        path[r] = str_label[sn]
+                        sn = str_parent[sn]
+                    node = 0
+                    for r in range(d):
+                        node = _trie_add(node, path[r], str_parent, str_label, str_depth, ch_keys, ch_vals, st)
+                    el_str[base + i] = node
+            # the subset's state: found again, or new
+            h = _subset_hash(el_state, el_str, base, base + n_new)
+            b, pos = _weight_bin(el_w, base, base + n_new, delta)
+            key = h * np.int64(1000003) + b
+            dest, slot = _find_subset(table, sub_off, el_state, el_str, el_w, key, base, n_new, delta)
+            if dest < 0 and pos < 1.0001 / BIN_WIDTH:
+                dest, _ = _find_subset(table, sub_off, el_state, el_str, el_w, key - 1, base, n_new, delta)
+            if dest < 0 and pos > 1.0 - 1.0001 / BIN_WIDTH:
+                dest, _ = _find_subset(table, sub_off, el_state, el_str, el_w, key + 1, base, n_new, delta)
+            if dest < 0:
+                dest = n_sub
+                sub_off[n_sub + 1] = base + n_new
+                table[slot] = (_tag(key) << 32) | n_sub
+                n_sub += 1
+                stack[n_stack] = dest
+                n_stack += 1
+            _put_arc(n_arcs, t_src, t_il, t_str, t_next, t_w, q, il, common, dest, tot)
+            n_arcs += 1
+            g0 = g1
+        st[N_SUB] = n_sub
+        st[N_STACK] = n_stack
+        st[N_ARCS] = n_arcs
+    return OK
 
 
 @njit(cache=True)
@@ -183,306 +524,87 @@ def determinize_star_kernel(offsets, ilabel, olabel, weight, nextstate, final, s
     """
     S = final.shape[0]
     A = ilabel.shape[0]
-    # string trie: node 0 is the empty string
-    str_parent = np.zeros(1024, np.int32)
-    str_label = np.zeros(1024, np.int32)
-    str_depth = np.zeros(1024, np.int32)
-    n_str = 1
-    ch_keys = np.full(1 << 12, -1, np.int64)
-    ch_vals = np.empty(1 << 12, np.int32)
-    n_ch = 0
-    # subsets: elements of subset q are el_*[sub_off[q]:sub_off[q+1]], sorted by state
+    fst = (offsets, ilabel, olabel, weight, nextstate, final)
+    # string trie: node 0 is the empty string; ch_* map (parent << 32 | label) to a node
+    trie = (np.zeros(1024, np.int32), np.zeros(1024, np.int32), np.zeros(1024, np.int32),
+            np.full(1 << 12, -1, np.int64), np.empty(1 << 12, np.int32))
+    # subsets: elements of subset q are el_*[sub_off[q]:sub_off[q+1]], sorted by state;
+    # table: open addressing, a slot holds tag << 32 | subset id; stack: to expand
     cap_sub = max(1024, S // 2)
-    sub_off = np.zeros(cap_sub + 1, np.int64)
-    sub_key = np.empty(cap_sub, np.int64)  # hash of states and strings, with the weight bin
-    el_state = np.empty(2 * cap_sub, np.int32)
-    el_str = np.empty(2 * cap_sub, np.int32)
-    el_w = np.empty(2 * cap_sub, np.float32)
-    table = np.full(1 << 12, -1, np.int64)  # open addressing: slots hold subset ids
-    n_sub = 0
-    stack = np.empty(1024, np.int32)
-    n_stack = 0
+    subs = (np.zeros(cap_sub + 1, np.int64), np.empty(2 * cap_sub, np.int32), np.empty(2 * cap_sub, np.int32),
+            np.empty(2 * cap_sub, np.float32), np.full(1 << 12, -1, np.int64), np.empty(1024, np.int32))
     # result arcs (Kaldi's TempArc): string ids on the output side
     cap_arc = max(1024, A // 2)
-    t_src = np.empty(cap_arc, np.int32)
-    t_il = np.empty(cap_arc, np.int32)
-    t_str = np.empty(cap_arc, np.int32)
-    t_next = np.empty(cap_arc, np.int32)
-    t_w = np.empty(cap_arc, np.float32)
-    n_arcs = 0
-    # epsilon closure workspace (Kaldi's ecinfo_, id_to_index_, queue_)
-    id_to_index = np.full(S, -1, np.int32)
-    ec_state = np.empty(1024, np.int32)
-    ec_str = np.empty(1024, np.int32)
-    ec_w = np.empty(1024, np.float64)
-    ec_wtp = np.empty(1024, np.float64)
-    ec_inq = np.empty(1024, np.bool_)
-    ec_idx = np.empty(1024, np.int64)
-    queue = np.empty(1024, np.int32)
-    loop_limit = max(10_000_000, 100 * S)
-    # transition workspace: candidates (ilabel, next state, string, weight)
-    x_key = np.empty(1024, np.int64)
-    x_str = np.empty(1024, np.int32)
-    x_w = np.empty(1024, np.float64)
-    x_idx = np.empty(1024, np.int64)
-    m_w = np.empty(1024, np.float64)  # merged weights of one label's candidates
-    path = np.empty(64, np.int32)
-
+    arcs = (np.empty(cap_arc, np.int32), np.empty(cap_arc, np.int32), np.empty(cap_arc, np.int32),
+            np.empty(cap_arc, np.int32), np.empty(cap_arc, np.float32))
+    # workspace: epsilon closure (Kaldi's ecinfo_, id_to_index_, queue_), candidates
+    # (ilabel << 32 | next state, string, weight), merged weights, a string's labels
+    w = 1024
+    ws = (np.full(S, -1, np.int32), np.empty(w, np.int32), np.empty(w, np.int32), np.empty(w, np.float64),
+          np.empty(w, np.float64), np.empty(w, np.bool_), np.empty(w, np.int64), np.empty(w, np.int32),
+          np.empty(w, np.int64), np.empty(w, np.int32), np.empty(w, np.float64), np.empty(w, np.int64),
+          np.empty(w, np.float64), np.empty(64, np.int32))
+    st = np.zeros(N_SCALARS, np.int64)
+    st[N_STR] = 1
+    st[BAD] = -1
     # the start subset: {(start, empty, 0)}
+    sub_off, el_state, el_str, el_w, table, stack = subs
     sub_off[1] = 1
     el_state[0] = start
     el_str[0] = 0
     el_w[0] = 0.0
-    sub_key[0] = _subset_hash(el_state, el_str, 0, 1) * np.int64(1000003) + _weight_bin(el_w, 0, 1, delta)[0]
-    table[_home(sub_key[0], table.shape[0] - 1)] = 0
-    n_sub = 1
+    key0 = _subset_hash(el_state, el_str, 0, 1) * np.int64(1000003) + _weight_bin(el_w, 0, 1, delta)[0]
+    table[_tag(key0) & (table.shape[0] - 1)] = _tag(key0) << 32
+    st[N_SUB] = 1
     stack[0] = 0
-    n_stack = 1
-    n_done = 0
-    while n_stack > 0:
-        n_stack -= 1
-        q = stack[n_stack]
-        n_done += 1
-        if (n_done & 4095) == 1:  # the first state, then every 4096
-            used = (sub_off.nbytes + sub_key.nbytes + el_state.nbytes + el_str.nbytes + el_w.nbytes
-                    + table.nbytes + t_src.nbytes * 4 + t_w.nbytes + str_parent.nbytes * 3
-                    + ch_keys.nbytes + ch_vals.nbytes + stack.nbytes)
-            if used > max_bytes:
-                return (OUT_OF_MEMORY, n_sub, t_src[:0], t_il[:0], t_str[:0], t_next[:0], t_w[:0],
-                        str_parent[:0], str_label[:0], str_depth[:0], -1)
-        # ---- epsilon closure of subset q
-        lo = sub_off[q]
-        hi = sub_off[q + 1]
-        if hi - lo > ec_state.shape[0]:
-            m = 2 * (hi - lo)
-            ec_state = _grown(ec_state, m)
-            ec_str = _grown(ec_str, m)
-            ec_w = _grown(ec_w, m)
-            ec_wtp = _grown(ec_wtp, m)
-            ec_inq = _grown(ec_inq, m)
-        n_ec = 0
-        for i in range(lo, hi):
-            ec_state[n_ec] = el_state[i]
-            ec_str[n_ec] = el_str[i]
-            ec_w[n_ec] = el_w[i]
-            ec_wtp[n_ec] = np.inf
-            ec_inq[n_ec] = False
-            id_to_index[el_state[i]] = n_ec
-            n_ec += 1
-        q_head = 0
-        q_tail = 0
-        n_loops = 0
-        e = 0
-        # elements [0, n_in) are expanded with their own weight first, then the queue
-        n_in = n_ec
-        while True:
-            if e < n_in:
-                s = ec_state[e]
-                sstr = ec_str[e]
-                w_prop = ec_w[e]
-                e += 1
-            elif q_head < q_tail:
-                s = queue[q_head]
-                q_head += 1
-                k = id_to_index[s]
-                w_prop = ec_wtp[k]
-                ec_w[k] = _log_plus(ec_w[k], w_prop)
-                ec_wtp[k] = np.inf
-                ec_inq[k] = False
-                sstr = ec_str[k]
-                n_loops += 1
-                if n_loops > loop_limit:
-                    return (EPSILON_LOOP, n_sub, t_src[:0], t_il[:0], t_str[:0], t_next[:0], t_w[:0],
-                            str_parent[:0], str_label[:0], str_depth[:0], s)
-            else:
-                break
-            for a in range(offsets[s], offsets[s + 1]):
-                if ilabel[a] != 0:
-                    continue
-                ns = nextstate[a]
-                nstr = sstr
-                if olabel[a] != 0:
-                    nstr, n_str, n_ch, str_parent, str_label, str_depth, ch_keys, ch_vals = _child(
-                        sstr, olabel[a], str_parent, str_label, str_depth, n_str, ch_keys, ch_vals, n_ch)
-                nw = w_prop + weight[a]
-                k = id_to_index[ns]
-                if k < 0 or k >= n_ec or ec_state[k] != ns:
-                    if n_ec == ec_state.shape[0]:
-                        m = n_ec * 2
-                        ec_state = _grown(ec_state, m)
-                        ec_str = _grown(ec_str, m)
-                        ec_w = _grown(ec_w, m)
-                        ec_wtp = _grown(ec_wtp, m)
-                        ec_inq = _grown(ec_inq, m)
-                    ec_state[n_ec] = ns
-                    ec_str[n_ec] = nstr
-                    ec_w[n_ec] = np.inf
-                    ec_wtp[n_ec] = nw
-                    ec_inq[n_ec] = True
-                    id_to_index[ns] = n_ec
-                    n_ec += 1
-                    if q_tail == queue.shape[0]:
-                        queue = _grown(queue, 2 * q_tail)
-                    queue[q_tail] = ns
-                    q_tail += 1
-                else:
-                    if ec_str[k] != nstr:
-                        return (NOT_FUNCTIONAL, n_sub, t_src[:0], t_il[:0], t_str[:0], t_next[:0], t_w[:0],
-                                str_parent[:0], str_label[:0], str_depth[:0], ns)
-                    ec_wtp[k] = _log_plus(ec_wtp[k], nw)
-                    if not ec_inq[k]:
-                        tot = _log_plus(ec_w[k], ec_wtp[k])
-                        if abs(tot - ec_w[k]) > delta:
-                            ec_inq[k] = True
-                            if q_tail == queue.shape[0]:
-                                queue = _grown(queue, 2 * q_tail)
-                            queue[q_tail] = ns
-                            q_tail += 1
-        if n_ec > ec_idx.shape[0]:
-            ec_idx = _grown(ec_idx, n_ec)
-        for k in range(n_ec):
-            if ec_wtp[k] != np.inf:
-                ec_w[k] = _log_plus(ec_w[k], ec_wtp[k])
-            ec_idx[k] = k
-        _sort_by(ec_state, ec_idx, n_ec)
-        # ---- final weight
-        is_final = False
-        f_str = 0
-        f_w = np.inf
-        for j in range(n_ec):
-            k = ec_idx[j]
-            fw = final[ec_state[k]]
-            if fw != np.inf:
-                if not is_final:
-                    is_final = True
-                    f_str = ec_str[k]
-                    f_w = ec_w[k] + fw
-                else:
-                    if ec_str[k] != f_str:
-                        return (NOT_FUNCTIONAL, n_sub, t_src[:0], t_il[:0], t_str[:0], t_next[:0], t_w[:0],
-                                str_parent[:0], str_label[:0], str_depth[:0], ec_state[k])
-                    f_w = _log_plus(f_w, ec_w[k] + fw)
-        if is_final:
-            n_arcs, t_src, t_il, t_str, t_next, t_w = _push_arc(
-                n_arcs, t_src, t_il, t_str, t_next, t_w, q, 0, f_str, -1, f_w)
-        # ---- transitions: candidates sorted by (ilabel, next state)
-        n_x = 0
-        for j in range(n_ec):
-            k = ec_idx[j]
-            s = ec_state[k]
-            for a in range(offsets[s], offsets[s + 1]):
-                il = ilabel[a]
-                if il == 0:
-                    continue
-                if n_x == x_key.shape[0]:
-                    m = 2 * n_x
-                    x_key = _grown(x_key, m)
-                    x_str = _grown(x_str, m)
-                    x_w = _grown(x_w, m)
-                    x_idx = _grown(x_idx, m)
-                    m_w = _grown(m_w, m)
-                nstr = ec_str[k]
-                if olabel[a] != 0:
-                    nstr, n_str, n_ch, str_parent, str_label, str_depth, ch_keys, ch_vals = _child(
-                        nstr, olabel[a], str_parent, str_label, str_depth, n_str, ch_keys, ch_vals, n_ch)
-                x_key[n_x] = (np.int64(il) << 32) | np.int64(nextstate[a])
-                x_str[n_x] = nstr
-                x_w[n_x] = ec_w[k] + weight[a]
-                x_idx[n_x] = n_x
-                n_x += 1
-        _sort_by(x_key, x_idx, n_x)
-        g0 = 0
-        while g0 < n_x:
-            il = np.int32(x_key[x_idx[g0]] >> 32)
-            g1 = g0
-            while g1 < n_x and np.int32(x_key[x_idx[g1]] >> 32) == il:
-                g1 += 1
-            # merge candidates with the same next state; they must carry the same string
-            n_new = 0
-            j = g0
-            base = sub_off[n_sub]
-            need = base + (g1 - g0)
-            if need > el_state.shape[0]:
-                el_state = _grow(el_state, need)
-                el_str = _grow(el_str, need)
-                el_w = _grow(el_w, need)
-            while j < g1:
-                c = x_idx[j]
-                st = np.int32(x_key[c] & 0xFFFFFFFF)
-                sstr = x_str[c]
-                w = x_w[c]
-                j += 1
-                while j < g1 and np.int32(x_key[x_idx[j]] & 0xFFFFFFFF) == st:
-                    if x_str[x_idx[j]] != sstr:
-                        return (NOT_FUNCTIONAL, n_sub, t_src[:0], t_il[:0], t_str[:0], t_next[:0], t_w[:0],
-                                str_parent[:0], str_label[:0], str_depth[:0], st)
-                    w = _log_plus(w, x_w[x_idx[j]])
-                    j += 1
-                el_state[base + n_new] = st
-                el_str[base + n_new] = sstr
-                m_w[n_new] = w
-                n_new += 1
-            # common prefix and total weight
-            common = el_str[base]
-            tot = m_w[0]
-            for i in range(1, n_new):
-                if common != 0:
-                    common = _lca(common, el_str[base + i], str_parent, str_depth)
-                tot = _log_plus(tot, m_w[i])
-            plen = str_depth[common]
-            for i in range(n_new):
-                el_w[base + i] = m_w[i] - tot
-                if plen > 0:  # the string without its first plen labels
-                    sn = el_str[base + i]
-                    d = str_depth[sn] - plen
-                    if d > path.shape[0]:
-                        path = np.empty(2 * d, np.int32)
-                    for r in range(d - 1, -1, -1):
-                        path[r] = str_label[sn]
-                        sn = str_parent[sn]
-                    node = 0
-                    for r in range(d):
-                        node, n_str, n_ch, str_parent, str_label, str_depth, ch_keys, ch_vals = _child(
-                            node, path[r], str_parent, str_label, str_depth, n_str, ch_keys, ch_vals, n_ch)
-                    el_str[base + i] = node
-            # the subset's state: found again, or new
-            h = _subset_hash(el_state, el_str, base, base + n_new)
-            b, pos = _weight_bin(el_w, base, base + n_new, delta)
-            key = h * np.int64(1000003) + b
-            dest, slot = _find_subset(table, sub_key, sub_off, el_state, el_str, el_w, key, base, n_new, delta)
-            if dest < 0 and pos < 1.0001 / BIN_WIDTH:
-                dest, _ = _find_subset(table, sub_key, sub_off, el_state, el_str, el_w, key - 1, base, n_new, delta)
-            if dest < 0 and pos > 1.0 - 1.0001 / BIN_WIDTH:
-                dest, _ = _find_subset(table, sub_key, sub_off, el_state, el_str, el_w, key + 1, base, n_new, delta)
-            if dest < 0:
-                dest = n_sub
-                sub_off = _grow(sub_off, n_sub + 2)
-                sub_key = _grow(sub_key, n_sub + 1)
-                sub_key[n_sub] = key
-                sub_off[n_sub + 1] = base + n_new
-                table[slot] = n_sub
-                n_sub += 1
-                if 2 * n_sub > table.shape[0]:
-                    nt = np.full(2 * table.shape[0], -1, np.int64)
-                    nmask = nt.shape[0] - 1
-                    for i in range(table.shape[0]):
-                        r = table[i]
-                        if r != -1:
-                            sl = _home(sub_key[r], nmask)
-                            while nt[sl] != -1:
-                                sl = (sl + 1) & nmask
-                            nt[sl] = r
-                    table = nt
-                if n_stack == stack.shape[0]:
-                    stack = _grown(stack, 2 * n_stack)
-                stack[n_stack] = dest
-                n_stack += 1
-            n_arcs, t_src, t_il, t_str, t_next, t_w = _push_arc(
-                n_arcs, t_src, t_il, t_str, t_next, t_w, q, il, common, dest, tot)
-            g0 = g1
+    st[N_STACK] = 1
+    while True:
+        status = _expand(fst, trie, subs, arcs, ws, st, delta, max_bytes)
+        if status != NEED_ROOM:
+            break
+        # grow what the stopped subset asked for, then expand it again
+        str_parent, str_label, str_depth, ch_keys, ch_vals = trie
+        if st[REQ_STR] > str_parent.shape[0]:
+            m = max(st[REQ_STR], 2 * str_parent.shape[0])
+            str_parent, str_label, str_depth = _grow(str_parent, m), _grow(str_label, m), _grow(str_depth, m)
+        if 2 * st[REQ_CH] > ch_keys.shape[0]:
+            while 2 * st[REQ_CH] > ch_keys.shape[0]:
+                ch_keys, ch_vals = _rehash(ch_keys, ch_vals)
+        trie = (str_parent, str_label, str_depth, ch_keys, ch_vals)
+        sub_off, el_state, el_str, el_w, table, stack = subs
+        if st[REQ_EL] > el_state.shape[0]:
+            el_state, el_str, el_w = _grow(el_state, st[REQ_EL]), _grow(el_str, st[REQ_EL]), _grow(el_w, st[REQ_EL])
+        sub_off = _grow(sub_off, st[REQ_SUB])
+        table = _rehash_subsets(table, st[REQ_SUB])
+        if st[REQ_STACK] > stack.shape[0]:
+            stack = _grown(stack, max(st[REQ_STACK], 2 * stack.shape[0]))
+        subs = (sub_off, el_state, el_str, el_w, table, stack)
+        if st[REQ_ARC] > arcs[0].shape[0]:
+            arcs = _grow_arcs(st[REQ_ARC], arcs)
+        (id_to_index, ec_state, ec_str, ec_w, ec_wtp, ec_inq, ec_idx, queue,
+         x_key, x_str, x_w, x_idx, m_w, path) = ws
+        if st[REQ_EC] > ec_state.shape[0]:
+            m = max(st[REQ_EC], 2 * ec_state.shape[0])
+            ec_state, ec_str, ec_w = _grown(ec_state, m), _grown(ec_str, m), _grown(ec_w, m)
+            ec_wtp, ec_inq, ec_idx = _grown(ec_wtp, m), _grown(ec_inq, m), _grown(ec_idx, m)
+        if st[REQ_QUEUE] > queue.shape[0]:
+            queue = _grown(queue, max(st[REQ_QUEUE], 2 * queue.shape[0]))
+        if st[REQ_X] > x_key.shape[0]:
+            m = max(st[REQ_X], 2 * x_key.shape[0])
+            x_key, x_str, x_w, x_idx, m_w = _grown(x_key, m), _grown(x_str, m), _grown(x_w, m), _grown(x_idx, m), _grown(m_w, m)
+        if st[REQ_PATH] > path.shape[0]:
+            path = np.empty(2 * st[REQ_PATH], np.int32)
+        ws = (id_to_index, ec_state, ec_str, ec_w, ec_wtp, ec_inq, ec_idx, queue,
+              x_key, x_str, x_w, x_idx, m_w, path)
+        st[REQ_EC:] = 0
+    str_parent, str_label, str_depth, ch_keys, ch_vals = trie
+    t_src, t_il, t_str, t_next, t_w = arcs
+    n_sub, n_arcs, n_str = st[N_SUB], st[N_ARCS], st[N_STR]
+    if status != OK:
+        return (status, n_sub, t_src[:0], t_il[:0], t_str[:0], t_next[:0], t_w[:0],
+                str_parent[:0], str_label[:0], str_depth[:0], st[BAD])
     return (OK, n_sub, t_src[:n_arcs], t_il[:n_arcs], t_str[:n_arcs], t_next[:n_arcs], t_w[:n_arcs],
             str_parent[:n_str], str_label[:n_str], str_depth[:n_str], -1)
-
 
 @njit(cache=True)
 def strings_to_arcs(n_states, t_src, t_il, t_str, t_next, t_w, str_parent, str_label, str_depth):
