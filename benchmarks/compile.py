@@ -8,7 +8,8 @@ recipe in its own process. Prints per step: seconds, states, arcs; per recipe: w
 peak RSS (the process and its children), and the ratio to the Kaldi recipe.
 
 Usage:
-    python benchmarks/compile.py [--sizes 5000,20000,full] [--out build/bench]
+    python benchmarks/compile.py [--sizes 5000,20000,full] [--out build/bench] [--kinds ctc,hmm]
+                                 [--skip-kaldi | --skip-hclg]
 
 The pocketsphinx LM is a binary trie; ``../shared/tools/lmbin2arpa.py`` writes its ARPA
 (pocketsphinx's own ARPA writer crashes part-way).
@@ -243,6 +244,7 @@ def main():
     ap.add_argument("--out", default=str(ROOT / "build" / "bench"))
     ap.add_argument("--kinds", default="ctc,hmm")
     ap.add_argument("--skip-kaldi", action="store_true")
+    ap.add_argument("--skip-hclg", action="store_true", help="run Kaldi's recipe only")
     a = ap.parse_args()
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -255,7 +257,7 @@ def main():
             name = f"{kind}-v{size}"
             gdir = out / f"v{size}" / f"{kind}-graph"
             print(f"\n== {name}: {sum(1 for _ in open(lex))} pronunciations, LM {arpa}", flush=True)
-            h = run_isolated(run_hclg, kind, str(lex), str(arpa), str(gdir))
+            h = {"error": "skipped"} if a.skip_hclg else run_isolated(run_hclg, kind, str(lex), str(arpa), str(gdir))
             k = {"error": "skipped"} if a.skip_kaldi else run_isolated(run_kaldi, kind, str(lex), str(arpa), str(out / f"v{size}" / f"kaldi-{kind}"))
             report[name] = {"hclg": h, "kaldi": k}
             for who, r in (("hclg", h), ("kaldi", k)):
