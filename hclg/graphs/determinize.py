@@ -350,9 +350,6 @@ def _expand(fst, trie, subs, arcs, ws, st, delta, max_bytes):
                             ec_inq[k] = True
                             queue[q_tail] = ns
                             q_tail += 1
-        if n_ec > ec_idx.shape[0]:
-            st[REQ_EC] = n_ec
-            return NEED_ROOM
         for k in range(n_ec):
             if ec_wtp[k] != np.inf:
                 ec_w[k] = _log_plus(ec_w[k], ec_wtp[k])
