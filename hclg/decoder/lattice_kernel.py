@@ -37,7 +37,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from hclg.decoder.kernel import _grown, frame_cutoffs
+from hclg.decoder.kernel import _grown, frame_cutoffs, prefetch_eps_arcs, prefetch_state
 from hclg.graphs.graphdir import E_COLUMN, E_ILABEL, E_NEXT, E_OLABEL, E_REC, E_WEIGHT, N_NEXT, N_OLABEL, N_REC, N_WEIGHT
 
 INF = np.inf
@@ -207,6 +207,7 @@ def _emit_links(t, base, nc, nbase, costs, weight_cutoff, next_cutoff, adaptive_
                 nxt_index[d] = j
                 tok_state[nbase + j] = d
                 tok_cost[nbase + j] = w
+                prefetch_state(off, d)
             elif tok_cost[nbase + j] > w:
                 tok_cost[nbase + j] = w
             elif w - tok_cost[nbase + j] > lattice_beam:
@@ -258,6 +259,7 @@ def _eps_links(cutoff, lattice_beam, base, nc, index, stack, sp, off, n_arc, n_a
                 index[d] = j
                 tok_state[base + j] = d
                 tok_cost[base + j] = w
+                prefetch_state(off, d)
                 push = True
             elif tok_cost[base + j] > w:
                 tok_cost[base + j] = w
@@ -368,6 +370,7 @@ def lattice_search(start, final, off, e_arc, e_arcw, n_arc, n_arcw,
         stack = _grown(stack, nc)
         for i in range(nc):
             stack[i] = tok_state[base + i]
+            prefetch_eps_arcs(off, n_arc, stack[i])
         sp = nc
         while True:
             nc, sp, n_links, full = _eps_links(cutoff, lattice_beam, base, nc, cur_index, stack, sp, off, n_arc, n_arcw,

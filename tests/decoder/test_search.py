@@ -130,3 +130,41 @@ def test_word_times_off_keeps_the_words_and_costs(synthetic_graphs):
             a, b = on.decode(u.scores), off.decode(u.scores)
             assert (a.word_ids, a.cost) == (b.word_ids, b.cost)
             assert len(a.start_frames) == len(a.words) and b.start_frames == () and b.ctm_lines() == []
+
+
+def kaldi_get_cutoff(costs, beam, max_active, min_active, beam_delta):
+    """Kaldi's FasterDecoder::GetCutoff as written there: nth_element on every frame."""
+    best = min(costs)
+    beam_cutoff = best + beam
+    max_active_cutoff = min_active_cutoff = float("inf")
+    srt = sorted(costs)
+    if len(costs) > max_active:
+        max_active_cutoff = srt[max_active]
+    if max_active_cutoff < beam_cutoff:
+        return max_active_cutoff, max_active_cutoff - best + beam_delta
+    if len(costs) > min_active:
+        min_active_cutoff = best if min_active == 0 else srt[min_active]
+    if min_active_cutoff > beam_cutoff:
+        return min_active_cutoff, min_active_cutoff - best + beam_delta
+    return beam_cutoff, beam
+
+
+def test_cutoff_is_kaldis():
+    """The counting shortcut gives Kaldi's cutoff and adaptive beam exactly, ties included."""
+    from hclg.decoder.kernel import get_cutoff
+
+    rng = np.random.default_rng(3)
+    scratch = np.empty(400)
+    hits = set()
+    for _ in range(3000):
+        n = int(rng.integers(1, 400))
+        costs = np.round(rng.exponential(rng.uniform(0.5, 8.0), n), 1)  # rounded: ties at the cutoff
+        beam = float(rng.choice([0.0, 1.0, 4.0, 10.0, np.inf]))
+        min_active = int(rng.integers(0, 60))
+        max_active = int(rng.integers(max(min_active, 1), 300))
+        cut, ab, slot = get_cutoff(costs, n, beam, max_active, min_active, 0.5, scratch)
+        want = kaldi_get_cutoff(costs.tolist(), beam, max_active, min_active, 0.5)
+        assert (cut, ab) == want
+        assert costs[slot] == costs.min()
+        hits.add("max" if want[0] < costs.min() + beam else "min" if want[0] > costs.min() + beam else "beam")
+    assert hits == {"max", "min", "beam"}  # every branch was met
