@@ -18,7 +18,9 @@ Search state, documented as Kaldi's ``lattice-faster-decoder.h`` documents its o
 - A token's forward links are two contiguous runs of the link arrays:
   ``tok_elo:tok_ehi`` its emitting links (made together when its frame is expanded) and
   ``tok_nlo:tok_nhi`` its epsilon links (made again, as a new run, whenever the token
-  improves within its frame: Kaldi's DeleteForwardLinks).
+  improves within its frame; the old run's links are deleted: Kaldi's
+  DeleteForwardLinks). Links are made frame by frame (a frame's epsilon links, then its
+  emitting links), so a frame's links lie after the links of the frames before it.
 - *Links* (Kaldi's ForwardLink): ``lk_dst``, the token reached (global id; -1 once
   pruned); ``lk_arc``, the graph arc: k >= 0 for emitting arc k (input label, word, graph
   cost in its record in ``e_arc``; acoustic cost ``-loglikes[f, column]`` for a link out of frame f),
@@ -27,9 +29,11 @@ Search state, documented as Kaldi's ``lattice-faster-decoder.h`` documents its o
   once, for the links that survive.
 - Every ``prune_interval`` frames, links whose extra cost exceeds the lattice beam are
   deleted from the newest frames backwards (Kaldi's PruneActiveTokens: an older frame is
-  visited again only while the extra costs above it changed), dead tokens are dropped
-  and the token and link arrays are compacted. At the end the final costs set the extra
-  cost of the last frame's tokens (PruneForwardLinksFinal) and every frame is pruned.
+  visited again only while the extra costs above it changed); then what was made since
+  the last pruning is compacted in place (its dead tokens and links dropped; older
+  frames keep what pruning deleted there until the end, a little). At the end the final
+  costs set the extra cost of the last frame's tokens (PruneForwardLinksFinal), every
+  frame is pruned and everything is compacted.
 """
 
 from __future__ import annotations
@@ -170,8 +174,92 @@ def _compact(n_frames, keep_last, frame_start, tok_state, tok_cost, tok_extra, t
 
 
 @njit(cache=True)
+def _links_after(r, frame_start, tok_ehi, tok_nhi):
+    """Where the links of frames >= r start: links are made frame by frame (a frame's
+    epsilon links, then its emitting links), so after the last link of frame r-1."""
+    l0 = 0
+    if r > 0:
+        for gi in range(frame_start[r - 1], frame_start[r]):
+            l0 = max(l0, tok_ehi[gi], tok_nhi[gi])
+    return l0
+
+
+@njit(cache=True)
+def _remap_runs(gi, k, l0, new_pos, tok_elo, tok_ehi, tok_nlo, tok_nhi):
+    """Token gi's two link runs, renumbered through new_pos, stored as token k's."""
+    for r in range(2):
+        lo = tok_elo[gi] if r == 0 else tok_nlo[gi]
+        hi = tok_ehi[gi] if r == 0 else tok_nhi[gi]
+        if hi > lo:
+            lo = new_pos[lo - l0]
+            hi = new_pos[hi - l0]
+        else:
+            lo = hi = l0
+        if r == 0:
+            tok_elo[k] = lo
+            tok_ehi[k] = hi
+        else:
+            tok_nlo[k] = lo
+            tok_nhi[k] = hi
+
+
+@njit(cache=True)
+def _compact_tail(r, n_frames, frame_start, tok_state, tok_cost, tok_extra, tok_elo, tok_ehi, tok_nlo, tok_nhi,
+                  lk_dst, lk_arc, lk_cost, n_links, new_pos, new_id):
+    """Compacts in place what was made since the last pruning: the dead tokens of frames
+    r..n_frames-2 go (the last, current frame is kept whole), and the dead links of
+    frames r-1 on (frame r-1's emitting links are the ones into frame r) are dropped, the
+    live ones moved down in their own order, so that a run stays a run. Older frames are
+    left as they are: what pruning deletes there is little, and goes in the final
+    compaction.
+
+    Args:
+        r: first frame whose tokens are renumbered (>= 1).
+        new_pos: int32 [>= links from frame r-1 on, + 1] work space.
+        new_id: int64 [>= tokens from frame r on] work space.
+
+    Returns:
+        (tokens, links) after compaction; frame_start updated in place.
+    """
+    t0 = frame_start[r]
+    l0 = _links_after(r - 1, frame_start, tok_ehi, tok_nhi)
+    m = l0
+    for lk in range(l0, n_links):
+        new_pos[lk - l0] = m
+        if lk_dst[lk] >= 0:
+            m += 1
+    new_pos[n_links - l0] = m
+    for gi in range(frame_start[r - 1], t0):
+        _remap_runs(gi, gi, l0, new_pos, tok_elo, tok_ehi, tok_nlo, tok_nhi)
+    k = t0
+    for f in range(r, n_frames):
+        b = frame_start[f]
+        e = frame_start[f + 1]
+        frame_start[f] = k
+        for gi in range(b, e):
+            if f < n_frames - 1 and not tok_extra[gi] < INF:
+                new_id[gi - t0] = -1
+                continue
+            new_id[gi - t0] = k
+            tok_state[k] = tok_state[gi]
+            tok_cost[k] = tok_cost[gi]
+            tok_extra[k] = tok_extra[gi]
+            _remap_runs(gi, k, l0, new_pos, tok_elo, tok_ehi, tok_nlo, tok_nhi)
+            k += 1
+    frame_start[n_frames] = k
+    for lk in range(l0, n_links):
+        d = lk_dst[lk]
+        if d >= 0:
+            j = new_pos[lk - l0]
+            lk_dst[j] = new_id[d - t0] if d >= t0 else d
+            lk_arc[j] = lk_arc[lk]
+            lk_cost[j] = lk_cost[lk]
+    return k, m
+
+
+@njit(cache=True)
 def _emit_links(t, base, nc, nbase, costs, weight_cutoff, next_cutoff, adaptive_beam, lattice_beam,
-                tok_state, tok_cost, tok_elo, tok_ehi, nxt_index,
+                tok_state, tok_cost, tok_elo, tok_ehi, tok_nlo, tok_nhi, nxt_index,
                 off, e_arc, e_arcw, loglikes, lk_dst, lk_arc, lk_cost, n_links):
     """ProcessEmitting from frame t (tokens base..base+nc-1, their costs in ``costs``)
     into the empty frame starting at ``nbase``, with a forward link for every arc within
@@ -208,6 +296,8 @@ def _emit_links(t, base, nc, nbase, costs, weight_cutoff, next_cutoff, adaptive_
                 tok_state[nbase + j] = d
                 tok_cost[nbase + j] = w
                 prefetch_state(off, d)
+                tok_nlo[nbase + j] = 0
+                tok_nhi[nbase + j] = 0
             elif tok_cost[nbase + j] > w:
                 tok_cost[nbase + j] = w
             elif w - tok_cost[nbase + j] > lattice_beam:
@@ -241,9 +331,10 @@ def _eps_links(cutoff, lattice_beam, base, nc, index, stack, sp, off, n_arc, n_a
         sp -= 1
         gi = base + index[s]
         tc = tok_cost[gi]
-        lo = n_links  # a new run of epsilon links replaces the old one
-        tok_nlo[gi] = lo
-        tok_nhi[gi] = lo
+        for lk in range(tok_nlo[gi], tok_nhi[gi]):  # a new run replaces the old one
+            lk_dst[lk] = -1  # (Kaldi's DeleteForwardLinks)
+        tok_nlo[gi] = n_links
+        tok_nhi[gi] = n_links
         if tc > cutoff:
             continue
         for k in range(off[2 * s + 1], off[2 * s + 3]):
@@ -260,6 +351,8 @@ def _eps_links(cutoff, lattice_beam, base, nc, index, stack, sp, off, n_arc, n_a
                 tok_state[base + j] = d
                 tok_cost[base + j] = w
                 prefetch_state(off, d)
+                tok_nlo[base + j] = 0
+                tok_nhi[base + j] = 0
                 push = True
             elif tok_cost[base + j] > w:
                 tok_cost[base + j] = w
@@ -318,6 +411,7 @@ def lattice_search(start, final, off, e_arc, e_arcw, n_arc, n_arcw,
     costs = np.empty(1024, np.float64)
     stack = np.empty(1024, np.int32)
     new_id = np.empty(1, np.int64)
+    new_pos = np.empty(1, np.int32)
     no_final = np.empty(0, np.float64)
     n_links = 0
     arcs_expanded = 0
@@ -327,6 +421,8 @@ def lattice_search(start, final, off, e_arc, e_arcw, n_arc, n_arcw,
     nxt_index = index_b
     tok_state[0] = start
     tok_cost[0] = 0.0
+    tok_nlo[0] = 0
+    tok_nhi[0] = 0
     cur_index[start] = 0
     nc = 1
     base = 0
@@ -354,7 +450,7 @@ def lattice_search(start, final, off, e_arc, e_arcw, n_arc, n_arcw,
             lk_cost = _grown(lk_cost, n_links + need)
             nx, cutoff, n_links, arcs = _emit_links(
                 t, base, nc, nbase, costs, weight_cutoff, next_cutoff, adaptive_beam, lattice_beam,
-                tok_state, tok_cost, tok_elo, tok_ehi, nxt_index,
+                tok_state, tok_cost, tok_elo, tok_ehi, tok_nlo, tok_nhi, nxt_index,
                 off, e_arc, e_arcw, loglikes, lk_dst, lk_arc, lk_cost, n_links)
             arcs_expanded += arcs
             for i in range(nc):
@@ -401,12 +497,14 @@ def lattice_search(start, final, off, e_arc, e_arcw, n_arc, n_arcw,
                 ch = _prune_frame(frame_start[f], frame_start[f + 1], lattice_beam, delta, False, no_final,
                                   tok_cost, tok_extra, tok_elo, tok_ehi, tok_nlo, tok_nhi, lk_dst, lk_cost)
                 if f < pruned_upto and not ch:
-                    break
+                    break  # no token of frame f changed: older frames are as they were
+            r = pruned_upto + 1
+            new_id = _grown(new_id, base + nc - frame_start[r])
+            new_pos = _grown(new_pos, n_links - _links_after(r - 1, frame_start, tok_ehi, tok_nhi) + 1)
+            ntok, n_links = _compact_tail(
+                r, frames + 1, frame_start, tok_state, tok_cost, tok_extra, tok_elo, tok_ehi, tok_nlo, tok_nhi,
+                lk_dst, lk_arc, lk_cost, n_links, new_pos, new_id)
             pruned_upto = frames
-            new_id = _grown(new_id, base + nc)
-            ntok, n_links, lk_dst, lk_arc, lk_cost = _compact(
-                frames + 1, True, frame_start, tok_state, tok_cost, tok_extra, tok_elo, tok_ehi, tok_nlo, tok_nhi,
-                lk_dst, lk_arc, lk_cost, new_id)
             base = frame_start[frames]  # the current frame is kept whole, in order
 
     # ---- final: PruneForwardLinksFinal, then every frame ----

@@ -398,3 +398,27 @@ def test_openfst_output_has_the_lattice_paths_and_total_costs(synthetic_graphs, 
         cost, words = shortest(f)
         assert tuple(words) == best.words and cost == pytest.approx(best.cost, abs=1e-3)
         assert f.num_states() == lat.num_states
+
+
+@pytest.mark.parametrize("kind", ["hmm", "ctc"])
+def test_pruning_as_the_search_goes_changes_nothing(synthetic_graphs, kind):
+    """Pruning every prune_interval frames (and compacting what it deleted) only saves
+    memory: the raw lattice, token for token and link for link, is the one made with no
+    pruning until the end, where the final pruning is exact."""
+    from hclg.decoder.lattice_kernel import lattice_search
+
+    lex, hmm, ctc = synthetic_graphs
+    path = hmm if kind == "hmm" else ctc
+    ik = "log-likelihoods" if kind == "hmm" else "log-posteriors"
+    dec = Decoder(path, DecoderOptions(beam=12.0, max_active=3000, input_kind=ik))
+    frames = 0
+    for u in utterances(lex, dec, kind, 12, seed=5):
+        ll = dec.loglikes(u.scores)
+        frames += ll.shape[0]
+        whole = lattice_search(*dec._graph_args, ll, *dec._search_args, 8.0, 10**9, *dec._indices())
+        for interval in (1, 7, 25):
+            got = lattice_search(*dec._graph_args, ll, *dec._search_args, 8.0, interval, *dec._indices())
+            assert got[:4] == whole[:4]
+            for a, b in zip(got[4:], whole[4:]):
+                np.testing.assert_array_equal(a, b)
+    assert frames > 12 * 50  # utterances span several pruning intervals
