@@ -6,8 +6,9 @@ and synthetic utterances with realistic confusions (a quarter of frames have a w
 label on top). For beams 8, 12, 16 (max-active 7000, min-active 200) prints frames per
 second of each decoder, their ratio, arcs expanded per second, and the share of
 utterances with the identical 1-best; then lattice generation (``--lattice-beam``, 8) against
-hclg's own 1-best and Kaldi's FasterDecoder 1-best on the same input, CTC blank skipping,
-and ``--jobs 2``.
+hclg's own 1-best and Kaldi's FasterDecoder 1-best on the same input (with
+``--kaldi-lattice-utts N``, also Kaldi's own lattice overhead: LatticeSimpleDecoder against
+SimpleDecoder), CTC blank skipping, and ``--jobs 2``.
 
 Usage:
     python benchmarks/compile.py --sizes 20000        # once, makes the graphs
@@ -59,7 +60,40 @@ def timed(fn, repeat):
     return best, out
 
 
-def bench_graph(kind, gdir, lex, n_utts, beams, report, lattice_beam=8.0, extras=True, repeat=3, jobs_utts=600):
+def kaldi_lattice_overhead(graph, kfst, utts, opts, lattice_beam, repeat):
+    """Kaldi's own cost of lattices on this input: LatticeSimpleDecoder (raw lattice, not
+    determinized) against SimpleDecoder, and hclg's lattice decode against its 1-best with
+    the same search (no max-active, min-active 0: Kaldi's simple decoders have neither).
+
+    Returns:
+        seconds: (Kaldi 1-best, Kaldi lattice, hclg 1-best, hclg lattice).
+    """
+    import kaldi_decoder
+
+    from hclg.decoder.search import Decoder
+
+    opts = dataclasses.replace(opts, max_active=2**31 - 1, min_active=0, lattice_beam=lattice_beam)
+    dec = Decoder(graph, opts)
+    expanded = [expand_columns(dec.loglikes(u.scores), graph.ilabel_to_column) for u in utts]
+    sdec = kaldi_decoder.SimpleDecoder(kfst, opts.beam)
+    ldec = kaldi_decoder.LatticeSimpleDecoder(
+        kfst, kaldi_decoder.LatticeSimpleDecoderConfig(beam=opts.beam, lattice_beam=lattice_beam))
+
+    def kaldi_lattices():
+        for x in expanded:
+            ldec.decode(kaldi_decoder.DecodableCtc(x))
+            ldec.get_raw_lattice()
+
+    t_s, _ = timed(lambda: [sdec.decode(kaldi_decoder.DecodableCtc(x)) for x in expanded], repeat)
+    t_l, _ = timed(kaldi_lattices, repeat)
+    dec.decode_lattice(utts[0].scores)
+    t_h, _ = timed(lambda: [dec.decode(u.scores) for u in utts], repeat)
+    t_hl, _ = timed(lambda: [dec.decode_lattice(u.scores) for u in utts], repeat)
+    return t_s, t_l, t_h, t_hl
+
+
+def bench_graph(kind, gdir, lex, n_utts, beams, report, lattice_beam=8.0, extras=True, repeat=3, jobs_utts=600,
+                kaldi_lattice_utts=0):
     import kaldi_decoder
     import kaldifst
 
@@ -117,6 +151,13 @@ def bench_graph(kind, gdir, lex, n_utts, beams, report, lattice_beam=8.0, extras
             print(f"  beam {beam:4.1f}: lattices (lattice-beam {lattice_beam}) {row['lattice_fps']:9.0f} frames/s = "
                   f"{row['lattice_over_1best']:.2f}x hclg's 1-best time, {row['lattice_vs_kaldi']:.2f}x Kaldi FasterDecoder's "
                   f"speed; mean depth {row['lattice_depth']:.1f}, {row['lattice_arcs']:.0f} arcs; 1-best identical", flush=True)
+        if lattice_beam > 0 and kaldi_lattice_utts > 0:
+            t_s, t_l, t_h1, t_hl = kaldi_lattice_overhead(graph, kfst, utts[:kaldi_lattice_utts], opts, lattice_beam,
+                                                          repeat)
+            row.update({"kaldi_lattice_over_1best": t_l / t_s, "hclg_lattice_over_1best_simple": t_hl / t_h1})
+            print(f"  beam {beam:4.1f}: no max-active, {kaldi_lattice_utts} utterances: Kaldi's LatticeSimpleDecoder "
+                  f"(raw lattice) {t_l:.2f}s = {t_l / t_s:.2f}x its SimpleDecoder's {t_s:.2f}s; hclg's lattice decode "
+                  f"(determinized) {t_hl:.2f}s = {t_hl / t_h1:.2f}x its 1-best {t_h1:.2f}s", flush=True)
         print(f"  beam {beam:4.1f}: hclg {row['hclg_fps']:9.0f} frames/s, kaldi {row['kaldi_fps']:9.0f} frames/s, "
               f"ratio {row['ratio']:5.2f}x, {row['arcs_per_s'] / 1e6:6.1f}M arcs/s, identical 1-best "
               f"{100 * row['identical']:.1f}% (max cost diff {maxdiff:.2e}), WER vs truth {row['wer_vs_truth']:.2f}%; "
@@ -167,13 +208,16 @@ def main():
     ap.add_argument("--no-extras", action="store_true", help="skip blank skipping and --jobs")
     ap.add_argument("--repeat", type=int, default=3, help="time each decoder this many times, keep the fastest")
     ap.add_argument("--jobs-utts", type=int, default=600, help="utterances in the --jobs 2 batch")
+    ap.add_argument("--kaldi-lattice-utts", type=int, default=0,
+                    help="also time Kaldi's LatticeSimpleDecoder against its SimpleDecoder on this many utterances "
+                         "(no max-active: slow at wide beams)")
     a = ap.parse_args()
     d = Path(a.bench) / f"v{a.size}"
     lex = load_lexicon(d / "lexicon.txt")
     report = {}
     for kind in a.kinds.split(","):
         bench_graph(kind, d / f"{kind}-graph", lex, a.utts, [float(b) for b in a.beams.split(",")], report,
-                    a.lattice_beam, not a.no_extras, a.repeat, a.jobs_utts)
+                    a.lattice_beam, not a.no_extras, a.repeat, a.jobs_utts, a.kaldi_lattice_utts)
     (Path(a.bench) / "decode_report.json").write_text(json.dumps(report, indent=2))
 
 
