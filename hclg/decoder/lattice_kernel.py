@@ -118,10 +118,11 @@ def _copy_live(lo, hi, m, new_id, lk_dst, lk_arc, lk_cost, d_dst, d_arc, d_cost)
 
 
 @njit(cache=True)
-def _compact(n_frames, keep_last, frame_start, tok_state, tok_cost, tok_extra, tok_elo, tok_ehi, tok_nlo, tok_nhi,
+def _compact(n_frames, frame_start, tok_state, tok_cost, tok_extra, tok_elo, tok_ehi, tok_nlo, tok_nhi,
              lk_dst, lk_arc, lk_cost, new_id):
-    """Drops dead tokens (extra = +inf) of frames 0..n_frames-1 (the last kept whole if
-    ``keep_last``) and rebuilds the link arrays with live links only, token by token.
+    """The final compaction: drops the dead tokens (extra = +inf) of frames 0..n_frames-1
+    and rebuilds the link arrays with live links only, token by token (a token's emitting
+    run, then its epsilon run, adjacent).
 
     Args:
         new_id: int64 [>= tokens] work space; on return the old -> new token map (-1: gone).
@@ -137,7 +138,7 @@ def _compact(n_frames, keep_last, frame_start, tok_state, tok_cost, tok_extra, t
         e = frame_start[f + 1]
         frame_start[f] = k
         for gi in range(b, e):
-            if (keep_last and f == n_frames - 1) or tok_extra[gi] < INF:
+            if tok_extra[gi] < INF:
                 new_id[gi] = k
                 k += 1
             else:
@@ -205,7 +206,7 @@ def _remap_runs(gi, k, l0, new_pos, tok_elo, tok_ehi, tok_nlo, tok_nhi):
 
 @njit(cache=True)
 def _compact_tail(r, n_frames, frame_start, tok_state, tok_cost, tok_extra, tok_elo, tok_ehi, tok_nlo, tok_nhi,
-                  lk_dst, lk_arc, lk_cost, n_links, new_pos, new_id):
+                  lk_dst, lk_arc, lk_cost, l0, n_links, new_pos, new_id):
     """Compacts in place what was made since the last pruning: the dead tokens of frames
     r..n_frames-2 go (the last, current frame is kept whole), and the dead links of
     frames r-1 on (frame r-1's emitting links are the ones into frame r) are dropped, the
@@ -215,14 +216,14 @@ def _compact_tail(r, n_frames, frame_start, tok_state, tok_cost, tok_extra, tok_
 
     Args:
         r: first frame whose tokens are renumbered (>= 1).
-        new_pos: int32 [>= links from frame r-1 on, + 1] work space.
+        l0: where frame r-1's links start (``_links_after(r - 1, ...)``).
+        new_pos: int32 [>= n_links - l0 + 1] work space.
         new_id: int64 [>= tokens from frame r on] work space.
 
     Returns:
         (tokens, links) after compaction; frame_start updated in place.
     """
     t0 = frame_start[r]
-    l0 = _links_after(r - 1, frame_start, tok_ehi, tok_nhi)
     m = l0
     for lk in range(l0, n_links):
         new_pos[lk - l0] = m
@@ -500,10 +501,11 @@ def lattice_search(start, final, off, e_arc, e_arcw, n_arc, n_arcw,
                     break  # no token of frame f changed: older frames are as they were
             r = pruned_upto + 1
             new_id = _grown(new_id, base + nc - frame_start[r])
-            new_pos = _grown(new_pos, n_links - _links_after(r - 1, frame_start, tok_ehi, tok_nhi) + 1)
-            ntok, n_links = _compact_tail(
+            l0 = _links_after(r - 1, frame_start, tok_ehi, tok_nhi)
+            new_pos = _grown(new_pos, n_links - l0 + 1)
+            _, n_links = _compact_tail(
                 r, frames + 1, frame_start, tok_state, tok_cost, tok_extra, tok_elo, tok_ehi, tok_nlo, tok_nhi,
-                lk_dst, lk_arc, lk_cost, n_links, new_pos, new_id)
+                lk_dst, lk_arc, lk_cost, l0, n_links, new_pos, new_id)
             pruned_upto = frames
             base = frame_start[frames]  # the current frame is kept whole, in order
 
@@ -542,7 +544,7 @@ def lattice_search(start, final, off, e_arc, e_arcw, n_arc, n_arcw,
     new_id = _grown(new_id, e)
     frame_start[frames + 1] = e
     ntok, n_links, lk_dst, lk_arc, lk_cost = _compact(
-        frames + 1, False, frame_start, tok_state, tok_cost, tok_extra, tok_elo, tok_ehi, tok_nlo, tok_nhi,
+        frames + 1, frame_start, tok_state, tok_cost, tok_extra, tok_elo, tok_ehi, tok_nlo, tok_nhi,
         lk_dst, lk_arc, lk_cost, new_id)
     tok_final = np.full(ntok, INF)
     for gi in range(b, e):
