@@ -111,27 +111,23 @@ def get_cutoff(costs, n, beam, max_active, min_active, beam_delta, scratch):
             best_slot = i
     beam_cutoff = best + beam
     if n <= min_active:  # (so n <= max_active) Kaldi keeps every token
-        if beam_cutoff < INF:
-            return INF, INF, best_slot
-        return beam_cutoff, beam, best_slot
+        return INF, INF, best_slot
     below = 0  # costs < beam_cutoff
     within = 0  # costs <= beam_cutoff
     for i in range(n):
         c = costs[i]
         below += c < beam_cutoff
         within += c <= beam_cutoff
-    if n > max_active and below > max_active:
-        for i in range(n):
-            scratch[i] = costs[i]
-        max_active_cutoff = np.partition(scratch[:n], max_active)[max_active]
-        return max_active_cutoff, max_active_cutoff - best + beam_delta, best_slot
-    if n > min_active and within <= min_active:
-        # min_active > 0 here: within >= 1 (the best)
-        for i in range(n):
-            scratch[i] = costs[i]
-        min_active_cutoff = np.partition(scratch[:n], min_active)[min_active]
-        return min_active_cutoff, min_active_cutoff - best + beam_delta, best_slot
-    return beam_cutoff, beam, best_slot
+    if below > max_active:
+        k = max_active
+    elif within <= min_active:  # min_active > 0 here: within >= 1 (the best)
+        k = min_active
+    else:
+        return beam_cutoff, beam, best_slot
+    for i in range(n):
+        scratch[i] = costs[i]
+    cutoff = np.partition(scratch[:n], k)[k]  # the k-th smallest cost
+    return cutoff, cutoff - best + beam_delta, best_slot
 
 
 @njit(cache=True)
