@@ -29,6 +29,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # the oracles (Kaldi recipes, synthetic material)
 
 
 def peak_rss_mb() -> float:
@@ -124,7 +125,7 @@ def tokens_file(lex: Path, d: Path) -> Path:
 def run_hclg(kind: str, lex: str, arpa: str, out: str, q):
     import logging
 
-    from hclg.graphs.compile import CompileOptions, compile_graph
+    from hclg.graph.compile import CompileOptions, compile_graph
 
     logging.basicConfig(level=logging.WARNING)
     t0 = time.perf_counter()
@@ -141,10 +142,12 @@ def run_kaldi(kind: str, lex: str, arpa: str, out: str, q):
     import kaldifst
     import kaldilm
 
-    from benchmarks.kaldi_recipes import to_kaldi
-    from hclg.graphs import fstutil
-    from hclg.graphs.lexicon import make_lexicon_fst, read_lexicon
-    from hclg.graphs.topology import KALDI_3STATE, make_ctc_topo, make_h_transducer, make_transition_table
+    from oracles.kaldi_recipes import to_kaldi
+    from hclg import fst as hfst
+    from hclg.graph.lexicon import make_lexicon_fst, read_lexicon
+    from hclg.graph.ctc_topology import make_ctc_topo
+    from hclg.graph.h_transducer import make_h_transducer
+    from hclg.graph.hmm_topology import KALDI_3STATE, make_transition_table
 
     steps = []
     t_all = time.perf_counter()
@@ -186,7 +189,7 @@ def run_kaldi(kind: str, lex: str, arpa: str, out: str, q):
     LGp = fstutil_from_kaldi(LG)
     if kind == "ctc":
         t0 = time.perf_counter()
-        LGp = fstutil.relabel_to_epsilon(LGp, L.disambig_phones, "input", "rm")
+        LGp = hfst.relabel_to_epsilon(LGp, L.disambig_phones, "input", "rm")
         LGp.arcsort("ilabel")
         ntok = len(L.phones) - len(L.disambig_phones)
         T = to_kaldi(make_ctc_topo(ntok, 0))
@@ -215,7 +218,7 @@ def run_kaldi(kind: str, lex: str, arpa: str, out: str, q):
 
 
 def fstutil_from_kaldi(k):
-    from benchmarks.kaldi_recipes import to_pywrapfst
+    from oracles.kaldi_recipes import to_pywrapfst
 
     return to_pywrapfst(k)
 

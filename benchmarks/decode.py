@@ -29,9 +29,10 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # the oracles (Kaldi recipes, synthetic material)
 
-from benchmarks import synth  # noqa: E402
-from benchmarks.kaldi_recipes import expand_columns, kaldi_faster_decode  # noqa: E402
+from oracles import synth  # noqa: E402
+from oracles.kaldi_recipes import expand_columns, kaldi_faster_decode  # noqa: E402
 
 
 def load_lexicon(path):
@@ -70,7 +71,7 @@ def kaldi_lattice_overhead(graph, kfst, utts, opts, lattice_beam, repeat):
     """
     import kaldi_decoder
 
-    from hclg.decoder.search import Decoder
+    from hclg.lattice.generation import LatticeDecoder as Decoder
 
     opts = dataclasses.replace(opts, max_active=2**31 - 1, min_active=0, lattice_beam=lattice_beam)
     dec = Decoder(graph, opts)
@@ -97,9 +98,9 @@ def bench_graph(kind, gdir, lex, n_utts, beams, report, lattice_beam=8.0, extras
     import kaldi_decoder
     import kaldifst
 
-    from hclg.decoder.config import DecoderOptions
-    from hclg.decoder.search import Decoder
-    from hclg.graphs.graphdir import load_graph
+    from hclg.search.options import DecoderOptions
+    from hclg.lattice.generation import LatticeDecoder as Decoder
+    from hclg.graph.graph_dir import load_graph
 
     t0 = time.perf_counter()
     graph = load_graph(gdir)
@@ -141,7 +142,7 @@ def bench_graph(kind, gdir, lex, n_utts, beams, report, lattice_beam=8.0, extras
             ldec.decode_lattice(utts[0].scores)
             t_l, lres = timed(lambda: [ldec.decode_lattice(u.scores) for u in utts], repeat)
             assert [r.word_ids for r, _ in lres] == [r.word_ids for r in res]
-            from hclg.decoder.lattice_ops import depth
+            from hclg.lattice.ops import depth
 
             row.update({"lattice_fps": frames / t_l, "lattice_over_1best": t_l / t_h, "lattice_vs_kaldi": t_k / t_l,
                         "lattice_depth": float(np.mean([depth(lat) for _, lat in lres])),
@@ -178,7 +179,7 @@ def bench_graph(kind, gdir, lex, n_utts, beams, report, lattice_beam=8.0, extras
                   f"({frames / ts:.0f} frames/s), WER {wb:.2f}% -> {ws:.2f}% ({ws - wb:+.2f} abs)", flush=True)
             report[kind][f"blank_skip_{thr}"] = {"speedup": tb / ts, "wer": wb, "wer_skip": ws, "fps": frames / ts}
     # --jobs
-    from hclg.decoder.batch import decode_batch
+    from hclg.batch import decode_batch
 
     # a batch of several seconds' work, so that starting the worker processes (a fixed
     # fraction of a second) does not decide the ratio

@@ -1,15 +1,20 @@
+"""Fixtures shared by the tests: the bundled example, tiny and synthetic graphs (HMM and CTC)
+compiled once per session, and quiet logs."""
+
 import logging
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # benchmarks.kaldi_recipes (the Kaldi oracle recipes)
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # helpers
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # helpers, oracles
 
-EXAMPLE = ROOT / "examples" / "an4"
-SHARED_AN4 = ROOT.parent / "shared" / "an4"
+from helpers import EXAMPLE  # noqa: E402
+from oracles import synth  # noqa: E402
+
+from hclg.graph.compile import compile_graph  # noqa: E402
+from hclg.graph.compile_options import CompileOptions  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -28,3 +33,41 @@ def tiny_lexicon(tmp_path):
     p = tmp_path / "lexicon.txt"
     p.write_text("and ae n d\ncat k ae t\nhat h ae t\n")
     return p
+
+
+@pytest.fixture(scope="session")
+def tiny_graphs(tmp_path_factory):
+    d = tmp_path_factory.mktemp("tiny")
+    (d / "lexicon.txt").write_text("and ae n d\ncat k ae t\nhat h ae t\nat ae t\n")
+    (d / "g.txt").write_text("cat and hat\nhat\nat cat\ncat at hat and cat\n")
+    hmm = compile_graph(d / "lexicon.txt", d / "g.txt", d / "hmm", CompileOptions(sil_phone="sil")).path
+    ctc = compile_graph(d / "lexicon.txt", d / "g.txt", d / "ctc", CompileOptions(topology="ctc")).path
+    return hmm, ctc
+
+
+PHONES = [f"p{i}" for i in range(40)]
+
+
+@pytest.fixture(scope="session")
+def synthetic_graphs(tmp_path_factory):
+    """A 3000-word lexicon and random bigram LM; HMM HCLG and CTC TLG built from them."""
+    d = tmp_path_factory.mktemp("syn")
+    rng = np.random.default_rng(1)
+    lex = synth.random_lexicon(rng, 3000, PHONES)
+    synth.write_lexicon(d / "lexicon.txt", lex)
+    synth.write_random_arpa(d / "lm.arpa", list(lex), rng, 20000)
+    (d / "phones.txt").write_text("\n".join(PHONES + ["SIL"]) + "\n")
+    hmm = compile_graph(d / "lexicon.txt", d / "lm.arpa", d / "hmm", CompileOptions(), phones=d / "phones.txt").path
+    (d / "tokens.txt").write_text("\n".join(["<blk>"] + PHONES) + "\n")
+    ctc = compile_graph(d / "lexicon.txt", d / "lm.arpa", d / "ctc", CompileOptions(topology="ctc"), tokens=d / "tokens.txt").path
+    return lex, hmm, ctc
+
+
+@pytest.fixture(scope="session")
+def an4_graph(tmp_path_factory):
+    ex = EXAMPLE
+    out = tmp_path_factory.mktemp("an4") / "graph"
+    compile_graph(ex / "lexicon.dic", ex / "lm_unigram.arpa", out,
+                  CompileOptions(hmm_topology=str(ex / "transitions.txt"), pdf_map=str(ex / "pdf_map.txt")),
+                  phones=ex / "phones.txt")
+    return out

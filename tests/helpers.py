@@ -1,6 +1,13 @@
 """Small independent tools for tests: linear FSTs, exhaustive best paths, random inputs."""
 
+from pathlib import Path
+
 import pywrapfst as fst
+
+#: the project's root, its bundled AN4 example, and the full AN4 material beside it (where present)
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "an4"
+SHARED_AN4 = ROOT.parent / "shared" / "an4"
 
 
 def linear(labels):
@@ -64,12 +71,7 @@ def ctc_collapse(frames, blank):
 
 
 def utterances(lex, dec, kind, n, seed, confusion=0.25):
-    """Synthetic utterances of 2-8 words for a decoder's graph (benchmarks.synth)."""
-    from benchmarks import synth
+    """Synthetic utterances of 2-8 words for a decoder's graph (oracles.synth)."""
+    from oracles import synth
 
     return synth.make_utterances(dec.graph, lex, kind, n, seed, confusion, words_per_utt=(2, 8))
-
-
-ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
-EXAMPLE = ROOT / "examples" / "an4"  # the bundled AN4 example
-SHARED_AN4 = ROOT.parent / "shared" / "an4"  # the full AN4 material, where present

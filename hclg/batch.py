@@ -1,0 +1,201 @@
+"""Decoding many utterances to files: what ``hclg decode`` does.
+
+Each utterance's output is written and flushed as soon as it is decoded, so an
+interrupted run loses nothing and ``resume`` carries on after the last complete line.
+A bad utterance is reported and counted; the others are decoded.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing as mp
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hclg.errors import HclgError
+from hclg.lattice.archives import LatticeWriter
+from hclg.lattice.generation import LatticeDecoder
+from hclg.search.matrix_readers import iter_matrices
+from hclg.search.options import DecoderOptions
+
+log = logging.getLogger("hclg")
+
+
+@dataclass(frozen=True)
+class BatchSummary:
+    """Counts of a batch: decoded, failed, skipped (resume), partial; frames; wall seconds."""
+
+    decoded: int
+    failed: int
+    skipped: int
+    partial: int
+    frames: int
+    seconds: float
+
+    @property
+    def frames_per_second(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+
+def _done_ids(path: Path) -> set[str]:
+    """Utterance ids already complete in a text output; drops a torn last line."""
+    if not path.exists():
+        return set()
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        cut = data.rfind(b"\n") + 1
+        with open(path, "r+b") as fh:
+            fh.truncate(cut)
+        data = data[:cut]
+    return {line.split(maxsplit=1)[0] for line in data.decode("utf-8").splitlines() if line.strip()}
+
+
+_worker: LatticeDecoder | None = None
+
+
+_want_lattice = False
+
+
+def _init_worker(decoder, lattice):
+    """Runs in each forked worker: the parent's decoder (its kernels already loaded, its
+    index arrays made) arrives by fork, not by pickling."""
+    global _worker, _want_lattice  # noqa: PLW0603 - one decoder per worker process, set once
+    _worker = decoder
+    _want_lattice = lattice
+
+
+def _run(decoder: LatticeDecoder, utt, mat, lattice: bool):
+    """(result, lattice or None, error message or None) for one utterance."""
+    try:
+        if lattice:
+            res, lat = decoder.decode_lattice(mat, utt)
+            return res, lat, None
+        return decoder.decode(mat, utt), None, None
+    except HclgError as e:
+        return None, None, str(e)
+
+
+def _decode_one(item):
+    utt, mat = item
+    return (utt, *_run(_worker, utt, mat, _want_lattice))
+
+
+def decode_batch(graph, inputs, options: DecoderOptions = DecoderOptions(), text_out="-", ctm_out=None,
+                 json_out=None, resume: bool = False, jobs: int = 1, log_priors: np.ndarray | None = None,
+                 progress: bool | None = None, lattice_out: str | None = None) -> BatchSummary:
+    """Decodes every utterance of ``inputs`` and writes Kaldi text (and CTM/JSON) lines.
+
+    Args:
+        graph: graph directory.
+        inputs: input specs (see :func:`hclg.search.matrix_readers.iter_matrices`).
+        options: DecoderOptions.
+        text_out: path of the ``utt w1 w2 ...`` output, or ``-`` for stdout.
+        ctm_out: path for CTM lines (``utt 1 start dur word``), or None.
+        json_out: path for one JSON object per utterance, or None.
+        resume: skip utterances already in ``text_out`` and append to the outputs.
+        jobs: decoding processes (each opens the memory-mapped graph once); output order
+            is the input order.
+        log_priors: log priors to divide posteriors by, or None.
+        progress: show progress on stderr (default: when stderr is a terminal).
+        lattice_out: write each utterance's word lattice there (``ark,t:PATH``,
+            ``ark:PATH``, ``npz:DIR``, ``fst:DIR``; see :mod:`hclg.lattice.archives`),
+            before its text line, so a resumed run finds every finished lattice.
+
+    Returns:
+        BatchSummary; ``failed`` > 0 means some utterances were not decoded.
+    """
+    options.validate()
+    if jobs < 1:
+        raise ValueError(f"jobs must be >= 1, got {jobs}")
+    decoder = LatticeDecoder(graph, options, log_priors)
+    if progress is None:
+        progress = sys.stderr.isatty()
+    done = _done_ids(Path(text_out)) if resume and text_out != "-" else set()
+    mode = "a" if resume else "w"
+    text_fh = sys.stdout if text_out == "-" else open(text_out, mode, encoding="utf-8")
+    ctm_fh = open(ctm_out, mode, encoding="utf-8") if ctm_out else None
+    json_fh = open(json_out, mode, encoding="utf-8") if json_out else None
+    lat_w = None
+    if lattice_out:
+        lat_w = LatticeWriter(lattice_out, append=resume)
+    decoded = failed = skipped = partial = frames = 0
+    seen: set[str] = set()
+    t0 = time.perf_counter()
+
+    def items():
+        nonlocal failed, skipped
+        for spec in inputs:
+            for utt, mat in iter_matrices(spec):
+                if isinstance(mat, Exception):
+                    failed += 1
+                    log.error("%s", mat)
+                    continue
+                if utt in seen:
+                    failed += 1
+                    log.error("utterance %r: id repeated in the input; only the first is decoded", utt)
+                    continue
+                seen.add(utt)
+                if utt in done:
+                    skipped += 1
+                    continue
+                yield utt, mat
+
+    def write(utt, res, lat, err):
+        nonlocal decoded, failed, partial, frames
+        if err is not None:
+            failed += 1
+            log.error("%s", err)
+            return
+        if lat_w is not None:
+            lat_w.write(lat)
+        decoded += 1
+        frames += res.frames
+        partial += res.partial
+        if res.partial:
+            log.warning("utterance %r: no final state reached; output is the best partial hypothesis", utt)
+        text_fh.write(f"{utt} {res.text}".rstrip() + "\n")
+        text_fh.flush()
+        if ctm_fh:
+            for line in res.ctm_lines():
+                ctm_fh.write(line + "\n")
+            ctm_fh.flush()
+        if json_fh:
+            json_fh.write(json.dumps(res.as_dict(), sort_keys=True) + "\n")
+            json_fh.flush()
+        if progress and decoded % 10 == 0:
+            dt = time.perf_counter() - t0
+            sys.stderr.write(f"\rdecoded {decoded} utterances, {frames / max(dt, 1e-9):.0f} frames/s, {failed} failed")
+            sys.stderr.flush()
+
+    try:
+        if jobs == 1:
+            for utt, mat in items():
+                write(utt, *_run(decoder, utt, mat, lat_w is not None))
+        else:
+            ctx = mp.get_context("fork")
+            decoder.warm_up(lattice=lat_w is not None)  # once here, not once per worker
+            with ctx.Pool(jobs, initializer=_init_worker, initargs=(decoder, lat_w is not None)) as pool:
+                for utt, res, lat, err in pool.imap(_decode_one, items(), chunksize=4):
+                    write(utt, res, lat, err)
+    finally:
+        if progress:
+            sys.stderr.write("\n")
+        if text_fh is not sys.stdout:
+            text_fh.close()
+        for fh in (ctm_fh, json_fh):
+            if fh:
+                fh.close()
+        if lat_w is not None:
+            lat_w.close()
+    summary = BatchSummary(decoded, failed, skipped, partial, frames, time.perf_counter() - t0)
+    log.info("decoded %d, failed %d, skipped %d, partial %d; %d frames in %.2fs (%.0f frames/s)",
+             decoded, failed, skipped, partial, frames, summary.seconds, summary.frames_per_second)
+    return summary
+
+
+__all__ = ["BatchSummary", "decode_batch"]

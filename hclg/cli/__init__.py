@@ -1,0 +1,25 @@
+"""The ``hclg`` command line: a thin layer over the library, one module per command group
+(as lhotse's ``bin/modes``); each command parses its options and calls one library
+function. Heavy imports stay inside the command bodies, so ``hclg --help`` is quick."""
+
+from __future__ import annotations
+
+import click
+
+from hclg import __version__
+from hclg.cli.decode import decode_cmd, priors_cmd
+from hclg.cli.graph import compile_cmd, info_cmd
+from hclg.cli.lattice import lattice_group
+from hclg.cli.score import wer_cmd
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="hclg")
+def main():
+    """hclg: compile WFST decoding graphs and decode hybrid and CTC posteriors."""
+
+
+for command in (compile_cmd, info_cmd, decode_cmd, priors_cmd, wer_cmd, lattice_group):
+    main.add_command(command)
+
+__all__ = ["main"]

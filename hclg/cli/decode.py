@@ -1,0 +1,75 @@
+"""``hclg decode`` and ``hclg priors``: decoding posterior files, and the priors that turn
+posteriors into scaled likelihoods."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from hclg.cli.options import call, options_from, setup_logging
+from hclg.search.options import DecoderOptions
+
+
+@click.command("decode")
+@click.argument("graph_dir", type=click.Path(exists=True, file_okay=False))
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("-o", "--output", "text_out", default="-", show_default=True, help="Kaldi text output (utt w1 w2 ...); - for stdout.")
+@click.option("--ctm", "ctm_out", type=click.Path(dir_okay=False), default=None, help="Also write word times as CTM (utt 1 start dur word).")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None, help="Also write one JSON object per utterance (words, times, costs, partial).")
+@click.option("--priors", type=click.Path(exists=True, dir_okay=False), default=None, help="Priors to divide posteriors by (Kaldi vector, text or .npy; counts or probabilities).")
+@click.option("--lattice", "lattice_out", default=None, help="Also write word lattices: ark,t:PATH (Kaldi text), ark:PATH (Kaldi binary), npz:DIR or fst:DIR.")
+@click.option("--resume", is_flag=True, help="Skip utterances already in the text output; append.")
+@click.option("-j", "--jobs", type=int, default=1, show_default=True, help="Decoding processes sharing the memory-mapped graph.")
+@options_from(DecoderOptions, skip=("word_times",))  # word times are on with --ctm/--json
+@click.option("-v", "--verbose", count=True, default=0, help="More logging.")
+def decode_cmd(graph_dir, inputs, text_out, ctm_out, json_out, lattice_out, priors, resume, jobs, verbose, **kw):
+    """Decode posterior matrices (Kaldi ark:/scp:, .npy, .npz, or a folder of .npy) with GRAPH_DIR.
+
+    Exits with status 1 if any utterance failed; the others are still decoded.
+    """
+    from hclg.batch import decode_batch
+    from hclg.search.likelihoods import read_priors
+
+    setup_logging(max(verbose, 0))
+    logging.getLogger("hclg").setLevel(logging.INFO if verbose else logging.WARNING)
+
+    def run():
+        opts = DecoderOptions(**kw, word_times=bool(ctm_out or json_out))
+        lp = read_priors(priors) if priors else None
+        return decode_batch(graph_dir, list(inputs), opts, text_out, ctm_out, json_out, resume, jobs, lp,
+                            lattice_out=lattice_out)
+
+    summary = call(run)
+    click.echo(f"decoded {summary.decoded}, failed {summary.failed}, skipped {summary.skipped}, "
+               f"partial {summary.partial}; {summary.frames} frames, {summary.frames_per_second:.0f} frames/s", err=True)
+    if summary.failed:
+        sys.exit(1)
+
+
+@click.command("priors")
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Where to write the priors (.npy, or text).")
+@click.option("--input-kind", type=click.Choice(["log-posteriors", "posteriors", "logits"]), default="log-posteriors", show_default=True, help="What the matrices hold.")
+def priors_cmd(inputs, output, input_kind):
+    """Estimate priors as the average posterior over the given utterances."""
+    import numpy as np
+
+    from hclg.search.likelihoods import estimate_priors
+    from hclg.search.matrix_readers import iter_matrices
+
+    def mats():
+        for spec in inputs:
+            for _utt, m in iter_matrices(spec):
+                if isinstance(m, Exception):
+                    raise click.ClickException(str(m))
+                yield m
+
+    p = call(estimate_priors, mats(), input_kind)
+    if output.endswith(".npy"):
+        np.save(output, p)
+    else:
+        with open(output, "w") as fh:
+            fh.write("[ " + " ".join(f"{x:.8g}" for x in p) + " ]\n")
+    click.echo(f"{output}: {len(p)} priors", err=True)

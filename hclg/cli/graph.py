@@ -1,0 +1,42 @@
+"""``hclg compile`` and ``hclg info``: making and describing graph directories."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from hclg.cli.options import call, options_from, setup_logging, verbose_option
+from hclg.graph.compile_options import CompileOptions
+
+
+@click.command("compile")
+@click.option("--lexicon", "-l", type=click.Path(exists=True, dir_okay=False), required=True, help="Pronunciation lexicon (Kaldi lexicon.txt, lexiconp.txt or CMUdict).")
+@click.option("--lm", "-g", "grammar", type=click.Path(exists=True, dir_okay=False), required=True, help="ARPA LM (plain or .gz), a phrase list (one phrase per line), or an OpenFst grammar with word symbols.")
+@click.option("--phones", type=click.Path(exists=True, dir_okay=False), default=None, help="HMM: phone list (default: the lexicon's phones and the silence phone).")
+@click.option("--tokens", type=click.Path(exists=True, dir_okay=False), default=None, help="CTC: token list in posterior-column order, blank included.")
+@options_from(CompileOptions)
+@verbose_option(default=1)
+@click.argument("graph_dir", type=click.Path(file_okay=False))
+def compile_cmd(lexicon, grammar, phones, tokens, verbose, graph_dir, **kw):
+    """Compile a decoding graph (HCLG or TLG) into GRAPH_DIR."""
+    from hclg.graph.compile import compile_graph
+
+    setup_logging(verbose)
+    res = call(lambda: compile_graph(lexicon, grammar, graph_dir, CompileOptions(**kw), phones=phones, tokens=tokens))
+    click.echo(f"{res.path}: {res.states} states, {res.arcs} arcs, {res.seconds:.1f}s")
+
+
+@click.command("info")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.argument("graph_dir", type=click.Path(exists=True, file_okay=False))
+def info_cmd(as_json, graph_dir):
+    """Print sizes, labels and stochasticity of a compiled graph."""
+    from hclg.graph.graph_dir import graph_info
+
+    info = call(graph_info, graph_dir)
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+        return
+    for k, v in info.items():
+        click.echo(f"{k:18s} {v}")

@@ -1,0 +1,43 @@
+"""The open-addressing hash table of numba kernels: int64 keys (-1: empty slot), linear
+probing, a power-of-two number of slots, values in a parallel array.
+
+Two tables keep their own probing because their keys are variable-length sequences
+compared in place (DeterminizeStar's subsets in :mod:`hclg.fst.determinize_star_subsets`,
+G's n-gram histories in :mod:`hclg.graph.grammar`); they share :func:`mix64`."""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+#: Fibonacci hashing's multiplier (2**64 / golden ratio, as a signed int64).
+GOLDEN = -7046029254386353131
+
+
+@njit(cache=True, inline="always")
+def mix64(key):
+    """The key times the golden-ratio constant: its high bits are well mixed."""
+    return key * np.int64(GOLDEN)
+
+
+@njit(cache=True)
+def slot_of(keys, key):
+    """Open addressing (linear probing): the slot holding key, or the empty slot (-1) where
+    it would go. len(keys) is a power of two."""
+    mask = keys.shape[0] - 1
+    i = mix64(key) >> 20 & mask
+    while keys[i] != -1 and keys[i] != key:
+        i = (i + 1) & mask
+    return i
+
+
+@njit(cache=True)
+def rehash(keys, vals):
+    nk = np.full(2 * keys.shape[0], -1, np.int64)
+    nv = np.empty(2 * keys.shape[0], np.int32)
+    for i in range(keys.shape[0]):
+        if keys[i] != -1:
+            j = slot_of(nk, keys[i])
+            nk[j] = keys[i]
+            nv[j] = vals[i]
+    return nk, nv

@@ -1,0 +1,174 @@
+"""The decoder's form of a graph: the contract between :mod:`hclg.graph` and :mod:`hclg.search`.
+
+A graph's arcs are split into emitting arcs (input label > 0: they read a posterior
+column and consume a frame) and epsilon arcs, each kind as one int32 *record* per arc in
+the order the search reads them, with both offsets of a state side by side:
+
+    offsets  int64 [S+1, 2]: the emitting arcs of state s are offsets[s, 0]:offsets[s+1, 0],
+             its epsilon arcs offsets[s, 1]:offsets[s+1, 1]
+    e_arcs   int32 [E, E_REC]: posterior column (E_COLUMN), graph cost (E_WEIGHT, float32
+             bits), next state (E_NEXT), input label (E_ILABEL: transition id or token
+             label), output label (E_OLABEL)
+    n_arcs   int32 [N, N_REC]: output label (N_OLABEL), graph cost (N_WEIGHT, float32
+             bits), next state (N_NEXT)
+
+An arc's fields sit together, and a state's two offsets side by side, so that the search
+reads one or two cache lines per state it expands instead of one per field (about 25 %
+faster on 20k-word graphs than one array per field).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+
+from hclg.errors import GraphFormatError
+from hclg.fst.arrays import FstArrays
+from hclg.fst.convert import fst_to_arrays
+
+# Field offsets in the arc records. The numba kernels compile these in as constants, and
+# numba's on-disk cache does not notice when another module's constant changes: changing
+# them means a new graph format version and clearing the kernels' cache.
+E_COLUMN, E_WEIGHT, E_NEXT, E_ILABEL, E_OLABEL = 0, 1, 2, 3, 4
+E_REC = 5
+N_OLABEL, N_WEIGHT, N_NEXT = 0, 1, 2
+N_REC = 3
+
+
+DECODER_ARRAYS = ("final", "offsets", "e_arcs", "n_arcs")
+
+
+@dataclass(frozen=True)
+class DecoderArrays:
+    """The decoder's form of a graph: emitting and epsilon arcs apart, one int32 record
+    per arc (see module doc). The per-field properties are views of the records."""
+
+    start: int
+    final: np.ndarray
+    offsets: np.ndarray
+    e_arcs: np.ndarray
+    n_arcs: np.ndarray
+
+    @property
+    def num_states(self) -> int:
+        return int(self.final.shape[0])
+
+    @property
+    def e_offsets(self) -> np.ndarray:
+        return self.offsets[:, 0]
+
+    @property
+    def n_offsets(self) -> np.ndarray:
+        return self.offsets[:, 1]
+
+    @property
+    def e_column(self) -> np.ndarray:
+        return self.e_arcs[:, E_COLUMN]
+
+    @property
+    def e_weight(self) -> np.ndarray:
+        return self.e_arcs.view(np.float32)[:, E_WEIGHT]
+
+    @property
+    def e_next(self) -> np.ndarray:
+        return self.e_arcs[:, E_NEXT]
+
+    @property
+    def e_ilabel(self) -> np.ndarray:
+        return self.e_arcs[:, E_ILABEL]
+
+    @property
+    def e_olabel(self) -> np.ndarray:
+        return self.e_arcs[:, E_OLABEL]
+
+    @property
+    def n_olabel(self) -> np.ndarray:
+        return self.n_arcs[:, N_OLABEL]
+
+    @property
+    def n_weight(self) -> np.ndarray:
+        return self.n_arcs.view(np.float32)[:, N_WEIGHT]
+
+    @property
+    def n_next(self) -> np.ndarray:
+        return self.n_arcs[:, N_NEXT]
+
+    def kernel_args(self) -> tuple:
+        """(start, final, off, e_arc, e_arcw, n_arc, n_arcw): what the search kernels take;
+        offsets and records flattened, each record buffer also viewed as float32."""
+        e = self.e_arcs.reshape(-1)
+        n = self.n_arcs.reshape(-1)
+        return (self.start, self.final, self.offsets.reshape(-1), e, e.view(np.float32), n, n.view(np.float32))
+
+
+@njit(cache=True)
+def _split_arcs(offsets, ilabel, olabel, weight, nextstate, ilabel_to_column):
+    """Splits arcs grouped by state into emitting and epsilon records (order kept).
+
+    Args:
+        offsets: int64 [S+1]; ilabel, olabel, nextstate: int32 [A]; weight: float32 [A].
+        ilabel_to_column: int32 [L]; the column each input label reads, -1 for none.
+
+    Returns:
+        (offsets int64 [S+1, 2], e_arcs int32 [E, E_REC], n_arcs int32 [N, N_REC], bad):
+        bad is an input label > 0 that reads no column, else -1.
+    """
+    S = offsets.shape[0] - 1
+    nl = ilabel_to_column.shape[0]
+    ne = 0
+    for a in range(ilabel.shape[0]):
+        il = ilabel[a]
+        if il != 0:
+            if il < 0 or il >= nl or ilabel_to_column[il] < 0:
+                return np.zeros((0, 2), np.int64), np.zeros((0, E_REC), np.int32), np.zeros((0, N_REC), np.int32), il
+            ne += 1
+    off = np.empty((S + 1, 2), np.int64)
+    e_arcs = np.empty((ne, E_REC), np.int32)
+    n_arcs = np.empty((ilabel.shape[0] - ne, N_REC), np.int32)
+    wbits = weight.view(np.int32)
+    e = 0
+    n = 0
+    for s in range(S):
+        off[s, 0] = e
+        off[s, 1] = n
+        for a in range(offsets[s], offsets[s + 1]):
+            il = ilabel[a]
+            if il != 0:
+                e_arcs[e, E_COLUMN] = ilabel_to_column[il]
+                e_arcs[e, E_WEIGHT] = wbits[a]
+                e_arcs[e, E_NEXT] = nextstate[a]
+                e_arcs[e, E_ILABEL] = il
+                e_arcs[e, E_OLABEL] = olabel[a]
+                e += 1
+            else:
+                n_arcs[n, N_OLABEL] = olabel[a]
+                n_arcs[n, N_WEIGHT] = wbits[a]
+                n_arcs[n, N_NEXT] = nextstate[a]
+                n += 1
+    off[S, 0] = e
+    off[S, 1] = n
+    return off, e_arcs, n_arcs, -1
+
+
+def records_of_arrays(a: FstArrays, ilabel_to_column: np.ndarray) -> DecoderArrays:
+    i2c = np.ascontiguousarray(ilabel_to_column, dtype=np.int32)
+    off, e_arcs, n_arcs, bad = _split_arcs(a.offsets, a.ilabel, a.olabel, a.weight, a.nextstate, i2c)
+    if bad >= 0:
+        raise GraphFormatError(f"input label {int(bad)} reads no posterior column (disambiguation symbol left in?)")
+    return DecoderArrays(start=a.start, final=a.final, offsets=off, e_arcs=e_arcs, n_arcs=n_arcs)
+
+
+def decoder_arrays(f, ilabel_to_column: np.ndarray) -> DecoderArrays:
+    """Splits an FST's arcs into emitting (input label > 0) and epsilon arcs.
+
+    Args:
+        f: a tropical FST.
+        ilabel_to_column: int [max_ilabel + 1]: the posterior column of each input label.
+
+    Raises:
+        GraphFormatError: an input label that reads no column (e.g. a disambiguation
+            symbol left in the graph).
+    """
+    return records_of_arrays(fst_to_arrays(f), ilabel_to_column)

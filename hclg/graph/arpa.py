@@ -1,0 +1,109 @@
+"""Reading ARPA n-gram LMs, plain or gzipped, line by line: (order, n-gram, cost, backoff
+cost) with log10 values turned into costs (-ln p) here, once."""
+
+from __future__ import annotations
+
+import gzip
+import math
+from pathlib import Path
+
+from hclg.errors import InputFormatError
+
+LN10 = math.log(10.0)
+
+
+def _open(path: Path):
+    with open(path, "rb") as fh:
+        magic = fh.read(2)
+    if magic == b"\x1f\x8b":
+        return gzip.open(path, "rt", encoding="utf-8", errors="strict")
+    return open(path, encoding="utf-8")
+
+
+def iter_arpa(path):
+    """Reads an ARPA file section by section, checking it as it goes.
+
+    Yields ``("header", counts)`` once, then ``(order, line_no, words, cost, backoff_cost)``
+    per n-gram, costs in -ln units (backoff 0.0 where absent).
+
+    Raises:
+        InputFormatError: missing ``\\data\\``, malformed lines, counts that disagree
+            with the header, or a missing ``\\end\\``; names the file and line.
+    """
+    path = Path(path)
+    counts: dict[int, int] = {}
+    with _open(path) as fh:
+        n = 0
+        for line in fh:
+            n += 1
+            if line.strip() == "\\data\\":
+                break
+        else:
+            raise InputFormatError(path, None, "no \\data\\ line: not an ARPA file")
+        for line in fh:
+            n += 1
+            s = line.strip()
+            if not s:
+                if counts:
+                    break
+                continue
+            if s.startswith("\\"):
+                break
+            if not s.startswith("ngram "):
+                raise InputFormatError(path, n, f"expected 'ngram N=count' in the header, got {s!r}")
+            try:
+                k, v = s[6:].split("=")
+                counts[int(k)] = int(v)
+            except ValueError:
+                raise InputFormatError(path, n, f"expected 'ngram N=count', got {s!r}") from None
+        if not counts or sorted(counts) != list(range(1, max(counts) + 1)):
+            raise InputFormatError(path, n, f"header must give counts for orders 1..N, got {sorted(counts)}")
+        yield ("header", counts)
+        order = 0
+        seen = 0
+        line = s if s.startswith("\\") else ""
+        while True:
+            if line.startswith("\\"):
+                if order:
+                    if seen != counts[order]:
+                        raise InputFormatError(
+                            path, n, f"the header says ngram {order}={counts[order]}, but the section has {seen} lines"
+                        )
+                if line == "\\end\\":
+                    if order != max(counts):
+                        raise InputFormatError(path, n, f"\\end\\ after the {order}-grams; the header promised {max(counts)}-grams")
+                    return
+                if not (line.startswith("\\") and line.endswith("-grams:")):
+                    raise InputFormatError(path, n, f"expected '\\N-grams:' or '\\end\\', got {line!r}")
+                try:
+                    order = int(line[1:-7])
+                except ValueError:
+                    raise InputFormatError(path, n, f"bad section header {line!r}") from None
+                if order not in counts:
+                    raise InputFormatError(path, n, f"section {line!r} is not in the header")
+                seen = 0
+            raw = fh.readline()
+            if not raw:
+                raise InputFormatError(path, n, "file ended before \\end\\ (truncated ARPA?)")
+            n += 1
+            line = raw.strip()
+            if not line or line.startswith("\\"):
+                continue
+            parts = line.split()
+            if len(parts) == order + 1:
+                bo = 0.0
+            elif len(parts) == order + 2:
+                try:
+                    bo = -float(parts[-1]) * LN10
+                except ValueError:
+                    raise InputFormatError(path, n, f"bad backoff weight {parts[-1]!r}") from None
+            else:
+                raise InputFormatError(
+                    path, n, f"expected 'log10prob w1 .. w{order} [backoff]' for a {order}-gram, got {len(parts)} fields"
+                )
+            try:
+                cost = -float(parts[0]) * LN10
+            except ValueError:
+                raise InputFormatError(path, n, f"bad log10 probability {parts[0]!r}") from None
+            seen += 1
+            yield (order, n, parts[1 : order + 1], cost, bo)

@@ -1,0 +1,252 @@
+"""The graph recipe: lexicon + grammar (+ topology) -> a decoding graph directory.
+
+A straight line of steps, as Kaldi's ``mkgraph.sh`` and icefall's ``compile_hlg.py``;
+each logs the size of its result and raises at once if it is empty.
+
+HMM (H o C o L o G; C is the identity unless a context table is given)::
+
+    L, G -> LG = L o G -> det (log) -> minimize (encoded)
+         [-> C o LG, windows reduced to HMM instances]
+         -> Ha o (C)LG -> det (log) -> minimize (encoded) -> disambiguation ids -> eps
+         -> add self-loops (reorder) = HCLG
+
+CTC (T o L o G)::
+
+    L, G -> LG = L o G -> det (log) -> minimize (encoded) -> disambiguation -> eps
+         -> T o LG = TLG
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pywrapfst as fst
+
+from hclg.errors import GraphBuildError
+from hclg import fst as hfst
+from hclg.graph.context import compose_context, read_context_table
+from hclg.graph.grammar import arpa_to_fst, phrases_to_fst, read_phrases
+from hclg.graph.graph_dir import sha256, write_graph_dir
+from hclg.graph.lexicon import make_lexicon_fst, read_lexicon, read_phones
+from hclg.graph.symbols import SymbolTable
+from hclg.graph.compile_options import CompileOptions
+from hclg.graph.ctc_topology import make_ctc_topo
+from hclg.graph.h_transducer import make_h_transducer, self_loop_arrays
+from hclg.graph.hmm_topology import (
+    BUILTIN_TOPOLOGIES,
+    make_transition_table,
+    read_kaldi_topo,
+    read_pdf_map,
+    read_transition_table,
+    transition_table_from_units,
+)
+
+log = logging.getLogger("hclg")
+
+
+@dataclass(frozen=True)
+class CompileResult:
+    """What :func:`compile_graph` made.
+
+    Attributes:
+        path: the graph directory.
+        states, arcs: size of the final graph.
+        seconds: wall time of the whole recipe.
+        steps: (step, states, arcs, seconds) in order.
+    """
+
+    path: Path
+    states: int
+    arcs: int
+    seconds: float
+    steps: tuple
+
+
+def _read_hmms(spec: str, phones: tuple[str, ...]):
+    if spec in BUILTIN_TOPOLOGIES:
+        return {p: BUILTIN_TOPOLOGIES[spec] for p in phones}
+    text = Path(spec).read_text(encoding="utf-8")
+    if text.lstrip().startswith("<Topology>"):
+        return read_kaldi_topo(spec, phones)
+    return read_transition_table(spec)
+
+
+def _grammar(grammar, words: SymbolTable, unk: str | None):
+    """G from an ARPA file, a phrase list (.txt) or an OpenFst file with word symbols."""
+    if isinstance(grammar, fst.Fst):
+        return _map_fst_grammar(grammar, words, "<grammar>"), None
+    p = Path(grammar)
+    with open(p, "rb") as fh:
+        head = fh.read(4096)
+    if head[:2] == b"\x1f\x8b" or b"\\data\\" in head:
+        return arpa_to_fst(p, words, unk=unk if unk in words else None)
+    if head[:4] == b"\xd6\xfd\xb2\x7e":
+        return _map_fst_grammar(fst.Fst.read(str(p)), words, str(p)), None
+    return phrases_to_fst(read_phrases(p), words, str(p)), None
+
+
+def _map_fst_grammar(g, words: SymbolTable, where: str):
+    syms = g.output_symbols() or g.input_symbols()
+    if syms is None:
+        raise GraphBuildError(f"{where}: a grammar FST must carry its word symbol table")
+    pairs = []
+    for k, s in syms:
+        if k == 0:
+            continue
+        s = s.decode() if isinstance(s, bytes) else s
+        if s not in words:
+            raise GraphBuildError(f"{where}: grammar word {s!r} has no pronunciation")
+        pairs.append((k, words.id(s)))
+    g = fst.arcmap(g, map_type="identity")
+    g.project("output")
+    g.relabel_pairs(ipairs=pairs, opairs=pairs)
+    g.set_input_symbols(None)
+    g.set_output_symbols(None)
+    g.arcsort("ilabel")
+    return g
+
+
+def compile_graph(lexicon, grammar, out_dir, options: CompileOptions = CompileOptions(),
+                  phones=None, tokens=None) -> CompileResult:
+    """Compiles a decoding graph directory from a lexicon and a grammar.
+
+    Args:
+        lexicon: lexicon file (see :func:`hclg.graph.lexicon.read_lexicon`).
+        grammar: ARPA LM (plain/gz), phrase list (one phrase per line), an OpenFst
+            grammar file with word symbols, or a pywrapfst/pynini FST.
+        out_dir: the graph directory to write.
+        options: CompileOptions.
+        phones: HMM only: a phone list file (default: the lexicon's phones + silence).
+        tokens: CTC only: the token list in posterior-column order (``tok`` or ``tok id``
+            lines, blank included); default: blank + the lexicon's tokens.
+
+    Returns:
+        CompileResult.
+    """
+    options.validate()
+    o = options.resolved()
+    t_start = time.perf_counter()
+    steps: list = []
+    token = hfst.STEP_RECORD.set(steps)
+    try:
+        return _compile(lexicon, grammar, Path(out_dir), o, phones, tokens, t_start, steps)
+    finally:
+        hfst.STEP_RECORD.reset(token)
+
+
+def _compile(lexicon, grammar, out, o: CompileOptions, phones, tokens, t_start, steps) -> CompileResult:
+    inputs = {"lexicon": str(lexicon)}
+    if o.topology == "ctc":
+        if tokens is not None:
+            token_list = read_phones(tokens)
+            inputs["tokens"] = str(tokens)
+        else:
+            lex0 = read_lexicon(lexicon, o.lexicon_format)
+            token_list = (o.blank,) + tuple(p for p in lex0.phones if p != o.blank)
+        if o.blank not in token_list:
+            raise GraphBuildError(f"the token list has no blank {o.blank!r}")
+        lex = read_lexicon(lexicon, o.lexicon_format, phones=token_list)
+        t0 = time.perf_counter()
+        L = make_lexicon_fst(lex, o.sil_prob, o.word_delimiter, False)
+    else:
+        phone_list = read_phones(phones) if phones is not None else None
+        if phones is not None:
+            inputs["phones"] = str(phones)
+        lex = read_lexicon(lexicon, o.lexicon_format, phones=phone_list)
+        t0 = time.perf_counter()
+        L = make_lexicon_fst(lex, o.sil_prob, o.sil_phone, o.position_dependent_phones)
+    hfst.log_step("L (lexicon, disambig)", L.fst, t0)
+    if not isinstance(grammar, fst.Fst):
+        inputs["grammar"] = str(grammar)
+    G, gstats = _grammar(grammar, L.words, o.unk)
+    LG = hfst.compose(L.fst, G, "LG = L o G", "no word of the grammar has a pronunciation, or G accepts nothing")
+    del G  # free memory before determinization
+    LG = hfst.determinize_log(
+        LG, "LG: determinize (log)",
+        "L o G is not determinizable: homophones or words that are prefixes of others without "
+        "disambiguation symbols, or a grammar with epsilon cycles", o.max_determinize_mem, consume=True)
+    LG = hfst.minimize_encoded(LG, "LG: minimize (encoded)", consume=True)
+    transitions = None
+    if o.topology == "ctc":
+        LG = hfst.relabel_to_epsilon(LG, L.disambig_phones, "input", "LG: disambiguation -> eps")
+        LG.arcsort("ilabel")
+        t0 = time.perf_counter()
+        T = make_ctc_topo(len(token_list), token_list.index(o.blank), compact=o.ctc_topo == "compact")
+        hfst.log_step(f"T (ctc {o.ctc_topo})", T, t0)
+        HCLG = hfst.compose(T, LG, "TLG = T o LG", "the lexicon's tokens are not the token list's")
+        del LG
+        ncol = len(token_list)
+        i2c = np.full(len(L.phones), -1, dtype=np.int32)
+        i2c[1 : ncol + 1] = np.arange(ncol, dtype=np.int32)
+    else:
+        base = (lambda p: p[:-2] if p[-2:] in ("_B", "_I", "_E", "_S") else p) if o.position_dependent_phones else (lambda p: p)
+        base_phones = tuple(dict.fromkeys(base(p) for p in L.phones.symbols[1:] if not p.startswith("#")))
+        hmms = _read_hmms(o.hmm_topology, base_phones)
+        if o.hmm_topology not in BUILTIN_TOPOLOGIES:
+            inputs["hmm_topology"] = o.hmm_topology
+        pdf_map = read_pdf_map(o.pdf_map) if o.pdf_map else None
+        if o.pdf_map:
+            inputs["pdf_map"] = o.pdf_map
+        if o.context_table:
+            inputs["context_table"] = o.context_table
+            sil = o.sil_phone if o.sil_phone in base_phones else None
+            LG, units = compose_context(LG, L.phones.symbols, L.disambig_phones, read_context_table(o.context_table),
+                                        hmms, base, sil)
+            table = transition_table_from_units(units)
+            h_dis = tuple(len(units) + 1 + j for j in range(len(L.disambig_phones) + 1))  # with #-1
+        else:
+            table = make_transition_table(L.phones.symbols, hmms, pdf_map, base)
+            h_dis = L.disambig_phones
+        t0 = time.perf_counter()
+        Ha, dis_labels = make_h_transducer(table, len(L.phones), h_dis, o.transition_scale)
+        hfst.log_step("Ha (no self-loops)", Ha, t0)
+        HaLG = hfst.compose(Ha, LG, "HaLG = Ha o LG", "a phone of the lexicon has no HMM")
+        del LG
+        HaLG = hfst.determinize_log(HaLG, "HaLG: determinize (log)", "H o LG is not determinizable",
+                                       o.max_determinize_mem, consume=True)
+        HaLG = hfst.minimize_encoded(HaLG, "HaLG: minimize (encoded)", consume=True)
+        HaLG = hfst.relabel_to_epsilon(HaLG, dis_labels, "input", "HaLG: disambiguation -> eps")
+        t0 = time.perf_counter()
+        HCLG = self_loop_arrays(HaLG, table, o.self_loop_scale, consume=True)  # arrays, sorted by input label
+        del HaLG
+        hfst.log_step("HCLG: add self-loops (arcs sorted)", HCLG, t0)
+        i2c = table.pdf.copy()
+        i2c[0] = -1
+        transitions = table.as_arrays()
+    if isinstance(HCLG, fst.Fst):
+        t0 = time.perf_counter()
+        HCLG.arcsort("ilabel")
+        hfst.log_step("HCLG: arcsort", HCLG, t0)
+    st, na = steps[-1][1], steps[-1][2]
+    manifest = {
+        "topology": o.topology,
+        "options": dataclasses.asdict(o),
+        "inputs": {k: {"path": v, "sha256": sha256(v)} for k, v in inputs.items()},
+        "grammar_stats": dataclasses.asdict(gstats) if gstats else None,
+        "versions": _versions(),
+        "steps": [list(s) for s in steps],
+    }
+    disambig = tuple(L.phones.symbols[i] for i in L.disambig_phones)
+    write_graph_dir(out, HCLG, L.words, L.phones, i2c, manifest, disambig, transitions, L.word_boundary,
+                    list(L.align_lexicon), consume=True)
+    secs = time.perf_counter() - t_start
+    log.info("wrote %s in %.1fs", out, secs)
+    return CompileResult(out, st, na, secs, tuple(steps))
+
+
+def _versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for pkg in ("hclg", "pynini", "numpy", "numba"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = None
+    return out

@@ -1,0 +1,238 @@
+"""The compiled graph directory: what ``hclg compile`` writes and the decoder opens.
+
+Layout::
+
+    GRAPH/
+      HCLG.fst            OpenFst binary (vector, tropical); Kaldi and pynini read it
+      words.txt           output labels (Kaldi symbol table)
+      tokens.txt          the phone (HMM) or token (CTC) table used by L
+      ilabel_to_column.npy  int32 [max_ilabel + 1]: posterior column read by each input
+                          label; -1 for label 0 (epsilon). HMM: labels are transition ids.
+                          CTC: label k + 1 reads column k.
+      transitions.npz     HMM only: the transition table (phone, state, pdf, ...)
+      word_boundary.txt   with position-dependent phones: Kaldi's word_boundary.txt
+      disambig.txt        the disambiguation symbols removed from HCLG
+      align_lexicon.txt   ``word unit ...`` per pronunciation, in tokens.txt's units: how
+                          the decoder splits a phone/token alignment into words
+      manifest.json       format version, topology, options, counts, versions, checksums
+      decoder/*.npy       the decoder's flat arrays, loaded memory-mapped:
+        final.npy         float32 [S]: final cost, +inf if not final
+        offsets.npy       int64 [S+1, 2]: arc offsets, emitting and epsilon side by side: the
+                          emitting arcs of state s are offsets[s, 0]:offsets[s + 1, 0], its
+                          epsilon arcs offsets[s, 1]:offsets[s + 1, 1]
+        e_arcs.npy        int32 [E, 5]: one record per emitting arc, in the order the search
+                          reads them: posterior column (E_COLUMN), graph cost (E_WEIGHT,
+                          float32 bits), next state (E_NEXT), input label (E_ILABEL:
+                          transition id / token label), output label (E_OLABEL)
+        n_arcs.npy        int32 [N, 3]: one record per epsilon (non-emitting) arc: output
+                          label (N_OLABEL), graph cost (N_WEIGHT, float32 bits), next
+                          state (N_NEXT)
+
+An arc's fields sit together in one record, not in one array per field, and a state's
+two offsets side by side, so that the search reads one or two cache lines per state it
+expands instead of one per field (about 25 % faster on 20k-word graphs; format version 2).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pywrapfst as fst
+
+from hclg import constants
+from hclg.errors import GraphFormatError
+from hclg.fst.arrays import FstArrays
+from hclg.fst.openfst_file import read_vector_fst_file, write_vector_fst
+from hclg.graph.arc_records import DECODER_ARRAYS, DecoderArrays, decoder_arrays, records_of_arrays
+from hclg.graph.symbols import SymbolTable
+
+
+
+
+def sha256(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def write_graph_dir(out_dir, f, words: SymbolTable, tokens: SymbolTable, ilabel_to_column: np.ndarray,
+                    manifest: dict, disambig: tuple[str, ...] = (), transitions: dict | None = None,
+                    word_boundary: tuple[str, ...] | None = None,
+                    align_lexicon: list[tuple[str, tuple[str, ...]]] | None = None,
+                    consume: bool = False) -> Path:
+    """Writes a graph directory (see the module doc). Returns its path.
+
+    ``f`` is the graph: an FST, or FstArrays whose arcs are sorted by input label.
+    With ``consume``, ``f`` is emptied once written, so that it and the decoder arrays
+    made from it are not in memory together.
+    """
+    out = Path(out_dir)
+    (out / "decoder").mkdir(parents=True, exist_ok=True)
+    if isinstance(f, FstArrays):  # arcs already sorted by input label
+        write_vector_fst(out / "HCLG.fst", f, ilabel_sorted=True)
+    else:
+        if f.fst_type() != "vector":
+            f = fst.convert(f, "vector")
+        f.set_input_symbols(None)  # the tables are written beside it
+        f.set_output_symbols(None)
+        if not f.properties(fst.I_LABEL_SORTED, False) & fst.I_LABEL_SORTED:
+            f.arcsort("ilabel")
+        f.write(str(out / "HCLG.fst"))
+    words.write(out / "words.txt")
+    tokens.write(out / "tokens.txt")
+    np.save(out / "ilabel_to_column.npy", ilabel_to_column.astype(np.int32))
+    (out / "disambig.txt").write_text("".join(f"{d}\n" for d in disambig), encoding="utf-8")
+    if transitions is not None:
+        np.savez(out / "transitions.npz", **transitions)
+    if word_boundary is not None:
+        (out / "word_boundary.txt").write_text(
+            "".join(f"{p} {k}\n" for p, k in zip(tokens.symbols, word_boundary) if p != constants.EPS and not p.startswith("#")),
+            encoding="utf-8")
+    if align_lexicon is not None:
+        (out / "align_lexicon.txt").write_text("".join(f"{w} {' '.join(p)}\n" for w, p in align_lexicon), encoding="utf-8")
+    if isinstance(f, FstArrays):
+        arr = records_of_arrays(f, ilabel_to_column)
+        del f
+    elif consume:  # the decoder arrays are read back from the file, not from f
+        f.delete_states()
+        del f
+        arr = records_of_arrays(read_vector_fst_file(out / "HCLG.fst"), ilabel_to_column)
+    else:
+        arr = decoder_arrays(f, ilabel_to_column)
+    for name in DECODER_ARRAYS:
+        np.save(out / "decoder" / f"{name}.npy", getattr(arr, name))
+    manifest = dict(manifest)
+    manifest["format_version"] = constants.GRAPH_FORMAT_VERSION
+    manifest["start"] = arr.start
+    manifest.setdefault("counts", {}).update(
+        states=arr.num_states,
+        arcs=int(len(arr.e_arcs) + len(arr.n_arcs)),
+        emitting_arcs=int(len(arr.e_arcs)),
+        epsilon_arcs=int(len(arr.n_arcs)),
+        words=len(words),
+        columns=int(ilabel_to_column.max() + 1),
+    )
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return out
+
+
+@dataclass(frozen=True)
+class Graph:
+    """An opened graph directory.
+
+    Attributes:
+        path: the directory.
+        manifest: its manifest.
+        arrays: the decoder arrays (memory-mapped).
+        words: output symbol table.
+        tokens: the phone/token table.
+        ilabel_to_column: int32 [max_ilabel + 1].
+        num_columns: posterior columns the graph reads.
+    """
+
+    path: Path
+    manifest: dict
+    arrays: DecoderArrays
+    words: SymbolTable
+    tokens: SymbolTable
+    ilabel_to_column: np.ndarray
+
+    @property
+    def num_columns(self) -> int:
+        return int(self.manifest["counts"]["columns"])
+
+    @property
+    def topology(self) -> str:
+        return self.manifest.get("topology", "?")
+
+    def align_lexicon(self) -> dict[str, list[tuple[str, ...]]]:
+        """word -> its pronunciations (tuples of token/phone symbols)."""
+        out: dict[str, list[tuple[str, ...]]] = {}
+        p = self.path / "align_lexicon.txt"
+        if p.exists():
+            for line in p.read_text(encoding="utf-8").splitlines():
+                parts = line.split()
+                if parts:
+                    out.setdefault(parts[0], []).append(tuple(parts[1:]))
+        return out
+
+    def transitions(self) -> dict | None:
+        p = self.path / "transitions.npz"
+        if not p.exists():
+            return None
+        with np.load(p) as z:
+            return {k: z[k] for k in z.files}
+
+
+def load_graph(path) -> Graph:
+    """Opens a graph directory; the decoder arrays are memory-mapped, not read.
+
+    Raises:
+        GraphFormatError: not a graph directory, a missing file, or another format version.
+    """
+    path = Path(path)
+    mf = path / "manifest.json"
+    if not mf.exists():
+        raise GraphFormatError(f"{path}: not a graph directory (no manifest.json); make one with 'hclg compile'")
+    manifest = json.loads(mf.read_text(encoding="utf-8"))
+    v = manifest.get("format_version")
+    if v != constants.GRAPH_FORMAT_VERSION:
+        raise GraphFormatError(
+            f"{path}: graph format version {v}, but this hclg reads version {constants.GRAPH_FORMAT_VERSION};"
+            " compile the graph again with this version"
+        )
+    try:
+        arrs = {n: np.load(path / "decoder" / f"{n}.npy", mmap_mode="r") for n in DECODER_ARRAYS}
+        words = SymbolTable.read(path / "words.txt")
+        tokens = SymbolTable.read(path / "tokens.txt")
+        i2c = np.load(path / "ilabel_to_column.npy")
+    except FileNotFoundError as e:
+        raise GraphFormatError(f"{path}: missing {Path(e.filename).name}; the graph directory is incomplete") from None
+    return Graph(path, manifest, DecoderArrays(start=int(manifest["start"]), **arrs), words, tokens, i2c)
+
+
+def stochasticity(arr: DecoderArrays) -> tuple[float, float]:
+    """Min and max over states of -log(sum of exp(-cost)) over its arcs and final cost,
+    as Kaldi's ``fstisstochastic`` reports (0, 0 for a stochastic FST)."""
+    ns = arr.num_states
+    src_e = np.repeat(np.arange(ns), np.diff(arr.e_offsets))
+    src_n = np.repeat(np.arange(ns), np.diff(arr.n_offsets))
+    src = np.concatenate([src_e, src_n, np.arange(ns)])
+    cost = np.concatenate([np.asarray(arr.e_weight, np.float64), np.asarray(arr.n_weight, np.float64), np.asarray(arr.final, np.float64)])
+    m = np.full(ns, np.inf)
+    np.minimum.at(m, src, cost)
+    fin = np.isfinite(m)
+    s = np.zeros(ns)
+    np.add.at(s, src, np.exp(-(cost - m[src])))
+    tot = m[fin] - np.log(s[fin])
+    return float(tot.min()), float(tot.max())
+
+
+def graph_info(path) -> dict:
+    """What ``hclg info`` prints: sizes, labels, disk use and stochasticity."""
+    g = load_graph(path)
+    disk = sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
+    smin, smax = stochasticity(g.arrays)
+    c = g.manifest["counts"]
+    return {
+        "graph": str(path),
+        "topology": g.topology,
+        "format_version": g.manifest["format_version"],
+        "states": c["states"],
+        "arcs": c["arcs"],
+        "emitting_arcs": c["emitting_arcs"],
+        "epsilon_arcs": c["epsilon_arcs"],
+        "input_labels": int(len(g.ilabel_to_column) - 1),
+        "posterior_columns": g.num_columns,
+        "words": sum(w not in (constants.EPS, constants.BACKOFF_DISAMBIG, constants.BOS, constants.EOS) for w in g.words.symbols),
+        "tokens": len(g.tokens) - 1,
+        "disk_bytes": disk,
+        "stochastic_min": smin,
+        "stochastic_max": smax,
+    }

@@ -1,0 +1,161 @@
+"""Reading and writing lattices.
+
+Specifiers, as Kaldi's (``ark,t:`` text, ``ark:`` binary) plus two of hclg's own:
+
+- ``ark,t:PATH``: Kaldi CompactLattice text archive. Each lattice is its key on a line,
+  then ``src dst word graph,acoustic,l1_l2_...`` arc lines and ``state graph,acoustic,labels``
+  final lines, then an empty line. Word ids are those of the graph's ``words.txt``;
+  labels are transition ids (HMM graphs) or token labels (CTC graphs); acoustic costs
+  are unscaled, as Kaldi's decoders write them. ``lattice-copy ark,t:PATH ark:-`` reads it.
+- ``ark:PATH``: Kaldi binary archive (``key \\0B`` then an OpenFst ``compactlattice44``
+  vector FST), what ``latgen-faster`` writes by default.
+- ``npz:DIR``: one ``DIR/UTT.npz`` per utterance, hclg's compact form: the
+  :class:`~hclg.lattice.lattice.Lattice` arrays as they are, loaded without pickles.
+- ``fst:DIR``: one ``DIR/UTT.fst`` per utterance, an OpenFst tropical acceptor over word
+  ids whose weights are total costs at the lattice's acoustic scale (for pynini users;
+  the frame labels are not kept).
+
+``-`` as PATH is stdout/stdin for archives. Reading detects text or binary by content.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+from pathlib import Path
+from typing import Iterator
+
+from hclg.errors import InputFormatError
+from hclg.lattice.kaldi_format import read_kaldi_binary, read_kaldi_text, to_kaldi_binary, to_kaldi_text
+from hclg.lattice.lattice import Lattice
+from hclg.lattice.npz_format import from_npz, to_npz
+from hclg.lattice.openfst_format import to_openfst
+
+
+def parse_spec(spec: str) -> tuple[str, str]:
+    """'ark,t:p' -> ('text', p); 'ark:p' -> ('ark', p); 'npz:d'; 'fst:d'. A bare path
+    ending in .npz is one npz file; a bare directory is npz:DIR."""
+    if ":" in spec and not os.path.exists(spec):
+        kind, path = spec.split(":", 1)
+        flags = kind.split(",")
+        if flags[0] == "ark":
+            return ("text" if "t" in flags[1:] else "ark"), path
+        if flags[0] in ("npz", "fst"):
+            return flags[0], path
+        raise ValueError(f"unknown lattice specifier {spec!r}: use ark:PATH, ark,t:PATH, npz:DIR or fst:DIR")
+    if spec.endswith(".npz") or os.path.isdir(spec):
+        return "npz", spec
+    raise ValueError(f"unknown lattice specifier {spec!r}: use ark:PATH, ark,t:PATH, npz:DIR or fst:DIR")
+
+
+class LatticeWriter:
+    """Writes lattices to a specifier as they come (flushed each time).
+
+    Args:
+        spec: ``ark,t:PATH``, ``ark:PATH``, ``npz:DIR`` or ``fst:DIR``.
+        append: continue an existing output (resume); a torn last entry of an archive
+            is cut off first.
+    """
+
+    def __init__(self, spec: str, append: bool = False):
+        self.kind, self.path = parse_spec(spec)
+        self.fh = None
+        if self.kind in ("text", "ark"):
+            if self.path == "-":
+                self.fh = sys.stdout.buffer
+            else:
+                if append and self.kind == "text":
+                    _cut_torn_text(Path(self.path))
+                elif append:
+                    _cut_torn_binary(Path(self.path))
+                self.fh = open(self.path, "ab" if append else "wb")
+        else:
+            Path(self.path).mkdir(parents=True, exist_ok=True)
+
+    def write(self, lat: Lattice) -> None:
+        if self.kind == "text":
+            self.fh.write(to_kaldi_text(lat).encode("utf-8"))
+            self.fh.flush()
+        elif self.kind == "ark":
+            self.fh.write(lat.utt.encode("utf-8") + b" \0B" + to_kaldi_binary(lat))
+            self.fh.flush()
+        elif self.kind == "npz":
+            tmp = Path(self.path) / f".{lat.utt}.tmp.npz"
+            to_npz(lat, tmp)
+            os.replace(tmp, Path(self.path) / f"{lat.utt}.npz")
+        else:
+            tmp = Path(self.path) / f".{lat.utt}.tmp.fst"
+            to_openfst(lat).write(str(tmp))
+            os.replace(tmp, Path(self.path) / f"{lat.utt}.fst")
+
+    def close(self) -> None:
+        if self.fh is not None and self.fh is not sys.stdout.buffer:
+            self.fh.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _cut_torn_text(path: Path) -> None:
+    """Truncates a text archive after its last complete lattice (ended by a blank line)."""
+    if not path.exists():
+        return
+    data = path.read_bytes()
+    cut = data.rfind(b"\n\n") + 2 if b"\n\n" in data else 0
+    if cut != len(data):
+        with open(path, "r+b") as fh:
+            fh.truncate(cut)
+
+
+def _cut_torn_binary(path: Path) -> None:
+    """Truncates a binary archive after its last complete lattice."""
+    if not path.exists():
+        return
+    data = path.read_bytes()
+    ends = [0]
+    try:
+        for _ in read_kaldi_binary(data, str(path), ends=ends):
+            pass
+    except InputFormatError:
+        pass
+    if ends[-1] != len(data):
+        with open(path, "r+b") as fh:
+            fh.truncate(ends[-1])
+
+
+def read_lattices(spec: str, acoustic_scale: float = 0.1, frame_seconds: float = 0.01) -> Iterator[Lattice]:
+    """Lattices from a specifier (``ark:``/``ark,t:`` Kaldi archives, text or binary by
+    content; ``npz:DIR``, a directory of .npz, or one .npz file). Kaldi archives do not
+    record the acoustic scale or frame length: ``acoustic_scale`` and ``frame_seconds``
+    are what they are read with; npz lattices carry their own."""
+    kind, path = parse_spec(spec)
+    if kind in ("text", "ark"):
+        data = sys.stdin.buffer.read() if path == "-" else _read(path)
+        sp = data.find(b" ")
+        nl = data.find(b"\n")
+        binary = sp >= 0 and data[sp + 1: sp + 3] == b"\0B" and (nl < 0 or sp < nl)
+        if binary:
+            yield from read_kaldi_binary(data, path, acoustic_scale, frame_seconds)
+        else:
+            yield from read_kaldi_text(io.StringIO(data.decode("utf-8")), path, acoustic_scale, frame_seconds)
+    elif kind == "npz":
+        p = Path(path)
+        files = [p] if p.is_file() else sorted(p.glob("*.npz"))
+        if not p.exists():
+            raise InputFormatError(path, None, "no such file or directory")
+        for f in files:
+            if not f.name.startswith("."):
+                yield from_npz(f)
+    else:
+        raise ValueError("fst: lattices are written for pynini users; read ark:, ark,t: or npz: lattices")
+
+
+def _read(path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as e:
+        raise InputFormatError(path, None, f"cannot read: {e.strerror}") from None

@@ -1,0 +1,66 @@
+"""Lattice generation: :class:`LatticeDecoder`, the decoder that also keeps each
+utterance's word lattice (Kaldi's LatticeFasterDecoder beside its FasterDecoder)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hclg.errors import DecodeError
+from hclg.lattice.determinize import determinize
+from hclg.lattice.lattice import Lattice
+from hclg.lattice.ops import best_path
+from hclg.search.decoder import Decoder, Result
+
+
+class LatticeDecoder(Decoder):
+    """A :class:`~hclg.search.decoder.Decoder` that also makes lattices: ``decode`` gives
+    the 1-best as the Decoder does, ``decode_lattice`` the 1-best and the word lattice.
+
+    Args: as :class:`~hclg.search.decoder.Decoder`.
+    """
+
+    def decode_lattice(self, matrix, utt: str = "") -> tuple[Result, Lattice]:
+        """Decodes one utterance and keeps its lattice (Kaldi's LatticeFasterDecoder: the
+        same search as :meth:`decode`, with forward links pruned to ``lattice_beam``, then
+        determinized to a word lattice).
+
+        Returns:
+            (Result, Lattice): the 1-best is the lattice's best path, so it equals
+            :meth:`decode`'s; word times come from the path's alignment.
+
+        Raises:
+            DecodeError: as :meth:`decode`.
+        """
+        o = self.options
+        if self.is_ctc and o.blank_skip_threshold is not None:
+            raise DecodeError("lattices are made on every frame: leave blank_skip_threshold unset")
+        return self.lattice_of_loglikes(self.loglikes(matrix, utt), utt)
+
+    def lattice_of_loglikes(self, ll: np.ndarray, utt: str = "") -> tuple[Result, Lattice]:
+        """:meth:`decode_lattice` on scaled log-likelihoods (:meth:`loglikes`)."""
+        o = self.options
+        raw, reached, arcs = self.search_lattice(ll, utt)
+        lat = determinize(raw, utt, float(o.lattice_beam), self.acoustic_scale, self.frame_seconds, int(o.max_mem))
+        p = best_path(lat)
+        labels = p.labels(lat)
+        T = ll.shape[0]
+        if o.word_times:
+            starts, ends = self.word_times(list(p.words), p.word_frames(lat), self.alignment_units(labels), T)
+        else:
+            starts, ends = (), ()
+        wsym = self.graph.words.symbols
+        sc = self.acoustic_scale
+        res = Result(utt, tuple(wsym[w] for w in p.words), p.words, tuple(starts), tuple(ends),
+                     float(p.graph_cost + sc * p.acoustic_cost), float(p.graph_cost), float(sc * p.acoustic_cost),
+                     T, not reached, self.frame_seconds, int(arcs))
+        return res, lat
+
+    def warm_up(self, lattice: bool = True) -> None:
+        """As :meth:`Decoder.warm_up`, and with ``lattice`` the lattice search's and
+        determinization's kernels too."""
+        super().warm_up()
+        if lattice:
+            try:
+                self.lattice_of_loglikes(np.zeros((1, self.graph.num_columns), np.float32), "warm-up")
+            except DecodeError:
+                pass  # e.g. no final state after one frame with allow_partial off

@@ -1,0 +1,259 @@
+"""The public decoder: ``Decoder(graph, options).decode(matrix) -> Result``."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+from hclg import constants
+from hclg.search import viterbi_kernel as kernel
+from hclg.search.lattice_kernel import lattice_search
+from hclg.search.raw_lattice import RawLattice
+from hclg.search.word_times import word_times
+from hclg.search.options import DecoderOptions
+from hclg.search.likelihoods import as_array, blank_skip_frames, scaled_loglikes
+from hclg.errors import DecodeError
+from hclg.graph.graph_dir import Graph, load_graph
+
+
+@dataclass(frozen=True)
+class Result:
+    """The 1-best of one utterance.
+
+    Attributes:
+        utt: utterance id.
+        words: the words.
+        word_ids: their ids in the graph's words.txt.
+        start_frames, end_frames: per word, first and last (output) frame, inclusive;
+            empty when the options turn word times off.
+        cost: total cost (graph + acoustic, including the final cost).
+        graph_cost: graph part of ``cost`` (LM, lexicon, transitions).
+        acoustic_cost: acoustic part (-sum of scaled log-likelihoods on the path).
+        frames: frames decoded.
+        partial: True if no final state was reached (best partial hypothesis).
+        frame_seconds: seconds per output frame (frame_shift * subsampling).
+        arcs_expanded: emitting arcs expanded by the search (for benchmarks).
+    """
+
+    utt: str
+    words: tuple[str, ...]
+    word_ids: tuple[int, ...]
+    start_frames: tuple[int, ...]
+    end_frames: tuple[int, ...]
+    cost: float
+    graph_cost: float
+    acoustic_cost: float
+    frames: int
+    partial: bool
+    frame_seconds: float
+    arcs_expanded: int = 0
+
+    @property
+    def text(self) -> str:
+        return " ".join(self.words)
+
+    def ctm_lines(self) -> list[str]:
+        """Kaldi CTM lines ``utt 1 start duration word`` in seconds."""
+        fs = self.frame_seconds
+        return [f"{self.utt} 1 {s * fs:.3f} {(e - s + 1) * fs:.3f} {w}"
+                for w, s, e in zip(self.words, self.start_frames, self.end_frames)]
+
+    def as_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["words"], d["word_ids"] = list(self.words), list(self.word_ids)
+        d["start_frames"], d["end_frames"] = list(self.start_frames), list(self.end_frames)
+        d["start_seconds"] = [round(s * self.frame_seconds, 3) for s in self.start_frames]
+        d["end_seconds"] = [round((e + 1) * self.frame_seconds, 3) for e in self.end_frames]
+        return d
+
+
+class Decoder:
+    """Token-passing Viterbi beam search over a compiled graph.
+
+    Args:
+        graph: a graph directory (path) or an opened :class:`Graph`.
+        options: DecoderOptions (validated here).
+        log_priors: float [columns] log priors to divide posteriors by, or None.
+
+    The graph is opened memory-mapped once; scratch arrays are reused across utterances.
+    """
+
+    def __init__(self, graph, options: DecoderOptions = DecoderOptions(), log_priors: np.ndarray | None = None):
+        self.graph: Graph = graph if isinstance(graph, Graph) else load_graph(graph)
+        self.options = options.validate()
+        g = self.graph
+        if log_priors is not None and len(log_priors) != g.num_columns:
+            raise DecodeError(f"{len(log_priors)} priors but the graph reads {g.num_columns} columns")
+        self.log_priors = log_priors
+        gopts = g.manifest.get("options", {})
+        self.is_ctc = g.topology == "ctc"
+        if options.acoustic_scale is not None:
+            self.acoustic_scale = options.acoustic_scale
+        elif self.is_ctc or gopts.get("hmm_topology") == "chain":
+            self.acoustic_scale = 1.0
+        else:
+            self.acoustic_scale = constants.ACOUSTIC_SCALE
+        n_labels = len(g.ilabel_to_column)
+        self.event_kind = np.zeros(n_labels, dtype=np.int8)
+        self.blank_column = None
+        self.nonword_units = set()
+        if self.is_ctc:
+            blank = gopts.get("blank", constants.CTC_BLANK)
+            self.blank_column = g.tokens.id(blank) - 1
+            self.event_kind[1:] = kernel.EVENT_TOKEN
+            self.event_kind[g.tokens.id(blank)] = kernel.EVENT_BLANK
+            self.event_kind[g.ilabel_to_column < 0] = kernel.EVENT_NONE
+            if gopts.get("word_delimiter"):
+                self.nonword_units.add(gopts["word_delimiter"])
+            self.unit_of_label = np.arange(n_labels)
+        else:
+            tr = g.transitions()
+            self.event_kind[tr["is_final"][:n_labels]] = kernel.EVENT_PHONE_END
+            self.unit_of_label = tr["phone"]
+            sil = gopts.get("sil_phone")
+            if sil:
+                self.nonword_units |= {sil} | {sil + s for s in ("_B", "_I", "_E", "_S")}
+        self.label_event_kind = self.event_kind.copy()  # for alignments read from lattices
+        if not options.word_times:
+            self.event_kind[:] = kernel.EVENT_NONE  # no phone/token boundary links
+        self.frame_seconds = options.frame_shift * options.frame_subsampling_factor
+        self._prons = None
+        self._index = None  # the kernel's two per-state index arrays, made on first decode
+        self._graph_args = g.arrays.kernel_args()
+        o = self.options
+        self._search_args = (float(o.beam), int(o.max_active), int(o.min_active), float(o.beam_delta))
+
+    def loglikes(self, matrix, utt: str = "") -> np.ndarray:
+        """Checks a network output and returns the scaled log-likelihoods the search reads."""
+        x = as_array(matrix)
+        ncol = self.graph.num_columns
+        if x.ndim == 2 and x.shape[1] != ncol:
+            hint = ("a CTC graph reads one column per token, blank included" if self.is_ctc
+                    else "an HMM graph reads one column per pdf (see the pdf map)")
+            raise DecodeError(
+                f"utterance {utt!r}: the matrix has {x.shape[1]} columns but the graph {self.graph.path} reads {ncol}; "
+                f"wrong graph, or a different blank/offset convention? ({hint})")
+        return scaled_loglikes(x, self.options.input_kind, self.acoustic_scale, self.log_priors,
+                               self.options.prior_scale, self.blank_column, self.options.blank_penalty, utt)
+
+    def decode(self, matrix, utt: str = "") -> Result:
+        """Decodes one utterance.
+
+        Args:
+            matrix: [frames, columns] network output (see ``options.input_kind``).
+            utt: its id, for messages and the Result.
+
+        Returns:
+            Result.
+
+        Raises:
+            DecodeError: bad shape, no frames, NaN/inf, or nothing survived the search.
+        """
+        ll = self.loglikes(matrix, utt)
+        frame_map = None
+        thr = self.options.blank_skip_threshold
+        if self.is_ctc and thr is not None:
+            # blank posterior from the unscaled log-probabilities
+            lp = ll[:, self.blank_column] / self.acoustic_scale + self.options.blank_penalty
+            if self.log_priors is not None and self.options.input_kind != "log-likelihoods":
+                lp = lp + self.options.prior_scale * self.log_priors[self.blank_column]
+            # frames whose blank posterior exceeds thr are dropped, but a repeated token
+            # ("a <blank> a") keeps a blank between its two copies
+            keep = blank_skip_frames(ll, np.exp(lp), self.blank_column, thr)
+            frame_map = keep
+            ll = np.ascontiguousarray(ll[keep])
+        o = self.options
+        (cost, ac, link, reached, lprev, llabel, lframe, nlinks, arcs, _ntok) = kernel.viterbi(
+            *self._graph_args, ll, self.event_kind, *self._search_args, *self._indices())
+        self.check_search(cost, reached, utt)
+        words, wframes, units = [], [], []
+        while link >= 0:
+            lab = int(llabel[link])
+            if lab > 0:
+                words.append(lab)
+                wframes.append(int(lframe[link]))
+            else:
+                units.append((int(self.unit_of_label[-lab]), int(lframe[link])))
+            link = int(lprev[link])
+        words.reverse()
+        wframes.reverse()
+        units.reverse()
+        T = ll.shape[0]
+        starts, ends = self.word_times(words, wframes, units, T) if o.word_times else ((), ())
+        if frame_map is not None:
+            starts = [int(frame_map[s]) for s in starts]
+            ends = [int(frame_map[e]) for e in ends]
+            T = int(matrix.shape[0])
+        wsym = self.graph.words.symbols
+        return Result(utt, tuple(wsym[w] for w in words), tuple(words), tuple(starts), tuple(ends),
+                      float(cost), float(cost - ac), float(ac), T, not reached, self.frame_seconds, int(arcs))
+
+    def search_lattice(self, ll: np.ndarray, utt: str = "") -> tuple[RawLattice, bool, int]:
+        """The lattice search (Kaldi's LatticeFasterDecoder) on scaled log-likelihoods: the
+        same search as :meth:`decode`, keeping every forward link within ``lattice_beam``.
+
+        Returns:
+            (the state-level lattice, whether a final state was reached, arcs expanded);
+            :mod:`hclg.lattice` determinizes it into a word lattice.
+
+        Raises:
+            DecodeError: as :meth:`decode`.
+        """
+        o = self.options
+        (frames, reached, best_total, arcs, frame_start, tok_cost, tok_extra, tok_final,
+         lsrc, ldst, lil, lol, lg, la) = lattice_search(
+            *self._graph_args, ll, *self._search_args, float(o.lattice_beam), int(o.prune_interval), *self._indices())
+        self.check_search(best_total, reached, utt)
+        raw = RawLattice(frame_start, tok_cost, tok_extra, tok_final, lsrc, ldst, lil, lol, lg, la, float(best_total))
+        return raw, bool(reached), int(arcs)
+
+    def warm_up(self) -> None:
+        """Loads the compiled search kernel (from numba's cache) and makes the index
+        arrays now, by searching one silent frame, so that processes forked afterwards
+        share them instead of each loading them again."""
+        ll = np.zeros((1, self.graph.num_columns), np.float32)
+        kernel.viterbi(*self._graph_args, ll, self.event_kind, *self._search_args, *self._indices())
+
+    def _indices(self):
+        """The kernels' two per-state index arrays (all -1), made on first use."""
+        if self._index is None:
+            n = self.graph.arrays.num_states
+            self._index = (np.full(n, -1, dtype=np.int32), np.full(n, -1, dtype=np.int32))
+        return self._index
+
+    def check_search(self, cost, reached, utt):
+        """Raises the DecodeError a finished search calls for, if any."""
+        o = self.options
+        if not np.isfinite(cost):
+            raise DecodeError(f"utterance {utt!r}: no path survived the search (beam {o.beam}); try a wider beam")
+        if not reached and not o.allow_partial:
+            raise DecodeError(f"utterance {utt!r}: no final state reached and allow_partial is off")
+
+    def alignment_units(self, labels: np.ndarray) -> list[tuple[int, int]]:
+        """The phone ends (HMM) or token starts (CTC) of a frame alignment (one input label
+        per frame), as the 1-best search's event links record them: (unit label, frame)."""
+        kind = self.label_event_kind[labels]
+        units, prev = [], 0
+        for f, (il, k) in enumerate(zip(labels.tolist(), kind.tolist())):
+            if k == kernel.EVENT_PHONE_END or (k == kernel.EVENT_TOKEN and il != prev):
+                units.append((int(self.unit_of_label[il]), f))
+            prev = il
+        return units
+
+    def word_times(self, words, wframes, units, num_frames) -> tuple[list[int], list[int]]:
+        """(first frames, last frames) of ``words`` from their alignment's unit events,
+        split through the lexicon (:func:`hclg.search.word_times.word_times`)."""
+        if self._prons is None:
+            self._prons = self.graph.align_lexicon()
+        return word_times(words, wframes, units, num_frames, self.is_ctc, self.graph.tokens.symbols,
+                          self.graph.words.symbols, self._prons, self.nonword_units)
+
+
+def decode_matrix(graph, matrix, options: DecoderOptions = DecoderOptions()) -> Result:
+    """One-off convenience: open ``graph`` and decode one matrix."""
+    return Decoder(graph, options).decode(matrix)
+
+
+__all__ = ["Decoder", "Result", "decode_matrix"]

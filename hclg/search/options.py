@@ -1,0 +1,61 @@
+"""Decoder options: one frozen dataclass with Kaldi's names and defaults."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from hclg import constants
+
+INPUT_KINDS = ("log-posteriors", "posteriors", "logits", "log-likelihoods")
+
+
+@dataclass(frozen=True)
+class DecoderOptions:
+    """Search and likelihood options. Field names follow Kaldi's decoders; the CLI reuses
+    each field's help string.
+
+    ``acoustic_scale=None`` means 0.1 for HMM graphs (Kaldi's hybrid default; 1.0 for the
+    chain topology) and 1.0 for CTC graphs.
+    """
+
+    beam: float = field(default=constants.BEAM, metadata={"help": "Decoding beam: tokens costlier than best + beam are pruned."})
+    max_active: int = field(default=constants.MAX_ACTIVE, metadata={"help": "Most tokens kept per frame (tightens the beam)."})
+    min_active: int = field(default=constants.MIN_ACTIVE, metadata={"help": "Fewest tokens kept per frame (widens the beam)."})
+    beam_delta: float = field(default=constants.BEAM_DELTA, metadata={"help": "Added to the beam when max/min-active set the cutoff."})
+    lattice_beam: float = field(default=constants.LATTICE_BEAM, metadata={"help": "Lattice beam: with lattices, keep the word sequences within this cost of the best."})
+    prune_interval: int = field(default=constants.PRUNE_INTERVAL, metadata={"help": "Frames between lattice prunings."})
+    max_mem: int = field(default=constants.DETERMINIZE_MAX_MEM, metadata={"help": "Lattice determinization memory (bytes); past it the lattice beam is halved and it retries."})
+    allow_partial: bool = field(default=True, metadata={"help": "If no final state is reached, output the best partial hypothesis (marked partial)."})
+    input_kind: str = field(default="log-posteriors", metadata={"help": "What the input matrices hold: " + ", ".join(INPUT_KINDS) + ".", "choices": INPUT_KINDS})
+    acoustic_scale: float | None = field(default=None, metadata={"help": "Scale on log-likelihoods. Default: 0.1 for HMM graphs (1.0 chain), 1.0 for CTC."})
+    prior_scale: float = field(default=constants.PRIOR_SCALE, metadata={"help": "Scale on log priors subtracted from log posteriors."})
+    blank_penalty: float = field(default=0.0, metadata={"help": "CTC: cost added to the blank on every frame."})
+    blank_skip_threshold: float | None = field(default=None, metadata={"help": "CTC: frames whose blank posterior exceeds this (e.g. 0.95) are skipped; one is kept where the tokens on either side may be the same, so repeats stay apart."})
+    frame_shift: float = field(default=constants.FRAME_SHIFT, metadata={"help": "Seconds per input frame before subsampling."})
+    frame_subsampling_factor: int = field(default=constants.FRAME_SUBSAMPLING_FACTOR, metadata={"help": "Input frames per output frame of the model."})
+    word_times: bool = field(default=True, metadata={"help": "Track phone/token boundaries for word times (CTM, JSON); off is faster and leaves times empty."})
+
+    def __post_init__(self):
+        self.validate()
+
+    def validate(self) -> "DecoderOptions":
+        """Raises ValueError naming the first bad option; returns self (it runs when the
+        options are made)."""
+        if not (self.beam > 0 and math.isfinite(self.beam)):
+            raise ValueError(f"beam must be > 0, got {self.beam}")
+        if self.max_active < 1 or self.min_active < 0 or self.min_active > self.max_active:
+            raise ValueError(f"need 1 <= max_active and 0 <= min_active <= max_active, got {self.max_active}, {self.min_active}")
+        if self.beam_delta < 0:
+            raise ValueError(f"beam_delta must be >= 0, got {self.beam_delta}")
+        if self.lattice_beam <= 0 or self.prune_interval < 1 or self.max_mem < 1:
+            raise ValueError("lattice_beam and max_mem must be > 0 and prune_interval >= 1")
+        if self.input_kind not in INPUT_KINDS:
+            raise ValueError(f"input_kind must be one of {INPUT_KINDS}, got {self.input_kind!r}")
+        if self.acoustic_scale is not None and not self.acoustic_scale > 0:
+            raise ValueError(f"acoustic_scale must be > 0, got {self.acoustic_scale}")
+        if self.blank_skip_threshold is not None and not 0.0 < self.blank_skip_threshold <= 1.0:
+            raise ValueError(f"blank_skip_threshold must be in (0, 1], got {self.blank_skip_threshold}")
+        if self.frame_shift <= 0 or self.frame_subsampling_factor < 1:
+            raise ValueError("frame_shift must be > 0 and frame_subsampling_factor >= 1")
+        return self

@@ -1,0 +1,82 @@
+"""Word times from a phone (HMM) or token (CTC) alignment, split into words through the
+lexicon, as Kaldi's ``lattice-align-words-lexicon``."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def word_times(words, wframes, units, num_frames, is_ctc, unit_symbols, word_symbols, prons, nonword_units):
+    """(first frames, last frames) of each word.
+
+    Args:
+        words: word ids of the path.
+        wframes: the frame at which each word was output (the fallback times).
+        units: (unit label, frame) events of the path: HMM, each phone's last frame;
+            CTC, each token's first frame.
+        num_frames: frames of the utterance.
+        is_ctc: the graph's topology is CTC.
+        unit_symbols: the unit table (symbol of each unit label).
+        word_symbols: the word table.
+        prons: word -> its pronunciations (tuples of unit symbols).
+        nonword_units: units that may stand between words (silence, word delimiter).
+
+    Returns:
+        Lists of first and last frames; when no split through the lexicon exists, the
+        frames where the words were output.
+    """
+    if not words:
+        return [], []
+    if is_ctc:
+        # units: (token label, first frame); a token lasts until the next unit starts
+        segs = [(unit_symbols[u], f, f) for u, f in units]
+    else:
+        # units: (phone id, last frame); a phone starts after the previous one ends
+        segs, prev = [], -1
+        for u, f in units:
+            segs.append((unit_symbols[u], prev + 1, f))
+            prev = f
+    got = align_words(words, segs, word_symbols, prons, nonword_units)
+    if got is None:
+        ends = [f for f in wframes[1:]] + [num_frames - 1]
+        return list(wframes), [max(s, e) for s, e in zip(wframes, ends)]
+    return got
+
+
+def align_words(words, segs, word_symbols, prons, nonword_units):
+    """Splits ``segs`` (unit, start, end) into the words: each word takes one of its
+    pronunciations, non-word units (silence, delimiter) may stand between words.
+    Dynamic programming from the end; None if no split exists."""
+    skip = np.array([u in nonword_units for u, _, _ in segs] + [True])
+    units = [u for u, _, _ in segs]
+    n, m = len(words), len(segs)
+    word_prons = [prons.get(word_symbols[w], []) for w in words]
+    ok = np.zeros((n + 1, m + 1), dtype=bool)  # ok[i, j]: words[i:] can take segs[j:]
+    ok[n, m] = True
+    for j in range(m - 1, -1, -1):
+        ok[n, j] = skip[j] and ok[n, j + 1]
+    for i in range(n - 1, -1, -1):
+        for j in range(m, -1, -1):
+            good = j < m and skip[j] and ok[i, j + 1]
+            if not good:
+                for p in word_prons[i]:
+                    e = j + len(p)
+                    if e <= m and ok[i + 1, e] and tuple(units[j:e]) == p:
+                        good = True
+                        break
+            ok[i, j] = good
+    if not ok[0, 0]:
+        return None
+    starts, ends = [], []
+    i = j = 0
+    while i < n:
+        for p in word_prons[i]:
+            e = j + len(p)
+            if e <= m and ok[i + 1, e] and tuple(units[j:e]) == p:
+                starts.append(segs[j][1])
+                ends.append(segs[e - 1][2])
+                i, j = i + 1, e
+                break
+        else:  # a non-word unit before the next word
+            j += 1
+    return starts, ends

@@ -1,0 +1,81 @@
+import json
+import math
+
+import numpy as np
+import pytest
+import pywrapfst as fst
+from helpers import from_text
+
+from hclg import constants
+from hclg.errors import GraphFormatError
+from hclg import fst as hfst
+from hclg.graph.compile import CompileOptions, compile_graph
+from hclg.graph.graph_dir import decoder_arrays, graph_info, load_graph, stochasticity
+
+
+@pytest.fixture(scope="module")
+def graph(tmp_path_factory):
+    d = tmp_path_factory.mktemp("g")
+    (d / "lexicon.txt").write_text("and ae n d\ncat k ae t\nhat h ae t\n")
+    (d / "phrases.txt").write_text("cat and hat\nhat\n")
+    return compile_graph(d / "lexicon.txt", d / "phrases.txt", d / "graph", CompileOptions(sil_phone="sil")).path
+
+
+def test_decoder_arrays_hold_exactly_the_graph(graph):
+    g = load_graph(graph)
+    a = g.arrays
+    assert isinstance(a.e_arcs, np.memmap) and isinstance(a.n_arcs, np.memmap)
+    f = fst.Fst.read(str(graph / "HCLG.fst"))
+    ref = hfst.fst_to_arrays(f)
+    arcs = set()
+    for s in range(a.num_states):
+        for k in range(a.e_offsets[s], a.e_offsets[s + 1]):
+            arcs.add((s, int(a.e_ilabel[k]), int(a.e_olabel[k]), round(float(a.e_weight[k]), 5), int(a.e_next[k])))
+            assert a.e_column[k] == g.ilabel_to_column[a.e_ilabel[k]] >= 0
+        for k in range(a.n_offsets[s], a.n_offsets[s + 1]):
+            arcs.add((s, 0, int(a.n_olabel[k]), round(float(a.n_weight[k]), 5), int(a.n_next[k])))
+    src = ref.sources()
+    want = {(int(s), int(i), int(o), round(float(w), 5), int(n)) for s, i, o, w, n in zip(src, ref.ilabel, ref.olabel, ref.weight, ref.nextstate)}
+    assert arcs == want and len(want) == ref.num_arcs
+    np.testing.assert_array_equal(a.final, ref.final)
+    assert a.start == f.start()
+
+
+def test_info_reports_sizes_and_stochasticity(graph):
+    info = graph_info(graph)
+    assert info["states"] == load_graph(graph).arrays.num_states
+    assert info["words"] == 3 and info["topology"] == "hmm"
+    # phrases cost log 2 each at the start: the start state sums to 2 * 1/2 * (sil mix) -> 0
+    assert info["stochastic_max"] <= 0.7 and info["stochastic_min"] >= -1.0
+
+
+def test_stochasticity_of_a_hand_fst():
+    f = from_text(f"0 1 1 1 {math.log(2)}\n0 1 2 2 {math.log(2)}\n1 2 1 1 0\n1 {math.log(2)}\n2\n")
+    lo, hi = stochasticity(decoder_arrays(f, np.array([-1, 0, 1])))
+    # state 0: 1/2 + 1/2 = 1 -> 0; state 1: 1 + 1/2 -> -log 1.5; state 2: final 1 -> 0
+    assert lo == pytest.approx(-math.log(1.5), abs=1e-6) and hi == pytest.approx(0.0, abs=1e-6)
+
+
+def test_other_format_version_and_missing_files_are_clear(graph, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(graph, copy)
+    m = json.loads((copy / "manifest.json").read_text())
+    m["format_version"] = 99
+    (copy / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(GraphFormatError, match=f"graph format version 99, but this hclg reads version {constants.GRAPH_FORMAT_VERSION}"):
+        load_graph(copy)
+    with pytest.raises(GraphFormatError, match="not a graph directory"):
+        load_graph(tmp_path)
+    m["format_version"] = constants.GRAPH_FORMAT_VERSION
+    (copy / "manifest.json").write_text(json.dumps(m))
+    (copy / "decoder" / "e_arcs.npy").unlink()
+    with pytest.raises(GraphFormatError, match="missing e_arcs.npy"):
+        load_graph(copy)
+
+
+def test_left_disambiguation_symbol_is_refused():
+    f = from_text("0 1 5 0 0\n1\n")
+    with pytest.raises(GraphFormatError, match="input label 5 reads no posterior column"):
+        decoder_arrays(f, np.array([-1, 0, 1, 2, 3, -1]))
