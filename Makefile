@@ -1,7 +1,8 @@
 # Two entry points that do all set-up on a fresh machine:
 #   make demo   - create .venv, install hclg, compile the bundled AN4 example, decode it with
 #                 lattices, show n-best, oracle WER and trigram rescoring
-#   make test   - create .venv, install hclg with its test oracles, run the tests
+#   make test   - create .venv, install hclg with its test oracles, check the layering contract
+#                 (import-linter, pyproject.toml), run the tests
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -31,6 +32,7 @@ demo: $(VENV)/.installed
 	$(HCLG) wer $(EX)/text_demo $(BUILD)/an4-hyp-3g.txt
 
 test: $(VENV)/.installed
+	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m pytest -q
 
 bench: $(VENV)/.installed

@@ -75,3 +75,36 @@ def utterances(lex, dec, kind, n, seed, confusion=0.25):
     from oracles import synth
 
     return synth.make_utterances(dec.graph, lex, kind, n, seed, confusion, words_per_utt=(2, 8))
+
+
+class ArpaScorer:
+    """Cost (-ln p) of a sentence under an ARPA LM, with backoff, written here from the ARPA
+    definition: an independent answer for hclg's LM code."""
+
+    def __init__(self, path):
+        import math
+
+        self.prob, self.bow = {}, {}
+        order, started = 0, False
+        for line in open(path, encoding="utf-8"):
+            f = line.split()
+            started = started or line.strip() == "\\data\\"  # text before it is a comment
+            if started and line.startswith("\\"):
+                order = int(line[1:].split("-")[0]) if "-grams:" in line else 0
+                continue
+            if order == 0 or len(f) < order + 1:
+                continue
+            words = tuple(f[1: 1 + order])
+            self.prob[words] = -float(f[0]) * math.log(10)
+            if len(f) > order + 1:
+                self.bow[words] = -float(f[order + 1]) * math.log(10)
+
+    def word_cost(self, history: tuple, w: str) -> float:
+        if history + (w,) in self.prob:
+            return self.prob[history + (w,)]
+        return self.bow.get(history, 0.0) + self.word_cost(history[1:], w)
+
+    def cost(self, words) -> float:
+        seq = ("<s>", *words, "</s>")
+        n = max(len(k) for k in self.prob)
+        return sum(self.word_cost(seq[max(0, i - n + 1): i], seq[i]) for i in range(1, len(seq)))

@@ -5,7 +5,7 @@ import re
 import pytest
 from click.testing import CliRunner
 
-from helpers import SHARED_AN4
+from helpers import SHARED_AN4, ArpaScorer
 from hclg.cli import main
 from hclg.scoring import compute_wer, read_text
 
@@ -32,15 +32,17 @@ def test_lattice_best_and_nbest_agree_with_the_decoder(an4_graph, decoded):
     run("lattice", "best", "--graph", an4_graph, "-o", d / "best.txt", lat)
     assert read_text(d / "best.txt") == read_text(d / "hyp.txt")
     out = run("lattice", "nbest", "-n", 3, "--graph", an4_graph, lat)
-    firsts = {}
-    for line in out.splitlines():
-        if "\t" not in line:
-            continue
-        key, cost, _g, _a, words = line.split("\t")
-        utt, k = key.rsplit("-", 1)
-        if k == "1":
-            firsts[utt] = words.split()
-    assert firsts == read_text(d / "hyp.txt")
+    rows = [line.split("\t") for line in out.splitlines() if "\t" in line]
+    hyp = read_text(d / "hyp.txt")
+    # every utterance has its 3 best, ranked, each cost = graph + 0.1 x acoustic (the decode's scale)
+    assert sorted(r[0] for r in rows) == sorted(f"{u}-{k}" for u in hyp for k in (1, 2, 3))
+    for utt in hyp:
+        mine = sorted((r for r in rows if r[0].rsplit("-", 1)[0] == utt), key=lambda r: int(r[0].rsplit("-", 1)[1]))
+        costs = [float(r[1]) for r in mine]
+        assert costs == sorted(costs) and len({r[4] for r in mine}) == 3
+        for _key, cost, g, a, _words in mine:
+            assert float(cost) == pytest.approx(float(g) + 0.1 * float(a), abs=2e-3)
+        assert mine[0][4].split() == hyp[utt]
 
 
 def test_oracle_depth_ctm_posteriors(an4_graph, decoded):
@@ -72,7 +74,15 @@ def test_oracle_depth_ctm_posteriors(an4_graph, decoded):
         same += [r[4] for r in mine] == hyp[lt.utt]
     assert same >= 4  # MBR mostly keeps the MAP words
     out = run("lattice", "posteriors", "--graph", an4_graph, lat)
-    assert all(0.0 <= float(line.split()[-1]) <= 1.0 + 1e-6 for line in out.splitlines() if line.count(" ") == 4)
+    post = [line.split() for line in out.splitlines() if line.count(" ") == 4]
+    assert {r[0] for r in post} == set(hyp)  # every utterance has word arcs
+    assert all(0.0 <= float(r[-1]) <= 1.0 + 1e-6 for r in post)
+    # the posteriors of the word arcs covering a frame sum to at most one, and to one where
+    # every path has a word
+    for utt in hyp:
+        arcs = [(int(r[1]), int(r[2]), float(r[4])) for r in post if r[0] == utt]
+        mid = (arcs[0][0] + arcs[0][1]) // 2
+        assert sum(p for s, e, p in arcs if s <= mid <= e) <= 1.0 + 1e-4
 
 
 def test_prune_rescore_draw_sweep(an4_graph, decoded):
@@ -87,7 +97,18 @@ def test_prune_rescore_draw_sweep(an4_graph, decoded):
     assert read_text(d / "same.txt") == read_text(d / "hyp.txt")
     run("lattice", "rescore", "--graph", an4_graph, "--lm", ex / "lm_train_3gram.arpa", "-o", f"ark,t:{d}/3g.txt", lat)
     run("lattice", "best", "--graph", an4_graph, "-o", d / "3g.hyp", f"ark,t:{d}/3g.txt")
-    assert set(read_text(d / "3g.hyp")) == set(read_text(d / "hyp.txt"))
+    # against brute force: every word sequence of each lattice rescored by an independent
+    # ARPA scorer (graph cost - old LM + new LM, + 0.1 x acoustic), the cheapest kept
+    old, new = ArpaScorer(ex / "lm_unigram.arpa"), ArpaScorer(ex / "lm_train_3gram.arpa")
+    out = run("lattice", "nbest", "-n", 100000, "--graph", an4_graph, lat)
+    best = {}
+    for key, _cost, g, a, words in (line.split("\t") for line in out.splitlines() if "\t" in line):
+        utt, w = key.rsplit("-", 1)[0], tuple(words.split())
+        c = float(g) - old.cost(w) + new.cost(w) + 0.1 * float(a)
+        if utt not in best or c < best[utt][0]:
+            best[utt] = (c, list(w))
+    assert read_text(d / "3g.hyp") == {u: w for u, (c, w) in best.items()}
+    assert read_text(d / "3g.hyp") != read_text(d / "hyp.txt")  # the trigram changes some
     run("lattice", "draw", "--graph", an4_graph, "--format", "dot", "-o", d / "dot", lat)
     dots = list((d / "dot").glob("*.dot"))
     assert len(dots) == 6 and dots[0].read_text().startswith("digraph")
