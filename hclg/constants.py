@@ -42,4 +42,4 @@ FRAME_SHIFT = 0.01
 FRAME_SUBSAMPLING_FACTOR = 1
 
 # Graph directory format.
-GRAPH_FORMAT_VERSION = 2  # 2: arc records (e_arcs, n_arcs) and paired offsets instead of one array per field
+GRAPH_FORMAT_VERSION = 3  # 2: arc records and paired offsets; 3: the unit table is units.txt (was tokens.txt)

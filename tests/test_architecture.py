@@ -117,3 +117,19 @@ def test_modules_and_functions_are_short_or_say_why():
                 if m > MAX_FUNCTION_LINES and "Longer than" not in (ast.get_docstring(node) or ""):
                     long.append(f"{name}.{node.name}: {m} lines")
     assert long == []
+
+
+def test_the_public_api_is_at_the_top():
+    import subprocess
+    import sys
+
+    import hclg
+
+    assert hclg.__version__ == "0.1.0"
+    for name in hclg.__all__:
+        assert getattr(hclg, name) is not None, name
+    assert hclg.Decoder.__module__ == "hclg.search.decoder"
+    assert issubclass(hclg.LatticeDecoder, hclg.Decoder)
+    out = subprocess.run([sys.executable, "-c", "import hclg; print(hclg.__version__, hclg.Decoder.__name__)"],
+                         capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["0.1.0", "Decoder"]

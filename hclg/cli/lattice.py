@@ -69,9 +69,9 @@ def lattice_best(lattices, graph_dir, acoustic_scale, lm_scale, word_penalty, ou
     """Best path of each lattice (as lattice-best-path)."""
     from hclg.lattice.tools import run_best
 
-    lats, words, _ = _lattice_inputs(lattices, graph_dir, acoustic_scale)
+    lats, _, _ = _lattice_inputs(lattices, graph_dir, acoustic_scale)
     with _out(output) as fh:
-        _lattice_run(run_best, lats, fh, words, acoustic_scale, lm_scale, word_penalty)
+        _lattice_run(run_best, lats, fh, acoustic_scale, lm_scale, word_penalty)
 
 
 @lattice_group.command("nbest")
@@ -82,9 +82,9 @@ def lattice_nbest(lattices, graph_dir, acoustic_scale, lm_scale, n, output):
     """The N best distinct word sequences of each lattice with their costs."""
     from hclg.lattice.tools import run_nbest
 
-    lats, words, _ = _lattice_inputs(lattices, graph_dir, acoustic_scale)
+    lats, _, _ = _lattice_inputs(lattices, graph_dir, acoustic_scale)
     with _out(output) as fh:
-        _lattice_run(run_nbest, lats, fh, n, words, acoustic_scale, lm_scale)
+        _lattice_run(run_nbest, lats, fh, n, acoustic_scale, lm_scale)
 
 
 @lattice_group.command("ctm")
@@ -182,8 +182,8 @@ def lattice_draw(lattices, graph_dir, fmt, utts, out_dir):
     """Draw lattices with words and costs on arcs."""
     from hclg.lattice.tools import run_draw
 
-    lats, words, _ = _lattice_inputs(lattices, graph_dir, None)
-    _lattice_run(run_draw, lats, out_dir, words, fmt, set(utts))
+    lats, _, _ = _lattice_inputs(lattices, graph_dir, None)
+    _lattice_run(run_draw, lats, out_dir, fmt, set(utts))
 
 
 @lattice_group.command("sweep")

@@ -243,7 +243,7 @@ def strings_to_arcs(n_states, t_src, t_il, t_str, t_next, t_w, str_parent, str_l
 def determinize_log(f: fst.Fst, step: str, hint: str, max_mem: int | None = None,
                     consume: bool = False) -> fst.VectorFst:
     """Removes epsilons and determinizes in the log semiring, as Kaldi's
-    ``fstdeterminizestar --use-log=true`` (:mod:`hclg.graphs.determinize`).
+    ``fstdeterminizestar --use-log=true`` (this module).
 
     An input that is already input-deterministic and free of epsilons (e.g. Ha o LG for
     a monophone system) is returned as it is: determinizing it changes nothing.

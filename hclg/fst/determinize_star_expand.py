@@ -103,6 +103,10 @@ def expand_subset(fst, trie, subs, arcs, ws, st, delta, max_bytes):
     ProcessSubset and ProcessTransitions for each: epsilon closure, final weight, one
     result arc per input label).
 
+    Longer than 120 lines because it is one loop over subsets that must not call out with
+    its arrays: helpers would unpack the tuples again on each subset, with the reference
+    counting described next.
+
     Never grows an array. When one is too small it returns NEED_ROOM with the room it
     needs in st[REQ_*], before anything of the subset on top is committed (only trie
     nodes may have been added, which is harmless); the driver grows the arrays and calls

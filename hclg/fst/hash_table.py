@@ -7,6 +7,8 @@ G's n-gram histories in :mod:`hclg.graph.grammar`); they share :func:`mix64`."""
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit
 
@@ -20,7 +22,7 @@ def mix64(key):
     return key * np.int64(GOLDEN)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def slot_of(keys, key):
     """Open addressing (linear probing): the slot holding key, or the empty slot (-1) where
     it would go. len(keys) is a power of two."""
@@ -41,3 +43,31 @@ def rehash(keys, vals):
             nk[j] = keys[i]
             nv[j] = vals[i]
     return nk, nv
+
+
+class IntMap(NamedTuple):
+    """An int64 -> int32 map on :func:`slot_of`'s table, holding at most half its slots."""
+
+    keys: np.ndarray  # int64 [power of two]: the key in each slot, -1 where empty
+    vals: np.ndarray  # int32: the value in each slot
+    size: np.ndarray  # int64 [1]: keys stored
+
+
+@njit(cache=True)
+def new_int_map(slots):
+    """An empty IntMap of ``slots`` slots (a power of two)."""
+    return IntMap(np.full(slots, -1, np.int64), np.empty(slots, np.int32), np.zeros(1, np.int64))
+
+
+@njit(cache=True, inline="always")
+def map_set(m, slot, key, val):
+    """Stores ``key -> val`` in ``slot`` (from :func:`slot_of`: the key's slot or the empty
+    one where it goes). Returns the map, rehashed into twice the slots when half full."""
+    if m.keys[slot] != key:
+        m.keys[slot] = key
+        m.size[0] += 1
+    m.vals[slot] = val
+    if 2 * m.size[0] > m.keys.shape[0]:
+        keys, vals = rehash(m.keys, m.vals)
+        return IntMap(keys, vals, m.size)
+    return m

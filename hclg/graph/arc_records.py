@@ -20,6 +20,7 @@ faster on 20k-word graphs than one array per field).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
@@ -38,6 +39,23 @@ N_REC = 3
 
 
 DECODER_ARRAYS = ("final", "offsets", "e_arcs", "n_arcs")
+
+
+class SearchGraph(NamedTuple):
+    """A graph as the search kernels read it (numba takes it as one argument).
+
+    ``off[2s]:off[2s+2]`` are state s's emitting arcs, ``off[2s+1]:off[2s+3]`` its epsilon
+    arcs; emitting arc k's fields are ``e_arc[E_REC * k + E_*]`` (its cost through
+    ``e_arcw``), epsilon arc k's ``n_arc[N_REC * k + N_*]``.
+    """
+
+    start: int  # the start state
+    final: np.ndarray  # float32 [S]: final cost of each state, +inf where not final
+    off: np.ndarray  # int64 [2 (S+1)]: emitting and epsilon arc offsets, side by side
+    e_arc: np.ndarray  # int32 [E * E_REC]: emitting arc records
+    e_arcw: np.ndarray  # float32 [E * E_REC]: the same buffer, read for E_WEIGHT
+    n_arc: np.ndarray  # int32 [N * N_REC]: epsilon arc records
+    n_arcw: np.ndarray  # float32 [N * N_REC]: the same buffer, read for N_WEIGHT
 
 
 @dataclass(frozen=True)
@@ -95,12 +113,13 @@ class DecoderArrays:
     def n_next(self) -> np.ndarray:
         return self.n_arcs[:, N_NEXT]
 
-    def kernel_args(self) -> tuple:
-        """(start, final, off, e_arc, e_arcw, n_arc, n_arcw): what the search kernels take;
-        offsets and records flattened, each record buffer also viewed as float32."""
+    def search_graph(self) -> "SearchGraph":
+        """The arrays as the search kernels take them: offsets and records flattened, each
+        record buffer also viewed as float32."""
         e = self.e_arcs.reshape(-1)
         n = self.n_arcs.reshape(-1)
-        return (self.start, self.final, self.offsets.reshape(-1), e, e.view(np.float32), n, n.view(np.float32))
+        return SearchGraph(int(self.start), self.final, self.offsets.reshape(-1), e, e.view(np.float32), n,
+                           n.view(np.float32))
 
 
 @njit(cache=True)

@@ -209,7 +209,7 @@ def arpa_to_fst(path, words: SymbolTable, unk: str | None = None) -> tuple[objec
     if min(bos, eos, backoff_label) < 0:
         raise GraphBuildError("the word table needs <s>, </s> and #0")
     unk_id = words.get(unk) if unk else -1
-    index = dict(words._index)  # noqa: SLF001 - hot loop
+    index = words.as_dict()  # a plain dict for the hot loop
     del index[constants.BACKOFF_DISAMBIG]  # #0 in an LM is not a word
     # the n-grams in typed arrays (4 bytes an entry, not a Python object)
     ng_order, ng_ids = array.array("i"), array.array("i")

@@ -5,14 +5,16 @@ Layout::
     GRAPH/
       HCLG.fst            OpenFst binary (vector, tropical); Kaldi and pynini read it
       words.txt           output labels (Kaldi symbol table)
-      tokens.txt          the phone (HMM) or token (CTC) table used by L
+      units.txt           the alignment units: phones (HMM, Kaldi's phones.txt) or the CTC
+                          tokens as graph input labels (<eps> 0, column k is label k + 1;
+                          not the model's own token table, where the blank is usually 0)
       ilabel_to_column.npy  int32 [max_ilabel + 1]: posterior column read by each input
                           label; -1 for label 0 (epsilon). HMM: labels are transition ids.
                           CTC: label k + 1 reads column k.
       transitions.npz     HMM only: the transition table (phone, state, pdf, ...)
       word_boundary.txt   with position-dependent phones: Kaldi's word_boundary.txt
       disambig.txt        the disambiguation symbols removed from HCLG
-      align_lexicon.txt   ``word unit ...`` per pronunciation, in tokens.txt's units: how
+      align_lexicon.txt   ``word unit ...`` per pronunciation, in units.txt's units: how
                           the decoder splits a phone/token alignment into words
       manifest.json       format version, topology, options, counts, versions, checksums
       decoder/*.npy       the decoder's flat arrays, loaded memory-mapped:
@@ -48,6 +50,9 @@ from hclg.errors import GraphFormatError
 from hclg.fst.arrays import FstArrays
 from hclg.fst.openfst_file import read_vector_fst_file, write_vector_fst
 from hclg.graph.arc_records import DECODER_ARRAYS, DecoderArrays, decoder_arrays, records_of_arrays
+
+#: the graph format versions this hclg opens (version 2 named units.txt tokens.txt)
+READABLE_FORMAT_VERSIONS = (2, 3)
 from hclg.graph.symbols import SymbolTable
 
 
@@ -61,7 +66,7 @@ def sha256(path) -> str:
     return h.hexdigest()
 
 
-def write_graph_dir(out_dir, f, words: SymbolTable, tokens: SymbolTable, ilabel_to_column: np.ndarray,
+def write_graph_dir(out_dir, f, words: SymbolTable, units: SymbolTable, ilabel_to_column: np.ndarray,
                     manifest: dict, disambig: tuple[str, ...] = (), transitions: dict | None = None,
                     word_boundary: tuple[str, ...] | None = None,
                     align_lexicon: list[tuple[str, tuple[str, ...]]] | None = None,
@@ -85,14 +90,14 @@ def write_graph_dir(out_dir, f, words: SymbolTable, tokens: SymbolTable, ilabel_
             f.arcsort("ilabel")
         f.write(str(out / "HCLG.fst"))
     words.write(out / "words.txt")
-    tokens.write(out / "tokens.txt")
+    units.write(out / "units.txt")
     np.save(out / "ilabel_to_column.npy", ilabel_to_column.astype(np.int32))
     (out / "disambig.txt").write_text("".join(f"{d}\n" for d in disambig), encoding="utf-8")
     if transitions is not None:
         np.savez(out / "transitions.npz", **transitions)
     if word_boundary is not None:
         (out / "word_boundary.txt").write_text(
-            "".join(f"{p} {k}\n" for p, k in zip(tokens.symbols, word_boundary) if p != constants.EPS and not p.startswith("#")),
+            "".join(f"{p} {k}\n" for p, k in zip(units.symbols, word_boundary) if p != constants.EPS and not p.startswith("#")),
             encoding="utf-8")
     if align_lexicon is not None:
         (out / "align_lexicon.txt").write_text("".join(f"{w} {' '.join(p)}\n" for w, p in align_lexicon), encoding="utf-8")
@@ -131,7 +136,7 @@ class Graph:
         manifest: its manifest.
         arrays: the decoder arrays (memory-mapped).
         words: output symbol table.
-        tokens: the phone/token table.
+        units: the phone (HMM) or CTC token table, by unit label (``units.txt``).
         ilabel_to_column: int32 [max_ilabel + 1].
         num_columns: posterior columns the graph reads.
     """
@@ -140,7 +145,7 @@ class Graph:
     manifest: dict
     arrays: DecoderArrays
     words: SymbolTable
-    tokens: SymbolTable
+    units: SymbolTable
     ilabel_to_column: np.ndarray
 
     @property
@@ -182,19 +187,19 @@ def load_graph(path) -> Graph:
         raise GraphFormatError(f"{path}: not a graph directory (no manifest.json); make one with 'hclg compile'")
     manifest = json.loads(mf.read_text(encoding="utf-8"))
     v = manifest.get("format_version")
-    if v != constants.GRAPH_FORMAT_VERSION:
+    if v not in READABLE_FORMAT_VERSIONS:
         raise GraphFormatError(
-            f"{path}: graph format version {v}, but this hclg reads version {constants.GRAPH_FORMAT_VERSION};"
-            " compile the graph again with this version"
+            f"{path}: graph format version {v}, but this hclg reads version {constants.GRAPH_FORMAT_VERSION}"
+            f" (and {', '.join(map(str, READABLE_FORMAT_VERSIONS[:-1]))}); compile the graph again with this version"
         )
     try:
         arrs = {n: np.load(path / "decoder" / f"{n}.npy", mmap_mode="r") for n in DECODER_ARRAYS}
         words = SymbolTable.read(path / "words.txt")
-        tokens = SymbolTable.read(path / "tokens.txt")
+        units = SymbolTable.read(path / ("units.txt" if v >= 3 else "tokens.txt"))
         i2c = np.load(path / "ilabel_to_column.npy")
     except FileNotFoundError as e:
         raise GraphFormatError(f"{path}: missing {Path(e.filename).name}; the graph directory is incomplete") from None
-    return Graph(path, manifest, DecoderArrays(start=int(manifest["start"]), **arrs), words, tokens, i2c)
+    return Graph(path, manifest, DecoderArrays(start=int(manifest["start"]), **arrs), words, units, i2c)
 
 
 def stochasticity(arr: DecoderArrays) -> tuple[float, float]:
@@ -231,7 +236,7 @@ def graph_info(path) -> dict:
         "input_labels": int(len(g.ilabel_to_column) - 1),
         "posterior_columns": g.num_columns,
         "words": sum(w not in (constants.EPS, constants.BACKOFF_DISAMBIG, constants.BOS, constants.EOS) for w in g.words.symbols),
-        "tokens": len(g.tokens) - 1,
+        "units": len(g.units) - 1,
         "disk_bytes": disk,
         "stochastic_min": smin,
         "stochastic_max": smax,

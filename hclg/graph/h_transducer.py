@@ -1,5 +1,8 @@
-"""H, the HMM transducer (Kaldi's ``make-h-transducer``), and its self-loops added last
-(Kaldi's ``add-self-loops``), over transition ids (:mod:`hclg.graph.hmm_topology`)."""
+"""H, the HMM transducer over transition ids (:mod:`hclg.graph.hmm_topology`): first built
+without self-loops (Kaldi's ``make-h-transducer``), composed and optimised, and the
+self-loops are added last (Kaldi's ``add-self-loops --reorder=true``): the arc for the
+transition out of an HMM state consumes that state's last frame, and the self-loop sits
+on the arc's source state."""
 
 from __future__ import annotations
 
@@ -64,6 +67,30 @@ def make_h_transducer(
     final[0] = 0.0
     h = arrays_to_fst(nstates, 0, np.array(src), np.array(ilab), np.array(olab), np.array(wt, dtype=np.float32), np.array(dst), final)
     return h, dis_labels
+
+
+@njit(cache=True)
+def _sort_by_ilabel(count, il2, ol2, w2, nx2):
+    """Sorts each state's arcs (count[s]:count[s+1]) by input label, stable (insertion
+    sort: states have few arcs)."""
+    for s in range(count.shape[0] - 1):
+        lo = count[s]
+        for i in range(lo + 1, count[s + 1]):
+            x_il = il2[i]
+            x_ol = ol2[i]
+            x_w = w2[i]
+            x_nx = nx2[i]
+            j = i - 1
+            while j >= lo and il2[j] > x_il:
+                il2[j + 1] = il2[j]
+                ol2[j + 1] = ol2[j]
+                w2[j + 1] = w2[j]
+                nx2[j + 1] = nx2[j]
+                j -= 1
+            il2[j + 1] = x_il
+            ol2[j + 1] = x_ol
+            w2[j + 1] = x_w
+            nx2[j + 1] = x_nx
 
 
 @njit(cache=True)
@@ -179,25 +206,7 @@ def _self_loops(offsets, ilabel, olabel, weight, nextstate, final, trans_state, 
             w2[k] = loop_cost[cls[s]]
             nx2[k] = s
             k += 1
-    # arcs of each state sorted by input label, stable (insertion sort: states have few)
-    for s in range(S2):
-        lo = count[s]
-        for i in range(lo + 1, count[s + 1]):
-            x_il = il2[i]
-            x_ol = ol2[i]
-            x_w = w2[i]
-            x_nx = nx2[i]
-            j = i - 1
-            while j >= lo and il2[j] > x_il:
-                il2[j + 1] = il2[j]
-                ol2[j + 1] = ol2[j]
-                w2[j + 1] = w2[j]
-                nx2[j + 1] = nx2[j]
-                j -= 1
-            il2[j + 1] = x_il
-            ol2[j + 1] = x_ol
-            w2[j + 1] = x_w
-            nx2[j + 1] = x_nx
+    _sort_by_ilabel(count, il2, ol2, w2, nx2)
     return count, il2, ol2, w2, nx2, fin2
 
 

@@ -1,14 +1,10 @@
-"""Acoustic topologies: HMMs per phone (H) and the CTC topology (T).
+"""HMM topologies per phone and the transition table, as Kaldi's.
 
 HMM graphs use transition ids as input labels, as Kaldi does: one id per (phone, HMM
-state, transition). Each id reads one posterior column (its pdf). H is first built
-without self-loops (Kaldi's ``make-h-transducer``), composed and optimised, and the
-self-loops are added last (Kaldi's ``add-self-loops --reorder=true``): the arc for the
-transition out of an HMM state consumes that state's last frame, and the self-loop
-sits on the arc's source state.
-
-CTC graphs use token ids as input labels: label ``k + 1`` reads posterior column ``k``
-(label 0 is epsilon), so the blank is label ``blank_id + 1``.
+state, transition). Each id reads one posterior column (its pdf). H is built from the
+table without self-loops and the self-loops are added last (:mod:`hclg.graph.h_transducer`).
+The topology comes from Kaldi's built-in 3-state or chain HMMs, a Kaldi ``topo`` file, or
+a table of ``phone from_state to_state probability`` lines.
 """
 
 from __future__ import annotations

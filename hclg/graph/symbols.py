@@ -40,6 +40,10 @@ class SymbolTable:
     def get(self, sym: str, default: int = -1) -> int:
         return self._index.get(sym, default)
 
+    def as_dict(self) -> dict[str, int]:
+        """A new dict from each symbol to its id."""
+        return dict(self._index)
+
     def write(self, path) -> None:
         with open(path, "w", encoding="utf-8") as fh:
             for i, s in enumerate(self.symbols):

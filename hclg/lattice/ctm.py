@@ -28,7 +28,7 @@ class CtmWord:
 
 def ctm(lat: Lattice, decoder, acoustic_scale: float | None = None, lm_scale: float = 1.0) -> list[CtmWord]:
     """Words with times and confidences, as Kaldi's lattice-to-ctm-conf: the minimum Bayes
-    risk hypothesis (:func:`hclg.decoder.mbr.mbr_decode`) and each word's posterior in its
+    risk hypothesis (:func:`hclg.lattice.mbr.mbr_decode`) and each word's posterior in its
     bin.
 
     Times: when the MBR words are the best path's (the usual case), the best path's frame
@@ -39,7 +39,7 @@ def ctm(lat: Lattice, decoder, acoustic_scale: float | None = None, lm_scale: fl
 
     Args:
         lat: the lattice.
-        decoder: a :class:`~hclg.decoder.search.Decoder` on the lattice's graph (its words,
+        decoder: a :class:`~hclg.search.decoder.Decoder` on the lattice's graph (its words,
             lexicon and transition table).
     """
 

@@ -8,7 +8,9 @@ import logging
 import numpy as np
 
 from hclg.errors import DecodeError
-from hclg.lattice.determinize_kernel import determinize_kernel, expand_strings, topological_numbering
+from hclg.lattice.assemble import expand_strings, topological_numbering
+from hclg.lattice.determinize_kernel import determinize_kernel
+from hclg.lattice.determinize_state import RawGraph
 from hclg.lattice.lattice import INF, Lattice, build_lattice
 from hclg.search.raw_lattice import RawLattice
 
@@ -33,28 +35,29 @@ def determinize(raw: RawLattice, utt: str, beam: float, acoustic_scale: float, f
     beta[new] = raw.best_total + raw.extra - raw.cost
     final = np.empty(n)
     final[new] = raw.final
-    args = (n, r_off, dst[order], raw.ilabel[order], raw.olabel[order], raw.graph[order].astype(np.float64),
-            raw.acoustic[order].astype(np.float64), beta, final)
+    rg = RawGraph(r_off, dst[order], raw.ilabel[order], raw.olabel[order], raw.graph[order].astype(np.float64),
+                  raw.acoustic[order].astype(np.float64), beta, final)
     b = beam
     while True:
-        out = determinize_kernel(*args, b, raw.best_total, max_mem if b > 0 else 2**62)
-        if out[0]:
+        out = determinize_kernel(rg, b, raw.best_total, max_mem if b > 0 else 2**62)
+        if out.ok:
             break
         b = b / 2 if b > 0.5 else 0.0
     if b < beam:
         log.warning("utterance %r: lattice determinization passed %d bytes; lattice beam %.3g instead of %.3g",
                     utt, max_mem, b, beam)
-    (_ok, a_src, a_dst, a_word, a_g, a_a, a_str, f_state, f_g, f_a, f_str, sg, sa, sstr, sp, sl, sd) = out
-    if len(f_state) == 0:
+    arcs, fin, trie = out.arcs, out.finals, (out.str_parent, out.str_label, out.str_depth)
+    if len(fin.state) == 0:
         raise DecodeError(f"utterance {utt!r}: empty lattice")
-    aoff, alab = expand_strings(a_str, sp, sl, sd)
-    n = 1 + max(int(a_src.max(initial=0)), int(a_dst.max(initial=0)), int(f_state.max(initial=0)))
+    aoff, alab = expand_strings(arcs.string, *trie)
+    n = 1 + max(int(arcs.src.max(initial=0)), int(arcs.dst.max(initial=0)), int(fin.state.max(initial=0)))
     fg = np.full(n, INF)
     fa = np.zeros(n)
-    fg[f_state], fa[f_state] = f_g, f_a
+    fg[fin.state], fa[fin.state] = fin.graph, fin.acoustic
     fids = np.zeros(n, np.int32)
-    fids[f_state] = f_str
-    foff, flab = expand_strings(fids, sp, sl, sd)
-    soff, slab = expand_strings(np.array([sstr], np.int32), sp, sl, sd)
-    return build_lattice(utt, n, a_src, a_dst, a_word, a_g, a_a, aoff, alab, fg, fa, foff, flab,
-                         (float(sg), float(sa), slab), acoustic_scale, frame_seconds, b)
+    fids[fin.state] = fin.string
+    foff, flab = expand_strings(fids, *trie)
+    soff, slab = expand_strings(np.array([out.start_string], np.int32), *trie)
+    return build_lattice(utt, n, arcs.src, arcs.dst, arcs.word, arcs.graph, arcs.acoustic, aoff, alab, fg, fa, foff,
+                         flab, (float(out.start_graph), float(out.start_acoustic), slab), acoustic_scale, frame_seconds,
+                         b)

@@ -40,7 +40,8 @@ class LatticeDecoder(Decoder):
         """:meth:`decode_lattice` on scaled log-likelihoods (:meth:`loglikes`)."""
         o = self.options
         raw, reached, arcs = self.search_lattice(ll, utt)
-        lat = determinize(raw, utt, float(o.lattice_beam), self.acoustic_scale, self.frame_seconds, int(o.max_mem))
+        lat = determinize(raw, utt, float(o.lattice_beam), self.acoustic_scale, self.frame_seconds,
+                          int(o.max_mem)).with_words(self.graph.words)
         p = best_path(lat)
         labels = p.labels(lat)
         T = ll.shape[0]

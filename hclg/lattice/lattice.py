@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import logging
 import math
+import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from hclg.errors import DecodeError
-from hclg.lattice.determinize_kernel import finish_lattice
+from hclg.lattice.assemble import finish_lattice
+from hclg.graph.symbols import SymbolTable
 from hclg.lattice.draw import draw
 
 INF = math.inf
@@ -42,6 +45,7 @@ class Lattice:
         final_align_off: int64 [S+1], final_align: int32; labels of frames on final weights.
         acoustic_scale: the scale the search used (the default for scoring).
         frame_seconds: seconds per frame (frame shift x subsampling).
+        words: the word table of the graph it was decoded with, when known.
     """
 
     utt: str
@@ -58,7 +62,18 @@ class Lattice:
     final_align: np.ndarray
     acoustic_scale: float = 1.0
     frame_seconds: float = 0.01
+    words: SymbolTable | None = field(default=None, repr=False, compare=False)
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def with_words(self, words: SymbolTable | None) -> "Lattice":
+        """The same lattice carrying the word table ``words`` (the graph's words.txt), so
+        that paths, n-best lists and drawings can name their words."""
+        return dataclasses.replace(self, words=words)
+
+    def word_names(self, word_ids) -> tuple[str, ...]:
+        """The words of ``word_ids`` from the lattice's word table (ids as text without one)."""
+        sym = self.words.symbols if self.words is not None else None
+        return tuple(sym[w] if sym is not None and 0 <= w < len(sym) else str(w) for w in word_ids)
 
     @property
     def num_states(self) -> int:
@@ -145,7 +160,14 @@ class Lattice:
     def __repr__(self) -> str:
         return f"Lattice({self.utt!r}, {self.num_states} states, {self.num_arcs} arcs, {self.num_frames} frames)"
 
-    def _repr_svg_(self):  # notebooks
+    def draw(self, path, fmt: str | None = None) -> Path:
+        """Draws the lattice into ``path`` (format from its suffix: .dot, .svg, .png; svg and
+        png need Graphviz's ``dot`` program). Returns the path."""
+        path = Path(path)
+        path.write_bytes(draw(self, fmt=fmt or path.suffix.lstrip(".") or "dot"))
+        return path
+
+    def _repr_svg_(self):  # notebooks: the lattice drawn inline
         try:
             return draw(self, fmt="svg").decode()
         except DecodeError:

@@ -1,5 +1,5 @@
 """What users do with word lattices: best path, n-best, posteriors, pruning, depth, oracle,
-LM weight sweeps. Each function takes a :class:`~hclg.decoder.lattice.Lattice` and returns
+LM weight sweeps. Each function takes a :class:`~hclg.lattice.lattice.Lattice` and returns
 frozen results; scores are costs (-log), with ``acoustic_scale`` (default: the lattice's
 own) on acoustic costs and ``lm_scale`` on graph costs, as Kaldi's lattice tools.
 """
@@ -27,6 +27,8 @@ class Path:
         cost: total cost under the scales used.
         graph_cost: its graph cost (unscaled).
         acoustic_cost: its acoustic cost (unscaled, Kaldi's convention).
+        word_names: the words as text, from the lattice's word table (ids as text
+            when the lattice carries none).
     """
 
     words: tuple[int, ...]
@@ -35,6 +37,7 @@ class Path:
     cost: float
     graph_cost: float
     acoustic_cost: float
+    word_names: tuple[str, ...] = ()
 
     def labels(self, lat: Lattice) -> np.ndarray:
         """The path's input labels, one per frame (its alignment)."""
@@ -52,7 +55,8 @@ def _path(lat: Lattice, arcs: list[int], final_state: int, cost: float) -> Path:
     ks = np.array(arcs, dtype=np.int64)
     g = float(lat.graph[ks].sum() + lat.final_graph[final_state])
     a = float(lat.acoustic[ks].sum() + lat.final_acoustic[final_state])
-    return Path(tuple(int(lat.word[k]) for k in arcs if lat.word[k] != 0), arcs, int(final_state), float(cost), g, a)
+    words = tuple(int(lat.word[k]) for k in arcs if lat.word[k] != 0)
+    return Path(words, arcs, int(final_state), float(cost), g, a, lat.word_names(words))
 
 
 def best_path(lat: Lattice, acoustic_scale: float | None = None, lm_scale: float = 1.0,
@@ -188,7 +192,7 @@ def prune(lat: Lattice, beam: float, acoustic_scale: float | None = None, lm_sca
                            lat.final_align_off, lat.final_align, (0.0, 0.0, ()), 1.0, lat.frame_seconds, beam)
     return Lattice(pruned.utt, pruned.src, pruned.dst, pruned.word, pruned.graph / lm_scale, pruned.acoustic / ac,
                    pruned.align_off, pruned.align, pruned.final_graph / lm_scale, pruned.final_acoustic / ac,
-                   pruned.final_align_off, pruned.final_align, lat.acoustic_scale, lat.frame_seconds)
+                   pruned.final_align_off, pruned.final_align, lat.acoustic_scale, lat.frame_seconds, lat.words)
 
 
 def depth(lat: Lattice) -> float:

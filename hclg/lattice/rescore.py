@@ -20,7 +20,7 @@ class NgramLM:
     """An ARPA n-gram LM for scoring word sequences (costs, -ln).
 
     Args:
-        path: ARPA file (plain or gzip), read with :func:`hclg.graphs.grammar.iter_arpa`.
+        path: ARPA file (plain or gzip), read with :func:`hclg.graph.arpa.iter_arpa`.
 
     States are histories: tuples of word ids (of this LM's own vocabulary), the longest
     suffix of the words so far that the LM has as an n-gram, at most order-1 long.
@@ -139,4 +139,4 @@ def rescore(lat: Lattice, words, old: NgramLM | None, new: NgramLM, old_scale: f
 
     if not finals:
         raise DecodeError(f"utterance {lat.utt!r}: lattice has no final state")
-    return lattice_from_parts(lat.utt, arcs, finals, len(index), lat.acoustic_scale, lat.frame_seconds)
+    return lattice_from_parts(lat.utt, arcs, finals, len(index), lat.acoustic_scale, lat.frame_seconds).with_words(lat.words)

@@ -1,6 +1,6 @@
 """What the ``hclg lattice`` commands do, one function per command, over lattice streams.
 
-Each reads lattices from a specifier (see :mod:`hclg.decoder.lattice_io`), does one job per
+Each reads lattices from a specifier (see :mod:`hclg.lattice.archives`), does one job per
 lattice, writes lines as it goes, and returns a small frozen summary. A lattice that fails
 is reported and counted; the others go on.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterator, TextIO
 
 import numpy as np
@@ -17,7 +18,6 @@ from hclg.errors import HclgError
 from hclg.lattice import ops
 from hclg.lattice.archives import LatticeWriter, read_lattices
 from hclg.lattice.ctm import ctm
-from hclg.lattice.draw import draw
 from hclg.lattice.lattice import Lattice
 from hclg.lattice.rescore import NgramLM, rescore
 
@@ -43,7 +43,9 @@ def open_lattices(spec: str, decoder=None, acoustic_scale: float | None = None) 
     if sc is None and decoder is not None:
         sc = decoder.acoustic_scale
     fs = decoder.frame_seconds if decoder is not None else 0.01
-    yield from read_lattices(spec, 0.1 if sc is None else sc, fs)
+    words = decoder.graph.words if decoder is not None else None
+    for lat in read_lattices(spec, 0.1 if sc is None else sc, fs):
+        yield lat.with_words(words) if words is not None else lat
 
 
 def _each(lattices, job) -> tuple[int, int]:
@@ -62,22 +64,23 @@ def _name(words, w: int) -> str:
     return words.symbols[w] if words is not None else str(w)
 
 
-def run_best(lattices, out: TextIO, words=None, acoustic_scale=None, lm_scale=1.0, word_penalty=0.0) -> ToolSummary:
-    """Writes ``utt w1 w2 ...`` for each lattice's best path (lattice-best-path)."""
+def run_best(lattices, out: TextIO, acoustic_scale=None, lm_scale=1.0, word_penalty=0.0) -> ToolSummary:
+    """Writes ``utt w1 w2 ...`` for each lattice's best path (lattice-best-path); words by
+    the lattice's word table (ids without one)."""
     def job(lat):
         p = ops.best_path(lat, acoustic_scale, lm_scale, word_penalty)
-        out.write(" ".join([lat.utt] + [_name(words, w) for w in p.words]) + "\n")
+        out.write(" ".join([lat.utt, *p.word_names]) + "\n")
         out.flush()
     return ToolSummary(*_each(lattices, job))
 
 
-def run_nbest(lattices, out: TextIO, n: int, words=None, acoustic_scale=None, lm_scale=1.0) -> ToolSummary:
+def run_nbest(lattices, out: TextIO, n: int, acoustic_scale=None, lm_scale=1.0) -> ToolSummary:
     """Writes ``utt-k cost graph acoustic w1 w2 ...`` for the n best distinct word
     sequences of each lattice (lattice-to-nbest; ``utt-1`` is the best)."""
     def job(lat):
         for i, p in enumerate(ops.nbest(lat, n, acoustic_scale, lm_scale), 1):
             out.write(f"{lat.utt}-{i}\t{p.cost:.4f}\t{p.graph_cost:.4f}\t{p.acoustic_cost:.4f}\t"
-                      + " ".join(_name(words, w) for w in p.words) + "\n")
+                      + " ".join(p.word_names) + "\n")
         out.flush()
     return ToolSummary(*_each(lattices, job))
 
@@ -156,7 +159,7 @@ def run_depth(lattices, out: TextIO) -> ToolSummary:
 
 def run_rescore(lattices, wspec: str, words, new_lm, old_lm=None, old_scale=1.0, new_scale=1.0) -> ToolSummary:
     """Writes each lattice with the old LM's cost replaced by ``new_lm``'s (ARPA paths or
-    :class:`~hclg.decoder.rescore.NgramLM`)."""
+    :class:`~hclg.lattice.rescore.NgramLM`)."""
 
     new = new_lm if isinstance(new_lm, NgramLM) else NgramLM(new_lm)
     old = old_lm if (old_lm is None or isinstance(old_lm, NgramLM)) else NgramLM(old_lm)
@@ -165,17 +168,15 @@ def run_rescore(lattices, wspec: str, words, new_lm, old_lm=None, old_scale=1.0,
     return ToolSummary(d, f)
 
 
-def run_draw(lattices, out_dir, words=None, fmt: str = "svg", utts=None) -> ToolSummary:
+def run_draw(lattices, out_dir, fmt: str = "svg", utts=None) -> ToolSummary:
     """Draws each lattice (or those in ``utts``) to ``out_dir/UTT.{dot,svg,png}``."""
-    from pathlib import Path
-
     od = Path(out_dir)
     od.mkdir(parents=True, exist_ok=True)
 
     def job(lat):
         if utts and lat.utt not in utts:
             return
-        (od / f"{lat.utt}.{fmt}").write_bytes(draw(lat, words, fmt))
+        lat.draw(od / f"{lat.utt}.{fmt}", fmt)
     return ToolSummary(*_each(lattices, job))
 
 

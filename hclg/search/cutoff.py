@@ -9,6 +9,7 @@ from numba import njit
 
 from hclg.fst.prefetch import prefetch
 from hclg.graph.arc_records import E_COLUMN, E_REC, E_WEIGHT, N_REC
+from hclg.search.kernel_state import Cutoffs
 
 INF = np.inf
 
@@ -75,20 +76,26 @@ def get_cutoff(costs, n, beam, max_active, min_active, beam_delta, scratch):
 
 
 @njit(cache=True)
-def frame_cutoffs(t, states, costs, nc, beam, max_active, min_active, beam_delta, scratch,
-                  off, e_arc, e_arcw, loglikes):
+def frame_cutoffs(t, states, costs, nc, opts, scratch, g, loglikes):
     """What expanding frame t needs before it starts, as Kaldi's decoders work it out:
     the weight cutoff (GetCutoff), the next frame's first cutoff (the best token's arcs
     plus the adaptive beam) and how many arcs the tokens under the cutoff have.
 
     Args:
+        t: the frame (its log-likelihood row).
         states: int32 [>= nc]; the tokens' states. costs: float64 [>= nc]; their costs.
-        scratch: float64 [>= nc] work space. Others: as :func:`viterbi`.
+        nc: number of tokens.
+        opts: BeamOptions.
+        scratch: float64 [>= nc] work space.
+        g: the SearchGraph.
+        loglikes: float32 [T, C] scaled log-likelihoods.
 
     Returns:
-        (weight_cutoff, adaptive_beam, next_cutoff, arcs under the cutoff)
+        Cutoffs.
     """
-    weight_cutoff, adaptive_beam, best = get_cutoff(costs, nc, beam, max_active, min_active, beam_delta, scratch)
+    weight_cutoff, adaptive_beam, best = get_cutoff(costs, nc, opts.beam, opts.max_active, opts.min_active,
+                                                    opts.beam_delta, scratch)
+    off, e_arc, e_arcw = g.off, g.e_arc, g.e_arcw
     need = 0
     for i in range(nc):
         if costs[i] < weight_cutoff:
@@ -102,4 +109,4 @@ def frame_cutoffs(t, states, costs, nc, beam, max_active, min_active, beam_delta
         w = costs[best] + e_arcw[E_REC * k + E_WEIGHT] - loglikes[t, e_arc[E_REC * k + E_COLUMN]]
         if w + adaptive_beam < next_cutoff:
             next_cutoff = w + adaptive_beam
-    return weight_cutoff, adaptive_beam, next_cutoff, need
+    return Cutoffs(weight_cutoff, adaptive_beam, next_cutoff, need)

@@ -8,7 +8,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from hclg import constants
-from hclg.search import viterbi_kernel as kernel
+from hclg.search import kernel_state as kernel
+from hclg.search.kernel_state import BeamOptions
+from hclg.search.viterbi_kernel import viterbi
 from hclg.search.lattice_kernel import lattice_search
 from hclg.search.raw_lattice import RawLattice
 from hclg.search.word_times import word_times
@@ -101,9 +103,9 @@ class Decoder:
         self.nonword_units = set()
         if self.is_ctc:
             blank = gopts.get("blank", constants.CTC_BLANK)
-            self.blank_column = g.tokens.id(blank) - 1
+            self.blank_column = g.units.id(blank) - 1
             self.event_kind[1:] = kernel.EVENT_TOKEN
-            self.event_kind[g.tokens.id(blank)] = kernel.EVENT_BLANK
+            self.event_kind[g.units.id(blank)] = kernel.EVENT_BLANK
             self.event_kind[g.ilabel_to_column < 0] = kernel.EVENT_NONE
             if gopts.get("word_delimiter"):
                 self.nonword_units.add(gopts["word_delimiter"])
@@ -121,9 +123,9 @@ class Decoder:
         self.frame_seconds = options.frame_shift * options.frame_subsampling_factor
         self._prons = None
         self._index = None  # the kernel's two per-state index arrays, made on first decode
-        self._graph_args = g.arrays.kernel_args()
+        self.search_graph = g.arrays.search_graph()
         o = self.options
-        self._search_args = (float(o.beam), int(o.max_active), int(o.min_active), float(o.beam_delta))
+        self.beam_options = BeamOptions(float(o.beam), int(o.max_active), int(o.min_active), float(o.beam_delta))
 
     def loglikes(self, matrix, utt: str = "") -> np.ndarray:
         """Checks a network output and returns the scaled log-likelihoods the search reads."""
@@ -165,8 +167,9 @@ class Decoder:
             frame_map = keep
             ll = np.ascontiguousarray(ll[keep])
         o = self.options
-        (cost, ac, link, reached, lprev, llabel, lframe, nlinks, arcs, _ntok) = kernel.viterbi(
-            *self._graph_args, ll, self.event_kind, *self._search_args, *self._indices())
+        out = viterbi(self.search_graph, ll, self.event_kind, self.beam_options, *self.indices())
+        cost, ac, link, reached, arcs = out.best_cost, out.best_ac, out.best_link, out.reached_final, out.arcs_expanded
+        lprev, llabel, lframe = out.links
         self.check_search(cost, reached, utt)
         words, wframes, units = [], [], []
         while link >= 0:
@@ -202,21 +205,21 @@ class Decoder:
             DecodeError: as :meth:`decode`.
         """
         o = self.options
-        (frames, reached, best_total, arcs, frame_start, tok_cost, tok_extra, tok_final,
-         lsrc, ldst, lil, lol, lg, la) = lattice_search(
-            *self._graph_args, ll, *self._search_args, float(o.lattice_beam), int(o.prune_interval), *self._indices())
-        self.check_search(best_total, reached, utt)
-        raw = RawLattice(frame_start, tok_cost, tok_extra, tok_final, lsrc, ldst, lil, lol, lg, la, float(best_total))
-        return raw, bool(reached), int(arcs)
+        out = lattice_search(self.search_graph, ll, self.beam_options, float(o.lattice_beam), int(o.prune_interval),
+                             *self.indices())
+        self.check_search(out.best_total, out.reached_final, utt)
+        raw = RawLattice(out.frame_start, out.tok_cost, out.tok_extra, out.tok_final, out.src, out.dst, out.ilabel,
+                         out.olabel, out.graph, out.acoustic, float(out.best_total))
+        return raw, bool(out.reached_final), int(out.arcs_expanded)
 
     def warm_up(self) -> None:
         """Loads the compiled search kernel (from numba's cache) and makes the index
         arrays now, by searching one silent frame, so that processes forked afterwards
         share them instead of each loading them again."""
         ll = np.zeros((1, self.graph.num_columns), np.float32)
-        kernel.viterbi(*self._graph_args, ll, self.event_kind, *self._search_args, *self._indices())
+        viterbi(self.search_graph, ll, self.event_kind, self.beam_options, *self.indices())
 
-    def _indices(self):
+    def indices(self):
         """The kernels' two per-state index arrays (all -1), made on first use."""
         if self._index is None:
             n = self.graph.arrays.num_states
@@ -247,7 +250,7 @@ class Decoder:
         split through the lexicon (:func:`hclg.search.word_times.word_times`)."""
         if self._prons is None:
             self._prons = self.graph.align_lexicon()
-        return word_times(words, wframes, units, num_frames, self.is_ctc, self.graph.tokens.symbols,
+        return word_times(words, wframes, units, num_frames, self.is_ctc, self.graph.units.symbols,
                           self.graph.words.symbols, self._prons, self.nonword_units)
 
 

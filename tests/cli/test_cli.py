@@ -35,3 +35,49 @@ def test_determinization_memory_cap_is_an_option(an4_example, tmp_path):
                                   "--phones", str(ex / "phones.txt"), "--max-determinize-mem", "1000", str(tmp_path / "g")])
     assert r.exit_code != 0
     assert "step 'LG: determinize (log)' ran out of its memory cap" in r.output
+
+
+def test_version_and_options_made_from_the_option_dataclasses():
+    import dataclasses
+
+    from hclg import __version__
+    from hclg.graph.compile_options import CompileOptions
+    from hclg.search.options import DecoderOptions
+
+    r = CliRunner().invoke(main, ["--version"])
+    assert r.exit_code == 0 and r.output.strip() == f"hclg, version {__version__}"
+    for command, cls, skip in (("decode", DecoderOptions, {"word_times"}), ("compile", CompileOptions, set())):
+        params = {p.name: p for p in main.commands[command].params}
+        for f in dataclasses.fields(cls):
+            if f.name in skip:
+                assert f.name not in params
+                continue
+            p = params[f.name]  # one option per field, with the field's default, help and choices
+            assert p.default == f.default and p.help == f.metadata["help"] and p.show_default
+            if "choices" in f.metadata:
+                assert tuple(p.type.choices) == tuple(f.metadata["choices"])
+    r = CliRunner().invoke(main, ["decode", "--help"])
+    assert "--beam FLOAT" in r.output and "[default: 16.0]" in r.output
+
+
+def test_bad_options_fail_where_they_are_made():
+    import pytest
+
+    from hclg.graph.compile_options import CompileOptions
+    from hclg.search.options import DecoderOptions
+
+    with pytest.raises(ValueError, match="beam must be > 0"):
+        DecoderOptions(beam=-1)
+    with pytest.raises(ValueError, match="input_kind must be one of"):
+        DecoderOptions(input_kind="probabilities")
+    with pytest.raises(ValueError, match="lexicon_format must be one of"):
+        CompileOptions(lexicon_format="xml")
+    with pytest.raises(ValueError, match="topology must be 'hmm' or 'ctc'"):
+        CompileOptions(topology="gmm")
+
+
+def test_a_bad_option_value_is_a_message_not_a_traceback(tmp_path, an4_example):
+    ex = an4_example
+    r = CliRunner().invoke(main, ["compile", "--lexicon", str(ex / "lexicon.dic"), "--lm", str(ex / "lm_unigram.arpa"),
+                                  "--sil-prob", "1.5", str(tmp_path / "g")])
+    assert r.exit_code == 1 and "sil_prob must be in [0, 1), got 1.5" in r.output and "Traceback" not in r.output

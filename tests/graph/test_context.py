@@ -42,7 +42,7 @@ def test_every_phone_reads_the_pdfs_of_its_context(cd_graph):
     tr = g.transitions()
     table = read_context_table(d / "ctx.txt")
     hclg = fst.Fst.read(str(path / "HCLG.fst"))
-    names = g.tokens.symbols
+    names = g.units.symbols
     checked = 0
     for x in random_inputs(hclg, 40, seed=2):
         # split the transition ids into phone instances; keep each state's forward pdf

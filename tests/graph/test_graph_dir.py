@@ -79,3 +79,26 @@ def test_left_disambiguation_symbol_is_refused():
     f = from_text("0 1 5 0 0\n1\n")
     with pytest.raises(GraphFormatError, match="input label 5 reads no posterior column"):
         decoder_arrays(f, np.array([-1, 0, 1, 2, 3, -1]))
+
+
+def test_unit_table_is_units_txt_and_version_2_graphs_still_open(graph, tmp_path):
+    """Format 3 names the unit table units.txt (tokens.txt, its name in format 2, reads as a
+    model's token table, which it is not); a format-2 directory opens and decodes the same."""
+    import shutil
+
+    from hclg.search.decoder import Decoder
+    from hclg.search.options import DecoderOptions
+
+    assert (graph / "units.txt").exists() and not (graph / "tokens.txt").exists()
+    assert json.loads((graph / "manifest.json").read_text())["format_version"] == 3
+    old = tmp_path / "v2"
+    shutil.copytree(graph, old)
+    (old / "units.txt").rename(old / "tokens.txt")
+    m = json.loads((old / "manifest.json").read_text())
+    m["format_version"] = 2
+    (old / "manifest.json").write_text(json.dumps(m))
+    assert load_graph(old).units == load_graph(graph).units
+    ll = np.random.default_rng(0).normal(0, 2, size=(30, load_graph(graph).num_columns)).astype(np.float32)
+    opts = DecoderOptions(input_kind="log-likelihoods", word_times=True)
+    a, b = Decoder(graph, opts).decode(ll), Decoder(old, opts).decode(ll)
+    assert (a.words, a.cost, a.start_frames) == (b.words, b.cost, b.start_frames)

@@ -418,9 +418,9 @@ def test_pruning_as_the_search_goes_changes_nothing(synthetic_graphs, kind):
     for u in utterances(lex, dec, kind, 12, seed=5):
         ll = dec.loglikes(u.scores)
         frames += ll.shape[0]
-        whole = lattice_search(*dec._graph_args, ll, *dec._search_args, 8.0, 10**9, *dec._indices())
+        whole = lattice_search(dec.search_graph, ll, dec.beam_options, 8.0, 10**9, *dec.indices())
         for interval in (1, 7, 25):
-            got = lattice_search(*dec._graph_args, ll, *dec._search_args, 8.0, interval, *dec._indices())
+            got = lattice_search(dec.search_graph, ll, dec.beam_options, 8.0, interval, *dec.indices())
             assert got[:4] == whole[:4]
             for a, b in zip(got[4:], whole[4:]):
                 np.testing.assert_array_equal(a, b)

@@ -144,12 +144,12 @@ def make_utterances(graph, lex, kind, n, seed=0, confusion=0.25, words_per_utt=(
         tr = graph.transitions()
         pdf = {}
         for t in range(1, len(tr["pdf"])):
-            pdf[(graph.tokens.symbols[tr["phone"][t]], int(tr["hmm_state"][t]))] = int(tr["pdf"][t])
+            pdf[(graph.units.symbols[tr["phone"][t]], int(tr["hmm_state"][t]))] = int(tr["pdf"][t])
         for _ in range(n):
             ws = [words[i] for i in rng.integers(0, len(words), rng.integers(*words_per_utt))]
             out.append(hmm_utterance(rng, ws, lex, lambda p, s: pdf[(p, s)], graph.num_columns, confusion=confusion))
     else:
-        col = {p: graph.tokens.id(p) - 1 for p in graph.tokens.symbols[1:] if not p.startswith("#")}
+        col = {p: graph.units.id(p) - 1 for p in graph.units.symbols[1:] if not p.startswith("#")}
         blank = graph.manifest.get("options", {}).get("blank", "<blk>")
         for _ in range(n):
             ws = [words[i] for i in rng.integers(0, len(words), rng.integers(*words_per_utt))]
