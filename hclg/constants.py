@@ -23,10 +23,7 @@ SELF_LOOP_SCALE = 0.1
 CHAIN_SELF_LOOP_SCALE = 1.0
 TRANSITION_SCALE = 1.0
 
-# Graph optimisation.
-MINIMIZE_DELTA = 1.0 / 1024  # Kaldi's kDelta: weight quantization in minimize-encoded.
-DETERMINIZE_DELTA = 1.0 / 1024  # Kaldi's kDelta: subsets whose weights differ by less are one state.
-DETERMINIZE_MAX_MEM_FRACTION = 0.8  # of available memory, for the determinization guard.
+# Graph optimisation: its constants (Kaldi's kDelta, the memory guard) are hclg.fst's.
 
 # Decoder (as Kaldi's decoder options).
 BEAM = 16.0

@@ -47,6 +47,7 @@ from hclg.fst.determinize_star_expand import (
     BAD, EPSILON_LOOP, N_ARCS, N_SCALARS, N_STACK, N_STR, N_SUB, NEED_ROOM, NOT_FUNCTIONAL, OK,
     OUT_OF_MEMORY, REQ_ARC, REQ_CH, REQ_EC, REQ_EL, REQ_PATH, REQ_QUEUE, REQ_STACK, REQ_STR, REQ_SUB, REQ_X,
     expand_subset)
+from hclg.fst.determinize_star_state import ClosureWork, StarInput, StarOutput, StarSubsets, StarTrie, TempArcs
 from hclg.fst.determinize_star_subsets import rehash_subsets, subset_hash, subset_tag, weight_bin
 from hclg.fst.growable import grown, grown_by_half
 from hclg.fst.hash_table import rehash
@@ -61,12 +62,10 @@ MAX_MEM_FRACTION = 0.8
 
 @njit(cache=True)
 def grow_arcs(need, arcs):
-    """The result-arc arrays (a tuple) with room for ``need`` arcs."""
-    t_src, t_il, t_str, t_next, t_w = arcs
-    m = max(need, t_src.shape[0] + (t_src.shape[0] >> 1))
-    return grown_by_half(t_src, m), grown_by_half(t_il, m), grown_by_half(t_str, m), grown_by_half(t_next, m), grown_by_half(t_w, m)
-
-
+    """The result arcs with room for ``need`` arcs."""
+    m = max(need, arcs.src.shape[0] + (arcs.src.shape[0] >> 1))
+    return TempArcs(grown_by_half(arcs.src, m), grown_by_half(arcs.ilabel, m), grown_by_half(arcs.string, m),
+                    grown_by_half(arcs.next, m), grown_by_half(arcs.weight, m))
 
 
 @njit(cache=True)
@@ -82,33 +81,30 @@ def determinize_star_kernel(offsets, ilabel, olabel, weight, nextstate, final, s
             take more than this.
 
     Returns:
-        (status, n_states, temp arcs: t_src, t_ilabel, t_str, t_next (-1: a final
-        weight) int32 [n_arcs], t_weight float32 [n_arcs]; strings: str_parent,
-        str_label, str_depth int32 [n_str]; bad: the input state where a non-functional
-        input or a runaway epsilon closure was found, else -1).
+        StarOutput.
     """
     S = final.shape[0]
     A = ilabel.shape[0]
-    fst = (offsets, ilabel, olabel, weight, nextstate, final)
+    fst = StarInput(offsets, ilabel, olabel, weight, nextstate, final)
     # string trie: node 0 is the empty string; ch_* map (parent << 32 | label) to a node
-    trie = (np.zeros(1024, np.int32), np.zeros(1024, np.int32), np.zeros(1024, np.int32),
-            np.full(1 << 12, -1, np.int64), np.empty(1 << 12, np.int32))
+    trie = StarTrie(np.zeros(1024, np.int32), np.zeros(1024, np.int32), np.zeros(1024, np.int32),
+                    np.full(1 << 12, -1, np.int64), np.empty(1 << 12, np.int32))
     # subsets: elements of subset q are el_*[sub_off[q]:sub_off[q+1]], sorted by state;
     # table: open addressing, a slot holds tag << 32 | subset id; stack: to expand
     cap_sub = max(1024, S // 2)
-    subs = (np.zeros(cap_sub + 1, np.int64), np.empty(2 * cap_sub, np.int32), np.empty(2 * cap_sub, np.int32),
-            np.empty(2 * cap_sub, np.float32), np.full(1 << 12, -1, np.int64), np.empty(1024, np.int32))
+    subs = StarSubsets(np.zeros(cap_sub + 1, np.int64), np.empty(2 * cap_sub, np.int32), np.empty(2 * cap_sub, np.int32),
+                       np.empty(2 * cap_sub, np.float32), np.full(1 << 12, -1, np.int64), np.empty(1024, np.int32))
     # result arcs (Kaldi's TempArc): string ids on the output side
     cap_arc = max(1024, A // 2)
-    arcs = (np.empty(cap_arc, np.int32), np.empty(cap_arc, np.int32), np.empty(cap_arc, np.int32),
-            np.empty(cap_arc, np.int32), np.empty(cap_arc, np.float32))
+    arcs = TempArcs(np.empty(cap_arc, np.int32), np.empty(cap_arc, np.int32), np.empty(cap_arc, np.int32),
+                    np.empty(cap_arc, np.int32), np.empty(cap_arc, np.float32))
     # workspace: epsilon closure (Kaldi's ecinfo_, id_to_index_, queue_), candidates
     # (ilabel << 32 | next state, string, weight), merged weights, a string's labels
     w = 1024
-    ws = (np.full(S, -1, np.int32), np.empty(w, np.int32), np.empty(w, np.int32), np.empty(w, np.float64),
-          np.empty(w, np.float64), np.empty(w, np.bool_), np.empty(w, np.int64), np.empty(w, np.int32),
-          np.empty(w, np.int64), np.empty(w, np.int32), np.empty(w, np.float64), np.empty(w, np.int64),
-          np.empty(w, np.float64), np.empty(64, np.int32))
+    ws = ClosureWork(np.full(S, -1, np.int32), np.empty(w, np.int32), np.empty(w, np.int32), np.empty(w, np.float64),
+                     np.empty(w, np.float64), np.empty(w, np.bool_), np.empty(w, np.int64), np.empty(w, np.int32),
+                     np.empty(w, np.int64), np.empty(w, np.int32), np.empty(w, np.float64), np.empty(w, np.int64),
+                     np.empty(w, np.float64), np.empty(64, np.int32))
     st = np.zeros(N_SCALARS, np.int64)
     st[N_STR] = 1
     st[BAD] = -1
@@ -135,7 +131,7 @@ def determinize_star_kernel(offsets, ilabel, olabel, weight, nextstate, final, s
         if 2 * st[REQ_CH] > ch_keys.shape[0]:
             while 2 * st[REQ_CH] > ch_keys.shape[0]:
                 ch_keys, ch_vals = rehash(ch_keys, ch_vals)
-        trie = (str_parent, str_label, str_depth, ch_keys, ch_vals)
+        trie = StarTrie(str_parent, str_label, str_depth, ch_keys, ch_vals)
         sub_off, el_state, el_str, el_w, table, stack = subs
         if st[REQ_EL] > el_state.shape[0]:
             el_state, el_str, el_w = grown_by_half(el_state, st[REQ_EL]), grown_by_half(el_str, st[REQ_EL]), grown_by_half(el_w, st[REQ_EL])
@@ -143,8 +139,8 @@ def determinize_star_kernel(offsets, ilabel, olabel, weight, nextstate, final, s
         table = rehash_subsets(table, st[REQ_SUB])
         if st[REQ_STACK] > stack.shape[0]:
             stack = grown(stack, max(st[REQ_STACK], 2 * stack.shape[0]))
-        subs = (sub_off, el_state, el_str, el_w, table, stack)
-        if st[REQ_ARC] > arcs[0].shape[0]:
+        subs = StarSubsets(sub_off, el_state, el_str, el_w, table, stack)
+        if st[REQ_ARC] > arcs.src.shape[0]:
             arcs = grow_arcs(st[REQ_ARC], arcs)
         (id_to_index, ec_state, ec_str, ec_w, ec_wtp, ec_inq, ec_idx, queue,
          x_key, x_str, x_w, x_idx, m_w, path) = ws
@@ -159,17 +155,16 @@ def determinize_star_kernel(offsets, ilabel, olabel, weight, nextstate, final, s
             x_key, x_str, x_w, x_idx, m_w = grown(x_key, m), grown(x_str, m), grown(x_w, m), grown(x_idx, m), grown(m_w, m)
         if st[REQ_PATH] > path.shape[0]:
             path = np.empty(2 * st[REQ_PATH], np.int32)
-        ws = (id_to_index, ec_state, ec_str, ec_w, ec_wtp, ec_inq, ec_idx, queue,
-              x_key, x_str, x_w, x_idx, m_w, path)
+        ws = ClosureWork(id_to_index, ec_state, ec_str, ec_w, ec_wtp, ec_inq, ec_idx, queue,
+                         x_key, x_str, x_w, x_idx, m_w, path)
         st[REQ_EC:] = 0
-    str_parent, str_label, str_depth, ch_keys, ch_vals = trie
-    t_src, t_il, t_str, t_next, t_w = arcs
-    n_sub, n_arcs, n_str = st[N_SUB], st[N_ARCS], st[N_STR]
-    if status != OK:
-        return (status, n_sub, t_src[:0], t_il[:0], t_str[:0], t_next[:0], t_w[:0],
-                str_parent[:0], str_label[:0], str_depth[:0], st[BAD])
-    return (OK, n_sub, t_src[:n_arcs], t_il[:n_arcs], t_str[:n_arcs], t_next[:n_arcs], t_w[:n_arcs],
-            str_parent[:n_str], str_label[:n_str], str_depth[:n_str], -1)
+    n_sub = st[N_SUB]
+    n_arcs = st[N_ARCS] if status == OK else 0
+    n_str = st[N_STR] if status == OK else 0
+    kept = TempArcs(arcs.src[:n_arcs], arcs.ilabel[:n_arcs], arcs.string[:n_arcs], arcs.next[:n_arcs],
+                    arcs.weight[:n_arcs])
+    return StarOutput(status, n_sub, kept, trie.parent[:n_str], trie.label[:n_str], trie.depth[:n_str],
+                      st[BAD] if status != OK else -1)
 
 @njit(cache=True)
 def strings_to_arcs(n_states, t_src, t_il, t_str, t_next, t_w, str_parent, str_label, str_depth):
@@ -271,9 +266,9 @@ def determinize_log(f: fst.Fst, step: str, hint: str, max_mem: int | None = None
     a = fst_to_arrays(f, consume=consume)
     if a.start < 0:
         raise GraphBuildError(f"Composition failure: step {step!r} got an empty FST. {hint}".strip())
-    status, n, t_src, t_il, t_str, t_next, t_w, s_par, s_lab, s_dep, bad = determinize_star_kernel(
-        a.offsets, a.ilabel, a.olabel, a.weight, a.nextstate, a.final, a.start,
-        DELTA, max_mem)
+    out = determinize_star_kernel(a.offsets, a.ilabel, a.olabel, a.weight, a.nextstate, a.final, a.start, DELTA,
+                                  max_mem)
+    status, n, bad = out.status, out.n_states, out.bad
     del a
     if status == OUT_OF_MEMORY:
         raise GraphBuildError(f"step {step!r} ran out of its memory cap ({max_mem / 2**30:.2f} GiB allowed, "
@@ -285,7 +280,9 @@ def determinize_log(f: fst.Fst, step: str, hint: str, max_mem: int | None = None
     if status == EPSILON_LOOP:
         raise GraphBuildError(f"step {step!r}: the epsilon closure through input state {bad} does not converge "
                               f"(an epsilon cycle of negative cost?). Likely cause: {hint}")
-    ns, src, il, ol, dst, w, fin = strings_to_arcs(n, t_src, t_il, t_str, t_next, t_w, s_par, s_lab, s_dep)
-    del t_src, t_il, t_str, t_next, t_w, s_par, s_lab, s_dep
+    t = out.arcs
+    ns, src, il, ol, dst, w, fin = strings_to_arcs(n, t.src, t.ilabel, t.string, t.next, t.weight, out.str_parent,
+                                                   out.str_label, out.str_depth)
+    del out, t
     out = arrays_to_fst(ns, 0, src, il, ol, w, dst, fin)
     return log_step(step, out, t0)

@@ -116,13 +116,12 @@ def expand_subset(fst, trie, subs, arcs, ws, st, delta, max_bytes):
     iteration, which wait for the cache misses before them (more than half the time of
     this kernel when it grew its arrays in place).
 
-    Args:
-        fst: (offsets, ilabel, olabel, weight, nextstate, final) of the input.
-        trie: (str_parent, str_label, str_depth, ch_keys, ch_vals).
-        subs: (sub_off, el_state, el_str, el_w, table, stack).
-        arcs: (t_src, t_il, t_str, t_next, t_w).
-        ws: workspace (id_to_index, ec_state, ec_str, ec_w, ec_wtp, ec_inq, ec_idx, queue,
-            x_key, x_str, x_w, x_idx, m_w, path).
+    Args (:mod:`hclg.fst.determinize_star_state`):
+        fst: StarInput.
+        trie: StarTrie.
+        subs: StarSubsets.
+        arcs: TempArcs.
+        ws: ClosureWork.
         st: int64 [N_SCALARS], the counts (updated) and the room asked for.
 
     Returns:

@@ -8,8 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hclg import constants
-from hclg.search import kernel_state as kernel
-from hclg.search.kernel_state import BeamOptions
+from hclg.search.kernel_state import EVENT_BLANK, EVENT_NONE, EVENT_PHONE_END, EVENT_TOKEN, BeamOptions
 from hclg.search.viterbi_kernel import viterbi
 from hclg.search.lattice_kernel import lattice_search
 from hclg.search.raw_lattice import RawLattice
@@ -104,22 +103,22 @@ class Decoder:
         if self.is_ctc:
             blank = gopts.get("blank", constants.CTC_BLANK)
             self.blank_column = g.units.id(blank) - 1
-            self.event_kind[1:] = kernel.EVENT_TOKEN
-            self.event_kind[g.units.id(blank)] = kernel.EVENT_BLANK
-            self.event_kind[g.ilabel_to_column < 0] = kernel.EVENT_NONE
+            self.event_kind[1:] = EVENT_TOKEN
+            self.event_kind[g.units.id(blank)] = EVENT_BLANK
+            self.event_kind[g.ilabel_to_column < 0] = EVENT_NONE
             if gopts.get("word_delimiter"):
                 self.nonword_units.add(gopts["word_delimiter"])
             self.unit_of_label = np.arange(n_labels)
         else:
             tr = g.transitions()
-            self.event_kind[tr["is_final"][:n_labels]] = kernel.EVENT_PHONE_END
+            self.event_kind[tr["is_final"][:n_labels]] = EVENT_PHONE_END
             self.unit_of_label = tr["phone"]
             sil = gopts.get("sil_phone")
             if sil:
                 self.nonword_units |= {sil} | {sil + s for s in ("_B", "_I", "_E", "_S")}
         self.label_event_kind = self.event_kind.copy()  # for alignments read from lattices
         if not options.word_times:
-            self.event_kind[:] = kernel.EVENT_NONE  # no phone/token boundary links
+            self.event_kind[:] = EVENT_NONE  # no phone/token boundary links
         self.frame_seconds = options.frame_shift * options.frame_subsampling_factor
         self._prons = None
         self._index = None  # the kernel's two per-state index arrays, made on first decode
@@ -240,7 +239,7 @@ class Decoder:
         kind = self.label_event_kind[labels]
         units, prev = [], 0
         for f, (il, k) in enumerate(zip(labels.tolist(), kind.tolist())):
-            if k == kernel.EVENT_PHONE_END or (k == kernel.EVENT_TOKEN and il != prev):
+            if k == EVENT_PHONE_END or (k == EVENT_TOKEN and il != prev):
                 units.append((int(self.unit_of_label[il]), f))
             prev = il
         return units

@@ -209,8 +209,9 @@ def lattice_search(g, loglikes, opts, lattice_beam, prune_interval, index_a, ind
         if t >= 0:
             costs = grown(costs, nc)
             scratch = grown(scratch, nc)
+            tok_cost = tok.cost
             for i in range(nc):
-                costs[i] = tok.cost[base + i]
+                costs[i] = tok_cost[base + i]
             cut = frame_cutoffs(t, tok.state[base:base + nc], costs, nc, opts, scratch, g, loglikes)
             nbase = base + nc
             tok = grown_lattice_tokens(tok, nbase + cut.arcs)
@@ -218,8 +219,9 @@ def lattice_search(g, loglikes, opts, lattice_beam, prune_interval, index_a, ind
             nx, cutoff, n_links, arcs = _emit_links(t, base, nc, nbase, costs, cut, lattice_beam, tok, nxt_index,
                                                     g, loglikes, links, n_links)
             arcs_expanded += arcs
+            tok_state = tok.state
             for i in range(nc):
-                cur_index[tok.state[base + i]] = -1
+                cur_index[tok_state[base + i]] = -1
             cur_index, nxt_index = nxt_index, cur_index
             if nx == 0:
                 break
@@ -229,9 +231,10 @@ def lattice_search(g, loglikes, opts, lattice_beam, prune_interval, index_a, ind
             frame_start[frames] = base
         # ---- ProcessNonemitting on frame `frames` ----
         stack = grown(stack, nc)
+        tok_state, off, n_arc = tok.state, g.off, g.n_arc
         for i in range(nc):
-            stack[i] = tok.state[base + i]
-            prefetch_eps_arcs(g.off, g.n_arc, stack[i])
+            stack[i] = tok_state[base + i]
+            prefetch_eps_arcs(off, n_arc, stack[i])
         sp = nc
         while True:
             nc, sp, n_links, full = _eps_links(cutoff, lattice_beam, base, nc, cur_index, stack, sp, g, tok,
@@ -242,16 +245,18 @@ def lattice_search(g, loglikes, opts, lattice_beam, prune_interval, index_a, ind
             stack = grown(stack, 2 * stack.shape[0])
             links = grown_forward_links(links, 2 * links.dst.shape[0])
         frame_start[frames + 1] = base + nc
+        tok_extra, tok_elo, tok_ehi = tok.extra, tok.elo, tok.ehi
         for gi in range(base, base + nc):  # the other fields: set when the frame is expanded
-            tok.extra[gi] = 0.0
-            tok.elo[gi] = 0
-            tok.ehi[gi] = 0
+            tok_extra[gi] = 0.0
+            tok_elo[gi] = 0
+            tok_ehi[gi] = 0
         if frames > 0 and frames % prune_interval == 0 and t < T - 1:
             n_links = prune_active(frames, pruned_upto, frame_start, lattice_beam, tok, links, n_links, base + nc)
             pruned_upto = frames
             base = frame_start[frames]  # the current frame is kept whole, in order
+    tok_state = tok.state
     for gi in range(frame_start[frames], frame_start[frames] + nc):
-        cur_index[tok.state[gi]] = -1
+        cur_index[tok_state[gi]] = -1
     return _finish(g, loglikes, frames, nc, frame_start, lattice_beam, tok, links, arcs_expanded)
 
 

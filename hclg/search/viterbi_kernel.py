@@ -164,18 +164,19 @@ def _eps(frame, cutoff, tok, nc, index, stack, sp, g, links, n_links):
 def _best_token(tok, nc, final):
     """(slot, total cost, reached final) of the best token, final costs included when some
     token is final, else the best partial one (slot -1: no tokens)."""
+    state, cost = tok.state, tok.cost
     best = -1
     best_total = INF
     for i in range(nc):
-        f = final[tok.state[i]]
-        if f < INF and tok.cost[i] + f < best_total:
-            best_total = tok.cost[i] + f
+        f = final[state[i]]
+        if f < INF and cost[i] + f < best_total:
+            best_total = cost[i] + f
             best = i
     if best >= 0:
         return best, best_total, True
     for i in range(nc):
-        if tok.cost[i] < best_total:
-            best_total = tok.cost[i]
+        if cost[i] < best_total:
+            best_total = cost[i]
             best = i
     return best, best_total, False
 
@@ -222,8 +223,9 @@ def viterbi(g, loglikes, event_kind, opts, index_a, index_b):
             links = grown_trace_links(links, n_links + 2 * cut.arcs)
             nx, cutoff, n_links, arcs = _emit(t, cur, nc, cut, nxt, nxt_index, g, loglikes, event_kind, links, n_links)
             arcs_expanded += arcs
+            states = cur.state
             for i in range(nc):
-                cur_index[cur.state[i]] = -1
+                cur_index[states[i]] = -1
             cur_index, nxt_index = nxt_index, cur_index
             cur, nxt = nxt, cur
             nc = nx
@@ -231,9 +233,10 @@ def viterbi(g, loglikes, event_kind, opts, index_a, index_b):
                 break
             frames = t + 1
         stack = grown(stack, nc)
+        states, off, n_arc = cur.state, g.off, g.n_arc
         for i in range(nc):
-            stack[i] = cur.state[i]
-            prefetch_eps_arcs(g.off, g.n_arc, cur.state[i])
+            stack[i] = states[i]
+            prefetch_eps_arcs(off, n_arc, states[i])
         sp = nc
         frame = t if t >= 0 else 0
         while True:
@@ -250,6 +253,7 @@ def viterbi(g, loglikes, event_kind, opts, index_a, index_b):
     if best >= 0:
         best_ac = cur.ac[best]
         best_link = cur.link[best]
+    states = cur.state
     for i in range(nc):
-        cur_index[cur.state[i]] = -1
+        cur_index[states[i]] = -1
     return ViterbiOutput(best_total, best_ac, best_link, reached_final, links, n_links, arcs_expanded, frames)
