@@ -7,8 +7,8 @@ Specifiers, as Kaldi's (``ark,t:`` text, ``ark:`` binary) plus two of hclg's own
   final lines, then an empty line. Word ids are those of the graph's ``words.txt``;
   labels are transition ids (HMM graphs) or token labels (CTC graphs); acoustic costs
   are unscaled, as Kaldi's decoders write them. ``lattice-copy ark,t:PATH ark:-`` reads it.
-- ``ark:PATH``: Kaldi binary archive (``key \\0B`` then an OpenFst ``compactlattice44``
-  vector FST), what ``latgen-faster`` writes by default.
+- ``ark:PATH``: Kaldi binary archive (``key `` then an OpenFst ``compactlattice44`` vector
+  FST, as Kaldi writes it), what ``latgen-faster`` writes by default; read gzipped too.
 - ``npz:DIR``: one ``DIR/UTT.npz`` per utterance, hclg's compact form: the
   :class:`~hclg.lattice.lattice.Lattice` arrays as they are, loaded without pickles.
 - ``fst:DIR``: one ``DIR/UTT.fst`` per utterance, an OpenFst tropical acceptor over word
@@ -20,6 +20,7 @@ Specifiers, as Kaldi's (``ark,t:`` text, ``ark:`` binary) plus two of hclg's own
 
 from __future__ import annotations
 
+import gzip
 import io
 import os
 import sys
@@ -27,10 +28,14 @@ from pathlib import Path
 from typing import Iterator
 
 from hclg.errors import InputFormatError
-from hclg.lattice.kaldi_format import read_kaldi_binary, read_kaldi_text, to_kaldi_binary, to_kaldi_text
+from hclg.lattice.kaldi_format import (
+    binary_entry_body, read_kaldi_binary, read_kaldi_text, to_kaldi_binary, to_kaldi_text,
+)
 from hclg.lattice.lattice import Lattice
 from hclg.lattice.npz_format import from_npz, to_npz
 from hclg.lattice.openfst_format import to_openfst
+
+GZIP_MAGIC = b"\x1f\x8b"
 
 
 def parse_spec(spec: str) -> tuple[str, str]:
@@ -78,7 +83,7 @@ class LatticeWriter:
             self.fh.write(to_kaldi_text(lat).encode("utf-8"))
             self.fh.flush()
         elif self.kind == "ark":
-            self.fh.write(lat.utt.encode("utf-8") + b" \0B" + to_kaldi_binary(lat))
+            self.fh.write(lat.utt.encode("utf-8") + b" " + to_kaldi_binary(lat))  # Kaldi's form: no "\0B"
             self.fh.flush()
         elif self.kind == "npz":
             tmp = Path(self.path) / f".{lat.utt}.tmp.npz"
@@ -135,9 +140,14 @@ def read_lattices(spec: str, acoustic_scale: float = 0.1, frame_seconds: float =
     kind, path = parse_spec(spec)
     if kind in ("text", "ark"):
         data = sys.stdin.buffer.read() if path == "-" else _read(path)
+        if data[:2] == GZIP_MAGIC:
+            try:
+                data = gzip.decompress(data)
+            except (OSError, EOFError) as e:
+                raise InputFormatError(path, None, f"corrupt gzip file: {e}") from None
         sp = data.find(b" ")
         nl = data.find(b"\n")
-        binary = sp >= 0 and data[sp + 1: sp + 3] == b"\0B" and (nl < 0 or sp < nl)
+        binary = binary_entry_body(data, sp) >= 0 and (nl < 0 or sp < nl)
         if binary:
             yield from read_kaldi_binary(data, path, acoustic_scale, frame_seconds)
         else:

@@ -5,8 +5,10 @@
   are those of the graph's ``words.txt``; labels are transition ids (HMM graphs) or token
   labels (CTC graphs); acoustic costs are unscaled, as Kaldi's decoders write them.
   ``lattice-copy ark,t:PATH ark:-`` reads it.
-- Binary: ``key \\0B`` then an OpenFst ``compactlattice44`` vector FST
-  (:mod:`hclg.fst.openfst_file`), what ``latgen-faster`` writes by default.
+- Binary: ``key `` then, at once, an OpenFst ``compactlattice44`` vector FST
+  (:mod:`hclg.fst.openfst_file`), what ``latgen-faster`` writes by default (Kaldi's
+  CompactLatticeHolder writes no ``\\0B`` binary-mode header); archives with ``key \\0B``
+  before each FST are read too. Gzipped archives (``lat.1.gz``) are read as they are.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Iterator
 import numpy as np
 
 from hclg.errors import InputFormatError
-from hclg.fst.openfst_file import parse_header, vector_fst_bytes
+from hclg.fst.openfst_file import MAGIC, parse_header, vector_fst_bytes
 from hclg.lattice.lattice import Lattice, lattice_from_parts
 
 
@@ -135,6 +137,24 @@ class _Reader:
         return tuple(v.tolist())
 
 
+#: the first bytes of an OpenFst binary, as they follow a key in Kaldi's binary lattice archives
+FST_MAGIC_BYTES = MAGIC.to_bytes(4, "little", signed=True)
+
+
+def binary_entry_body(data: bytes, sp: int) -> int:
+    """Where the FST of a binary archive entry whose key ends at the space ``sp`` starts, or
+    -1 if none does. Kaldi writes ``key `` and the FST at once (CompactLatticeHolder writes
+    no binary-mode header); ``key \\0B`` before the FST (what hclg 0.1 wrote, and Kaldi's
+    form for other objects) is read too."""
+    if sp < 0:
+        return -1
+    if data[sp + 1: sp + 5] == FST_MAGIC_BYTES:
+        return sp + 1
+    if data[sp + 1: sp + 3] == b"\0B" and data[sp + 3: sp + 7] == FST_MAGIC_BYTES:
+        return sp + 3
+    return -1
+
+
 def read_kaldi_binary(data: bytes, path: str = "-", acoustic_scale: float = 0.1,
                       frame_seconds: float = 0.01, ends: list | None = None) -> Iterator[Lattice]:
     """Reads a Kaldi binary archive of CompactLattices; ``ends``, if given, collects the
@@ -142,10 +162,11 @@ def read_kaldi_binary(data: bytes, path: str = "-", acoustic_scale: float = 0.1,
     r = _Reader(data, path)
     while r.o < len(data):
         sp = data.find(b" ", r.o)
-        if sp < 0 or data[sp + 1: sp + 3] != b"\0B":
-            raise InputFormatError(path, None, f"expected 'key \\0B' at byte {r.o} of a binary archive")
+        fst_at = binary_entry_body(data, sp)
+        if fst_at < 0:
+            raise InputFormatError(path, None, f"expected 'key ' and an OpenFst lattice at byte {r.o} of a binary archive")
         utt = data[r.o: sp].decode("utf-8").strip()
-        r.o = sp + 3
+        r.o = fst_at
         h = parse_header(data, r.o, f"utterance {utt!r}", lambda m: InputFormatError(path, None, m))
         r.o += h.size
         if h.arc_type != _ARC_TYPE:
