@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from hclg.errors import HclgError
-from hclg.lattice.archives import LatticeWriter
+from hclg.lattice.archives import LatticeWriter, refuse_overwriting
 from hclg.lattice.generation import LatticeDecoder
 from hclg.search.matrix_readers import iter_matrices
 from hclg.search.options import DecoderOptions
@@ -85,6 +85,17 @@ def _decode_one(item):
     return (utt, *_run(_worker, utt, mat, _want_lattice))
 
 
+def _check_outputs(inputs, jobs, text_outputs, lattice_out) -> None:
+    """Raises ValueError for a bad job count or an output that would write over an input."""
+    if jobs < 1:
+        raise ValueError(f"jobs must be >= 1, got {jobs}")
+    for out in text_outputs:
+        if out:
+            refuse_overwriting(inputs, f"ark,t:{out}")
+    if lattice_out:
+        refuse_overwriting(inputs, lattice_out)
+
+
 def decode_batch(graph, inputs, options: DecoderOptions = DecoderOptions(), text_out="-", ctm_out=None,
                  json_out=None, resume: bool = False, jobs: int = 1, log_priors: np.ndarray | None = None,
                  progress: bool | None = None, lattice_out: str | None = None) -> BatchSummary:
@@ -110,8 +121,7 @@ def decode_batch(graph, inputs, options: DecoderOptions = DecoderOptions(), text
         BatchSummary; ``failed`` > 0 means some utterances were not decoded.
     """
     options.validate()
-    if jobs < 1:
-        raise ValueError(f"jobs must be >= 1, got {jobs}")
+    _check_outputs(inputs, jobs, (text_out, ctm_out, json_out), lattice_out)
     decoder = LatticeDecoder(graph, options, log_priors)
     if progress is None:
         progress = sys.stderr.isatty()
@@ -152,7 +162,12 @@ def decode_batch(graph, inputs, options: DecoderOptions = DecoderOptions(), text
             log.error("%s", err)
             return
         if lat_w is not None:
-            lat_w.write(lat)
+            try:
+                lat_w.write(lat)
+            except HclgError as e:  # e.g. an id that cannot name a file: this utterance fails
+                failed += 1
+                log.error("%s", e)
+                return
         decoded += 1
         frames += res.frames
         partial += res.partial

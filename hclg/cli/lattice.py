@@ -7,8 +7,9 @@ import sys
 
 import click
 
-from hclg.cli.options import setup_logging
+from hclg.cli.options import call, quiet_broken_pipe, setup_logging
 from hclg.errors import HclgError
+from hclg.lattice.archives import refuse_overwriting
 
 
 @click.group("lattice")
@@ -26,8 +27,11 @@ def _lattice_common(need_graph: bool = False, scales: bool = True):
         if scales:
             f = click.option("--lm-scale", type=float, default=1.0, show_default=True, help="Scale on graph (LM) costs.")(f)
             f = click.option("--acoustic-scale", type=float, default=None, help="Scale on acoustic costs (default: the lattice's own).")(f)
-        f = click.option("--graph", "graph_dir", type=click.Path(exists=True, file_okay=False), required=need_graph,
-                         default=None, help="Graph directory the lattices were decoded with (words, lexicon)." + (" Required." if need_graph else ""))(f)
+        # no default with required: click >= 8.3 takes an explicit default=None as given
+        graph_kw = {"required": True} if need_graph else {"default": None}
+        f = click.option("--graph", "graph_dir", type=click.Path(exists=True, file_okay=False),
+                         help="Graph directory the lattices were decoded with (words, lexicon)."
+                         + (" Required." if need_graph else ""), **graph_kw)(f)
         f = click.argument("lattices")(f)
         return f
     return deco
@@ -38,6 +42,8 @@ def _lattice_run(func, *args, **kwargs):
     setup_logging(0)
     try:
         s = func(*args, **kwargs)
+    except BrokenPipeError:
+        quiet_broken_pipe()
     except (HclgError, ValueError, OSError) as e:
         raise click.ClickException(str(e)) from None
     click.echo(f"{s.done} lattices, {s.failed} failed" + (f"; {s.detail}" if s.detail else ""), err=True)
@@ -133,6 +139,7 @@ def lattice_prune(lattices, graph_dir, acoustic_scale, lm_scale, beam, output):
     """Prune lattices to a beam (as lattice-prune)."""
     from hclg.lattice.tools import run_prune
 
+    call(refuse_overwriting, [lattices], output)
     lats, _, _ = _lattice_inputs(lattices, graph_dir, acoustic_scale)
     _lattice_run(run_prune, lats, output, beam, acoustic_scale, lm_scale)
 
@@ -160,6 +167,7 @@ def lattice_rescore(lattices, graph_dir, new_lm, old_lm, output):
 
     from hclg.lattice.tools import run_rescore
 
+    call(refuse_overwriting, [lattices], output)
     lats, words, dec = _lattice_inputs(lattices, graph_dir, None)
     if old_lm is None:
         from hclg.graph.graph_dir import sha256

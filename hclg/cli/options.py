@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import sys
 import typing
 
@@ -66,5 +67,16 @@ def call(func, *args, **kwargs):
     message and exit status 1, not a traceback."""
     try:
         return func(*args, **kwargs)
+    except BrokenPipeError:
+        quiet_broken_pipe()
     except (HclgError, ValueError) as e:
         raise click.ClickException(str(e)) from None
+
+
+def quiet_broken_pipe():
+    """The reader of our stdout went away (``hclg lattice nbest ... | head``): stop at once
+    and quietly, as the Unix tools do, with their status (128 + SIGPIPE). Python would print
+    an error when it flushes stdout at exit, so stdout is pointed at /dev/null first."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(128 + 13)

@@ -27,7 +27,7 @@ import sys
 from pathlib import Path
 from typing import Iterator
 
-from hclg.errors import InputFormatError
+from hclg.errors import DecodeError, InputFormatError
 from hclg.lattice.kaldi_format import (
     binary_entry_body, read_kaldi_binary, read_kaldi_text, to_kaldi_binary, to_kaldi_text,
 )
@@ -52,6 +52,42 @@ def parse_spec(spec: str) -> tuple[str, str]:
     if spec.endswith(".npz") or os.path.isdir(spec):
         return "npz", spec
     raise ValueError(f"unknown lattice specifier {spec!r}: use ark:PATH, ark,t:PATH, npz:DIR or fst:DIR")
+
+
+def file_stem(utt: str) -> str:
+    """The utterance id as the name of its file in an output folder (``npz:DIR``,
+    ``fst:DIR``, drawings).
+
+    Raises:
+        DecodeError: an id that could name a file outside the folder or a hidden one (a
+            path separator, a leading '.', NUL) or that has white space (which no Kaldi key
+            has).
+    """
+    if (not utt or utt.startswith(".") or any(c in utt for c in "/\\\0")
+            or any(c.isspace() for c in utt)):
+        raise DecodeError(f"utterance {utt!r} cannot name a file in an output folder (it is empty, starts with "
+                          "'.', or holds '/', '\\', NUL or white space); rename it")
+    return utt
+
+
+def same_file(a: str, b: str) -> bool:
+    """Whether two paths name one file (an output that would overwrite an input)."""
+    if a in ("-", "") or b in ("-", ""):
+        return False
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+def refuse_overwriting(input_specs, output_spec: str) -> None:
+    """Raises ValueError when ``output_spec`` would write over one of the inputs (read
+    lazily, an input opened after its output is truncated would be lost)."""
+    out = parse_spec(output_spec)[1]
+    for spec in input_specs:
+        path = spec.split(":", 1)[1] if ":" in spec and not os.path.exists(spec) else spec
+        if same_file(path, out):
+            raise ValueError(f"{output_spec}: the output is also the input {spec}; write it elsewhere")
 
 
 class LatticeWriter:
@@ -86,13 +122,15 @@ class LatticeWriter:
             self.fh.write(lat.utt.encode("utf-8") + b" " + to_kaldi_binary(lat))  # Kaldi's form: no "\0B"
             self.fh.flush()
         elif self.kind == "npz":
-            tmp = Path(self.path) / f".{lat.utt}.tmp.npz"
+            stem = file_stem(lat.utt)
+            tmp = Path(self.path) / f".{stem}.tmp.npz"
             to_npz(lat, tmp)
-            os.replace(tmp, Path(self.path) / f"{lat.utt}.npz")
+            os.replace(tmp, Path(self.path) / f"{stem}.npz")
         else:
-            tmp = Path(self.path) / f".{lat.utt}.tmp.fst"
+            stem = file_stem(lat.utt)
+            tmp = Path(self.path) / f".{stem}.tmp.fst"
             to_openfst(lat).write(str(tmp))
-            os.replace(tmp, Path(self.path) / f"{lat.utt}.fst")
+            os.replace(tmp, Path(self.path) / f"{stem}.fst")
 
     def close(self) -> None:
         if self.fh is not None and self.fh is not sys.stdout.buffer:

@@ -16,7 +16,7 @@ import numpy as np
 
 from hclg.errors import HclgError
 from hclg.lattice import ops
-from hclg.lattice.archives import LatticeWriter, read_lattices
+from hclg.lattice.archives import LatticeWriter, file_stem, read_lattices
 from hclg.lattice.ctm import ctm
 from hclg.lattice.lattice import Lattice
 from hclg.lattice.rescore import NgramLM, rescore
@@ -176,7 +176,7 @@ def run_draw(lattices, out_dir, fmt: str = "svg", utts=None) -> ToolSummary:
     def job(lat):
         if utts and lat.utt not in utts:
             return
-        lat.draw(od / f"{lat.utt}.{fmt}", fmt)
+        lat.draw(od / f"{file_stem(lat.utt)}.{fmt}", fmt)
     return ToolSummary(*_each(lattices, job))
 
 

@@ -12,7 +12,9 @@ import numpy as np
 
 from hclg.errors import DecodeError, InputFormatError
 
-_TINY = 1e-30
+#: posteriors and priors are floored here before their log, as Kaldi's DecodableAmNnet floors
+#: posteriors (1e-20)
+POSTERIOR_FLOOR = 1e-20
 
 
 def log_softmax(x: np.ndarray) -> np.ndarray:
@@ -61,7 +63,7 @@ def scaled_loglikes(matrix, kind: str, acoustic_scale: float, log_priors: np.nda
     if kind == "posteriors":
         if not np.isfinite(x).all() or (x < 0).any():
             raise DecodeError(f"utterance {utt!r}: posteriors must be finite and >= 0 (wrong --input-kind?)")
-        x = np.log(np.maximum(x, _TINY))
+        x = np.log(np.maximum(x, POSTERIOR_FLOOR))
     elif kind == "logits":
         if not np.isfinite(x).all():
             raise DecodeError(f"utterance {utt!r}: logits contain NaN or inf")
@@ -113,7 +115,7 @@ def read_priors(path) -> np.ndarray:
     if (v < 0).any():
         raise InputFormatError(path, None, "priors mix negative and positive values")
     v = v / v.sum()
-    return np.log(np.maximum(v, _TINY))
+    return np.log(np.maximum(v, POSTERIOR_FLOOR))
 
 
 def estimate_priors(matrices, kind: str = "log-posteriors") -> np.ndarray:

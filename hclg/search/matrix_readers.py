@@ -90,6 +90,10 @@ def iter_matrices(spec: str) -> Iterator[tuple[str, object]]:
         elif p.suffix == ".npz":
             with np.load(p, allow_pickle=False) as z:
                 for k in z.files:
+                    if not k or any(c.isspace() for c in k):  # a Kaldi key has none; a newline would forge output lines
+                        yield (f"<{spec}>", DecodeError(f"{spec}: array name {k!r} is not an utterance id "
+                                                        "(empty or with white space)"))
+                        continue
                     yield k, z[k]
         else:
             yield (f"<{spec}>", DecodeError(f"{spec}: unknown input (expected ark:/scp: rspecifier, .npy, .npz or a folder)"))

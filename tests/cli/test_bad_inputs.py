@@ -1,0 +1,114 @@
+"""The catalogue of bad inputs and misuses (issue 13), each asserting the exit status and
+the message: a clear error naming the file, utterance or option, never a traceback, never a
+file written outside its folder, never an input overwritten."""
+
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from helpers import ROOT
+from hclg.cli import main
+
+KALDI_LATS = f"ark:{ROOT}/tests/data/kaldi_mono_lattices/lat.1.gz"
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+@pytest.mark.parametrize("command", ["ctm", "oracle", "rescore", "sweep"])
+def test_lattice_commands_that_need_the_graph_say_so(command):
+    extra = {"oracle": ["--ref", os.devnull], "rescore": ["--lm", os.devnull, "-o", "ark:/dev/null"],
+             "sweep": ["--ref", os.devnull]}.get(command, [])
+    r = run("lattice", command, *extra, KALDI_LATS)
+    assert r.exit_code == 2 and "Missing option '--graph'" in r.output, r.output
+    assert "Traceback" not in r.output and not isinstance(r.exception, AttributeError)
+
+
+def test_max_active_of_one_is_refused_as_kaldi_does():
+    from hclg.search.options import DecoderOptions
+
+    with pytest.raises(ValueError, match="max_active must be > 1"):
+        DecoderOptions(max_active=1)
+    assert DecoderOptions(max_active=2, min_active=0).max_active == 2
+
+
+def test_posteriors_are_floored_at_kaldis_1e_20():
+    from hclg.search.likelihoods import scaled_loglikes
+
+    x = np.array([[0.0, 1.0], [0.5, 0.5]], np.float32)
+    ll = scaled_loglikes(x, "posteriors", 1.0)
+    assert ll[0, 0] == pytest.approx(np.log(1e-20), rel=1e-6)  # as Kaldi's DecodableAmNnet floors them
+    assert ll[1, 1] == pytest.approx(np.log(0.5), rel=1e-6)
+
+
+@pytest.mark.parametrize("utt", ["../escaped", "/tmp/abs", "a/b", "..", ".hidden"])
+def test_utterance_ids_never_write_outside_the_folder(tmp_path, utt):
+    from hclg.errors import HclgError
+    from hclg.lattice.archives import LatticeWriter, read_lattices
+
+    lat = next(read_lattices(KALDI_LATS, acoustic_scale=1.0))
+    lat = type(lat)(**{**{f: getattr(lat, f) for f in ("src", "dst", "word", "graph", "acoustic", "align_off", "align",
+                                                       "final_graph", "final_acoustic", "final_align_off",
+                                                       "final_align")}, "utt": utt})
+    out = tmp_path / "out"
+    before = set(tmp_path.rglob("*")) | set(tmp_path.parent.glob("*"))
+    for spec in (f"npz:{out}", f"fst:{out}"):
+        with LatticeWriter(spec) as w, pytest.raises(HclgError, match="utterance .* cannot name a file"):
+            w.write(lat)
+    assert set(tmp_path.parent.glob("*")) <= before | {out} and not list(out.glob("*"))
+    assert not os.path.exists("/tmp/abs.npz") or utt != "/tmp/abs"
+
+
+def test_a_lattice_file_is_never_its_own_output(tmp_path):
+    src = tmp_path / "lat.ark"
+    shutil.copy(ROOT / "tests" / "data" / "kaldi_mono_lattices" / "lat.1.gz", src)
+    size = src.stat().st_size
+    for args in (["prune", "--beam", "2", "-o", f"ark:{src}"],):
+        r = run("lattice", *args, f"ark:{src}")
+        assert r.exit_code == 1 and "is also the input" in r.output, r.output
+    assert src.stat().st_size == size
+
+
+def test_npz_keys_with_white_space_are_refused(tmp_path, an4_graph):
+    p = tmp_path / "u.npz"
+    m = np.zeros((5, 102), np.float32)
+    np.savez(p, **{"ok": m, "forged\nline": m})
+    out = tmp_path / "hyp.txt"
+    r = run("decode", "--input-kind", "log-likelihoods", "-o", out, an4_graph, p)
+    assert r.exit_code == 1
+    lines = out.read_text().splitlines()
+    assert [line.split()[0] for line in lines] == ["ok"]
+
+
+def test_nbest_into_a_closed_pipe_is_quiet():
+    p = subprocess.Popen([sys.executable, "-m", "hclg.cli", "lattice", "nbest", "-n", "100", KALDI_LATS],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdout.readline()
+    p.stdout.close()
+    err = p.stderr.read().decode()
+    p.wait(timeout=60)
+    assert "Broken pipe" not in err and "Traceback" not in err, err
+
+
+def test_decode_never_writes_over_its_input_nor_outside_the_lattice_folder(tmp_path, an4_graph):
+    ark = tmp_path / "in.ark"
+    shutil.copy(ROOT / "examples" / "an4" / "loglikes_demo.ark", ark)
+    size = ark.stat().st_size
+    for extra in (["-o", ark], ["--lattice", f"ark:{ark}"], ["--ctm", ark]):
+        r = run("decode", "--input-kind", "log-likelihoods", *extra, an4_graph, f"ark:{ark}")
+        assert r.exit_code == 1 and "is also the input" in r.output, r.output
+    assert ark.stat().st_size == size
+    m = np.zeros((5, 102), np.float32)
+    np.savez(tmp_path / "u.npz", **{"ok": m, "..%sescape" % os.sep: m})
+    r = run("decode", "--input-kind", "log-likelihoods", "-o", tmp_path / "h.txt", "--lattice", f"npz:{tmp_path}/lats",
+            an4_graph, tmp_path / "u.npz")
+    assert r.exit_code == 1  # the other utterance is decoded and written
+    assert sorted(p.name for p in (tmp_path / "lats").iterdir()) == ["ok.npz"]
+    assert not (tmp_path / "escape.npz").exists()
+    assert [line.split()[0] for line in (tmp_path / "h.txt").read_text().splitlines()] == ["ok"]
