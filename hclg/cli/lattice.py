@@ -198,7 +198,7 @@ def lattice_draw(lattices, graph_dir, fmt, utts, out_dir):
 @_lattice_common(need_graph=True, scales=False)
 @click.option("--ref", required=True, type=click.Path(exists=True, dir_okay=False), help="Reference Kaldi text.")
 @click.option("--lm-weights", default="7:17", show_default=True, help="LM weights: start:end[:step] or a comma list.")
-@click.option("--word-penalties", default="0.0,0.5,1.0", show_default=True, help="Word insertion penalties: a comma list or start:end:step.")
+@click.option("--word-penalties", default="0.0,0.5,1.0", show_default=True, help="Word insertion penalties, in Kaldi's units (score.sh's --word-ins-penalty): a comma list or start:end:step.")
 def lattice_sweep(lattices, graph_dir, ref, lm_weights, word_penalties):
     """WER over LM weights x insertion penalties, as Kaldi's scoring scripts; best marked."""
     from hclg.lattice.tools import parse_grid, run_sweep

@@ -291,8 +291,10 @@ class SweepResult:
 
 def sweep(lattices, refs: dict[str, list[str]], words, lm_weights, word_penalties) -> SweepResult:
     """Scores the lattices' best paths against ``refs`` over a grid, as Kaldi's scoring
-    scripts: cost = lm_weight * graph + acoustic + word_penalty per word (acoustic
-    unscaled), i.e. acoustic scale 1/lm_weight.
+    scripts (``lattice-scale --inv-acoustic-scale=LMWT | lattice-add-penalty
+    --word-ins-penalty=WIP | lattice-best-path``): cost = graph + acoustic / lm_weight +
+    word_penalty per word, acoustic costs unscaled; so a penalty means what it means in
+    Kaldi's ``scoring_kaldi/penalty_WIP``.
 
     Args:
         lattices: Lattice objects.
@@ -310,7 +312,7 @@ def sweep(lattices, refs: dict[str, list[str]], words, lm_weights, word_penaltie
         for wip in word_penalties:
             errs = 0
             for lat in lats:
-                p = best_path(lat, acoustic_scale=1.0, lm_scale=lmw, word_penalty=wip)
+                p = best_path(lat, acoustic_scale=1.0, lm_scale=lmw, word_penalty=wip * lmw)  # all x lmw
                 errs += edit_distance(refs[lat.utt], [words.symbols[w] for w in p.words])
             rows.append((float(lmw), float(wip), int(errs), n_ref))
     best = min(rows, key=lambda r: r[2])

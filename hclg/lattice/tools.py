@@ -16,7 +16,7 @@ import numpy as np
 
 from hclg.errors import HclgError
 from hclg.lattice import ops
-from hclg.lattice.archives import LatticeWriter, file_stem, read_lattices
+from hclg.lattice.archives import LatticeWriter, file_stem, parse_spec, read_lattices
 from hclg.lattice.ctm import ctm
 from hclg.lattice.lattice import Lattice
 from hclg.lattice.rescore import NgramLM, rescore
@@ -42,6 +42,10 @@ def open_lattices(spec: str, decoder=None, acoustic_scale: float | None = None) 
     sc = acoustic_scale
     if sc is None and decoder is not None:
         sc = decoder.acoustic_scale
+    if acoustic_scale is None and parse_spec(spec)[0] in ("text", "ark"):
+        log.warning("%s: Kaldi archives do not record the acoustic scale they were decoded with; scoring at %g "
+                    "(%s). If they were decoded at another, give --acoustic-scale.", spec, 0.1 if sc is None else sc,
+                    "the graph's default" if decoder is not None else "Kaldi's usual 0.1")
     fs = decoder.frame_seconds if decoder is not None else 0.01
     words = decoder.graph.words if decoder is not None else None
     for lat in read_lattices(spec, 0.1 if sc is None else sc, fs):

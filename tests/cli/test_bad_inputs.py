@@ -112,3 +112,15 @@ def test_decode_never_writes_over_its_input_nor_outside_the_lattice_folder(tmp_p
     assert sorted(p.name for p in (tmp_path / "lats").iterdir()) == ["ok.npz"]
     assert not (tmp_path / "escape.npz").exists()
     assert [line.split()[0] for line in (tmp_path / "h.txt").read_text().splitlines()] == ["ok"]
+
+
+def test_reading_kaldi_archives_without_their_scale_warns():
+    def stderr(*args):
+        p = subprocess.run([sys.executable, "-m", "hclg.cli", "lattice", "best", *args, KALDI_LATS],
+                           capture_output=True, text=True, timeout=120)
+        assert p.returncode == 0, p.stderr
+        return p.stderr
+
+    err = stderr()
+    assert "do not record the acoustic scale" in err and "scoring at 0.1" in err
+    assert "do not record the acoustic scale" not in stderr("--acoustic-scale", "0.1")

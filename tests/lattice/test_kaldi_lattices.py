@@ -76,3 +76,24 @@ def test_lattice_best_on_kaldis_archive_prints_kaldis_best_paths():
     assert r.exit_code == 0, r.output
     got = {f[0]: [int(x) for x in f[1:]] for f in (line.split() for line in r.output.splitlines()) if f and f[0].startswith("R0")}
     assert got == kaldi_tra(10)
+
+
+def test_sweep_penalties_are_in_kaldis_units():
+    """score.sh: lattice-scale --inv-acoustic-scale=LMWT | lattice-add-penalty
+    --word-ins-penalty=WIP | lattice-best-path, i.e. cost = graph + acoustic / LMWT + WIP per
+    word. Two paths, hand-checked at LMWT 10: "a" costs 10 + 100/10 + WIP = 20 + WIP, "b c"
+    9 + 80/10 + 2 WIP = 17 + 2 WIP, so Kaldi prefers "a" once WIP > 3 (a penalty not scaled
+    by the LM weight would need WIP > 30)."""
+    from hclg.graph.symbols import SymbolTable
+    from hclg.lattice.lattice import lattice_from_parts
+
+    words = SymbolTable(("<eps>", "a", "b", "c"))
+    # 0 -a-> 2 (final); 0 -b-> 1 -c-> 2
+    arcs = [(0, 2, 1, 10.0, 100.0, (1, 1)), (0, 1, 2, 9.0, 40.0, (1,)), (1, 2, 3, 0.0, 40.0, (1,))]
+    lat = lattice_from_parts("u", arcs, {2: (0.0, 0.0, ())}, 3, 0.1, 0.01)
+    refs = {"u": ["a"]}
+    for wip, kaldi_best in ((0.0, ["b", "c"]), (2.5, ["b", "c"]), (3.5, ["a"]), (5.0, ["a"])):
+        costs = {("a",): 10 + 100 / 10 + wip, ("b", "c"): 9 + 80 / 10 + 2 * wip}  # Kaldi's definition
+        assert list(min(costs, key=costs.get)) == kaldi_best
+        res = ops.sweep([lat], refs, words, [10.0], [wip])
+        assert res.rows[0][2] == (0 if kaldi_best == ["a"] else 2), (wip, res.rows)
