@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,6 +14,8 @@ from hclg.search.viterbi_kernel import viterbi
 from hclg.search.lattice_kernel import lattice_search
 from hclg.search.raw_lattice import RawLattice
 from hclg.search.word_times import word_times
+
+log = logging.getLogger("hclg")
 from hclg.search.options import DecoderOptions
 from hclg.search.likelihoods import as_array, blank_skip_frames, scaled_loglikes
 from hclg.errors import DecodeError
@@ -116,6 +119,11 @@ class Decoder:
             sil = gopts.get("sil_phone")
             if sil:
                 self.nonword_units |= {sil} | {sil + s for s in ("_B", "_I", "_E", "_S")}
+        if not self.is_ctc and log_priors is None and options.input_kind != "log-likelihoods":
+            log.warning("%s is an HMM graph and the inputs are %s without priors: a hybrid model's posteriors are "
+                        "divided by its priors (--priors; `hclg priors` estimates them) to give scaled likelihoods; "
+                        "inputs that are already likelihoods want --input-kind log-likelihoods", g.path,
+                        options.input_kind)
         self.label_event_kind = self.event_kind.copy()  # for alignments read from lattices
         if not options.word_times:
             self.event_kind[:] = EVENT_NONE  # no phone/token boundary links

@@ -63,6 +63,7 @@ def scaled_loglikes(matrix, kind: str, acoustic_scale: float, log_priors: np.nda
     if kind == "posteriors":
         if not np.isfinite(x).all() or (x < 0).any():
             raise DecodeError(f"utterance {utt!r}: posteriors must be finite and >= 0 (wrong --input-kind?)")
+        check_kind(x, kind, utt)
         x = np.log(np.maximum(x, POSTERIOR_FLOOR))
     elif kind == "logits":
         if not np.isfinite(x).all():
@@ -73,6 +74,7 @@ def scaled_loglikes(matrix, kind: str, acoustic_scale: float, log_priors: np.nda
         if np.isnan(x).any() or (bad & (x > 0)).any():
             t = int(np.argwhere(bad)[0][0])
             raise DecodeError(f"utterance {utt!r}: NaN or +inf at frame {t}")
+        check_kind(x, kind, utt)
     if kind != "log-likelihoods" and log_priors is not None:
         if log_priors.shape[0] != x.shape[1]:
             raise DecodeError(f"utterance {utt!r}: {x.shape[1]} columns but {log_priors.shape[0]} priors")
@@ -80,6 +82,50 @@ def scaled_loglikes(matrix, kind: str, acoustic_scale: float, log_priors: np.nda
     if blank_column is not None and blank_penalty:
         x[:, blank_column] -= blank_penalty
     return np.ascontiguousarray(x * acoustic_scale, dtype=np.float32)
+
+
+#: how far a row's sum (posteriors) or log-sum-exp (log-posteriors) may be from 1 or 0
+NORMALIZATION_TOLERANCE = 0.01
+
+
+def _row_lse(x: np.ndarray) -> np.ndarray:
+    m = np.max(x, axis=1, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)
+    with np.errstate(divide="ignore"):
+        return (m + np.log(np.exp(x - m).sum(axis=1, keepdims=True)))[:, 0]
+
+
+def fitting_kind(x: np.ndarray) -> str:
+    """What a matrix looks like: posteriors (rows of probabilities summing to 1),
+    log-posteriors (rows whose log-sum-exp is 0), or else logits or log-likelihoods."""
+    tol = NORMALIZATION_TOLERANCE
+    if np.isfinite(x).all() and (x >= 0).all() and (np.abs(x.sum(axis=1) - 1.0) <= tol).all():
+        return "posteriors"
+    if not np.isnan(x).any() and (x <= tol).all() and (np.abs(_row_lse(x)) <= tol).all():
+        return "log-posteriors"
+    return "logits or log-likelihoods"
+
+
+def check_kind(x: np.ndarray, kind: str, utt: str = "") -> None:
+    """Raises DecodeError when a matrix is not what its declared kind says: posteriors whose
+    rows do not sum to 1, log-posteriors whose rows' log-sum-exp is not 0 (decoding them
+    anyway gives a silent wrong answer). Logits and log-likelihoods are unbounded."""
+    tol = NORMALIZATION_TOLERANCE
+    if kind == "posteriors":
+        s = x.sum(axis=1)
+        bad = np.nonzero(~(np.abs(s - 1.0) <= tol))[0]
+        what = f"sum to {s[bad[0]]:.4g}" if len(bad) else ""
+    elif kind == "log-posteriors":
+        if np.isnan(x).any():
+            return  # reported as NaN by the caller
+        s = _row_lse(x)
+        bad = np.nonzero(~(np.abs(s) <= tol))[0]
+        what = f"have log-sum-exp {s[bad[0]]:.4g}" if len(bad) else ""
+    else:
+        return
+    if len(bad):
+        raise DecodeError(f"utterance {utt!r}: declared {kind}, but row {int(bad[0])} does not normalize (its values "
+                          f"{what}); the matrix looks like {fitting_kind(x)}: set --input-kind (input_kind) to match")
 
 
 def read_priors(path) -> np.ndarray:

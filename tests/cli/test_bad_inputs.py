@@ -124,3 +124,16 @@ def test_reading_kaldi_archives_without_their_scale_warns():
     err = stderr()
     assert "do not record the acoustic scale" in err and "scoring at 0.1" in err
     assert "do not record the acoustic scale" not in stderr("--acoustic-scale", "0.1")
+
+
+def test_posteriors_decoded_as_log_posteriors_fail_loudly(tmp_path, tiny_graphs):
+    ctc = tiny_graphs[1]
+    import json as _json
+
+    cols = _json.loads((ctc / "manifest.json").read_text())["counts"]["columns"]
+    post = np.full((8, cols), 1.0 / cols, np.float32)
+    np.save(tmp_path / "u1.npy", post)
+    r = run("decode", "-o", tmp_path / "h.txt", ctc, tmp_path / "u1.npy")
+    assert r.exit_code == 1 and "failed 1" in r.output
+    r = run("decode", "--input-kind", "posteriors", "-o", tmp_path / "h.txt", ctc, tmp_path / "u1.npy")
+    assert r.exit_code == 0, r.output

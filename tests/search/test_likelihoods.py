@@ -3,6 +3,7 @@ import pytest
 
 from hclg.search.likelihoods import blank_skip_frames, estimate_priors, read_priors, scaled_loglikes
 from hclg.errors import DecodeError
+from helpers import SHARED_AN4
 
 
 def test_kinds_agree_on_the_same_distribution():
@@ -84,3 +85,50 @@ def test_blank_skip_keeps_a_blank_only_where_a_repeat_may_need_it():
     assert blank_skip_frames(ll, post, B, 1.0).tolist() == list(range(13))
     everything_blank = ll[[0, 1]]
     assert blank_skip_frames(everything_blank, np.exp(everything_blank[:, B]), B, 0.95).tolist() == [0]
+
+
+def test_a_matrix_that_is_not_its_declared_kind_is_refused():
+    """Posteriors decoded as log-posteriors gave empty hypotheses and exit 0 (issue 13)."""
+    rng = np.random.default_rng(0)
+    logits = rng.normal(0, 3, size=(20, 6))
+    post = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    with pytest.raises(DecodeError, match="declared log-posteriors.*looks like posteriors"):
+        scaled_loglikes(post, "log-posteriors", 1.0, utt="u")
+    with pytest.raises(DecodeError, match="declared posteriors.*looks like logits or log-likelihoods"):
+        scaled_loglikes(np.exp(logits), "posteriors", 1.0, utt="u")  # not normalized
+    with pytest.raises(DecodeError, match="declared log-posteriors.*looks like logits or log-likelihoods"):
+        scaled_loglikes(logits, "log-posteriors", 1.0, utt="u")
+    # what is declared right passes, -inf (probability 0) included
+    lp = np.log(post)
+    lp[0, 0] = -np.inf
+    lp[0] -= np.log(np.exp(lp[0]).sum())
+    scaled_loglikes(lp, "log-posteriors", 1.0)
+    scaled_loglikes(post, "posteriors", 1.0)
+    scaled_loglikes(logits, "logits", 1.0)
+
+
+@pytest.mark.skipif(not (SHARED_AN4 / "ctc_train_logprobs.ark").exists(), reason="../shared/an4 not present")
+def test_real_ctc_log_posteriors_pass_the_check():
+    import kaldi_native_io as kio
+
+    from hclg.search.likelihoods import fitting_kind
+
+    for n, (_k, m) in enumerate(kio.SequentialFloatMatrixReader(f"ark:{SHARED_AN4}/ctc_train_logprobs.ark")):
+        x = np.array(m, dtype=np.float64)
+        assert fitting_kind(x) == "log-posteriors"
+        scaled_loglikes(x, "log-posteriors", 1.0)
+        if n == 100:
+            break
+
+
+def test_hmm_posteriors_without_priors_warn(tiny_graphs, caplog):
+    from hclg.search.decoder import Decoder
+    from hclg.search.options import DecoderOptions
+
+    hmm, ctc = tiny_graphs
+    Decoder(hmm, DecoderOptions(input_kind="log-posteriors"))
+    assert "without priors" in caplog.text
+    caplog.clear()
+    Decoder(hmm, DecoderOptions(input_kind="log-likelihoods"))
+    Decoder(ctc, DecoderOptions(input_kind="log-posteriors"))
+    assert "without priors" not in caplog.text
