@@ -20,6 +20,21 @@ def _open(path: Path):
     return open(path, encoding="utf-8")
 
 
+#: symbols an LM may not use as words: epsilon and G's backoff disambiguation symbol
+RESERVED_WORDS = ("<eps>", "#0")
+
+
+def _number(text: str, what: str, path, n: int) -> float:
+    """A finite float from an ARPA field, or an error naming the file and line."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise InputFormatError(path, n, f"bad {what} {text!r}") from None
+    if not math.isfinite(v):
+        raise InputFormatError(path, n, f"{what} {text!r} is not a finite number")
+    return v
+
+
 def iter_arpa(path):
     """Reads an ARPA file section by section, checking it as it goes.
 
@@ -93,17 +108,18 @@ def iter_arpa(path):
             if len(parts) == order + 1:
                 bo = 0.0
             elif len(parts) == order + 2:
-                try:
-                    bo = -float(parts[-1]) * LN10
-                except ValueError:
-                    raise InputFormatError(path, n, f"bad backoff weight {parts[-1]!r}") from None
+                bo = -_number(parts[-1], "backoff weight", path, n) * LN10
             else:
                 raise InputFormatError(
                     path, n, f"expected 'log10prob w1 .. w{order} [backoff]' for a {order}-gram, got {len(parts)} fields"
                 )
-            try:
-                cost = -float(parts[0]) * LN10
-            except ValueError:
-                raise InputFormatError(path, n, f"bad log10 probability {parts[0]!r}") from None
+            lp = _number(parts[0], "log10 probability", path, n)
+            if lp > 0:
+                raise InputFormatError(path, n, f"log10 probability {parts[0]} > 0: a probability above 1")
+            cost = -lp * LN10
+            for w in parts[1: order + 1]:
+                if w in RESERVED_WORDS:
+                    raise InputFormatError(path, n, f"{w!r} is reserved (hclg's epsilon or backoff symbol) and cannot "
+                                                    "be a word of the LM")
             seen += 1
             yield (order, n, parts[1 : order + 1], cost, bo)

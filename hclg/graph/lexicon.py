@@ -53,10 +53,18 @@ class Lexicon:
         return tuple(sorted({e.word for e in self.entries}))
 
 
-def _open_text(path: Path):
-    if path.suffix == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8")
-    return open(path, encoding="utf-8")
+def _text_lines(path: Path):
+    """(line number, line) of a UTF-8 text file, plain or gzipped; a byte-order mark is
+    dropped (it would be glued to the first word), bytes that are not UTF-8 are an error
+    naming the line."""
+    with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as fh:
+        for n, raw in enumerate(fh, 1):
+            if n == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            try:
+                yield n, raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise InputFormatError(path, n, f"not UTF-8 (byte {raw[e.start]:#04x} at column {e.start + 1})") from None
 
 
 def _detect_format(path: Path, lines: list[tuple[int, list[str]]]) -> str:
@@ -82,8 +90,8 @@ def read_phones(path) -> tuple[str, ...]:
     """
     path = Path(path)
     phones = []
-    with _open_text(path) as fh:
-        for n, line in enumerate(fh, 1):
+    if True:  # (one indentation level kept with the line reader)
+        for n, line in _text_lines(path):
             parts = line.split()
             if not parts or parts[0].startswith(";;;"):
                 continue
@@ -120,8 +128,8 @@ def read_lexicon(path, fmt: str = "auto", phones=None) -> Lexicon:
     """
     path = Path(path)
     lines = []
-    with _open_text(path) as fh:
-        for n, line in enumerate(fh, 1):
+    if True:  # (one indentation level kept with the line reader)
+        for n, line in _text_lines(path):
             s = line.strip()
             if not s:
                 continue
@@ -155,11 +163,15 @@ def read_lexicon(path, fmt: str = "auto", phones=None) -> Lexicon:
             rest = rest[1:]
         if not rest:
             raise InputFormatError(path, n, f"word {word!r} has no pronunciation (expected 'word phone ...')")
+        if word in (constants.EPS, constants.BOS, constants.EOS) or word.startswith(constants.DISAMBIG_PREFIX):
+            raise InputFormatError(path, n, f"the word {word!r} is reserved (epsilon, sentence boundaries and "
+                                            "disambiguation symbols) and cannot be in the lexicon")
         for p in rest:
+            if p.startswith(constants.DISAMBIG_PREFIX) or p == constants.EPS:
+                raise InputFormatError(path, n, f"phone {p!r} is reserved (epsilon and disambiguation symbols "
+                                                "start with '#') and cannot be a phone")
             if phone_set is not None and p not in phone_set:
                 raise InputFormatError(path, n, f"phone {p!r} of word {word!r} is not in the phone set")
-            if re.fullmatch(r"#\d+", p) or p == constants.EPS:
-                raise InputFormatError(path, n, f"{p!r} is reserved and cannot be a phone")
             seen_phones.setdefault(p, None)
         entries.append(Pronunciation(word, tuple(rest), prob))
     if not entries:
