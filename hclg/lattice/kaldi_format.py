@@ -76,11 +76,15 @@ def read_kaldi_text(fh, path: str = "-", acoustic_scale: float = 0.1, frame_seco
         try:
             if len(f) == 4:
                 s, d, w = int(f[0]), int(f[1]), int(f[2])
+                if min(s, d, w) < 0:
+                    raise InputFormatError(path, lineno, f"state ids must be >= 0 and word ids too, got {line.strip()!r}")
                 g, a, lab = _parse_weight(f[3], (path, lineno))
                 arcs.append((s, d, w, g, a, lab))
                 n = max(n, s + 1, d + 1)
             elif len(f) in (1, 2):
                 s = int(f[0])
+                if s < 0:
+                    raise InputFormatError(path, lineno, f"state ids must be >= 0, got {line.strip()!r}")
                 finals[s] = _parse_weight(f[1], (path, lineno)) if len(f) == 2 else (0.0, 0.0, ())
                 n = max(n, s + 1)
             else:
@@ -184,6 +188,9 @@ def read_kaldi_binary(data: bytes, path: str = "-", acoustic_scale: float = 0.1,
                 g, a, n = r.take("<ffi")
                 lab = r.labels(n)
                 (d,) = r.take("<i")
+                if not 0 <= d < ns or il < 0:
+                    raise InputFormatError(path, None, f"utterance {utt!r}: arc to state {d} of a lattice with {ns} "
+                                                       f"states, or word {il} < 0: corrupt archive")
                 arcs.append((s, d, il, float(g), float(a), lab))
         if start not in (0, -1):
             raise InputFormatError(path, None, f"utterance {utt!r}: start state {start}; hclg expects 0")

@@ -71,9 +71,19 @@ class Lattice:
         return dataclasses.replace(self, words=words)
 
     def word_names(self, word_ids) -> tuple[str, ...]:
-        """The words of ``word_ids`` from the lattice's word table (ids as text without one)."""
-        sym = self.words.symbols if self.words is not None else None
-        return tuple(sym[w] if sym is not None and 0 <= w < len(sym) else str(w) for w in word_ids)
+        """The words of ``word_ids`` from the lattice's word table (ids as text without one).
+
+        Raises:
+            DecodeError: an id the word table does not have (a lattice of another graph?).
+        """
+        if self.words is None:
+            return tuple(str(w) for w in word_ids)
+        sym = self.words.symbols
+        for w in word_ids:
+            if not 0 <= w < len(sym):
+                raise DecodeError(f"utterance {self.utt!r}: word id {w} is not in the word table ({len(sym)} "
+                                  "symbols): a lattice of another graph?")
+        return tuple(sym[w] for w in word_ids)
 
     @property
     def num_states(self) -> int:
@@ -220,6 +230,8 @@ def lattice_from_parts(utt, arcs, finals, n, acoustic_scale, frame_seconds) -> L
         DecodeError: the arcs make a cycle.
     """
     A = len(arcs)
+    if any(not (0 <= x[0] < n and 0 <= x[1] < n) for x in arcs) or any(not 0 <= s < n for s in finals):
+        raise DecodeError(f"utterance {utt!r}: an arc or final weight names a state outside 0..{n - 1}")
     off = np.zeros(A + 1, dtype=np.int64)
     off[1:] = np.cumsum([len(x[5]) for x in arcs]) if A else []
     fg = np.full(n, INF)

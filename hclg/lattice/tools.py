@@ -14,7 +14,7 @@ from typing import Iterator, TextIO
 
 import numpy as np
 
-from hclg.errors import HclgError
+from hclg.errors import DecodeError, HclgError
 from hclg.lattice import ops
 from hclg.lattice.archives import LatticeWriter, file_stem, parse_spec, read_lattices
 from hclg.lattice.ctm import ctm
@@ -65,7 +65,12 @@ def _each(lattices, job) -> tuple[int, int]:
 
 
 def _name(words, w: int) -> str:
-    return words.symbols[w] if words is not None else str(w)
+    if words is None:
+        return str(w)
+    if not 0 <= w < len(words):
+        raise DecodeError(f"word id {w} is not in the graph's words.txt ({len(words)} symbols): a lattice of "
+                          "another graph?")
+    return words.symbols[w]
 
 
 def run_best(lattices, out: TextIO, acoustic_scale=None, lm_scale=1.0, word_penalty=0.0) -> ToolSummary:

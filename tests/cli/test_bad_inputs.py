@@ -137,3 +137,36 @@ def test_posteriors_decoded_as_log_posteriors_fail_loudly(tmp_path, tiny_graphs)
     assert r.exit_code == 1 and "failed 1" in r.output
     r = run("decode", "--input-kind", "posteriors", "-o", tmp_path / "h.txt", ctc, tmp_path / "u1.npy")
     assert r.exit_code == 0, r.output
+
+
+def test_corrupt_lattices_are_errors_not_crashes(tmp_path, an4_graph):
+    import gzip as _gzip
+    import struct
+
+    from hclg.errors import InputFormatError
+    from hclg.fst.openfst_file import parse_header
+    from hclg.lattice.archives import read_lattices
+
+    data = bytearray(_gzip.decompress((ROOT / "tests" / "data" / "kaldi_mono_lattices" / "lat.1.gz").read_bytes()))
+    sp = data.index(b" ")
+    h = parse_header(bytes(data), sp + 1)
+    body = sp + 1 + h.size
+    g_a_n = struct.unpack_from("<ffi", data, body)  # state 0's final weight, then its arc count and first arc
+    first_arc = body + 12 + 4 * g_a_n[2] + 8
+    n_labels = struct.unpack_from("<i", data, first_arc + 8 + 8)[0]
+    dst_at = first_arc + 8 + 12 + 4 * n_labels
+    struct.pack_into("<i", data, dst_at, 10**6)  # an arc past the last state
+    bad = tmp_path / "bad.ark"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(InputFormatError, match="utterance 'R040_s1_01': arc to state 1000000 of a lattice with"):
+        list(read_lattices(f"ark:{bad}"))
+    r = run("lattice", "best", "--acoustic-scale", "0.1", f"ark:{bad}")
+    assert r.exit_code == 1 and "arc to state 1000000" in r.output and "Traceback" not in r.output
+    txt = tmp_path / "bad.txt"
+    txt.write_text("u1\n0\t-3\t5\t1,2,1_2\n-3\t0,0,\n\n")
+    with pytest.raises(InputFormatError, match=r"bad.txt:2: state ids must be >= 0"):
+        list(read_lattices(f"ark,t:{txt}"))
+    # word ids that the graph's words.txt does not have: that lattice fails, by name
+    txt.write_text("u1\n0\t1\t999999\t1,2,1_2\n1\t0,0,\n\n")
+    r = run("lattice", "nbest", "--graph", an4_graph, f"ark,t:{txt}")
+    assert r.exit_code == 1 and "Traceback" not in r.output
