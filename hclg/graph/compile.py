@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import platform
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pywrapfst as fst
 
-from hclg.errors import GraphBuildError
+from hclg.errors import GraphBuildError, GraphFormatError
 from hclg import fst as hfst
 from hclg.graph.context import compose_context, read_context_table
 from hclg.graph.grammar import arpa_to_fst, phrases_to_fst, read_phrases
@@ -131,13 +133,49 @@ def compile_graph(lexicon, grammar, out_dir, options: CompileOptions = CompileOp
     """
     options.validate()
     o = options.resolved()
+    out = Path(out_dir)
+    _check_output_dir(out, [lexicon, grammar, phones, tokens, o.pdf_map, o.context_table, o.hmm_topology])
     t_start = time.perf_counter()
     steps: list = []
     token = hfst.STEP_RECORD.set(steps)
+    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
     try:
-        return _compile(lexicon, grammar, Path(out_dir), o, phones, tokens, t_start, steps)
+        res = _compile(lexicon, grammar, tmp, o, phones, tokens, t_start, steps)
+        replace_dir(tmp, out)
+        log.info("wrote %s in %.1fs", out, res.seconds)
+        return dataclasses.replace(res, path=out)
     finally:
         hfst.STEP_RECORD.reset(token)
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _check_output_dir(out: Path, inputs) -> None:
+    """Refuses a graph directory that holds an input, or that exists, is not empty and is
+    not a graph directory (compiling would write among someone else's files)."""
+    if out.exists() and not out.is_dir():
+        raise GraphFormatError(f"{out}: exists and is not a directory")
+    root = out.resolve()
+    for x in inputs:
+        if isinstance(x, (str, Path)) and Path(x).exists() and root in Path(x).resolve().parents:
+            raise GraphFormatError(f"{x}: this input lies inside the graph directory {out}; compiling would "
+                                   "overwrite it: write the graph elsewhere")
+    if out.is_dir() and any(out.iterdir()) and not (out / "manifest.json").exists():
+        raise GraphFormatError(f"{out}: exists, is not empty and is not an hclg graph directory (no manifest.json); "
+                               "refusing to write into it")
+
+
+def replace_dir(new: Path, dest: Path) -> None:
+    """Puts directory ``new`` in the place of ``dest`` by renames, so that ``dest`` is
+    always either the old graph or the new one, whole (the old one is kept beside as
+    ``.NAME.old-PID`` for the instant between the two renames, then removed)."""
+    if not dest.exists():
+        os.replace(new, dest)
+        return
+    old = dest.parent / f".{dest.name}.old-{os.getpid()}"
+    os.replace(dest, old)
+    os.replace(new, dest)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def _compile(lexicon, grammar, out, o: CompileOptions, phones, tokens, t_start, steps) -> CompileResult:
@@ -227,7 +265,7 @@ def _compile(lexicon, grammar, out, o: CompileOptions, phones, tokens, t_start, 
     manifest = {
         "topology": o.topology,
         "options": dataclasses.asdict(o),
-        "inputs": {k: {"path": v, "sha256": sha256(v)} for k, v in inputs.items()},
+        "inputs": {k: {"path": str(Path(v).resolve()), "sha256": sha256(v)} for k, v in inputs.items()},
         "grammar_stats": dataclasses.asdict(gstats) if gstats else None,
         "versions": _versions(),
         "steps": [list(s) for s in steps],
@@ -236,7 +274,6 @@ def _compile(lexicon, grammar, out, o: CompileOptions, phones, tokens, t_start, 
     write_graph_dir(out, HCLG, L.words, L.phones, i2c, manifest, disambig, transitions, L.word_boundary,
                     list(L.align_lexicon), consume=True)
     secs = time.perf_counter() - t_start
-    log.info("wrote %s in %.1fs", out, secs)
     return CompileResult(out, st, na, secs, tuple(steps))
 
 

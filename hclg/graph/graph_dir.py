@@ -49,7 +49,9 @@ from hclg import constants
 from hclg.errors import GraphFormatError
 from hclg.fst.arrays import FstArrays
 from hclg.fst.openfst_file import read_vector_fst_file, write_vector_fst
-from hclg.graph.arc_records import DECODER_ARRAYS, DecoderArrays, decoder_arrays, records_of_arrays
+from hclg.graph.arc_records import (
+    DECODER_ARRAYS, E_REC, N_REC, DecoderArrays, decoder_arrays, records_of_arrays,
+)
 
 #: the graph format versions this hclg opens (version 2 named units.txt tokens.txt)
 READABLE_FORMAT_VERSIONS = (2, 3)
@@ -199,7 +201,35 @@ def load_graph(path) -> Graph:
         i2c = np.load(path / "ilabel_to_column.npy")
     except FileNotFoundError as e:
         raise GraphFormatError(f"{path}: missing {Path(e.filename).name}; the graph directory is incomplete") from None
+    _check_arrays(path, manifest, arrs, i2c)
     return Graph(path, manifest, DecoderArrays(start=int(manifest["start"]), **arrs), words, units, i2c)
+
+
+def _check_arrays(path: Path, manifest: dict, arrs: dict, i2c: np.ndarray) -> None:
+    """The decoder arrays' shapes against the manifest's counts, and the offsets' ends
+    against the arc counts: a directory mixing two graphs (arrays copied in, a recompile
+    interrupted by an older hclg) is refused before the search reads out of bounds."""
+    c = manifest.get("counts", {})
+    S, E, N = c.get("states"), c.get("emitting_arcs"), c.get("epsilon_arcs")
+    start = int(manifest.get("start", -1))
+    off = arrs["offsets"]
+    problems = []
+    if arrs["final"].shape != (S,):
+        problems.append(f"final.npy has {arrs['final'].shape[0]} states, the manifest {S}")
+    if off.shape != (S + 1, 2) or (off.shape[0] and (int(off[-1, 0]) != E or int(off[-1, 1]) != N)):
+        problems.append(f"offsets.npy {off.shape} does not end at the manifest's {E} emitting and {N} epsilon arcs")
+    if arrs["e_arcs"].shape != (E, E_REC):
+        problems.append(f"e_arcs.npy has shape {arrs['e_arcs'].shape}, the manifest {E} emitting arcs")
+    if arrs["n_arcs"].shape != (N, N_REC):
+        problems.append(f"n_arcs.npy has shape {arrs['n_arcs'].shape}, the manifest {N} epsilon arcs")
+    if not 0 <= start < (S or 0):
+        problems.append(f"the start state {start} is not one of its {S} states")
+    if i2c.ndim != 1 or (i2c.size and int(i2c.max()) + 1 != c.get("columns")):
+        problems.append(f"ilabel_to_column.npy reads {int(i2c.max()) + 1 if i2c.size else 0} columns, the manifest "
+                        f"{c.get('columns')}")
+    if problems:
+        raise GraphFormatError(f"{path}: the decoder arrays do not match its manifest ({'; '.join(problems)}): the "
+                               "directory mixes two graphs or was cut short; compile it again")
 
 
 def stochasticity(arr: DecoderArrays) -> tuple[float, float]:

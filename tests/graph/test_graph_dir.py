@@ -102,3 +102,73 @@ def test_unit_table_is_units_txt_and_version_2_graphs_still_open(graph, tmp_path
     opts = DecoderOptions(input_kind="log-likelihoods", word_times=True)
     a, b = Decoder(graph, opts).decode(ll), Decoder(old, opts).decode(ll)
     assert (a.words, a.cost, a.start_frames) == (b.words, b.cost, b.start_frames)
+
+
+def test_compile_never_writes_into_its_inputs_folder_nor_a_foreign_one(tmp_path):
+    d = tmp_path / "model"
+    d.mkdir()
+    (d / "lexicon.txt").write_text("cat k ae t\nhat h ae t\n")
+    (d / "g.txt").write_text("cat\nhat\n")
+    before = {p.name: p.read_bytes() for p in d.iterdir()}
+    with pytest.raises(GraphFormatError, match="lies inside the graph directory"):
+        compile_graph(d / "lexicon.txt", d / "g.txt", d, CompileOptions(sil_phone="sil"))
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "tokens.txt").write_text("a model's own file\n")
+    with pytest.raises(GraphFormatError, match="is not an hclg graph directory"):
+        compile_graph(d / "lexicon.txt", d / "g.txt", other, CompileOptions(sil_phone="sil"))
+    assert {p.name: p.read_bytes() for p in d.iterdir()} == before
+    assert (other / "tokens.txt").read_text() == "a model's own file\n" and len(list(other.iterdir())) == 1
+
+
+def test_recompiling_is_atomic(tmp_path):
+    (tmp_path / "lexicon.txt").write_text("cat k ae t\nhat h ae t\n")
+    (tmp_path / "g.txt").write_text("cat\nhat\n")
+    (tmp_path / "bad.arpa").write_text("\\data\\\nngram 1=1\n\n\\1-grams:\n-0.5 cat\n")  # truncated
+    g = compile_graph(tmp_path / "lexicon.txt", tmp_path / "g.txt", tmp_path / "graph", CompileOptions(sil_phone="sil")).path
+    manifest = (g / "manifest.json").read_text()
+    arrays = {p.name: p.read_bytes() for p in (g / "decoder").iterdir()}
+    from hclg.errors import InputFormatError
+
+    with pytest.raises(InputFormatError):
+        compile_graph(tmp_path / "lexicon.txt", tmp_path / "bad.arpa", g, CompileOptions(sil_phone="sil"))
+    # interrupted while the new directory is being written (after HCLG.fst and some arrays)
+    import hclg.graph.graph_dir as gd
+
+    real_save = np.save
+
+    def interrupted_save(path, arr, *a, **k):
+        if str(path).endswith("e_arcs.npy"):
+            raise KeyboardInterrupt
+        return real_save(path, arr, *a, **k)
+
+    (tmp_path / "g.txt").write_text("hat cat\n")
+    gd.np.save = interrupted_save
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            compile_graph(tmp_path / "lexicon.txt", tmp_path / "g.txt", g, CompileOptions(sil_phone="sil"))
+    finally:
+        gd.np.save = real_save
+    (tmp_path / "g.txt").write_text("cat\nhat\n")
+    assert (g / "manifest.json").read_text() == manifest  # the old graph, whole
+    assert {p.name: p.read_bytes() for p in (g / "decoder").iterdir()} == arrays
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.arpa", "g.txt", "graph", "lexicon.txt"]  # no leftovers
+    load_graph(g)
+    # recompiling over it works and replaces it whole
+    (tmp_path / "g.txt").write_text("cat hat\n")
+    compile_graph(tmp_path / "lexicon.txt", tmp_path / "g.txt", g, CompileOptions(sil_phone="sil"))
+    assert (g / "manifest.json").read_text() != manifest
+    assert json.loads((g / "manifest.json").read_text())["inputs"]["grammar"]["path"] == str((tmp_path / "g.txt").resolve())
+
+
+def test_arrays_of_another_graph_are_refused(tmp_path, graph):
+    import shutil
+
+    (tmp_path / "lexicon.txt").write_text("and ae n d\ncat k ae t\nhat h ae t\ndog d o g\n")
+    (tmp_path / "g.txt").write_text("cat and dog\n")
+    other = compile_graph(tmp_path / "lexicon.txt", tmp_path / "g.txt", tmp_path / "o", CompileOptions(sil_phone="sil")).path
+    mixed = tmp_path / "mixed"
+    shutil.copytree(graph, mixed)
+    shutil.copy(other / "decoder" / "e_arcs.npy", mixed / "decoder" / "e_arcs.npy")
+    with pytest.raises(GraphFormatError, match="do not match its manifest"):
+        load_graph(mixed)
