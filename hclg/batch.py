@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import multiprocessing as mp
+import re
 import sys
 import time
 from dataclasses import dataclass
@@ -17,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hclg.errors import HclgError
-from hclg.lattice.archives import LatticeWriter, refuse_overwriting
+from hclg.errors import DecodeError, HclgError
+from hclg.lattice.archives import LatticeWriter, parse_spec, refuse_overwriting
 from hclg.lattice.generation import LatticeDecoder
 from hclg.search.matrix_readers import iter_matrices
 from hclg.search.options import DecoderOptions
@@ -85,15 +86,46 @@ def _decode_one(item):
     return (utt, *_run(_worker, utt, mat, _want_lattice))
 
 
+def text_output_path(spec: str) -> str:
+    """The file of a text output given as a path, ``-`` or a Kaldi wspecifier
+    (``ark,t:PATH``); a binary wspecifier is refused (the output is Kaldi text)."""
+    m = re.match(r"^(ark|scp)((?:,[a-z]+)*):(.*)$", spec)
+    if not m:
+        return spec
+    if m.group(1) != "ark" or "t" not in m.group(2).split(","):
+        raise ValueError(f"{spec}: the text output is a Kaldi text archive: give ark,t:PATH, a path or -")
+    return m.group(3)
+
+
 def _check_outputs(inputs, jobs, text_outputs, lattice_out) -> None:
-    """Raises ValueError for a bad job count or an output that would write over an input."""
+    """Raises ValueError for a bad job count, an output whose folder does not exist, or an
+    output that would write over an input."""
     if jobs < 1:
         raise ValueError(f"jobs must be >= 1, got {jobs}")
+    paths = [out for out in text_outputs if out and out != "-"]
+    if lattice_out:
+        kind, lp = parse_spec(lattice_out)
+        if lp != "-":
+            paths.append(lp)
+    for out in paths:
+        parent = Path(out).parent
+        if not parent.is_dir():
+            raise ValueError(f"{out}: cannot write there: the folder {parent} does not exist")
     for out in text_outputs:
         if out:
             refuse_overwriting(inputs, f"ark,t:{out}")
     if lattice_out:
         refuse_overwriting(inputs, lattice_out)
+
+
+def _check_first_matrix(decoder, utt, mat) -> None:
+    """A column count that does not fit the graph, in the first matrix, stops the run with
+    one message (every utterance would fail the same way)."""
+    ncol = decoder.graph.num_columns
+    shape = getattr(mat, "shape", ())
+    if len(shape) == 2 and shape[1] != ncol:
+        raise DecodeError(f"the inputs have {shape[1]} columns (utterance {utt!r}, the first) but the graph "
+                          f"{decoder.graph.path} reads {ncol}: wrong graph or wrong inputs? Nothing was decoded.")
 
 
 def decode_batch(graph, inputs, options: DecoderOptions = DecoderOptions(), text_out="-", ctm_out=None,
@@ -121,6 +153,7 @@ def decode_batch(graph, inputs, options: DecoderOptions = DecoderOptions(), text
         BatchSummary; ``failed`` > 0 means some utterances were not decoded.
     """
     options.validate()
+    text_out = text_output_path(text_out)
     _check_outputs(inputs, jobs, (text_out, ctm_out, json_out), lattice_out)
     decoder = LatticeDecoder(graph, options, log_priors)
     if progress is None:
@@ -153,6 +186,8 @@ def decode_batch(graph, inputs, options: DecoderOptions = DecoderOptions(), text
                 if utt in done:
                     skipped += 1
                     continue
+                if len(seen) == 1:
+                    _check_first_matrix(decoder, utt, mat)
                 yield utt, mat
 
     def write(utt, res, lat, err):
@@ -208,7 +243,7 @@ def decode_batch(graph, inputs, options: DecoderOptions = DecoderOptions(), text
         if lat_w is not None:
             lat_w.close()
     summary = BatchSummary(decoded, failed, skipped, partial, frames, time.perf_counter() - t0)
-    log.info("decoded %d, failed %d, skipped %d, partial %d; %d frames in %.2fs (%.0f frames/s)",
+    log.debug("decoded %d, failed %d, skipped %d, partial %d; %d frames in %.2fs (%.0f frames/s)",
              decoded, failed, skipped, partial, frames, summary.seconds, summary.frames_per_second)
     return summary
 

@@ -15,7 +15,7 @@ from hclg.search.options import DecoderOptions
 @click.command("decode")
 @click.argument("graph_dir", type=click.Path(exists=True, file_okay=False))
 @click.argument("inputs", nargs=-1, required=True)
-@click.option("-o", "--output", "text_out", default="-", show_default=True, help="Kaldi text output (utt w1 w2 ...); - for stdout.")
+@click.option("-o", "--output", "text_out", default="-", show_default=True, help="Kaldi text output (utt w1 w2 ...): a path, ark,t:PATH, or - for stdout.")
 @click.option("--ctm", "ctm_out", type=click.Path(dir_okay=False), default=None, help="Also write word times as CTM (utt 1 start dur word).")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None, help="Also write one JSON object per utterance (words, times, costs, partial).")
 @click.option("--priors", type=click.Path(exists=True, dir_okay=False), default=None, help="Priors to divide posteriors by (Kaldi vector, text or .npy; counts or probabilities).")

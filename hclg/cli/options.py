@@ -71,6 +71,8 @@ def call(func, *args, **kwargs):
         quiet_broken_pipe()
     except (HclgError, ValueError) as e:
         raise click.ClickException(str(e)) from None
+    except OSError as e:  # a file that cannot be read or written: its name and the reason
+        raise click.ClickException(f"{e.filename or ''}: {e.strerror or e}") from None
 
 
 def quiet_broken_pipe():

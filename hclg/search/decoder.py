@@ -93,6 +93,8 @@ class Decoder:
         self.log_priors = log_priors
         gopts = g.manifest.get("options", {})
         self.is_ctc = g.topology == "ctc"
+        if not self.is_ctc and (options.blank_skip_threshold is not None or options.blank_penalty):
+            raise DecodeError(f"blank_skip_threshold and blank_penalty are for CTC graphs; {g.path} is an HMM graph")
         if options.acoustic_scale is not None:
             self.acoustic_scale = options.acoustic_scale
         elif self.is_ctc or gopts.get("hmm_topology") == "chain":

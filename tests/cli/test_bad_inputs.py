@@ -170,3 +170,24 @@ def test_corrupt_lattices_are_errors_not_crashes(tmp_path, an4_graph):
     txt.write_text("u1\n0\t1\t999999\t1,2,1_2\n1\t0,0,\n\n")
     r = run("lattice", "nbest", "--graph", an4_graph, f"ark,t:{txt}")
     assert r.exit_code == 1 and "Traceback" not in r.output
+
+
+def test_problems_known_before_decoding_are_reported_once(tmp_path, an4_graph):
+    np.savez(tmp_path / "u.npz", **{f"u{i}": np.zeros((5, 40), np.float32) for i in range(30)})
+    r = run("decode", "--input-kind", "log-likelihoods", "-o", tmp_path / "h.txt", an4_graph, tmp_path / "u.npz")
+    assert r.exit_code == 1 and r.output.count("the inputs have 40 columns") == 1 and "reads 102" in r.output
+    r = run("decode", "--input-kind", "log-likelihoods", "--blank-skip-threshold", "0.9", "-o", tmp_path / "h.txt",
+            an4_graph, tmp_path / "u.npz")
+    assert r.exit_code == 1 and "are for CTC graphs" in r.output and "is an HMM graph" in r.output
+
+
+def test_text_output_takes_kaldi_wspecifiers_and_missing_folders_are_messages(tmp_path, an4_graph):
+    ark = f"ark:{ROOT}/examples/an4/loglikes_demo.ark"
+    r = run("decode", "--input-kind", "log-likelihoods", "-o", f"ark,t:{tmp_path}/h.txt", an4_graph, ark)
+    assert r.exit_code == 0, r.output
+    assert len((tmp_path / "h.txt").read_text().splitlines()) == 6
+    r = run("decode", "--input-kind", "log-likelihoods", "-o", f"ark:{tmp_path}/h.txt", an4_graph, ark)
+    assert r.exit_code == 1 and "give ark,t:PATH" in r.output
+    r = run("decode", "--input-kind", "log-likelihoods", "-o", tmp_path / "no" / "h.txt", an4_graph, ark)
+    assert r.exit_code == 1 and "the folder" in r.output and "does not exist" in r.output
+    assert not isinstance(r.exception, FileNotFoundError)
