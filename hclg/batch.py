@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hclg.errors import DecodeError, HclgError
+from hclg.errors import HclgError
 from hclg.lattice.archives import LatticeWriter, parse_spec, refuse_overwriting
 from hclg.lattice.generation import LatticeDecoder
 from hclg.search.matrix_readers import iter_matrices
@@ -29,7 +29,8 @@ log = logging.getLogger("hclg")
 
 @dataclass(frozen=True)
 class BatchSummary:
-    """Counts of a batch: decoded, failed, skipped (resume), partial; frames; wall seconds."""
+    """Counts of a batch: decoded, failed, skipped (resume), partial; frames; wall seconds;
+    and why it stopped early, if it did (a problem every utterance would have)."""
 
     decoded: int
     failed: int
@@ -37,6 +38,7 @@ class BatchSummary:
     partial: int
     frames: int
     seconds: float
+    stopped: str | None = None
 
     @property
     def frames_per_second(self) -> float:
@@ -118,14 +120,56 @@ def _check_outputs(inputs, jobs, text_outputs, lattice_out) -> None:
         refuse_overwriting(inputs, lattice_out)
 
 
-def _check_first_matrix(decoder, utt, mat) -> None:
-    """A column count that does not fit the graph, in the first matrix, stops the run with
-    one message (every utterance would fail the same way)."""
+@dataclass
+class _Tally:
+    """The running counts of a batch (what BatchSummary reports)."""
+
+    decoded: int = 0
+    failed: int = 0
+    skipped: int = 0
+    partial: int = 0
+    frames: int = 0
+    stopped: str | None = None
+
+
+def _utterances(inputs, decoder, done: set, tally: _Tally):
+    """(utt, matrix) of every input to decode: unreadable ones and repeated ids are counted
+    failed, those ``done`` (resume) skipped; a first matrix whose column count does not fit
+    the graph stops the run (every utterance would fail the same way)."""
+    seen: set[str] = set()
+    for spec in inputs:
+        for utt, mat in iter_matrices(spec):
+            if isinstance(mat, Exception):
+                tally.failed += 1
+                log.error("%s", mat)
+                continue
+            if utt in seen:
+                tally.failed += 1
+                log.error("utterance %r: id repeated in the input; only the first is decoded", utt)
+                continue
+            seen.add(utt)
+            if utt in done:
+                tally.skipped += 1
+                continue
+            if len(seen) == 1:
+                problem = _first_matrix_problem(decoder, utt, mat)
+                if problem:
+                    tally.failed += 1
+                    tally.stopped = problem
+                    log.error("%s", problem)
+                    return
+            yield utt, mat
+
+
+def _first_matrix_problem(decoder, utt, mat) -> str | None:
+    """A column count that does not fit the graph, in the first matrix: the run stops there
+    with one message (every utterance would fail the same way)."""
     ncol = decoder.graph.num_columns
     shape = getattr(mat, "shape", ())
     if len(shape) == 2 and shape[1] != ncol:
-        raise DecodeError(f"the inputs have {shape[1]} columns (utterance {utt!r}, the first) but the graph "
-                          f"{decoder.graph.path} reads {ncol}: wrong graph or wrong inputs? Nothing was decoded.")
+        return (f"the inputs have {shape[1]} columns (utterance {utt!r}, the first) but the graph "
+                f"{decoder.graph.path} reads {ncol}: wrong graph or wrong inputs? Stopped there.")
+    return None
 
 
 def decode_batch(graph, inputs, options: DecoderOptions = DecoderOptions(), text_out="-", ctm_out=None,
@@ -166,46 +210,24 @@ def decode_batch(graph, inputs, options: DecoderOptions = DecoderOptions(), text
     lat_w = None
     if lattice_out:
         lat_w = LatticeWriter(lattice_out, append=resume)
-    decoded = failed = skipped = partial = frames = 0
-    seen: set[str] = set()
+    tally = _Tally()
     t0 = time.perf_counter()
 
-    def items():
-        nonlocal failed, skipped
-        for spec in inputs:
-            for utt, mat in iter_matrices(spec):
-                if isinstance(mat, Exception):
-                    failed += 1
-                    log.error("%s", mat)
-                    continue
-                if utt in seen:
-                    failed += 1
-                    log.error("utterance %r: id repeated in the input; only the first is decoded", utt)
-                    continue
-                seen.add(utt)
-                if utt in done:
-                    skipped += 1
-                    continue
-                if len(seen) == 1:
-                    _check_first_matrix(decoder, utt, mat)
-                yield utt, mat
-
     def write(utt, res, lat, err):
-        nonlocal decoded, failed, partial, frames
         if err is not None:
-            failed += 1
+            tally.failed += 1
             log.error("%s", err)
             return
         if lat_w is not None:
             try:
                 lat_w.write(lat)
             except HclgError as e:  # e.g. an id that cannot name a file: this utterance fails
-                failed += 1
+                tally.failed += 1
                 log.error("%s", e)
                 return
-        decoded += 1
-        frames += res.frames
-        partial += res.partial
+        tally.decoded += 1
+        tally.frames += res.frames
+        tally.partial += res.partial
         if res.partial:
             log.warning("utterance %r: no final state reached; output is the best partial hypothesis", utt)
         text_fh.write(f"{utt} {res.text}".rstrip() + "\n")
@@ -217,20 +239,22 @@ def decode_batch(graph, inputs, options: DecoderOptions = DecoderOptions(), text
         if json_fh:
             json_fh.write(json.dumps(res.as_dict(), sort_keys=True) + "\n")
             json_fh.flush()
-        if progress and decoded % 10 == 0:
+        if progress and tally.decoded % 10 == 0:
             dt = time.perf_counter() - t0
-            sys.stderr.write(f"\rdecoded {decoded} utterances, {frames / max(dt, 1e-9):.0f} frames/s, {failed} failed")
+            sys.stderr.write(f"\rdecoded {tally.decoded} utterances, {tally.frames / max(dt, 1e-9):.0f} frames/s, "
+                             f"{tally.failed} failed")
             sys.stderr.flush()
 
     try:
         if jobs == 1:
-            for utt, mat in items():
+            for utt, mat in _utterances(inputs, decoder, done, tally):
                 write(utt, *_run(decoder, utt, mat, lat_w is not None))
         else:
             ctx = mp.get_context("fork")
             decoder.warm_up(lattice=lat_w is not None)  # once here, not once per worker
             with ctx.Pool(jobs, initializer=_init_worker, initargs=(decoder, lat_w is not None)) as pool:
-                for utt, res, lat, err in pool.imap(_decode_one, items(), chunksize=4):
+                for utt, res, lat, err in pool.imap(_decode_one, _utterances(inputs, decoder, done, tally),
+                                                    chunksize=4):
                     write(utt, res, lat, err)
     finally:
         if progress:
@@ -242,10 +266,11 @@ def decode_batch(graph, inputs, options: DecoderOptions = DecoderOptions(), text
                 fh.close()
         if lat_w is not None:
             lat_w.close()
-    summary = BatchSummary(decoded, failed, skipped, partial, frames, time.perf_counter() - t0)
+    s = BatchSummary(tally.decoded, tally.failed, tally.skipped, tally.partial, tally.frames,
+                     time.perf_counter() - t0, tally.stopped)
     log.debug("decoded %d, failed %d, skipped %d, partial %d; %d frames in %.2fs (%.0f frames/s)",
-             decoded, failed, skipped, partial, frames, summary.seconds, summary.frames_per_second)
-    return summary
+              s.decoded, s.failed, s.skipped, s.partial, s.frames, s.seconds, s.frames_per_second)
+    return s
 
 
 __all__ = ["BatchSummary", "decode_batch"]

@@ -42,6 +42,8 @@ def decode_cmd(graph_dir, inputs, text_out, ctm_out, json_out, lattice_out, prio
                             lattice_out=lattice_out)
 
     summary = call(run)
+    if summary.stopped:
+        click.echo(f"stopped: {summary.stopped}", err=True)
     click.echo(f"decoded {summary.decoded}, failed {summary.failed}, skipped {summary.skipped}, "
                f"partial {summary.partial}; {summary.frames} frames, {summary.frames_per_second:.0f} frames/s", err=True)
     if summary.failed:
