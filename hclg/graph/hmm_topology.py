@@ -9,6 +9,7 @@ a table of ``phone from_state to_state probability`` lines.
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from dataclasses import dataclass
@@ -17,6 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from hclg.errors import GraphBuildError, InputFormatError
+
+log = logging.getLogger("hclg")
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,20 @@ class PhoneHmm:
         for i in range(last):
             if not any(a == i and b != i for a, b, _ in self.transitions):
                 raise InputFormatError(where, None, f"phone {phone}: state {i} has no transition out of it")
+        reach = {last}  # the states with a path to the exit state
+        while True:
+            more = {i for i, j, _ in self.transitions if j in reach} - reach
+            if not more:
+                break
+            reach |= more
+        stuck = sorted(set(range(last)) - reach)
+        if stuck:
+            raise InputFormatError(where, None, f"phone {phone}: state {stuck[0]} has no path to the exit state {last}")
+        for i in range(last):
+            total = sum(p for a, _, p in self.transitions if a == i)
+            if abs(total - 1.0) > 1e-3:  # Kaldi warns too: the graph is then not stochastic
+                log.warning("%s: phone %s: the transition probabilities out of state %d sum to %.4g, not 1",
+                            where, phone, i, total)
 
 
 def _hmm(probs: dict, pdf_classes=None, self_loop_classes=None) -> PhoneHmm:
@@ -155,7 +172,10 @@ def read_transition_table(path) -> dict[str, PhoneHmm]:
                 a, b, p = int(s[1]), int(s[2]), float(s[3])
             except ValueError:
                 raise InputFormatError(path, n, f"expected integers and a probability, got {line.strip()!r}") from None
-            per.setdefault(s[0], {})[(a, b)] = p
+            probs = per.setdefault(s[0], {})
+            if (a, b) in probs:
+                raise InputFormatError(path, n, f"phone {s[0]}: transition {a}->{b} given twice")
+            probs[(a, b)] = p
     out = {}
     for ph, probs in per.items():
         hmm = _hmm(probs)
@@ -174,6 +194,7 @@ def read_pdf_map(path) -> dict[tuple[str, int], tuple[int, int]]:
     """
     path = Path(path)
     out = {}
+    first: dict[tuple[str, int], int] = {}
     with open(path, encoding="utf-8") as fh:
         for n, line in enumerate(fh, 1):
             s = line.split("#", 1)[0].split()
@@ -187,6 +208,10 @@ def read_pdf_map(path) -> dict[tuple[str, int], tuple[int, int]]:
                 raise InputFormatError(path, n, f"expected integer state and pdf ids, got {line.strip()!r}") from None
             if min(vals) < 0:
                 raise InputFormatError(path, n, "ids must be >= 0")
+            if (s[0], vals[0]) in out:
+                raise InputFormatError(path, n, f"phone {s[0]} state {vals[0]} is mapped twice (line {first[s[0], vals[0]]} "
+                                                "and this one)")
+            first[(s[0], vals[0])] = n
             out[(s[0], vals[0])] = (vals[1], vals[-1] if len(vals) == 4 else vals[1])
     return out
 

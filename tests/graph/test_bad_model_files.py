@@ -69,3 +69,24 @@ def test_utf8_bom_does_not_eat_the_first_word(tmp_path):
 def test_non_utf8_lexicon_names_file_and_line(tmp_path):
     with pytest.raises(InputFormatError, match=r"lex.txt:2: not UTF-8"):
         read_lexicon(lexicon(tmp_path, b"cat k ae t\nh\xe9t h ae t\n"))
+
+
+def test_hmm_tables_with_errors(tmp_path, caplog):
+    from hclg.graph.hmm_topology import read_pdf_map, read_transition_table
+
+    t = tmp_path / "trans.txt"
+    t.write_text("AA 0 1 1.0\nAA 1 2 0.5\nAA 2 1 1.0\nAA 1 3 0.5\n")  # fine: 1 -> 3 exits
+    read_transition_table(t)
+    t.write_text("AA 0 1 1.0\nAA 1 2 1.0\nAA 2 1 1.0\nBB 0 1 1.0\nAA 0 3 0.0001\n")
+    with pytest.raises(InputFormatError, match="phone AA: state 1 has no path to the exit state 3"):
+        read_transition_table(t)
+    t.write_text("AA 0 0 0.5\nAA 0 1 0.2\n")
+    read_transition_table(t)
+    assert "out of state 0 sum to 0.7, not 1" in caplog.text
+    t.write_text("AA 0 0 0.5\nAA 0 1 0.5\nAA 0 1 0.5\n")
+    with pytest.raises(InputFormatError, match=r"trans.txt:3: phone AA: transition 0->1 given twice"):
+        read_transition_table(t)
+    m = tmp_path / "pdf_map.txt"
+    m.write_text("AA 0 5\nAA 1 6\nAA 0 7\n")
+    with pytest.raises(InputFormatError, match=r"pdf_map.txt:3: phone AA state 0 is mapped twice \(line 1"):
+        read_pdf_map(m)
