@@ -31,6 +31,7 @@ import numpy as np
 import pywrapfst as fst
 
 from hclg.errors import GraphBuildError, GraphFormatError
+from hclg import constants
 from hclg import fst as hfst
 from hclg.graph.context import compose_context, read_context_table
 from hclg.graph.grammar import arpa_to_fst, phrases_to_fst, read_phrases
@@ -150,6 +151,31 @@ def compile_graph(lexicon, grammar, out_dir, options: CompileOptions = CompileOp
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+#: what CTC models call their blank, and their word delimiters (as pyctcdecode's alphabet.py)
+BLANK_NAMES = ("<blk>", "<blank>", "<pad>", "<b>", "<eps>", "_")
+WORD_DELIMITERS = ("|", "\u2581")
+
+
+def _ctc_symbols(o: CompileOptions, token_list, tokens_path) -> CompileOptions:
+    """The options with the model's blank: the one asked for, or when that is the default
+    and the token list lacks it, the one usual blank name it has (said in the log). A
+    word delimiter in the token list that the options do not name is pointed out."""
+    if o.blank not in token_list:
+        found = [t for t in BLANK_NAMES if t in token_list]
+        if o.blank != constants.CTC_BLANK or len(found) != 1:
+            raise GraphBuildError(
+                f"{tokens_path or 'the token list'}: no blank {o.blank!r}"
+                + (f"; tokens that look like a blank: {', '.join(found)}" if found else "")
+                + "; give the model's blank with --blank")
+        log.warning("%s: no %r in the token list; using %r as the blank", tokens_path, o.blank, found[0])
+        o = dataclasses.replace(o, blank=found[0])
+    for d in WORD_DELIMITERS:
+        if d in token_list and o.word_delimiter is None:
+            log.warning("%s: the token list has %r, a word delimiter in wav2vec2/BPE models; if the model puts it "
+                        "between words, give --word-delimiter %r", tokens_path, d, d)
+    return o
+
+
 def _check_output_dir(out: Path, inputs) -> None:
     """Refuses a graph directory that holds an input, or that exists, is not empty and is
     not a graph directory (compiling would write among someone else's files)."""
@@ -187,8 +213,10 @@ def _compile(lexicon, grammar, out, o: CompileOptions, phones, tokens, t_start, 
         else:
             lex0 = read_lexicon(lexicon, o.lexicon_format)
             token_list = (o.blank,) + tuple(p for p in lex0.phones if p != o.blank)
-        if o.blank not in token_list:
-            raise GraphBuildError(f"the token list has no blank {o.blank!r}")
+            log.warning("no token list (--tokens): the posterior columns are taken to be %s then the lexicon's "
+                        "tokens in order of first use (%s); a model's columns are in its own order, give its token "
+                        "list", o.blank, " ".join(token_list[1:8]) + (" ..." if len(token_list) > 8 else ""))
+        o = _ctc_symbols(o, token_list, tokens)
         lex = read_lexicon(lexicon, o.lexicon_format, phones=token_list)
         t0 = time.perf_counter()
         L = make_lexicon_fst(lex, o.sil_prob, o.word_delimiter, False)

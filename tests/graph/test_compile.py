@@ -151,3 +151,25 @@ def test_options_are_validated():
         CompileOptions(sil_prob=1.5).validate()
     with pytest.raises(ValueError, match="topology must be"):
         CompileOptions(topology="gmm").validate()
+
+
+def test_ctc_token_lists_as_models_write_them(tmp_path, caplog):
+    """A <pad> blank (wav2vec2) is found and said; no token list is said loudly; a token
+    list without any blank names the candidates (issue 13)."""
+    import json
+
+    lex = tmp_path / "lexicon.txt"
+    lex.write_text("cat k a t\nhat h a t\n")
+    g = tmp_path / "g.txt"
+    g.write_text("cat hat\n")
+    tok = tmp_path / "tokens.txt"
+    tok.write_text("<pad>\n|\nk\na\nt\nh\n")
+    out = compile_graph(lex, g, tmp_path / "ctc", CompileOptions(topology="ctc"), tokens=tok).path
+    assert json.loads((out / "manifest.json").read_text())["options"]["blank"] == "<pad>"
+    assert "using '<pad>' as the blank" in caplog.text and "--word-delimiter '|'" in caplog.text
+    caplog.clear()
+    compile_graph(lex, g, tmp_path / "ctc2", CompileOptions(topology="ctc"))
+    assert "no token list (--tokens)" in caplog.text
+    tok.write_text("k\na\nt\nh\n")
+    with pytest.raises(GraphBuildError, match="no blank '<blk>'.*give the model's blank with --blank"):
+        compile_graph(lex, g, tmp_path / "ctc3", CompileOptions(topology="ctc"), tokens=tok)
