@@ -34,7 +34,8 @@ def prefetch_eps_arcs(off, n_arc, s):
 def get_cutoff(costs, n, beam, max_active, min_active, beam_delta, scratch):
     """Kaldi's FasterDecoder::GetCutoff.
 
-    Gives exactly Kaldi's result, but partitions the costs only when a bound bites:
+    Gives exactly Kaldi's result (its sorted costs and adaptive beam in single precision,
+    as there), but partitions the costs only when a bound bites:
     the max_active-th smallest cost is below best + beam only if more than max_active
     costs are, and the min_active-th smallest is above it only if at most min_active
     costs are not; one counting pass tells, and in most frames neither holds.
@@ -60,19 +61,21 @@ def get_cutoff(costs, n, beam, max_active, min_active, beam_delta, scratch):
     below = 0  # costs < beam_cutoff
     within = 0  # costs <= beam_cutoff
     for i in range(n):
-        c = costs[i]
+        c = np.float64(np.float32(costs[i]))  # as Kaldi compares them (see below)
         below += c < beam_cutoff
         within += c <= beam_cutoff
     if below > max_active:
         k = max_active
-    elif within <= min_active:  # min_active > 0 here: within >= 1 (the best)
+    elif min_active > 0 and within <= min_active:  # (with min_active 0 Kaldi compares the best, in double)
         k = min_active
     else:
         return beam_cutoff, beam, best_slot
     for i in range(n):
         scratch[i] = costs[i]
-    cutoff = np.partition(scratch[:n], k)[k]  # the k-th smallest cost
-    return cutoff, cutoff - best + beam_delta, best_slot
+    # the k-th smallest cost, in single precision: Kaldi sorts the costs in a
+    # std::vector<BaseFloat> and keeps the adaptive beam as a BaseFloat
+    cutoff = np.float64(np.float32(np.partition(scratch[:n], k)[k]))
+    return cutoff, np.float64(np.float32(cutoff - best + beam_delta)), best_slot
 
 
 @njit(cache=True)

@@ -134,7 +134,9 @@ class Decoder:
         self._index = None  # the kernel's two per-state index arrays, made on first decode
         self.search_graph = g.arrays.search_graph()
         o = self.options
-        self.beam_options = BeamOptions(float(o.beam), int(o.max_active), int(o.min_active), float(o.beam_delta))
+        # beam and beam_delta in single precision, as Kaldi's options (BaseFloat)
+        self.beam_options = BeamOptions(float(np.float32(o.beam)), int(o.max_active), int(o.min_active),
+                                        float(np.float32(o.beam_delta)))
 
     def loglikes(self, matrix, utt: str = "") -> np.ndarray:
         """Checks a network output and returns the scaled log-likelihoods the search reads."""

@@ -46,8 +46,8 @@ class DecoderOptions:
             raise ValueError(f"beam must be > 0, got {self.beam}")
         if self.max_active <= 1:  # as Kaldi's decoders: one token would prune every path
             raise ValueError(f"max_active must be > 1, got {self.max_active}")
-        if self.min_active < 0 or self.min_active > self.max_active:
-            raise ValueError(f"need 0 <= min_active <= max_active, got {self.min_active}, {self.max_active}")
+        if self.min_active < 0 or self.min_active >= self.max_active:  # as Kaldi's decoders
+            raise ValueError(f"need 0 <= min_active < max_active, got {self.min_active}, {self.max_active}")
         if self.beam_delta < 0:
             raise ValueError(f"beam_delta must be >= 0, got {self.beam_delta}")
         if self.lattice_beam <= 0 or self.prune_interval < 1 or self.max_mem < 1:

@@ -134,19 +134,22 @@ def test_word_times_off_keeps_the_words_and_costs(synthetic_graphs):
 
 
 def kaldi_get_cutoff(costs, beam, max_active, min_active, beam_delta):
-    """Kaldi's FasterDecoder::GetCutoff as written there: nth_element on every frame."""
+    """Kaldi's FasterDecoder::GetCutoff as written there: nth_element on every frame, over
+    ``std::vector<BaseFloat> tmp_array_`` (the costs in single precision), the adaptive beam
+    a BaseFloat too (faster-decoder.h)."""
+    f32 = lambda x: float(np.float32(x))  # noqa: E731
     best = min(costs)
     beam_cutoff = best + beam
     max_active_cutoff = min_active_cutoff = float("inf")
-    srt = sorted(costs)
+    srt = sorted(f32(c) for c in costs)
     if len(costs) > max_active:
         max_active_cutoff = srt[max_active]
     if max_active_cutoff < beam_cutoff:
-        return max_active_cutoff, max_active_cutoff - best + beam_delta
+        return max_active_cutoff, f32(max_active_cutoff - best + beam_delta)
     if len(costs) > min_active:
         min_active_cutoff = best if min_active == 0 else srt[min_active]
     if min_active_cutoff > beam_cutoff:
-        return min_active_cutoff, min_active_cutoff - best + beam_delta
+        return min_active_cutoff, f32(min_active_cutoff - best + beam_delta)
     return beam_cutoff, beam
 
 
