@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import multiprocessing as mp
+import os
 import re
 import sys
 import time
@@ -97,6 +98,30 @@ def text_output_path(spec: str) -> str:
     if m.group(1) != "ark" or "t" not in m.group(2).split(","):
         raise ValueError(f"{spec}: the text output is a Kaldi text archive: give ark,t:PATH, a path or -")
     return m.group(3)
+
+
+def _ctm_utt(line: str) -> str:
+    return line.split(maxsplit=1)[0] if line.strip() else ""
+
+
+def _json_utt(line: str) -> str:
+    try:
+        return json.loads(line).get("utt", "")
+    except ValueError:  # a torn last line
+        return ""
+
+
+def _keep_done_lines(path: Path, done: set, utt_of) -> None:
+    """Drops the lines of utterances that are not done (written after the last text line,
+    or torn) from an output that resume appends to."""
+    if not path.exists():
+        return
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    kept = [line for line in lines if line.endswith("\n") and utt_of(line) in done]
+    if len(kept) != len(lines):
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text("".join(kept), encoding="utf-8")
+        os.replace(tmp, path)
 
 
 def _check_outputs(inputs, jobs, text_outputs, lattice_out) -> None:
@@ -198,18 +223,24 @@ def decode_batch(graph, inputs, options: DecoderOptions = DecoderOptions(), text
     """
     options.validate()
     text_out = text_output_path(text_out)
+    if resume and text_out == "-":
+        raise ValueError("--resume needs the text output in a file: it is the record of what is done")
     _check_outputs(inputs, jobs, (text_out, ctm_out, json_out), lattice_out)
     decoder = LatticeDecoder(graph, options, log_priors)
     if progress is None:
         progress = sys.stderr.isatty()
-    done = _done_ids(Path(text_out)) if resume and text_out != "-" else set()
+    done = _done_ids(Path(text_out)) if resume else set()
+    if resume:  # what was written after the last text line is not done: cut it
+        for path, utt_of in ((ctm_out, _ctm_utt), (json_out, _json_utt)):
+            if path:
+                _keep_done_lines(Path(path), done, utt_of)
     mode = "a" if resume else "w"
     text_fh = sys.stdout if text_out == "-" else open(text_out, mode, encoding="utf-8")
     ctm_fh = open(ctm_out, mode, encoding="utf-8") if ctm_out else None
     json_fh = open(json_out, mode, encoding="utf-8") if json_out else None
     lat_w = None
     if lattice_out:
-        lat_w = LatticeWriter(lattice_out, append=resume)
+        lat_w = LatticeWriter(lattice_out, append=resume, keep=done if resume else None)
     tally = _Tally()
     t0 = time.perf_counter()
 
@@ -225,20 +256,20 @@ def decode_batch(graph, inputs, options: DecoderOptions = DecoderOptions(), text
                 tally.failed += 1
                 log.error("%s", e)
                 return
-        tally.decoded += 1
-        tally.frames += res.frames
-        tally.partial += res.partial
         if res.partial:
             log.warning("utterance %r: no final state reached; output is the best partial hypothesis", utt)
-        text_fh.write(f"{utt} {res.text}".rstrip() + "\n")
-        text_fh.flush()
+        # the text line last: it is the record that the utterance is done (resume reads it)
         if ctm_fh:
-            for line in res.ctm_lines():
-                ctm_fh.write(line + "\n")
+            ctm_fh.write("".join(line + "\n" for line in res.ctm_lines()))
             ctm_fh.flush()
         if json_fh:
             json_fh.write(json.dumps(res.as_dict(), sort_keys=True) + "\n")
             json_fh.flush()
+        text_fh.write(f"{utt} {res.text}".rstrip() + "\n")
+        text_fh.flush()
+        tally.decoded += 1
+        tally.frames += res.frames
+        tally.partial += res.partial
         if progress and tally.decoded % 10 == 0:
             dt = time.perf_counter() - t0
             sys.stderr.write(f"\rdecoded {tally.decoded} utterances, {tally.frames / max(dt, 1e-9):.0f} frames/s, "

@@ -27,7 +27,7 @@ import sys
 from pathlib import Path
 from typing import Iterator
 
-from hclg.errors import DecodeError, InputFormatError
+from hclg.errors import DecodeError, HclgError, InputFormatError
 from hclg.lattice.kaldi_format import (
     binary_entry_body, read_kaldi_binary, read_kaldi_text, to_kaldi_binary, to_kaldi_text,
 )
@@ -97,19 +97,20 @@ class LatticeWriter:
         spec: ``ark,t:PATH``, ``ark:PATH``, ``npz:DIR`` or ``fst:DIR``.
         append: continue an existing output (resume); a torn last entry of an archive
             is cut off first.
+        keep: with ``append``, the utterances that are done: the archive is also cut
+            before its first entry that is not one of them (written by an interrupted
+            run after its last finished utterance).
     """
 
-    def __init__(self, spec: str, append: bool = False):
+    def __init__(self, spec: str, append: bool = False, keep: set | None = None):
         self.kind, self.path = parse_spec(spec)
         self.fh = None
         if self.kind in ("text", "ark"):
             if self.path == "-":
                 self.fh = sys.stdout.buffer
             else:
-                if append and self.kind == "text":
-                    _cut_torn_text(Path(self.path))
-                elif append:
-                    _cut_torn_binary(Path(self.path))
+                if append:
+                    _cut_archive(Path(self.path), self.kind, keep)
                 self.fh = open(self.path, "ab" if append else "wb")
         else:
             Path(self.path).mkdir(parents=True, exist_ok=True)
@@ -143,31 +144,37 @@ class LatticeWriter:
         self.close()
 
 
-def _cut_torn_text(path: Path) -> None:
-    """Truncates a text archive after its last complete lattice (ended by a blank line)."""
+def _cut_archive(path: Path, kind: str, keep: set | None) -> None:
+    """Truncates an archive after its last complete lattice, and with ``keep`` before its
+    first lattice whose key is not in ``keep``."""
     if not path.exists():
         return
     data = path.read_bytes()
-    cut = data.rfind(b"\n\n") + 2 if b"\n\n" in data else 0
+    ends, keys = [0], []
+    if kind == "text":
+        pos = 0
+        while True:
+            e = data.find(b"\n\n", pos)
+            if e < 0:
+                break
+            keys.append(data[pos:data.find(b"\n", pos)].decode("utf-8", "replace").strip())
+            ends.append(e + 2)
+            pos = e + 2
+    else:
+        try:
+            for lat in read_kaldi_binary(data, str(path), ends=ends):
+                keys.append(lat.utt)
+        except HclgError:  # a torn or corrupt last entry: cut there
+            pass
+    cut = ends[len(keys)]
+    if keep is not None:
+        for i, key in enumerate(keys):
+            if key not in keep:
+                cut = ends[i]
+                break
     if cut != len(data):
         with open(path, "r+b") as fh:
             fh.truncate(cut)
-
-
-def _cut_torn_binary(path: Path) -> None:
-    """Truncates a binary archive after its last complete lattice."""
-    if not path.exists():
-        return
-    data = path.read_bytes()
-    ends = [0]
-    try:
-        for _ in read_kaldi_binary(data, str(path), ends=ends):
-            pass
-    except InputFormatError:
-        pass
-    if ends[-1] != len(data):
-        with open(path, "r+b") as fh:
-            fh.truncate(ends[-1])
 
 
 def read_lattices(spec: str, acoustic_scale: float = 0.1, frame_seconds: float = 0.01) -> Iterator[Lattice]:
