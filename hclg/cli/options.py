@@ -73,6 +73,18 @@ def call(func, *args, **kwargs):
         raise click.ClickException(str(e)) from None
     except OSError as e:  # a file that cannot be read or written: its name and the reason
         raise click.ClickException(f"{e.filename or ''}: {e.strerror or e}") from None
+    except KeyboardInterrupt:
+        interrupted()
+    except SystemError as e:  # Ctrl-C inside a compiled kernel comes back wrapped in this
+        if isinstance(e.__cause__ or e.__context__, KeyboardInterrupt):
+            interrupted()
+        raise
+
+
+def interrupted():
+    """Ctrl-C: one line instead of a traceback, and the shell's status for it (130)."""
+    click.echo("interrupted: every utterance finished so far is in the outputs; --resume carries on", err=True)
+    sys.exit(130)
 
 
 def quiet_broken_pipe():

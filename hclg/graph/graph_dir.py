@@ -194,15 +194,30 @@ def load_graph(path) -> Graph:
             f"{path}: graph format version {v}, but this hclg reads version {constants.GRAPH_FORMAT_VERSION}"
             f" (and {', '.join(map(str, READABLE_FORMAT_VERSIONS[:-1]))}); compile the graph again with this version"
         )
+    if manifest.get("topology") == "hmm" and not (path / "transitions.npz").exists():
+        raise GraphFormatError(f"{path}: missing transitions.npz; the graph directory is incomplete")
+    arrs = {}
     try:
-        arrs = {n: np.load(path / "decoder" / f"{n}.npy", mmap_mode="r") for n in DECODER_ARRAYS}
+        for n in DECODER_ARRAYS:
+            arrs[n] = _load_array(path / "decoder" / f"{n}.npy", mmap=True)
         words = SymbolTable.read(path / "words.txt")
         units = SymbolTable.read(path / ("units.txt" if v >= 3 else "tokens.txt"))
-        i2c = np.load(path / "ilabel_to_column.npy")
+        i2c = _load_array(path / "ilabel_to_column.npy")
     except FileNotFoundError as e:
         raise GraphFormatError(f"{path}: missing {Path(e.filename).name}; the graph directory is incomplete") from None
     _check_arrays(path, manifest, arrs, i2c)
     return Graph(path, manifest, DecoderArrays(start=int(manifest["start"]), **arrs), words, units, i2c)
+
+
+def _load_array(p: Path, mmap: bool = False) -> np.ndarray:
+    """A .npy of the graph directory (memory-mapped with ``mmap``); a file cut short or not
+    a .npy is a GraphFormatError naming it."""
+    try:
+        return np.load(p, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except FileNotFoundError:
+        raise
+    except (ValueError, OSError, EOFError) as e:
+        raise GraphFormatError(f"{p}: not a whole .npy array ({e}); compile the graph again") from None
 
 
 def _check_arrays(path: Path, manifest: dict, arrs: dict, i2c: np.ndarray) -> None:

@@ -191,3 +191,19 @@ def test_text_output_takes_kaldi_wspecifiers_and_missing_folders_are_messages(tm
     r = run("decode", "--input-kind", "log-likelihoods", "-o", tmp_path / "no" / "h.txt", an4_graph, ark)
     assert r.exit_code == 1 and "the folder" in r.output and "does not exist" in r.output
     assert not isinstance(r.exception, FileNotFoundError)
+
+
+def test_ctrl_c_is_one_line_and_status_130(tmp_path, an4_graph, monkeypatch):
+    import hclg.batch
+
+    def interrupted(*a, **k):
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as e:
+            raise SystemError("<built-in function viterbi> returned a result with an exception set") from e
+
+    monkeypatch.setattr(hclg.batch, "decode_batch", interrupted)
+    r = run("decode", "--input-kind", "log-likelihoods", "-o", tmp_path / "h.txt", an4_graph,
+            f"ark:{ROOT}/examples/an4/loglikes_demo.ark")
+    assert r.exit_code == 130 and "interrupted" in r.output and "--resume" in r.output
+    assert "SystemError" not in r.output and "Traceback" not in r.output

@@ -172,3 +172,25 @@ def test_arrays_of_another_graph_are_refused(tmp_path, graph):
     shutil.copy(other / "decoder" / "e_arcs.npy", mixed / "decoder" / "e_arcs.npy")
     with pytest.raises(GraphFormatError, match="do not match its manifest"):
         load_graph(mixed)
+
+
+def test_a_graph_missing_a_file_or_with_a_cut_short_array_is_a_message(graph, tmp_path):
+    import shutil
+
+    from click.testing import CliRunner
+
+    from hclg.cli import main
+
+    g = tmp_path / "g1"
+    shutil.copytree(graph, g)
+    (g / "transitions.npz").unlink()
+    with pytest.raises(GraphFormatError, match="missing transitions.npz"):
+        load_graph(g)
+    g = tmp_path / "g2"
+    shutil.copytree(graph, g)
+    data = (g / "decoder" / "e_arcs.npy").read_bytes()
+    (g / "decoder" / "e_arcs.npy").write_bytes(data[: len(data) // 2])
+    with pytest.raises(GraphFormatError, match="e_arcs.npy"):
+        load_graph(g)
+    r = CliRunner().invoke(main, ["info", str(g)])
+    assert r.exit_code == 1 and "e_arcs.npy" in r.output and r.exception.__class__ is SystemExit
