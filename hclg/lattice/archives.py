@@ -196,7 +196,12 @@ def read_lattices(spec: str, acoustic_scale: float = 0.1, frame_seconds: float =
         if binary:
             yield from read_kaldi_binary(data, path, acoustic_scale, frame_seconds)
         else:
-            yield from read_kaldi_text(io.StringIO(data.decode("utf-8")), path, acoustic_scale, frame_seconds)
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError as e:
+                line = data[: e.start].count(b"\n") + 1
+                raise InputFormatError(path, line, "not UTF-8 (a binary archive that is not a lattice one?)") from None
+            yield from read_kaldi_text(io.StringIO(text), path, acoustic_scale, frame_seconds)
     elif kind == "npz":
         p = Path(path)
         files = [p] if p.is_file() else sorted(p.glob("*.npz"))

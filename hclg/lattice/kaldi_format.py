@@ -169,13 +169,19 @@ def read_kaldi_binary(data: bytes, path: str = "-", acoustic_scale: float = 0.1,
         fst_at = binary_entry_body(data, sp)
         if fst_at < 0:
             raise InputFormatError(path, None, f"expected 'key ' and an OpenFst lattice at byte {r.o} of a binary archive")
-        utt = data[r.o: sp].decode("utf-8").strip()
+        try:
+            utt = data[r.o: sp].decode("utf-8").strip()
+        except UnicodeDecodeError:
+            raise InputFormatError(path, None, f"the key at byte {r.o} is not UTF-8: corrupt archive") from None
         r.o = fst_at
         h = parse_header(data, r.o, f"utterance {utt!r}", lambda m: InputFormatError(path, None, m))
         r.o += h.size
         if h.arc_type != _ARC_TYPE:
             raise InputFormatError(path, None, f"utterance {utt!r}: arc type {h.arc_type!r}, expected {_ARC_TYPE} (a CompactLattice)")
         start, ns = h.start, h.num_states
+        if ns < 0 or ns > len(data) or (ns and not 0 <= start < ns):
+            raise InputFormatError(path, None, f"utterance {utt!r}: header says {ns} states, start {start}: corrupt "
+                                               "archive")
         arcs, finals = [], {}
         for s in range(ns):
             g, a, n = r.take("<ffi")
