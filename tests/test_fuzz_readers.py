@@ -3,9 +3,7 @@ reader returns or raises one of hclg's own errors (which name the file and line)
 another exception, never a crash."""
 
 import gzip
-import string
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
