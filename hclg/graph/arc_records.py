@@ -191,3 +191,28 @@ def decoder_arrays(f, ilabel_to_column: np.ndarray) -> DecoderArrays:
             symbol left in the graph).
     """
     return records_of_arrays(fst_to_arrays(f), ilabel_to_column)
+
+
+@njit(cache=True)
+def first_bad_record(start, final, off, e_arc, n_arc, num_columns):
+    """The first record that would make the search read outside the arrays, as
+    (kind, index): kind 0 none, 1 the start state, 2 an offset (state index), 3 an
+    emitting arc, 4 an epsilon arc. One pass over the arrays, as in Kaldi's FST reading."""
+    S = final.shape[0]
+    if not 0 <= start < S:
+        return 1, start
+    E = e_arc.shape[0] // E_REC
+    N = n_arc.shape[0] // N_REC
+    for s in range(S):
+        if not (0 <= off[2 * s] <= off[2 * s + 2] <= E and 0 <= off[2 * s + 1] <= off[2 * s + 3] <= N):
+            return 2, s
+    for k in range(E):
+        d = e_arc[E_REC * k + E_NEXT]
+        c = e_arc[E_REC * k + E_COLUMN]
+        if not (0 <= d < S and 0 <= c < num_columns and e_arc[E_REC * k + E_ILABEL] > 0):
+            return 3, k
+    for k in range(N):
+        d = n_arc[N_REC * k + N_NEXT]
+        if not 0 <= d < S:
+            return 4, k
+    return 0, -1

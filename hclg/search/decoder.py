@@ -9,17 +9,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from hclg import constants
+from hclg.errors import DecodeError, GraphFormatError
+from hclg.graph.arc_records import first_bad_record
+from hclg.graph.graph_dir import Graph, load_graph
 from hclg.search.kernel_state import EVENT_BLANK, EVENT_NONE, EVENT_PHONE_END, EVENT_TOKEN, BeamOptions
-from hclg.search.viterbi_kernel import viterbi
 from hclg.search.lattice_kernel import lattice_search
+from hclg.search.likelihoods import as_array, blank_skip_frames, scaled_loglikes
+from hclg.search.options import DecoderOptions
 from hclg.search.raw_lattice import RawLattice
+from hclg.search.viterbi_kernel import viterbi
 from hclg.search.word_times import word_times
 
 log = logging.getLogger("hclg")
-from hclg.search.options import DecoderOptions
-from hclg.search.likelihoods import as_array, blank_skip_frames, scaled_loglikes
-from hclg.errors import DecodeError
-from hclg.graph.graph_dir import Graph, load_graph
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,12 @@ class Decoder:
         self._prons = None
         self._index = None  # the kernel's two per-state index arrays, made on first decode
         self.search_graph = g.arrays.search_graph()
+        sg = self.search_graph
+        kind, at = first_bad_record(sg.start, sg.final, sg.off, sg.e_arc, sg.n_arc, g.num_columns)
+        if kind:  # the kernels would read outside the arrays: refuse before they run
+            what = {1: "the start state", 2: "the arc offsets of state", 3: "emitting arc", 4: "epsilon arc"}[kind]
+            raise GraphFormatError(f"{g.path}: {what} {at} points outside the graph (corrupt decoder arrays); "
+                                   "compile the graph again")
         o = self.options
         # beam and beam_delta in single precision, as Kaldi's options (BaseFloat)
         self.beam_options = BeamOptions(float(np.float32(o.beam)), int(o.max_active), int(o.min_active),

@@ -172,3 +172,21 @@ def test_cutoff_is_kaldis():
         assert costs[slot] == costs.min()
         hits.add("max" if want[0] < costs.min() + beam else "min" if want[0] > costs.min() + beam else "beam")
     assert hits == {"max", "min", "beam"}  # every branch was met
+
+
+def test_corrupt_graph_arrays_are_refused_before_the_search(tiny_graphs, tmp_path):
+    """One changed record in a graph's arrays made decode segfault (issue 13)."""
+    import shutil
+
+    from hclg.errors import GraphFormatError
+    from hclg.graph.arc_records import E_COLUMN, E_NEXT, N_NEXT
+
+    for name, field, value, what in (("e_arcs", E_NEXT, 10**7, "emitting arc 3"), ("e_arcs", E_COLUMN, -5, "emitting arc 3"),
+                                      ("n_arcs", N_NEXT, -1, "epsilon arc 0")):
+        g = tmp_path / f"{name}{field}{value}"
+        shutil.copytree(tiny_graphs[0], g)
+        a = np.load(g / "decoder" / f"{name}.npy")
+        a[3 if name == "e_arcs" else 0, field] = value
+        np.save(g / "decoder" / f"{name}.npy", a)
+        with pytest.raises(GraphFormatError, match=f"{what} points outside the graph"):
+            Decoder(g, DecoderOptions(input_kind="log-likelihoods"))
