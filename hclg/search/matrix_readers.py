@@ -6,8 +6,12 @@ could not be read, so that one bad input never ends a batch.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
 import re
+import sys
+import tempfile
 from pathlib import Path
 from typing import Iterator
 
@@ -21,6 +25,36 @@ _RSPEC = re.compile(r"^(ark|scp)(,[a-z]+)*:")
 def _binary_entry_size(key: str, shape: tuple[int, int], kind: bytes) -> int:
     item = 4 if kind == b"FM" else 8
     return len(key.encode()) + 1 + 2 + 3 + 5 + 5 + shape[0] * shape[1] * item
+
+
+@contextlib.contextmanager
+def _cpp_stderr_captured(lines: list):
+    """Catches what kaldi-native-io's C++ code prints on the process's stderr (its reasons
+    for a failed read, with source paths) into ``lines``, so that hclg reports them in one
+    message of its own; also silences the complaint of its reader objects that failed to
+    construct (a spurious 'Exception ignored ... __del__')."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    hook = sys.unraisablehook
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        sys.unraisablehook = lambda *_: None
+        try:
+            yield
+        finally:
+            gc.collect()  # a half-built reader complains now, not later
+            sys.unraisablehook = hook
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            lines[:] = tmp.read().decode("utf-8", "replace").splitlines()
+
+
+def _reason(lines: list) -> str:
+    """The C++ library's last error ('[E] ...') or warning, without its source paths."""
+    msgs = [ln[4:].strip() for ln in lines if ln.startswith(("[E]", "[W]"))]
+    err = [ln[4:].strip() for ln in lines if ln.startswith("[E]")]
+    return (err or msgs or ["not a Kaldi matrix archive"])[0]
 
 
 def _kaldi_matrices(spec: str) -> Iterator[tuple[str, object]]:
@@ -37,23 +71,34 @@ def _kaldi_matrices(spec: str) -> Iterator[tuple[str, object]]:
         sp = head.find(b" ")
         if sp > 0 and head[sp + 1 : sp + 3] == b"\0B" and head[sp + 3 : sp + 5] in (b"FM", b"DM"):
             kind = head[sp + 3 : sp + 5]
-    try:
-        reader = kio.SequentialFloatMatrixReader(spec)
-    except Exception as e:  # noqa: BLE001 - kaldi-native-io raises RuntimeError
-        yield (f"<{spec}>", DecodeError(f"cannot open {spec}: {e}"))
+    noise = []
+    reader = None
+    with _cpp_stderr_captured(noise):
+        try:
+            reader = kio.SequentialFloatMatrixReader(spec)
+        except Exception:  # noqa: BLE001, S110 - kaldi-native-io raises RuntimeError, its reasons on stderr
+            pass  # (handled below, once the half-built reader is collected, quietly)
+    if reader is None:
+        yield (f"<{spec}>", DecodeError(f"cannot read {spec}: {_reason(noise)}"))
         return
     consumed = 0
     last = None
-    try:
-        for key, mat in reader:
-            arr = np.array(mat, dtype=np.float32, copy=True)
-            if kind is not None:
-                consumed += _binary_entry_size(key, arr.shape, kind)
-            last = key
-            yield key, arr
-    except Exception as e:  # noqa: BLE001
-        yield (f"<{spec}>", DecodeError(f"{spec}: unreadable after utterance {last!r}: {e}"))
-        return
+    it = iter(reader)
+    while True:
+        try:
+            with _cpp_stderr_captured(noise):
+                key, mat = next(it)
+        except StopIteration:
+            break
+        except Exception:  # noqa: BLE001
+            after = f"after utterance {last!r}" if last else "before the first utterance"
+            yield (f"<{spec}>", DecodeError(f"{spec}: unreadable {after}: {_reason(noise)}"))
+            return
+        arr = np.array(mat, dtype=np.float32, copy=True)
+        if kind is not None:
+            consumed += _binary_entry_size(key, arr.shape, kind)
+        last = key
+        yield key, arr
     if kind is not None and consumed != os.path.getsize(path):
         after = f"after utterance {last!r}" if last else "before the first utterance"
         yield (f"<{spec}>", DecodeError(f"{path}: archive truncated or corrupt {after} "

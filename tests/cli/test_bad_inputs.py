@@ -207,3 +207,14 @@ def test_ctrl_c_is_one_line_and_status_130(tmp_path, an4_graph, monkeypatch):
             f"ark:{ROOT}/examples/an4/loglikes_demo.ark")
     assert r.exit_code == 130 and "interrupted" in r.output and "--resume" in r.output
     assert "SystemError" not in r.output and "Traceback" not in r.output
+
+
+def test_an_unreadable_kaldi_archive_is_one_message(tmp_path, an4_graph):
+    bad = tmp_path / "bad.ark"
+    bad.write_bytes(b"garbage that is not an archive\x00\x01")
+    p = subprocess.run([sys.executable, "-m", "hclg.cli", "decode", "--input-kind", "log-likelihoods", "-o",
+                        str(tmp_path / "h.txt"), str(an4_graph), f"ark:{bad}"], capture_output=True, text=True,
+                       timeout=120)
+    assert p.returncode == 1
+    assert f"cannot read ark:{bad}: Failed to read matrix" in p.stderr
+    assert "kaldi_native_io" not in p.stderr and "Traceback" not in p.stderr and "Exception ignored" not in p.stderr
