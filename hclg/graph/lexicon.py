@@ -90,17 +90,16 @@ def read_phones(path) -> tuple[str, ...]:
     """
     path = Path(path)
     phones = []
-    if True:  # (one indentation level kept with the line reader)
-        for n, line in _text_lines(path):
-            parts = line.split()
-            if not parts or parts[0].startswith(";;;"):
-                continue
-            if len(parts) > 2 or (len(parts) == 2 and not parts[1].isdigit()):
-                raise InputFormatError(path, n, f"expected 'phone' or 'phone id', got {line.strip()!r}")
-            p = parts[0]
-            if p == constants.EPS or re.fullmatch(r"#\d+", p):
-                continue
-            phones.append(p)
+    for n, line in _text_lines(path):
+        parts = line.split()
+        if not parts or parts[0].startswith(";;;"):
+            continue
+        if len(parts) > 2 or (len(parts) == 2 and not parts[1].isdigit()):
+            raise InputFormatError(path, n, f"expected 'phone' or 'phone id', got {line.strip()!r}")
+        p = parts[0]
+        if p == constants.EPS or re.fullmatch(r"#\d+", p):
+            continue
+        phones.append(p)
     if not phones:
         raise InputFormatError(path, None, "no phones in file")
     if len(set(phones)) != len(phones):
@@ -128,14 +127,13 @@ def read_lexicon(path, fmt: str = "auto", phones=None) -> Lexicon:
     """
     path = Path(path)
     lines = []
-    if True:  # (one indentation level kept with the line reader)
-        for n, line in _text_lines(path):
-            s = line.strip()
-            if not s:
-                continue
-            if fmt in ("auto", "cmudict") and (s.startswith(";;;") or s.startswith("#")):
-                continue
-            lines.append((n, s.split()))
+    for n, line in _text_lines(path):
+        s = line.strip()
+        if not s:
+            continue
+        if fmt in ("auto", "cmudict") and (s.startswith(";;;") or s.startswith("#")):
+            continue
+        lines.append((n, s.split()))
     if fmt == "auto":
         fmt = _detect_format(path, lines)
     if fmt not in ("kaldi", "lexiconp", "cmudict"):
