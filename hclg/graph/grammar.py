@@ -19,7 +19,7 @@ from hclg import constants
 from hclg.fst.growable import grown
 from hclg.fst.hash_table import mix64
 from hclg.graph.arpa import iter_arpa
-from hclg.errors import GraphBuildError
+from hclg.errors import GraphBuildError, InputFormatError
 from hclg.fst.convert import arrays_to_fst
 from hclg.fst.steps import log_step
 from hclg.graph.symbols import SymbolTable
@@ -177,6 +177,22 @@ def _arpa_states(order, off, ids, cost, backoff, bos, eos, highest):
             bo_wt[: ns - 1], f_state[:n_fin], f_w[:n_fin], kept)
 
 
+def _refuse_duplicates(path, words: SymbolTable, src, lab, f_state) -> None:
+    """An n-gram given twice makes two arcs with one word out of one history state (or two
+    final costs): the second would silently compete with the first."""
+    key = src.astype(np.int64) * np.int64(len(words) + 1) + lab
+    uniq, first, counts = np.unique(key, return_index=True, return_counts=True)
+    dup = np.nonzero(counts > 1)[0]
+    if len(dup):
+        k = first[dup[0]]
+        raise InputFormatError(path, None, f"an n-gram ending in {words.symbols[lab[k]]!r} is given twice for the same "
+                                           f"history (G state {int(src[k])}); each n-gram must appear once")
+    fs, fc = np.unique(f_state, return_counts=True)
+    if (fc > 1).any():
+        raise InputFormatError(path, None, f"an n-gram ending in '</s>' is given twice for the same history (G state "
+                                           f"{int(fs[fc > 1][0])}); each n-gram must appear once")
+
+
 def arpa_to_fst(path, words: SymbolTable, unk: str | None = None) -> tuple[object, GrammarStats]:
     """Builds G from an ARPA LM with the semantics of Kaldi's ``arpa2fst --disambig-symbol=#0``.
 
@@ -255,6 +271,8 @@ def arpa_to_fst(path, words: SymbolTable, unk: str | None = None) -> tuple[objec
         )
     if start < 0:
         raise GraphBuildError(f"{path}: the LM has no <s> unigram, so G has no start state")
+    if not mapped:  # (words mapped to <unk> may make equal n-grams of different ones)
+        _refuse_duplicates(path, words, src, lab, f_state)
     final = np.full(ns, np.inf, dtype=np.float32)
     final[f_state] = f_w
     g = arrays_to_fst(ns, start, np.concatenate([src, bo_src]), np.concatenate([lab, np.full(len(bo_src), backoff_label, np.int32)]),

@@ -90,3 +90,15 @@ def test_hmm_tables_with_errors(tmp_path, caplog):
     m.write_text("AA 0 5\nAA 1 6\nAA 0 7\n")
     with pytest.raises(InputFormatError, match=r"pdf_map.txt:3: phone AA state 0 is mapped twice \(line 1"):
         read_pdf_map(m)
+
+
+def test_an_ngram_given_twice_is_refused(tmp_path):
+    words = read_lexicon(lexicon(tmp_path, "cat k ae t\nhat h ae t\n"))
+    lm = tmp_path / "lm.arpa"
+    lm.write_text("\\data\\\nngram 1=5\n\n\\1-grams:\n-0.5 </s>\n-99 <s>\n-0.5 cat\n-0.5 hat\n-0.7 cat\n\n\\end\\\n")
+    with pytest.raises(InputFormatError, match="lm.arpa: an n-gram ending in 'cat' is given twice"):
+        arpa_to_fst(lm, make_lexicon_fst(words).words)
+    lm.write_text("\\data\\\nngram 1=4\nngram 2=3\n\n\\1-grams:\n-0.5 </s>\n-99 <s> -0.3\n-0.5 cat -0.2\n-0.5 hat\n\n"
+                  "\\2-grams:\n-0.1 <s> cat\n-0.2 cat </s>\n-0.3 cat </s>\n\n\\end\\\n")
+    with pytest.raises(InputFormatError, match="ending in '</s>' is given twice"):
+        arpa_to_fst(lm, make_lexicon_fst(words).words)
