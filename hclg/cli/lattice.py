@@ -55,8 +55,11 @@ def _lattice_run(func, *args, **kwargs):
 def _lattice_inputs(lattices, graph_dir, acoustic_scale):
     from hclg.lattice.tools import open_lattices
     from hclg.search.decoder import Decoder
+    from hclg.search.options import DecoderOptions
 
-    dec = Decoder(graph_dir) if graph_dir else None
+    # the graph's words, lexicon and default scale; no matrices are read, so the input
+    # kind is moot (likelihoods: no warning about priors)
+    dec = Decoder(graph_dir, DecoderOptions(input_kind="log-likelihoods")) if graph_dir else None
     words = dec.graph.words if dec else None
     return open_lattices(lattices, dec, acoustic_scale), words, dec
 

@@ -184,3 +184,9 @@ def test_lattices_with_two_jobs_and_after_resume_are_the_same(an4_graph, tmp_pat
     (tmp_path / "e.ark").write_bytes(whole[: ends[2] + (ends[3] - ends[2]) // 2])
     decode_batch(an4_graph, spec, opts, str(tmp_path / "e.txt"), resume=True, lattice_out=f"ark:{tmp_path}/e.ark")
     assert (tmp_path / "e.ark").read_bytes() == whole
+
+
+def test_lattice_commands_on_an_hmm_graph_do_not_warn_about_priors(an4_graph, decoded, caplog):
+    d, _ = decoded
+    run("lattice", "best", "--graph", an4_graph, "-o", d / "b2.txt", f"ark,t:{d}/lat.txt")
+    assert "without priors" not in caplog.text
