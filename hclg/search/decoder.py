@@ -233,7 +233,11 @@ class Decoder:
     def warm_up(self) -> None:
         """Loads the compiled search kernel (from numba's cache) and makes the index
         arrays now, by searching one silent frame, so that processes forked afterwards
-        share them instead of each loading them again."""
+        share them instead of each loading them again. Says so when the kernels must be
+        compiled first (once per install: numba keeps them in its cache)."""
+        if not kernels_cached(viterbi):
+            log.warning("compiling hclg's search kernels for this machine (numba); this happens once, later runs "
+                        "load them from the cache")
         ll = np.zeros((1, self.graph.num_columns), np.float32)
         viterbi(self.search_graph, ll, self.event_kind, self.beam_options, *self.indices())
 
@@ -270,6 +274,15 @@ class Decoder:
             self._prons = self.graph.align_lexicon()
         return word_times(words, wframes, units, num_frames, self.is_ctc, self.graph.units.symbols,
                           self.graph.words.symbols, self._prons, self.nonword_units)
+
+
+def kernels_cached(*kernels) -> bool:
+    """Whether numba's on-disk cache holds compiled code of these kernels for their
+    current source (False: the first call compiles them, which takes a while)."""
+    try:
+        return all(bool(k._cache._cache_file._load_index()) for k in kernels)
+    except (AttributeError, OSError):  # another numba: do not guess
+        return True
 
 
 def decode_matrix(graph, matrix, options: DecoderOptions = DecoderOptions()) -> Result:
