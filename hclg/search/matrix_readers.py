@@ -28,7 +28,7 @@ def _binary_entry_size(key: str, shape: tuple[int, int], kind: bytes) -> int:
 
 
 @contextlib.contextmanager
-def _cpp_stderr_captured(lines: list):
+def _cpp_stderr_captured(lines: list, collect: bool = False):
     """Catches what kaldi-native-io's C++ code prints on the process's stderr (its reasons
     for a failed read, with source paths) into ``lines``, so that hclg reports them in one
     message of its own; also silences the complaint of its reader objects that failed to
@@ -42,7 +42,8 @@ def _cpp_stderr_captured(lines: list):
         try:
             yield
         finally:
-            gc.collect()  # a half-built reader complains now, not later
+            if collect:
+                gc.collect()  # a half-built reader complains now, not later
             sys.unraisablehook = hook
             os.dup2(saved, 2)
             os.close(saved)
@@ -73,7 +74,7 @@ def _kaldi_matrices(spec: str) -> Iterator[tuple[str, object]]:
             kind = head[sp + 3 : sp + 5]
     noise = []
     reader = None
-    with _cpp_stderr_captured(noise):
+    with _cpp_stderr_captured(noise, collect=True):
         try:
             reader = kio.SequentialFloatMatrixReader(spec)
         except Exception:  # noqa: BLE001, S110 - kaldi-native-io raises RuntimeError, its reasons on stderr
