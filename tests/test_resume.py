@@ -72,3 +72,20 @@ def test_resume_needs_a_text_output_file_and_a_bad_lattice_spec_truncates_nothin
     with pytest.raises(ValueError, match="unknown lattice specifier"):
         decode_batch(an4_graph, INPUTS, OPTS, text_out=str(out), lattice_out=f"ark;t:{tmp_path}/l")
     assert out.read_text() == "kept\n"
+
+
+def test_file_names_with_spaces_are_not_utterance_ids(tmp_path, an4_graph):
+    """An utterance 'a b' (a.npy named so) was written as 'a b …' and read back as 'a' on
+    every resume: decoded again and again (issue 13)."""
+    import numpy as np
+
+    d = tmp_path / "in"
+    d.mkdir()
+    np.save(d / "u1.npy", np.zeros((5, 102), np.float32))
+    np.save(d / "two words.npy", np.zeros((5, 102), np.float32))
+    out = tmp_path / "h.txt"
+    s = decode_batch(an4_graph, [str(d)], OPTS, str(out), progress=False)
+    assert (s.decoded, s.failed) == (1, 1)
+    s = decode_batch(an4_graph, [str(d)], OPTS, str(out), resume=True, progress=False)
+    assert (s.decoded, s.skipped) == (0, 1)
+    assert [line.split()[0] for line in out.read_text().splitlines()] == ["u1"]

@@ -106,6 +106,11 @@ def _kaldi_matrices(spec: str) -> Iterator[tuple[str, object]]:
                                         f"(read {consumed} of {os.path.getsize(path)} bytes)"))
 
 
+def _is_utterance_id(name: str) -> bool:
+    """Kaldi's rule for keys: not empty, no white space."""
+    return bool(name) and not any(c.isspace() for c in name)
+
+
 def iter_matrices(spec: str) -> Iterator[tuple[str, object]]:
     """Yields (utt_id, matrix or exception) from one input.
 
@@ -132,11 +137,15 @@ def iter_matrices(spec: str) -> Iterator[tuple[str, object]]:
         return
     try:
         if p.suffix == ".npy":
+            if not _is_utterance_id(p.stem):
+                yield (f"<{spec}>", DecodeError(f"{spec}: the file name {p.stem!r} is not an utterance id (white "
+                                                "space: the text output's first field would be cut there)"))
+                return
             yield p.stem, np.load(p, allow_pickle=False)
         elif p.suffix == ".npz":
             with np.load(p, allow_pickle=False) as z:
                 for k in z.files:
-                    if not k or any(c.isspace() for c in k):  # a Kaldi key has none; a newline would forge output lines
+                    if not _is_utterance_id(k):  # a Kaldi key has no white space; a newline would forge output lines
                         yield (f"<{spec}>", DecodeError(f"{spec}: array name {k!r} is not an utterance id "
                                                         "(empty or with white space)"))
                         continue
