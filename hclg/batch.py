@@ -131,7 +131,7 @@ def _check_outputs(inputs, jobs, text_outputs, lattice_out) -> None:
         raise ValueError(f"jobs must be >= 1, got {jobs}")
     paths = [out for out in text_outputs if out and out != "-"]
     if lattice_out:
-        kind, lp = parse_spec(lattice_out)
+        _, lp = parse_spec(lattice_out)
         if lp != "-":
             paths.append(lp)
     for out in paths:

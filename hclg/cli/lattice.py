@@ -129,9 +129,9 @@ def lattice_posteriors(lattices, graph_dir, acoustic_scale, lm_scale, output):
     """Word-arc posteriors by forward-backward."""
     from hclg.lattice.tools import run_posteriors
 
-    lats, words, _ = _lattice_inputs(lattices, graph_dir, acoustic_scale)
+    lats, _, _ = _lattice_inputs(lattices, graph_dir, acoustic_scale)
     with _out(output) as fh:
-        _lattice_run(run_posteriors, lats, fh, words, acoustic_scale, lm_scale)
+        _lattice_run(run_posteriors, lats, fh, acoustic_scale, lm_scale)
 
 
 @lattice_group.command("prune")

@@ -181,7 +181,7 @@ def _refuse_duplicates(path, words: SymbolTable, src, lab, f_state) -> None:
     """An n-gram given twice makes two arcs with one word out of one history state (or two
     final costs): the second would silently compete with the first."""
     key = src.astype(np.int64) * np.int64(len(words) + 1) + lab
-    uniq, first, counts = np.unique(key, return_index=True, return_counts=True)
+    _, first, counts = np.unique(key, return_index=True, return_counts=True)
     dup = np.nonzero(counts > 1)[0]
     if len(dup):
         k = first[dup[0]]

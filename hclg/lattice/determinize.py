@@ -57,7 +57,7 @@ def determinize(raw: RawLattice, utt: str, beam: float, acoustic_scale: float, f
     fids = np.zeros(n, np.int32)
     fids[fin.state] = fin.string
     foff, flab = expand_strings(fids, *trie)
-    soff, slab = expand_strings(np.array([out.start_string], np.int32), *trie)
+    _, slab = expand_strings(np.array([out.start_string], np.int32), *trie)
     return build_lattice(utt, n, arcs.src, arcs.dst, arcs.word, arcs.graph, arcs.acoustic, aoff, alab, fg, fa, foff,
                          flab, (float(out.start_graph), float(out.start_acoustic), slab), acoustic_scale, frame_seconds,
                          b)

@@ -14,7 +14,7 @@ from typing import Iterator, TextIO
 
 import numpy as np
 
-from hclg.errors import DecodeError, HclgError
+from hclg.errors import HclgError
 from hclg.lattice import ops
 from hclg.lattice.archives import LatticeWriter, file_stem, parse_spec, read_lattices
 from hclg.lattice.ctm import ctm
@@ -64,15 +64,6 @@ def _each(lattices, job) -> tuple[int, int]:
     return done, failed
 
 
-def _name(words, w: int) -> str:
-    if words is None:
-        return str(w)
-    if not 0 <= w < len(words):
-        raise DecodeError(f"word id {w} is not in the graph's words.txt ({len(words)} symbols): a lattice of "
-                          "another graph?")
-    return words.symbols[w]
-
-
 def run_best(lattices, out: TextIO, acoustic_scale=None, lm_scale=1.0, word_penalty=0.0) -> ToolSummary:
     """Writes ``utt w1 w2 ...`` for each lattice's best path (lattice-best-path); words by
     the lattice's word table (ids without one)."""
@@ -119,18 +110,20 @@ def run_oracle(lattices, refs: dict, out: TextIO, words, acoustic_scale=None, lm
         o = ops.oracle(lat, ref, acoustic_scale, lm_scale)
         errs += o.errors
         n += o.ref_len
-        out.write(" ".join([lat.utt] + [_name(words, w) for w in o.words]) + "\n")
+        named = lat if lat.words is not None else lat.with_words(words)
+        out.write(" ".join([lat.utt, *named.word_names(o.words)]) + "\n")
         out.flush()
     d, f = _each(lattices, job)
     wer = 100.0 * errs / n if n else 0.0
     return ToolSummary(d, f, wer, f"%WER {wer:.2f} [ {errs} / {n} ] (oracle)")
 
 
-def run_posteriors(lattices, out: TextIO, words=None, acoustic_scale=None, lm_scale=1.0) -> ToolSummary:
-    """Writes ``utt start_frame end_frame word posterior`` per word arc (forward-backward)."""
+def run_posteriors(lattices, out: TextIO, acoustic_scale=None, lm_scale=1.0) -> ToolSummary:
+    """Writes ``utt start_frame end_frame word posterior`` per word arc (forward-backward);
+    words by the lattice's word table (ids without one)."""
     def job(lat):
         for w, s, e, p in ops.word_posteriors(lat, acoustic_scale, lm_scale):
-            out.write(f"{lat.utt} {s} {e} {_name(words, w)} {p:.6f}\n")
+            out.write(f"{lat.utt} {s} {e} {lat.word_names([w])[0]} {p:.6f}\n")
         out.flush()
     return ToolSummary(*_each(lattices, job))
 

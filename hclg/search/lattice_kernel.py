@@ -61,8 +61,8 @@ def _emit_links(t, base, nc, nbase, costs, cut, lattice_beam, tok, nxt_index, g,
         (tokens in the new frame, its cutoff, n_links, arcs expanded)
     """
     # fields unpacked once: the loops below then index plain arrays, as numba likes best
-    tok_state, tok_cost, tok_extra, tok_elo, tok_ehi, tok_nlo, tok_nhi = tok
-    lk_dst, lk_arc, lk_cost = links
+    tok_state, tok_cost, tok_elo, tok_ehi, tok_nlo, tok_nhi = tok.state, tok.cost, tok.elo, tok.ehi, tok.nlo, tok.nhi
+    lk_dst, lk_arc, lk_cost = links.dst, links.arc, links.cost
     off, e_arc, e_arcw = g.off, g.e_arc, g.e_arcw
     weight_cutoff, adaptive_beam, next_cutoff = cut.weight, cut.adaptive_beam, cut.next
     nx = 0
@@ -115,8 +115,8 @@ def _eps_links(cutoff, lattice_beam, base, nc, index, stack, sp, g, tok, links, 
         (nc, sp, n_links, full)
     """
     # fields unpacked once: the loops below then index plain arrays, as numba likes best
-    tok_state, tok_cost, tok_extra, tok_elo, tok_ehi, tok_nlo, tok_nhi = tok
-    lk_dst, lk_arc, lk_cost = links
+    tok_state, tok_cost, tok_nlo, tok_nhi = tok.state, tok.cost, tok.nlo, tok.nhi
+    lk_dst, lk_arc, lk_cost = links.dst, links.arc, links.cost
     off, n_arc, n_arcw = g.off, g.n_arc, g.n_arcw
     cap = tok_state.shape[0]
     scap = stack.shape[0]

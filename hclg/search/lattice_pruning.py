@@ -32,8 +32,9 @@ def prune_frame(b, e, lattice_beam, delta, exact, final_extra, tok, links):
     Returns:
         whether any extra cost changed by more than delta.
     """
-    tok_state, tok_cost, tok_extra, tok_elo, tok_ehi, tok_nlo, tok_nhi = tok  # plain arrays in the loops
-    lk_dst, lk_arc, lk_cost = links
+    # plain arrays in the loops
+    tok_cost, tok_extra, tok_elo, tok_ehi, tok_nlo, tok_nhi = tok.cost, tok.extra, tok.elo, tok.ehi, tok.nlo, tok.nhi
+    lk_dst, lk_cost = links.dst, links.cost
     any_changed = False
     has_final = final_extra.shape[0] > 0
     again = True
@@ -98,7 +99,7 @@ def compact_all(n_frames, frame_start, tok, links, new_id):
         updated in place.
     """
     tok_state, tok_cost, tok_extra, tok_elo, tok_ehi, tok_nlo, tok_nhi = tok  # plain arrays in the loops
-    lk_dst, lk_arc, lk_cost = links
+    lk_dst = links.dst
     n_tok = frame_start[n_frames]
     k = 0
     for f in range(n_frames):
@@ -187,8 +188,8 @@ def compact_tail(r, n_frames, frame_start, tok, links, l0, n_links, new_pos, new
     Returns:
         (tokens, links) after compaction; frame_start updated in place.
     """
-    tok_state, tok_cost, tok_extra, tok_elo, tok_ehi, tok_nlo, tok_nhi = tok  # plain arrays in the loops
-    lk_dst, lk_arc, lk_cost = links
+    tok_state, tok_cost, tok_extra = tok.state, tok.cost, tok.extra  # plain arrays in the loops
+    lk_dst, lk_arc, lk_cost = links.dst, links.arc, links.cost
     t0 = frame_start[r]
     m = l0
     for lk in range(l0, n_links):
