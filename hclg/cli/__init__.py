@@ -8,7 +8,7 @@ import click
 
 from hclg import __version__
 from hclg.cli.decode import decode_cmd, priors_cmd
-from hclg.cli.graph import compile_cmd, info_cmd
+from hclg.cli.graph import compile_cmd, import_kaldi_cmd, info_cmd
 from hclg.cli.lattice import lattice_group
 from hclg.cli.score import wer_cmd
 
@@ -19,7 +19,7 @@ def main():
     """hclg: compile WFST decoding graphs and decode hybrid and CTC posteriors."""
 
 
-for command in (compile_cmd, info_cmd, decode_cmd, priors_cmd, wer_cmd, lattice_group):
+for command in (compile_cmd, import_kaldi_cmd, info_cmd, decode_cmd, priors_cmd, wer_cmd, lattice_group):
     main.add_command(command)
 
 __all__ = ["main"]

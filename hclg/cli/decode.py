@@ -22,7 +22,7 @@ from hclg.search.options import DecoderOptions
 @click.option("--lattice", "lattice_out", default=None, help="Also write word lattices: ark,t:PATH (Kaldi text), ark:PATH (Kaldi binary), npz:DIR or fst:DIR.")
 @click.option("--resume", is_flag=True, help="Skip utterances already in the text output; append.")
 @click.option("-j", "--jobs", type=int, default=1, show_default=True, help="Decoding processes sharing the memory-mapped graph.")
-@options_from(DecoderOptions, skip=("word_times",))  # word times are on with --ctm/--json
+@options_from(DecoderOptions, skip=("word_times", "alignment"))  # word times are on with --ctm/--json
 @click.option("-v", "--verbose", count=True, default=0, help="More logging.")
 def decode_cmd(graph_dir, inputs, text_out, ctm_out, json_out, lattice_out, priors, resume, jobs, verbose, **kw):
     """Decode posterior matrices (Kaldi ark:/scp:, .npy, .npz, or a folder of .npy) with GRAPH_DIR.

@@ -27,6 +27,24 @@ def compile_cmd(lexicon, grammar, phones, tokens, verbose, graph_dir, **kw):
     click.echo(f"{res.path}: {res.states} states, {res.arcs} arcs, {res.seconds:.1f}s")
 
 
+@click.command("import-kaldi")
+@verbose_option(default=1)
+@click.argument("kaldi_graph_dir", type=click.Path(exists=True, file_okay=False))
+@click.argument("model", type=click.Path(exists=True, dir_okay=False))
+@click.argument("graph_dir", type=click.Path(file_okay=False))
+def import_kaldi_cmd(verbose, kaldi_graph_dir, model, graph_dir):
+    """Open a Kaldi system's graph as it is: KALDI_GRAPH_DIR (exp/<model>/graph: HCLG.fst,
+    words.txt, phones.txt, phones/align_lexicon.*) with its MODEL (final.mdl) becomes the
+    hclg graph directory GRAPH_DIR, decoded as Kaldi's decode-faster-mapped (transition
+    ids read their pdf's column; give pdf log-likelihoods with --input-kind
+    log-likelihoods, or posteriors with --priors)."""
+    from hclg.graph.kaldi_graph import import_kaldi_graph
+
+    setup_logging(verbose)
+    out = call(import_kaldi_graph, kaldi_graph_dir, model, graph_dir)
+    click.echo(f"{out}: imported from {kaldi_graph_dir} and {model}")
+
+
 @click.command("info")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.argument("graph_dir", type=click.Path(exists=True, file_okay=False))

@@ -135,7 +135,7 @@ def compile_graph(lexicon, grammar, out_dir, options: CompileOptions = CompileOp
     options.validate()
     o = options.resolved()
     out = Path(out_dir)
-    _check_output_dir(out, [lexicon, grammar, phones, tokens, o.pdf_map, o.context_table, o.hmm_topology])
+    check_output_dir(out, [lexicon, grammar, phones, tokens, o.pdf_map, o.context_table, o.hmm_topology])
     t_start = time.perf_counter()
     steps: list = []
     token = hfst.STEP_RECORD.set(steps)
@@ -176,7 +176,7 @@ def _ctc_symbols(o: CompileOptions, token_list, tokens_path) -> CompileOptions:
     return o
 
 
-def _check_output_dir(out: Path, inputs) -> None:
+def check_output_dir(out: Path, inputs) -> None:
     """Refuses a graph directory that holds an input, or that exists, is not empty and is
     not a graph directory (compiling would write among someone else's files)."""
     if out.exists() and not out.is_dir():

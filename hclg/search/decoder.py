@@ -40,6 +40,8 @@ class Result:
         partial: True if no final state was reached (best partial hypothesis).
         frame_seconds: seconds per output frame (frame_shift * subsampling).
         arcs_expanded: emitting arcs expanded by the search (for benchmarks).
+        alignment: with ``options.alignment``, the input label of every frame
+            (transition ids on HMM graphs, Kaldi's alignment); else empty.
     """
 
     utt: str
@@ -54,6 +56,7 @@ class Result:
     partial: bool
     frame_seconds: float
     arcs_expanded: int = 0
+    alignment: tuple[int, ...] = ()
 
     @property
     def text(self) -> str:
@@ -94,6 +97,9 @@ class Decoder:
         self.log_priors = log_priors
         gopts = g.manifest.get("options", {})
         self.is_ctc = g.topology == "ctc"
+        #: HMM graphs whose self-loops follow the forward transition (Kaldi's add-self-loops
+        #: --reorder=true): phone boundaries are phone starts
+        self.reordered = g.manifest.get("self_loops") == "reorder"
         if not self.is_ctc and (options.blank_skip_threshold is not None or options.blank_penalty):
             raise DecodeError(f"blank_skip_threshold and blank_penalty are for CTC graphs; {g.path} is an HMM graph")
         if options.acoustic_scale is not None:
@@ -117,11 +123,17 @@ class Decoder:
             self.unit_of_label = np.arange(n_labels)
         else:
             tr = g.transitions()
-            self.event_kind[tr["is_final"][:n_labels]] = EVENT_PHONE_END
+            if self.reordered:  # Kaldi's graphs: a phone starts with a forward transition out of its first state
+                starts = (tr["hmm_state"] == 0) & (tr["to_state"] != tr["hmm_state"])
+                starts[0] = False
+                self.event_kind[starts[:n_labels]] = EVENT_PHONE_END
+            else:  # a phone ends with the transition into its final state
+                self.event_kind[tr["is_final"][:n_labels]] = EVENT_PHONE_END
             self.unit_of_label = tr["phone"]
             sil = gopts.get("sil_phone")
             if sil:
                 self.nonword_units |= {sil} | {sil + s for s in ("_B", "_I", "_E", "_S")}
+        self.nonword_units |= set(gopts.get("nonword_units", ()))
         if not self.is_ctc and log_priors is None and options.input_kind != "log-likelihoods":
             log.warning("%s is an HMM graph and the inputs are %s without priors: a hybrid model's posteriors are "
                         "divided by its priors (--priors; `hclg priors` estimates them) to give scaled likelihoods; "
@@ -130,6 +142,9 @@ class Decoder:
         self.label_event_kind = self.event_kind.copy()  # for alignments read from lattices
         if not options.word_times:
             self.event_kind[:] = EVENT_NONE  # no phone/token boundary links
+        if options.alignment:  # a link on every frame: the whole alignment
+            self.event_kind[1:] = EVENT_PHONE_END
+            self.event_kind[g.ilabel_to_column < 0] = EVENT_NONE
         self.frame_seconds = options.frame_shift * options.frame_subsampling_factor
         self._prons = None
         self._index = None  # the kernel's two per-state index arrays, made on first decode
@@ -189,19 +204,25 @@ class Decoder:
         cost, ac, link, reached, arcs = out.best_cost, out.best_ac, out.best_link, out.reached_final, out.arcs_expanded
         lprev, llabel, lframe = out.links
         self.check_search(cost, reached, utt)
-        words, wframes, units = [], [], []
+        words, wframes, events = [], [], []
         while link >= 0:
             lab = int(llabel[link])
             if lab > 0:
                 words.append(lab)
                 wframes.append(int(lframe[link]))
             else:
-                units.append((int(self.unit_of_label[-lab]), int(lframe[link])))
+                events.append((-lab, int(lframe[link])))
             link = int(lprev[link])
         words.reverse()
         wframes.reverse()
-        units.reverse()
+        events.reverse()
         T = ll.shape[0]
+        alignment = ()
+        if o.alignment:  # an event on every frame: the alignment; the unit boundaries come from it
+            alignment = tuple(il for il, _ in events)
+            units = self.alignment_units(np.array(alignment, dtype=np.int64))
+        else:
+            units = [(int(self.unit_of_label[il]), f) for il, f in events]
         starts, ends = self.word_times(words, wframes, units, T) if o.word_times else ((), ())
         if frame_map is not None:
             starts = [int(frame_map[s]) for s in starts]
@@ -209,7 +230,7 @@ class Decoder:
             T = int(matrix.shape[0])
         wsym = self.graph.words.symbols
         return Result(utt, tuple(wsym[w] for w in words), tuple(words), tuple(starts), tuple(ends),
-                      float(cost), float(cost - ac), float(ac), T, not reached, self.frame_seconds, int(arcs))
+                      float(cost), float(cost - ac), float(ac), T, not reached, self.frame_seconds, int(arcs), alignment)
 
     def search_lattice(self, ll: np.ndarray, utt: str = "") -> tuple[RawLattice, bool, int]:
         """The lattice search (Kaldi's LatticeFasterDecoder) on scaled log-likelihoods: the
@@ -257,8 +278,9 @@ class Decoder:
             raise DecodeError(f"utterance {utt!r}: no final state reached and allow_partial is off")
 
     def alignment_units(self, labels: np.ndarray) -> list[tuple[int, int]]:
-        """The phone ends (HMM) or token starts (CTC) of a frame alignment (one input label
-        per frame), as the 1-best search's event links record them: (unit label, frame)."""
+        """The phone ends (HMM), phone starts (HMM graphs with Kaldi's reordered self-loops)
+        or token starts (CTC) of a frame alignment (one input label per frame), as the
+        1-best search's event links record them: (unit label, frame)."""
         kind = self.label_event_kind[labels]
         units, prev = [], 0
         for f, (il, k) in enumerate(zip(labels.tolist(), kind.tolist())):
@@ -273,7 +295,7 @@ class Decoder:
         if self._prons is None:
             self._prons = self.graph.align_lexicon()
         return word_times(words, wframes, units, num_frames, self.is_ctc, self.graph.units.symbols,
-                          self.graph.words.symbols, self._prons, self.nonword_units)
+                          self.graph.words.symbols, self._prons, self.nonword_units, self.reordered)
 
 
 def kernels_cached(*kernels) -> bool:

@@ -35,6 +35,7 @@ class DecoderOptions:
     frame_shift: float = field(default=constants.FRAME_SHIFT, metadata={"help": "Seconds per input frame before subsampling."})
     frame_subsampling_factor: int = field(default=constants.FRAME_SUBSAMPLING_FACTOR, metadata={"help": "Input frames per output frame of the model."})
     word_times: bool = field(default=True, metadata={"help": "Track phone/token boundaries for word times (CTM, JSON); off is faster and leaves times empty."})
+    alignment: bool = field(default=False, metadata={"help": "Keep the 1-best's input label on every frame: transition ids on HMM graphs, as Kaldi's --alignment-wspecifier."})
 
     def __post_init__(self):
         self.validate()

@@ -6,20 +6,23 @@ from __future__ import annotations
 import numpy as np
 
 
-def word_times(words, wframes, units, num_frames, is_ctc, unit_symbols, word_symbols, prons, nonword_units):
+def word_times(words, wframes, units, num_frames, is_ctc, unit_symbols, word_symbols, prons, nonword_units,
+               phone_starts=False):
     """(first frames, last frames) of each word.
 
     Args:
         words: word ids of the path.
         wframes: the frame at which each word was output (the fallback times).
-        units: (unit label, frame) events of the path: HMM, each phone's last frame;
-            CTC, each token's first frame.
+        units: (unit label, frame) events of the path: HMM, each phone's last frame (its
+            first with ``phone_starts``); CTC, each token's first frame.
         num_frames: frames of the utterance.
         is_ctc: the graph's topology is CTC.
         unit_symbols: the unit table (symbol of each unit label).
         word_symbols: the word table.
         prons: word -> its pronunciations (tuples of unit symbols).
         nonword_units: units that may stand between words (silence, word delimiter).
+        phone_starts: the HMM events are phone starts: the graph has Kaldi's reordered
+            self-loops (a phone's last frames are self-loops after its final transition).
 
     Returns:
         Lists of first and last frames; when no split through the lexicon exists, the
@@ -30,6 +33,10 @@ def word_times(words, wframes, units, num_frames, is_ctc, unit_symbols, word_sym
     if is_ctc:
         # units: (token label, first frame); a token lasts until the next unit starts
         segs = [(unit_symbols[u], f, f) for u, f in units]
+    elif phone_starts:
+        # units: (phone id, first frame); a phone ends where the next starts (as Kaldi's SplitToPhones)
+        nexts = [f for _, f in units[1:]] + [num_frames]
+        segs = [(unit_symbols[u], f, n - 1) for (u, f), n in zip(units, nexts)]
     else:
         # units: (phone id, last frame); a phone starts after the previous one ends
         segs, prev = [], -1

@@ -1,0 +1,198 @@
+"""A real Kaldi system opened as it is (tests/data/kaldi_mono_system: Kaldi's own
+HCLG.fst, final.mdl, features and decode log; tests/data/kaldi_mono_lattices: the lattices
+Kaldi's gmm-latgen-faster wrote for the same utterances).
+
+The independent answers: Kaldi's decode log (1-best words and "Log-like per frame"),
+Kaldi's lattices (the frame alignment, transition id by transition id, of the best path),
+word times derived from that alignment as Kaldi's SplitToPhones + lattice-align-words do
+(written here from Kaldi's rules, not with hclg's code), and kaldi-decoder's
+FasterDecoder on the same HCLG.fst.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from hclg.graph.kaldi_graph import import_kaldi_graph
+from hclg.graph.kaldi_model import read_transition_model
+from hclg.lattice.archives import read_lattices
+from hclg.search.decoder import Decoder
+from hclg.search.options import DecoderOptions
+from helpers import ROOT
+from oracles.kaldi_gmm import recipe_loglikes
+
+SYSTEM = ROOT / "tests" / "data" / "kaldi_mono_system"
+LATS = ROOT / "tests" / "data" / "kaldi_mono_lattices" / "lat.1.gz"
+# as the recipe's decode: gmm-latgen-faster --max-active=7000 --beam=13.0 --acoustic-scale=0.083333
+KALDI_OPTIONS = DecoderOptions(beam=13.0, max_active=7000, acoustic_scale=0.083333, input_kind="log-likelihoods",
+                               alignment=True)
+
+
+@pytest.fixture(scope="module")
+def kaldi_system(tmp_path_factory):
+    out = import_kaldi_graph(SYSTEM / "graph", SYSTEM / "final.mdl", tmp_path_factory.mktemp("k") / "graph")
+    u2s = dict(line.split() for line in (SYSTEM / "features" / "utt2spk").read_text().splitlines())
+    ll = recipe_loglikes(SYSTEM / "features" / "raw_mfcc_test.1.ark", SYSTEM / "features" / "cmvn_test.ark", u2s,
+                         SYSTEM / "final.mdl")
+    log = {}
+    text = (SYSTEM / "decode.1.log").read_text()
+    for m in re.finditer(r"^(R\S+) (.*)$", text, re.M):
+        log.setdefault(m.group(1), {})["words"] = m.group(2).split()
+    for m in re.finditer(r"Log-like per frame for utterance (\S+) is (\S+) over (\d+) frames", text):
+        log[m.group(1)]["loglike"] = float(m.group(2))
+    return out, ll, log
+
+
+def kaldi_best_paths(lmwt: float = 12.0):
+    """utt -> (word ids, transition ids per frame) of the best path of Kaldi's own
+    lattice at Kaldi's scoring scale (graph + acoustic / LMWT): plain Viterbi over the
+    topologically sorted states."""
+    out = {}
+    for lat in read_lattices(f"ark:{LATS}"):
+        S = lat.num_states
+        best, back = np.full(S, np.inf), [None] * S
+        best[0] = 0.0
+        cost = lat.graph + lat.acoustic / lmwt
+        for k in np.argsort(lat.src, kind="stable"):
+            s, d = lat.src[k], lat.dst[k]
+            if best[s] + cost[k] < best[d]:
+                best[d], back[d] = best[s] + cost[k], k
+        fin = lat.final_graph + lat.final_acoustic / lmwt
+        s = int(np.argmin(best + fin))
+        words, ali = [], [lat.final_labels(s).tolist()]
+        while back[s] is not None:
+            k = back[s]
+            ali.append(lat.arc_align(k).tolist())
+            if lat.word[k]:
+                words.append(int(lat.word[k]))
+            s = int(lat.src[k])
+        out[lat.utt] = (words[::-1], [t for part in ali[::-1] for t in part])
+    return out
+
+
+def kaldi_word_times(ali, words, tm, word_boundary):
+    """(start, end) frames per word as Kaldi: SplitToPhones on a reordered alignment (a
+    phone ends after the self-loops that follow its final transition), then phones
+    grouped into words by word_boundary.int (begin ... end, or singleton)."""
+    table = tm.transition_table()
+    phones, i = [], 0
+    while i < len(ali):
+        j = i
+        while not table.is_final[ali[j]]:
+            j += 1
+        while j + 1 < len(ali) and table.to_state[ali[j + 1]] == table.hmm_state[ali[j + 1]] \
+                and table.trans_state[ali[j + 1]] == table.trans_state[ali[j]]:
+            j += 1
+        phones.append((int(table.phone[ali[i]]), i, j))
+        i = j + 1
+    times, start = [], None
+    for ph, a, b in phones:
+        kind = word_boundary[ph]
+        if kind in ("begin", "singleton"):
+            start = a
+        if kind in ("end", "singleton"):
+            times.append((start, b))
+    assert len(times) == len(words)
+    return times
+
+
+def test_transition_model_is_read_as_kaldi_numbers_it():
+    tm = read_transition_model(SYSTEM / "final.mdl")
+    t = tm.transition_table()
+    # graph/num_pdfs and disambig_tid.int (613, 614 = first ids past the model's) of the recipe
+    assert tm.num_pdfs == 64 and t.num_transitions == 612
+    # silence (phones 1-10): 5 emitting states, state 0 -> 0,1,2,3; its self-loop is tid 1
+    assert t.self_loop_of[1] == 1 and list(t.to_state[1:5]) == [0, 1, 2, 3]
+    assert np.allclose(np.exp(t.log_prob[1:5]).sum(), 1.0, atol=1e-5)
+
+
+def test_kaldi_graph_decodes_to_kaldis_words_costs_and_alignments(kaldi_system):
+    graph, ll, log = kaldi_system
+    dec = Decoder(graph, KALDI_OPTIONS)
+    best = kaldi_best_paths()
+    wsym = dec.graph.words.symbols
+    assert len(ll) == len(best) == 55
+    for utt in sorted(ll):
+        r = dec.decode(ll[utt], utt)
+        assert list(r.words) == log[utt]["words"], utt
+        # Kaldi prints -(graph + scaled acoustic cost) / frames with 6 digits
+        assert -r.cost / r.frames == pytest.approx(log[utt]["loglike"], abs=6e-5), utt
+        words, ali = best[utt]
+        assert [wsym[w] for w in words] == list(r.words), utt
+        assert list(r.alignment) == ali, utt
+
+
+def test_word_times_on_a_kaldi_graph_are_kaldis(kaldi_system):
+    graph, ll, _ = kaldi_system
+    dec = Decoder(graph, KALDI_OPTIONS)
+    tm = read_transition_model(SYSTEM / "final.mdl")
+    names = {1: "nonword", 2: "begin", 3: "end", 4: "internal", 5: "singleton"}
+    wb = {}
+    for line in (SYSTEM / "graph" / "phones" / "word_boundary.int").read_text().splitlines():
+        p, k = line.split()
+        wb[int(p)] = names.get(int(k), k) if k.isdigit() else k
+    best = kaldi_best_paths()
+    checked = 0
+    for utt in sorted(ll):
+        r = dec.decode(ll[utt], utt)
+        words, ali = best[utt]
+        want = kaldi_word_times(ali, words, tm, wb)
+        assert list(zip(r.start_frames, r.end_frames)) == want, utt
+        checked += len(want)
+    assert checked > 300
+
+
+def test_same_1best_as_kaldi_decoders_faster_decoder_on_kaldis_const_fst(kaldi_system):
+    import kaldi_decoder
+    import kaldifst
+    from oracles.kaldi_recipes import expand_columns, kaldi_faster_decode
+
+    graph, ll, _ = kaldi_system
+    dec = Decoder(graph, KALDI_OPTIONS)
+    kfst = kaldifst.StdConstFst.read(str(SYSTEM / "graph" / "HCLG.fst"))  # Kaldi's own file: a ConstFst
+    kdec = kaldi_decoder.FasterDecoder(kfst, kaldi_decoder.FasterDecoderOptions(beam=13.0, max_active=7000))
+    differ = []
+    for utt in sorted(ll):
+        r = dec.decode(ll[utt], utt)
+        words, cost, final = kaldi_faster_decode(kdec, expand_columns(dec.loglikes(ll[utt]), dec.graph.ilabel_to_column))
+        assert final and not r.partial, utt
+        if list(r.word_ids) == words:
+            assert r.cost == pytest.approx(cost, rel=1e-6), utt  # Kaldi adds in float32
+        else:  # the beam pruned one of the two best paths: hclg's must be the cheaper one
+            assert r.cost < cost - 0.1, utt
+            differ.append(utt)
+    # R040_s1_53: FasterDecoder (beam 13) loses the best path (cost 2538.98 against 2538.07);
+    # gmm-latgen-faster's log has hclg's words there, as everywhere (the test above)
+    assert differ == ["R040_s1_53"]
+
+
+def test_cli_imports_a_kaldi_graph_and_decodes_kaldi_likelihoods(kaldi_system, tmp_path):
+    import kaldi_native_io
+    from click.testing import CliRunner
+
+    from hclg.cli import main
+
+    _, ll, log = kaldi_system
+    utts = sorted(ll)[:5]
+    with kaldi_native_io.FloatMatrixWriter(f"ark:{tmp_path / 'loglikes.ark'}") as w:
+        for u in utts:
+            w.write(u, ll[u])
+    r = CliRunner().invoke(main, ["import-kaldi", str(SYSTEM / "graph"), str(SYSTEM / "final.mdl"), str(tmp_path / "g")])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(main, ["decode", str(tmp_path / "g"), f"ark:{tmp_path / 'loglikes.ark'}", "-o",
+                                  str(tmp_path / "hyp.txt"), "--ctm", str(tmp_path / "hyp.ctm"), "--input-kind",
+                                  "log-likelihoods", "--acoustic-scale", "0.083333", "--beam", "13", "--max-active", "7000"])
+    assert r.exit_code == 0, r.output
+    hyp = dict(line.split(" ", 1) for line in (tmp_path / "hyp.txt").read_text().splitlines())
+    assert {u: hyp[u].split() for u in utts} == {u: log[u]["words"] for u in utts}
+    # the CTM's first word: R040_s1_01's "the" from frame 0 to 38 (see test_word_times_on_a_kaldi_graph_are_kaldis)
+    assert (tmp_path / "hyp.ctm").read_text().splitlines()[0] == "R040_s1_01 1 0.000 0.390 the"
+    # a graph directory that is not Kaldi's says what it expected
+    r = CliRunner().invoke(main, ["import-kaldi", str(tmp_path), str(SYSTEM / "final.mdl"), str(tmp_path / "g2")])
+    assert r.exit_code != 0 and "expected a Kaldi graph directory" in r.output
+    r = CliRunner().invoke(main, ["import-kaldi", str(SYSTEM / "graph"), str(SYSTEM / "graph" / "words.txt"),
+                                  str(tmp_path / "g3")])
+    assert r.exit_code != 0 and "words.txt" in r.output and "Traceback" not in r.output
