@@ -39,4 +39,5 @@ FRAME_SHIFT = 0.01
 FRAME_SUBSAMPLING_FACTOR = 1
 
 # Graph directory format.
-GRAPH_FORMAT_VERSION = 3  # 2: arc records and paired offsets; 3: the unit table is units.txt (was tokens.txt)
+GRAPH_FORMAT_VERSION = 4  # 2: arc records and paired offsets; 3: the unit table is units.txt (was tokens.txt);
+# 4: HMM self-loops after the forward transition, as Kaldi (manifest "self_loops": "reorder")

@@ -292,6 +292,7 @@ def _compile(lexicon, grammar, out, o: CompileOptions, phones, tokens, t_start, 
     st, na = steps[-1][1], steps[-1][2]
     manifest = {
         "topology": o.topology,
+        "self_loops": "reorder" if o.topology == "hmm" else None,
         "options": dataclasses.asdict(o),
         "inputs": {k: {"path": str(Path(v).resolve()), "sha256": sha256(v)} for k, v in inputs.items()},
         "grammar_stats": dataclasses.asdict(gstats) if gstats else None,

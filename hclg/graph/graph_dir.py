@@ -53,8 +53,9 @@ from hclg.graph.arc_records import (
     DECODER_ARRAYS, E_REC, N_REC, DecoderArrays, decoder_arrays, records_of_arrays,
 )
 
-#: the graph format versions this hclg opens (version 2 named units.txt tokens.txt)
-READABLE_FORMAT_VERSIONS = (2, 3)
+#: the graph format versions this hclg opens (version 2 named units.txt tokens.txt; versions 2 and 3
+#: put HMM self-loops before the forward transition)
+READABLE_FORMAT_VERSIONS = (2, 3, 4)
 from hclg.graph.symbols import SymbolTable
 
 

@@ -1,15 +1,16 @@
 """H, the HMM transducer over transition ids (:mod:`hclg.graph.hmm_topology`): first built
 without self-loops (Kaldi's ``make-h-transducer``), composed and optimised, and the
 self-loops are added last (Kaldi's ``add-self-loops --reorder=true``): the arc for the
-transition out of an HMM state consumes that state's last frame, and the self-loop sits
-on the arc's source state."""
+transition out of an HMM state consumes that state's first frame, and the self-loop sits
+on the state the arc enters, as in every graph Kaldi's mkgraph.sh makes."""
 
 from __future__ import annotations
 
 import math
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.typed import Dict, List
 
 from hclg.errors import GraphBuildError
 from hclg.fst.arrays import FstArrays
@@ -94,12 +95,66 @@ def _sort_by_ilabel(count, il2, ol2, w2, nx2):
 
 
 @njit(cache=True)
-def _self_loops(offsets, ilabel, olabel, weight, nextstate, final, trans_state, self_loop_of, loop_log_prob, scale):
-    """Kaldi's add-self-loops --reorder=true over arrays (see :func:`add_self_loops`).
+def _preceding_same_class(offsets, ilabel, nextstate, S, start, trans_state):
+    """Kaldi's MakePrecedingInputSymbolsSameClass(start_is_epsilon=true) with the classes
+    of TidToTstateMapper (a transition id's transition state; 0 for epsilon): each arc
+    with an input label into a state entered by arcs of different classes is sent
+    instead to a new state, one per (state, class), which has an epsilon arc to it.
+
+    Returns:
+        (new next state of every arc, the bad state each new state leads to, the class
+        entering each state of the result: -1 none, 0 epsilon, else a transition state)
+    """
+    cls = np.full(S, -1, np.int32)
+    if start >= 0:
+        cls[start] = 0
+    bad = np.zeros(S, np.bool_)
+    for s in range(S):
+        for a in range(offsets[s], offsets[s + 1]):
+            c = trans_state[ilabel[a]]
+            d = nextstate[a]
+            if cls[d] == -1:
+                cls[d] = c
+            elif cls[d] != c:
+                bad[d] = True
+    nxt = nextstate.copy()
+    dummy = Dict.empty(key_type=types.int64, value_type=types.int64)
+    target = List.empty_list(types.int64)
+    dcls = List.empty_list(types.int64)
+    width = np.int64(trans_state.max()) + 1
+    for s in range(S):
+        for a in range(offsets[s], offsets[s + 1]):
+            d = nextstate[a]
+            if ilabel[a] != 0 and bad[d]:
+                c = trans_state[ilabel[a]]
+                key = np.int64(d) * width + c
+                if key not in dummy:
+                    dummy[key] = S + len(target)
+                    target.append(d)
+                    dcls.append(c)
+                nxt[a] = dummy[key]
+    D = len(target)
+    to = np.empty(D, np.int32)
+    state_in = np.full(S + D, -1, np.int32)
+    state_in[:S] = cls
+    for k in range(D):
+        to[k] = target[k]
+        state_in[S + k] = dcls[k]
+    for s in range(S):
+        if bad[s]:
+            state_in[s] = 0  # only epsilon arcs enter it now
+    return nxt, to, state_in
+
+
+@njit(cache=True)
+def _self_loops(offsets, ilabel, olabel, weight, nextstate, final, start, trans_state, self_loop_of, loop_log_prob,
+                scale):
+    """Kaldi's add-self-loops --reorder=true (AddSelfLoopsBefore) over arrays (see
+    :func:`add_self_loops`).
 
     Args:
         offsets: int64 [S+1]; ilabel, olabel, nextstate: int32 [A]; weight: float32 [A];
-            final: float32 [S]: the graph without self-loops, arcs grouped by state.
+            final: float32 [S]; start: the graph without self-loops, arcs grouped by state.
         trans_state: int32 [T+1]: the HMM state each transition id leaves (0: epsilon).
         self_loop_of: int32 [Q+1]: the self-loop transition id of each HMM state (0: none).
         loop_log_prob: float64 [T+1]: log probability of each transition's self-loop.
@@ -110,52 +165,23 @@ def _self_loops(offsets, ilabel, olabel, weight, nextstate, final, trans_state, 
         arcs sorted by input label (stable).
     """
     S = final.shape[0]
-    big = np.iinfo(np.int32).max
-    bad = np.zeros(S, np.bool_)
-    moved = 0
-    for s in range(S):
-        cmin = big
-        cmax = -1
-        for a in range(offsets[s], offsets[s + 1]):
-            c = trans_state[ilabel[a]]
-            cmin = min(cmin, c)
-            cmax = max(cmax, c)
-        if (cmin != cmax and cmax >= 0) or (final[s] != np.inf and cmax > 0):
-            bad[s] = True
-            for a in range(offsets[s], offsets[s + 1]):
-                if ilabel[a] != 0:
-                    moved += 1
-    S2 = S + moved
-    # each state's class (the HMM state its arcs leave), then its self-loop
-    cls = np.zeros(S2, np.int32)
-    nxt_new = S
-    for s in range(S):
-        for a in range(offsets[s], offsets[s + 1]):
-            c = trans_state[ilabel[a]]
-            if bad[s]:
-                if ilabel[a] != 0:
-                    cls[nxt_new] = c
-                    nxt_new += 1
-            elif c > cls[s]:
-                cls[s] = c
-    # per HMM state: the self-loop's cost and what its forward arcs pay
+    nxt, to, state_in = _preceding_same_class(offsets, ilabel, nextstate, S, start, trans_state)
+    D = to.shape[0]
+    S2 = S + D
+    # per HMM state, in single precision as Kaldi's TransitionModel: the self-loop's cost
+    # and what every arc (and final weight) leaving a state it enters pays
     loop_cost = np.zeros(self_loop_of.shape[0], np.float32)
     fwd_cost = np.zeros(self_loop_of.shape[0], np.float32)
     for c in range(self_loop_of.shape[0]):
         if self_loop_of[c] > 0:
-            lp = loop_log_prob[self_loop_of[c]]
-            loop_cost[c] = -scale * lp
-            fwd_cost[c] = -scale * np.log1p(-np.exp(lp))
-    loop = np.zeros(S2, np.int32)
+            lp = np.float32(loop_log_prob[self_loop_of[c]])
+            loop_cost[c] = np.float32(-lp * scale)
+            fwd_cost[c] = np.float32(-np.log(np.float32(1.0) - np.float32(np.exp(lp))) * scale)
     count = np.zeros(S2 + 1, np.int64)
     for s in range(S2):
-        loop[s] = self_loop_of[cls[s]]
-        if s < S:
-            count[s + 1] = (offsets[s + 1] - offsets[s]) + (loop[s] > 0)
-        else:
-            count[s + 1] = 1 + (loop[s] > 0)
-    for s in range(S2):
-        count[s + 1] += count[s]
+        c = state_in[s]
+        deg = (offsets[s + 1] - offsets[s]) if s < S else 1
+        count[s + 1] = count[s] + deg + (1 if c > 0 and self_loop_of[c] > 0 else 0)
     A2 = count[S2]
     il2 = np.empty(A2, np.int32)
     ol2 = np.empty(A2, np.int32)
@@ -163,49 +189,30 @@ def _self_loops(offsets, ilabel, olabel, weight, nextstate, final, trans_state, 
     nx2 = np.empty(A2, np.int32)
     fin2 = np.full(S2, np.inf, np.float32)
     fin2[:S] = final
-    nxt_new = S
-    for s in range(S):
+    for s in range(S2):
+        c = state_in[s]
+        fwd = fwd_cost[c] if c > 0 else np.float32(0.0)
         k = count[s]
-        if bad[s]:  # its epsilon arcs, then one epsilon arc per moved arc, to a new state
-            for a in range(offsets[s], offsets[s + 1]):
-                if ilabel[a] == 0:
-                    il2[k] = 0
-                    ol2[k] = olabel[a]
-                    w2[k] = weight[a]
-                    nx2[k] = nextstate[a]
-                    k += 1
-            for a in range(offsets[s], offsets[s + 1]):
-                if ilabel[a] != 0:
-                    il2[k] = 0
-                    ol2[k] = olabel[a]
-                    w2[k] = weight[a]
-                    nx2[k] = nxt_new
-                    k += 1
-                    q = nxt_new
-                    j = count[q]
-                    il2[j] = ilabel[a]
-                    ol2[j] = 0
-                    w2[j] = fwd_cost[cls[q]]
-                    nx2[j] = nextstate[a]
-                    if loop[q] > 0:
-                        il2[j + 1] = loop[q]
-                        ol2[j + 1] = 0
-                        w2[j + 1] = loop_cost[cls[q]]
-                        nx2[j + 1] = q
-                    nxt_new += 1
-        else:
+        if s < S:
             for a in range(offsets[s], offsets[s + 1]):
                 il2[k] = ilabel[a]
                 ol2[k] = olabel[a]
-                w2[k] = weight[a] + fwd_cost[cls[s]] if ilabel[a] != 0 else weight[a]
-                nx2[k] = nextstate[a]
+                w2[k] = weight[a] + fwd
+                nx2[k] = nxt[a]
                 k += 1
-        if loop[s] > 0:
-            il2[k] = loop[s]
+            if fin2[s] != np.inf:
+                fin2[s] = fin2[s] + fwd
+        else:  # a new state: its epsilon arc to the state it stands in front of
+            il2[k] = 0
             ol2[k] = 0
-            w2[k] = loop_cost[cls[s]]
-            nx2[k] = s
+            w2[k] = fwd
+            nx2[k] = to[s - S]
             k += 1
+        if c > 0 and self_loop_of[c] > 0:
+            il2[k] = self_loop_of[c]
+            ol2[k] = 0
+            w2[k] = loop_cost[c]
+            nx2[k] = s
     _sort_by_ilabel(count, il2, ol2, w2, nx2)
     return count, il2, ol2, w2, nx2, fin2
 
@@ -222,7 +229,7 @@ def self_loop_arrays(f, table: TransitionTable, self_loop_scale: float, consume:
     if a.num_arcs and a.ilabel.max() > table.num_transitions:
         raise GraphBuildError("the graph has input labels that are not transition ids (disambiguation symbols left?)")
     off, il, ol, w, nx, fin = _self_loops(
-        a.offsets, a.ilabel, a.olabel, a.weight, a.nextstate, a.final,
+        a.offsets, a.ilabel, a.olabel, a.weight, a.nextstate, a.final, int(a.start),
         np.ascontiguousarray(table.trans_state, dtype=np.int32), np.ascontiguousarray(table.self_loop_of, dtype=np.int32),
         np.ascontiguousarray(table.self_loop_log_prob, dtype=np.float64), float(self_loop_scale))
     return FstArrays(a.start, fin, off, il, ol, w, nx)
@@ -230,13 +237,16 @@ def self_loop_arrays(f, table: TransitionTable, self_loop_scale: float, consume:
 
 def add_self_loops(f, table: TransitionTable, self_loop_scale: float):
     """Adds HMM self-loops to a graph built without them, as Kaldi's
-    ``add-self-loops --reorder=true``.
+    ``add-self-loops --reorder=true`` (mkgraph.sh's default): the self-loop of HMM state
+    ``q`` sits on the state that ``q``'s forward transitions enter, so a path reads
+    ``q``'s forward transition on its first frame in ``q`` and the self-loop after it.
 
-    A state whose out-arcs leave different HMM states (or that is final and has
-    transition arcs) first gets each such arc moved behind a new state reached by
-    epsilon (Kaldi's MakeFollowingInputSymbolsSameClass). Then each state whose arcs all
-    leave HMM state ``q`` gets ``q``'s self-loop with cost ``-self_loop_scale * log
-    p_loop``, and its forward arcs pay ``-self_loop_scale * log(1 - p_loop)``.
+    A state entered by transitions out of different HMM states first has each such arc
+    sent to a new state, one per HMM state, with an epsilon arc to it (Kaldi's
+    MakePrecedingInputSymbolsSameClass; the start state counts as entered by epsilon).
+    Then each state entered by transitions out of HMM state ``q`` gets ``q``'s self-loop,
+    cost ``-self_loop_scale * log p_loop``, and every arc leaving it, and its final
+    weight, pays ``-self_loop_scale * log(1 - p_loop)`` (the graph stays stochastic).
 
     Args:
         f: the graph without self-loops (input labels: transition ids and epsilon).

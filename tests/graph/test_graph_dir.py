@@ -90,7 +90,7 @@ def test_unit_table_is_units_txt_and_version_2_graphs_still_open(graph, tmp_path
     from hclg.search.options import DecoderOptions
 
     assert (graph / "units.txt").exists() and not (graph / "tokens.txt").exists()
-    assert json.loads((graph / "manifest.json").read_text())["format_version"] == 3
+    assert json.loads((graph / "manifest.json").read_text())["format_version"] == 4
     old = tmp_path / "v2"
     shutil.copytree(graph, old)
     (old / "units.txt").rename(old / "tokens.txt")

@@ -196,3 +196,35 @@ def test_cli_imports_a_kaldi_graph_and_decodes_kaldi_likelihoods(kaldi_system, t
     r = CliRunner().invoke(main, ["import-kaldi", str(SYSTEM / "graph"), str(SYSTEM / "graph" / "words.txt"),
                                   str(tmp_path / "g3")])
     assert r.exit_code != 0 and "words.txt" in r.output and "Traceback" not in r.output
+
+
+def test_hclgs_h_and_self_loops_on_kaldis_lg_give_kaldis_alignments(kaldi_system, tmp_path):
+    """H from Kaldi's transition model and the self-loops added by hclg (Kaldi's
+    add-self-loops --reorder=true), on Kaldi's own L_disambig.fst and G.fst (composed and
+    determinized by Kaldi's fstext code, as mkgraph.sh): the same alignment, transition id
+    by transition id, as Kaldi's own HCLG.fst on every utterance."""
+    import pywrapfst as fst
+    from oracles.kaldi_recipes import kaldi_halg, kaldi_lg, to_pywrapfst
+
+    import hclg.fst as hfst
+    from hclg.graph.graph_dir import write_graph_dir
+    from hclg.graph.h_transducer import add_self_loops, make_h_transducer
+    from hclg.graph.symbols import SymbolTable
+
+    kaldi_graph, ll, _ = kaldi_system
+    table = read_transition_model(SYSTEM / "final.mdl").transition_table()
+    phones = SymbolTable.read(SYSTEM / "graph" / "phones.txt")
+    Ha, dis_labels = make_h_transducer(table, len(phones), tuple(i for i, p in enumerate(phones.symbols)
+                                                                 if p.startswith("#")), 1.0)
+    LG = kaldi_lg(fst.Fst.read(str(SYSTEM / "lang" / "L_disambig.fst")), fst.Fst.read(str(SYSTEM / "lang" / "G.fst")))
+    HaLG = hfst.relabel_to_epsilon(to_pywrapfst(kaldi_halg(Ha, to_pywrapfst(LG))), dis_labels, "input", "rm")
+    HCLG = add_self_loops(HaLG, table, 0.1)  # mkgraph.sh's --self-loop-scale
+    i2c = table.pdf.copy()
+    i2c[0] = -1
+    ours = write_graph_dir(tmp_path / "g", HCLG, SymbolTable.read(SYSTEM / "graph" / "words.txt"), phones, i2c,
+                           {"topology": "hmm", "self_loops": "reorder"}, (), table.as_arrays())
+    a, b = Decoder(ours, KALDI_OPTIONS), Decoder(kaldi_graph, KALDI_OPTIONS)
+    for utt in sorted(ll):
+        ra, rb = a.decode(ll[utt], utt), b.decode(ll[utt], utt)
+        assert ra.alignment == rb.alignment and ra.words == rb.words, utt
+        assert ra.cost == pytest.approx(rb.cost, abs=0.01), utt  # arc weights rounded apart: < 1e-5 a frame
