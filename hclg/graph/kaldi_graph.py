@@ -18,7 +18,6 @@ import shutil
 import time
 from pathlib import Path
 
-import numpy as np
 import pywrapfst as fst
 
 from hclg import constants

@@ -12,7 +12,13 @@ from hclg import constants
 from hclg.errors import DecodeError, GraphFormatError
 from hclg.graph.arc_records import first_bad_record
 from hclg.graph.graph_dir import Graph, load_graph
-from hclg.search.kernel_state import EVENT_BLANK, EVENT_NONE, EVENT_PHONE_END, EVENT_TOKEN, BeamOptions
+from hclg.search.kernel_state import (
+    EVENT_BLANK,
+    EVENT_NONE,
+    EVENT_PHONE_END,
+    EVENT_TOKEN,
+    BeamOptions,
+)
 from hclg.search.lattice_kernel import lattice_search
 from hclg.search.likelihoods import as_array, blank_skip_frames, scaled_loglikes
 from hclg.search.options import DecoderOptions

@@ -15,14 +15,15 @@ import re
 
 import numpy as np
 import pytest
+from helpers import ROOT
+from oracles.kaldi_gmm import recipe_loglikes
 
 from hclg.graph.kaldi_graph import import_kaldi_graph
 from hclg.graph.kaldi_model import read_transition_model
+from hclg.graph.symbols import SymbolTable
 from hclg.lattice.archives import read_lattices
 from hclg.search.decoder import Decoder
 from hclg.search.options import DecoderOptions
-from helpers import ROOT
-from oracles.kaldi_gmm import recipe_loglikes
 
 SYSTEM = ROOT / "tests" / "data" / "kaldi_mono_system"
 LATS = ROOT / "tests" / "data" / "kaldi_mono_lattices" / "lat.1.gz"
@@ -39,7 +40,7 @@ def kaldi_system(tmp_path_factory):
                          SYSTEM / "final.mdl")
     log = {}
     text = (SYSTEM / "decode.1.log").read_text()
-    for m in re.finditer(r"^(R\S+) (.*)$", text, re.M):
+    for m in re.finditer(r"^(R\S+) (.*)$", text, re.MULTILINE):
         log.setdefault(m.group(1), {})["words"] = m.group(2).split()
     for m in re.finditer(r"Log-like per frame for utterance (\S+) is (\S+) over (\d+) frames", text):
         log[m.group(1)]["loglike"] = float(m.group(2))
@@ -71,6 +72,12 @@ def kaldi_best_paths(lmwt: float = 12.0):
             s = int(lat.src[k])
         out[lat.utt] = (words[::-1], [t for part in ali[::-1] for t in part])
     return out
+
+
+def word_boundary() -> dict[int, str]:
+    """phones/word_boundary.int: phone id -> nonword, begin, end, internal or singleton."""
+    lines = (SYSTEM / "graph" / "phones" / "word_boundary.int").read_text().splitlines()
+    return {int(p): k for p, k in (line.split() for line in lines)}
 
 
 def kaldi_word_times(ali, words, tm, word_boundary):
@@ -129,11 +136,7 @@ def test_word_times_on_a_kaldi_graph_are_kaldis(kaldi_system):
     graph, ll, _ = kaldi_system
     dec = Decoder(graph, KALDI_OPTIONS)
     tm = read_transition_model(SYSTEM / "final.mdl")
-    names = {1: "nonword", 2: "begin", 3: "end", 4: "internal", 5: "singleton"}
-    wb = {}
-    for line in (SYSTEM / "graph" / "phones" / "word_boundary.int").read_text().splitlines():
-        p, k = line.split()
-        wb[int(p)] = names.get(int(k), k) if k.isdigit() else k
+    wb = word_boundary()
     best = kaldi_best_paths()
     checked = 0
     for utt in sorted(ll):
@@ -228,3 +231,31 @@ def test_hclgs_h_and_self_loops_on_kaldis_lg_give_kaldis_alignments(kaldi_system
         ra, rb = a.decode(ll[utt], utt), b.decode(ll[utt], utt)
         assert ra.alignment == rb.alignment and ra.words == rb.words, utt
         assert ra.cost == pytest.approx(rb.cost, abs=0.01), utt  # arc weights rounded apart: < 1e-5 a frame
+
+
+def test_lattice_ctm_on_kaldis_own_lattices_has_kaldis_word_times(kaldi_system, tmp_path):
+    """`hclg lattice ctm` on the lattices Kaldi wrote, with the imported graph: each word's
+    start and duration are those Kaldi's rules give on the lattice's best path (these
+    were 0.12 s early on average when the phone boundaries were read in hclg's old order)."""
+    from click.testing import CliRunner
+
+    from hclg.cli import main
+
+    graph, _, _ = kaldi_system
+    tm = read_transition_model(SYSTEM / "final.mdl")
+    wb = word_boundary()
+    r = CliRunner().invoke(main, ["lattice", "ctm", "--graph", str(graph), "--acoustic-scale", str(1 / 12),
+                                  "-o", str(tmp_path / "out.ctm"), f"ark:{LATS}"])
+    assert r.exit_code == 0, r.output
+    ctm: dict[str, list] = {}
+    for line in (tmp_path / "out.ctm").read_text().splitlines():
+        utt, _, start, dur, word, _conf = line.split()
+        ctm.setdefault(utt, []).append((word, round(float(start) * 100), round(float(dur) * 100)))
+    wsym = SymbolTable.read(SYSTEM / "graph" / "words.txt").symbols
+    same = 0
+    for utt, (words, ali) in kaldi_best_paths().items():
+        want = [(wsym[w], s, e - s + 1) for w, (s, e) in zip(words, kaldi_word_times(ali, words, tm, wb))]
+        if [w for w, _, _ in ctm[utt]] == [w for w, _, _ in want]:  # the MBR words are the best path's
+            assert ctm[utt] == want, utt
+            same += 1
+    assert same >= 50
