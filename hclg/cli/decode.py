@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from hclg.cli.options import call, options_from, setup_logging
+from hclg.cli.options import call, options_from, setup_logging, verbose_option
 from hclg.search.options import DecoderOptions
 
 
@@ -23,7 +23,7 @@ from hclg.search.options import DecoderOptions
 @click.option("--resume", is_flag=True, help="Skip utterances already in the text output; append.")
 @click.option("-j", "--jobs", type=int, default=1, show_default=True, help="Decoding processes sharing the memory-mapped graph.")
 @options_from(DecoderOptions, skip=("word_times", "alignment"))  # word times are on with --ctm/--json
-@click.option("-v", "--verbose", count=True, default=0, help="More logging.")
+@verbose_option()
 def decode_cmd(graph_dir, inputs, text_out, ctm_out, json_out, lattice_out, priors, resume, jobs, verbose, **kw):
     """Decode posterior matrices (Kaldi ark:/scp:, .npy, .npz, or a folder of .npy) with GRAPH_DIR.
 
@@ -32,8 +32,7 @@ def decode_cmd(graph_dir, inputs, text_out, ctm_out, json_out, lattice_out, prio
     from hclg.batch import decode_batch
     from hclg.search.likelihoods import read_priors
 
-    setup_logging(max(verbose, 0))
-    logging.getLogger("hclg").setLevel(logging.INFO if verbose else logging.WARNING)
+    setup_logging(verbose)
 
     def run():
         opts = DecoderOptions(**kw, word_times=bool(ctm_out or json_out))
@@ -42,8 +41,7 @@ def decode_cmd(graph_dir, inputs, text_out, ctm_out, json_out, lattice_out, prio
                             lattice_out=lattice_out)
 
     summary = call(run)
-    if summary.stopped:
-        click.echo(f"stopped: {summary.stopped}", err=True)
+    # summary.stopped, if any, was logged as an error where the run stopped
     click.echo(f"decoded {summary.decoded}, failed {summary.failed}, skipped {summary.skipped}, "
                f"partial {summary.partial}; {summary.frames} frames, {summary.frames_per_second:.0f} frames/s", err=True)
     if summary.failed:

@@ -16,19 +16,19 @@ from hclg.graph.compile_options import CompileOptions
 @click.option("--phones", type=click.Path(exists=True, dir_okay=False), default=None, help="HMM: phone list (default: the lexicon's phones and the silence phone).")
 @click.option("--tokens", type=click.Path(exists=True, dir_okay=False), default=None, help="CTC: token list in posterior-column order, blank included.")
 @options_from(CompileOptions)
-@verbose_option(default=1)
+@verbose_option(steps_by_default=True)
 @click.argument("graph_dir", type=click.Path(file_okay=False))
 def compile_cmd(lexicon, grammar, phones, tokens, verbose, graph_dir, **kw):
     """Compile a decoding graph (HCLG or TLG) into GRAPH_DIR."""
     from hclg.graph.compile import compile_graph
 
-    setup_logging(verbose)
+    setup_logging(1 + verbose)  # the steps are logged by default; -v adds the debug lines
     res = call(lambda: compile_graph(lexicon, grammar, graph_dir, CompileOptions(**kw), phones=phones, tokens=tokens))
     click.echo(f"{res.path}: {res.states} states, {res.arcs} arcs, {res.seconds:.1f}s")
 
 
 @click.command("import-kaldi")
-@verbose_option(default=1)
+@verbose_option(steps_by_default=True)
 @click.argument("kaldi_graph_dir", type=click.Path(exists=True, file_okay=False))
 @click.argument("model", type=click.Path(exists=True, dir_okay=False))
 @click.argument("graph_dir", type=click.Path(file_okay=False))
@@ -40,7 +40,7 @@ def import_kaldi_cmd(verbose, kaldi_graph_dir, model, graph_dir):
     log-likelihoods, or posteriors with --priors)."""
     from hclg.graph.kaldi_graph import import_kaldi_graph
 
-    setup_logging(verbose)
+    setup_logging(1 + verbose)  # the steps are logged by default; -v adds the debug lines
     out = call(import_kaldi_graph, kaldi_graph_dir, model, graph_dir)
     click.echo(f"{out}: imported from {kaldi_graph_dir} and {model}")
 

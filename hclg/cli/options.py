@@ -53,13 +53,16 @@ def options_from(cls, skip: tuple[str, ...] = ()):
 def setup_logging(verbose: int) -> None:
     """WARNING with no -v, INFO with -v, DEBUG with -vv; messages on stderr."""
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr, force=True)
     logging.getLogger("hclg").setLevel(level)
 
 
-def verbose_option(default: int = 0):
-    return click.option("-v", "--verbose", count=True, default=default, show_default=True,
-                        help="More logging (-v: steps and summaries, -vv: debug).")
+def verbose_option(steps_by_default: bool = False):
+    """``-v`` (counted): more logging. Commands that log their steps by default (compile)
+    take ``-v`` as debug; the others take ``-v`` as steps and ``-vv`` as debug."""
+    return click.option("-v", "--verbose", count=True, default=0,
+                        help="More logging (-v: debug)." if steps_by_default
+                        else "More logging (-v: steps and summaries, -vv: debug).")
 
 
 def call(func, *args, **kwargs):

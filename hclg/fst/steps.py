@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import sys
 import time
 
 import pywrapfst as fst
@@ -19,6 +20,17 @@ log = logging.getLogger("hclg")
 #: (step, states, arcs, seconds) of each logged step, for whoever set a list here
 #: (compile_graph does, for its manifest); context-local, not global state.
 STEP_RECORD: contextvars.ContextVar[list | None] = contextvars.ContextVar("hclg_step_record", default=None)
+
+
+def peak_rss_mb() -> int:
+    """The process's peak resident memory so far, in MB (0 where the platform has no
+    getrusage)."""
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return 0
+    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(kb // (1 << 20) if sys.platform == "darwin" else kb // 1024)  # macOS gives bytes
 
 
 def size(f: fst.Fst) -> tuple[int, int]:
@@ -49,6 +61,8 @@ def log_step(step: str, f: fst.Fst, t0: float, hint: str = "") -> fst.Fst:
         n, a = size(f)
     dt = time.perf_counter() - t0
     log.info("%-34s %10d states %11d arcs %8.2fs", step, n, a, dt)
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("%-34s peak memory of the process so far: %d MB", step, peak_rss_mb())
     rec = STEP_RECORD.get()
     if rec is not None:
         rec.append((step, n, a, round(dt, 3)))

@@ -137,6 +137,8 @@ def compile_graph(lexicon, grammar, out_dir, options: CompileOptions = CompileOp
     out = Path(out_dir)
     check_output_dir(out, [lexicon, grammar, phones, tokens, o.pdf_map, o.context_table, o.hmm_topology])
     t_start = time.perf_counter()
+    log.debug("compile options: %s", dataclasses.asdict(o))
+    log.debug("inputs: lexicon %s, grammar %s, phones %s, tokens %s", lexicon, grammar, phones, tokens)
     steps: list = []
     token = hfst.STEP_RECORD.set(steps)
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"

@@ -81,3 +81,16 @@ def test_a_bad_option_value_is_a_message_not_a_traceback(tmp_path, an4_example):
     r = CliRunner().invoke(main, ["compile", "--lexicon", str(ex / "lexicon.dic"), "--lm", str(ex / "lm_unigram.arpa"),
                                   "--sil-prob", "1.5", str(tmp_path / "g")])
     assert r.exit_code == 1 and "sil_prob must be in [0, 1), got 1.5" in r.output and "Traceback" not in r.output
+
+
+def test_compile_verbose_adds_debug_lines(tmp_path):
+    """compile logs its steps by default; -v used to change nothing (issue 13)."""
+    lex = tmp_path / "lex.txt"
+    lex.write_text("cat k ae t\nhat h ae t\n")
+    lm = tmp_path / "g.txt"
+    lm.write_text("cat\nhat\n")
+    quiet = CliRunner().invoke(main, ["compile", "-l", str(lex), "-g", str(lm), str(tmp_path / "g1")])
+    loud = CliRunner().invoke(main, ["compile", "-v", "-l", str(lex), "-g", str(lm), str(tmp_path / "g2")])
+    assert quiet.exit_code == 0 and loud.exit_code == 0, loud.output
+    assert "LG = L o G" in quiet.output and "DEBUG" not in quiet.output
+    assert "DEBUG compile options" in loud.output and "peak memory" in loud.output
