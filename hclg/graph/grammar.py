@@ -193,6 +193,28 @@ def _refuse_duplicates(path, words: SymbolTable, src, lab, f_state) -> None:
                                            f"{int(fs[fc > 1][0])}); each n-gram must appear once")
 
 
+def _refuse_duplicate_ngrams(path, words: SymbolTable, oov_words: list[str], order_a, off, ids) -> None:
+    """The n-grams of each order, as word ids (an OOV: ``len(words)`` + its index), must be
+    distinct (the check when OOVs are read as ``<unk>``, which may make distinct n-grams
+    equal)."""
+    bits = max(1, int(len(words) + len(oov_words)).bit_length())
+    for order in np.unique(order_a):
+        rows = np.nonzero(order_a == order)[0]
+        grams = ids[off[rows][:, None] + np.arange(order)].astype(np.int64)
+        if order * bits <= 63:  # each n-gram packed into one int64: a plain sort
+            packed = np.zeros(len(grams), np.int64)
+            for k in range(order):
+                packed = (packed << bits) | grams[:, k]
+            _, first, counts = np.unique(packed, return_index=True, return_counts=True)
+        else:
+            _, first, counts = np.unique(grams, axis=0, return_index=True, return_counts=True)
+        if (counts > 1).any():
+            g = grams[first[np.nonzero(counts > 1)[0][0]]]
+            name = [words.symbols[i] if i < len(words) else oov_words[i - len(words)] for i in g]
+            raise InputFormatError(path, None, f"the {order}-gram {' '.join(name)!r} is given twice; each n-gram must "
+                                               "appear once")
+
+
 def arpa_to_fst(path, words: SymbolTable, unk: str | None = None) -> tuple[object, GrammarStats]:
     """Builds G from an ARPA LM with the semantics of Kaldi's ``arpa2fst --disambig-symbol=#0``.
 
@@ -236,6 +258,7 @@ def arpa_to_fst(path, words: SymbolTable, unk: str | None = None) -> tuple[objec
     _, counts = next(it)
     highest = max(counts)
     get = index.get
+    oov_ids: dict[str, int] = {}  # OOVs read as <unk>: a distinct id each until the duplicate check
     for order, n, toks, cost, bo in it:
         ids = [get(w, -1) for w in toks]
         if -1 in ids:
@@ -244,7 +267,7 @@ def arpa_to_fst(path, words: SymbolTable, unk: str | None = None) -> tuple[objec
                 oov.setdefault(toks[ids.index(-1)], None)
                 continue
             mapped += ids.count(-1)
-            ids = [unk_id if i < 0 else i for i in ids]
+            ids = [oov_ids.setdefault(w, len(words) + len(oov_ids)) if i < 0 else i for w, i in zip(toks, ids)]
         if bos in ids[1:] or eos in ids[:-1]:
             log.warning("%s:%d: n-gram skipped: <s> or </s> out of place", path, n)
             continue
@@ -260,6 +283,10 @@ def arpa_to_fst(path, words: SymbolTable, unk: str | None = None) -> tuple[objec
     order_a = np.frombuffer(ng_order, dtype=np.int32)
     off = np.zeros(len(order_a) + 1, dtype=np.int64)
     np.cumsum(order_a, out=off[1:])
+    if mapped:  # an n-gram given twice in the file, told apart from two that <unk> made equal
+        ids_a = np.frombuffer(ng_ids, dtype=np.int32)
+        _refuse_duplicate_ngrams(path, words, list(oov_ids), order_a, off, ids_a)
+        ng_ids = np.where(ids_a >= len(words), np.int32(unk_id), ids_a).astype(np.int32)
     ns, start, src, lab, dst, wt, bo_src, bo_dst, bo_wt, f_state, f_w, kept = _arpa_states(
         order_a, off, np.frombuffer(ng_ids, dtype=np.int32), np.frombuffer(ng_cost, dtype=np.float32),
         np.frombuffer(ng_bo, dtype=np.float32), bos, eos, highest)

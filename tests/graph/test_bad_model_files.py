@@ -102,3 +102,20 @@ def test_an_ngram_given_twice_is_refused(tmp_path):
                   "\\2-grams:\n-0.1 <s> cat\n-0.2 cat </s>\n-0.3 cat </s>\n\n\\end\\\n")
     with pytest.raises(InputFormatError, match="ending in '</s>' is given twice"):
         arpa_to_fst(lm, make_lexicon_fst(words).words)
+
+
+def test_an_ngram_given_twice_is_refused_also_when_oovs_are_read_as_unk(tmp_path):
+    """The check used to be skipped as soon as one OOV was mapped to <unk>; two OOVs that
+    <unk> makes equal are not duplicates of the file, and pass."""
+    words = read_lexicon(lexicon(tmp_path, "cat k ae t\nhat h ae t\n<unk> sil\n"))
+    table = make_lexicon_fst(words).words
+    lm = tmp_path / "lm.arpa"
+    lm.write_text("\\data\\\nngram 1=6\n\n\\1-grams:\n-0.5 </s>\n-99 <s>\n-0.5 cat\n-0.5 dog\n-0.5 emu\n-0.7 cat\n\n\\end\\\n")
+    with pytest.raises(InputFormatError, match="lm.arpa: the 1-gram 'cat' is given twice"):
+        arpa_to_fst(lm, table, unk="<unk>")
+    lm.write_text("\\data\\\nngram 1=6\n\n\\1-grams:\n-0.5 </s>\n-99 <s>\n-0.5 cat\n-0.5 dog\n-0.5 emu\n-0.7 dog\n\n\\end\\\n")
+    with pytest.raises(InputFormatError, match="lm.arpa: the 1-gram 'dog' is given twice"):
+        arpa_to_fst(lm, table, unk="<unk>")
+    lm.write_text("\\data\\\nngram 1=5\n\n\\1-grams:\n-0.5 </s>\n-99 <s>\n-0.5 cat\n-0.5 dog\n-0.5 emu\n\n\\end\\\n")
+    _g, stats = arpa_to_fst(lm, table, unk="<unk>")
+    assert stats.mapped_to_unk == 2
