@@ -113,6 +113,17 @@ class DecoderArrays:
     def n_next(self) -> np.ndarray:
         return self.n_arcs[:, N_NEXT]
 
+    def with_word_penalty(self, penalty: float) -> "DecoderArrays":
+        """A copy whose arcs with an output label (a word) cost ``penalty`` more, as
+        Kaldi's lattice-add-penalty does to a lattice's graph costs. The records are
+        copied: this copy is in memory, not memory-mapped."""
+        e, n = np.array(self.e_arcs), np.array(self.n_arcs)
+        for rec, ol, wt in ((e, E_OLABEL, E_WEIGHT), (n, N_OLABEL, N_WEIGHT)):
+            w = rec.view(np.float32)
+            has_word = rec[:, ol] != 0
+            w[has_word, wt] = (w[has_word, wt] + np.float32(penalty)).astype(np.float32)
+        return DecoderArrays(self.start, self.final, self.offsets, e, n)
+
     def search_graph(self) -> "SearchGraph":
         """The arrays as the search kernels take them: offsets and records flattened, each
         record buffer also viewed as float32."""

@@ -40,7 +40,8 @@ class Result:
         start_frames, end_frames: per word, first and last (output) frame, inclusive;
             empty when the options turn word times off.
         cost: total cost (graph + acoustic, including the final cost).
-        graph_cost: graph part of ``cost`` (LM, lexicon, transitions).
+        graph_cost: graph part of ``cost`` (LM, lexicon, transitions, and the options'
+            word insertion penalty).
         acoustic_cost: acoustic part (-sum of scaled log-likelihoods on the path).
         frames: frames decoded.
         partial: True if no final state was reached (best partial hypothesis).
@@ -154,7 +155,8 @@ class Decoder:
         self.frame_seconds = options.frame_shift * options.frame_subsampling_factor
         self._prons = None
         self._index = None  # the kernel's two per-state index arrays, made on first decode
-        self.search_graph = g.arrays.search_graph()
+        arrays = g.arrays.with_word_penalty(options.word_insertion_penalty) if options.word_insertion_penalty else g.arrays
+        self.search_graph = arrays.search_graph()
         sg = self.search_graph
         kind, at = first_bad_record(sg.start, sg.final, sg.off, sg.e_arc, sg.n_arc, g.num_columns)
         if kind:  # the kernels would read outside the arrays: refuse before they run

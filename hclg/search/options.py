@@ -35,6 +35,7 @@ class DecoderOptions:
     frame_shift: float = field(default=constants.FRAME_SHIFT, metadata={"help": "Seconds per input frame before subsampling."})
     frame_subsampling_factor: int = field(default=constants.FRAME_SUBSAMPLING_FACTOR, metadata={"help": "Input frames per output frame of the model."})
     word_times: bool = field(default=True, metadata={"help": "Track phone/token boundaries for word times (CTM, JSON); off is faster and leaves times empty."})
+    word_insertion_penalty: float = field(default=0.0, metadata={"help": "Cost added to every word of the search, in graph-cost units as Kaldi's lattice-add-penalty --word-ins-penalty (positive: fewer words). The decoder then holds its own copy of the graph's arcs."})
     alignment: bool = field(default=False, metadata={"help": "Keep the 1-best's input label on every frame: transition ids on HMM graphs, as Kaldi's --alignment-wspecifier."})
 
     def __post_init__(self):
@@ -59,6 +60,8 @@ class DecoderOptions:
             raise ValueError(f"acoustic_scale must be > 0, got {self.acoustic_scale}")
         if self.blank_skip_threshold is not None and not 0.0 < self.blank_skip_threshold <= 1.0:
             raise ValueError(f"blank_skip_threshold must be in (0, 1], got {self.blank_skip_threshold}")
+        if not math.isfinite(self.word_insertion_penalty):
+            raise ValueError(f"word_insertion_penalty must be finite, got {self.word_insertion_penalty}")
         if self.frame_shift <= 0 or self.frame_subsampling_factor < 1:
             raise ValueError("frame_shift must be > 0 and frame_subsampling_factor >= 1")
         return self

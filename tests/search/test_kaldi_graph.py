@@ -11,6 +11,7 @@ FasterDecoder on the same HCLG.fst.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import numpy as np
@@ -47,16 +48,16 @@ def kaldi_system(tmp_path_factory):
     return out, ll, log
 
 
-def kaldi_best_paths(lmwt: float = 12.0):
+def kaldi_best_paths(lmwt: float = 12.0, word_penalty: float = 0.0, with_cost: bool = False):
     """utt -> (word ids, transition ids per frame) of the best path of Kaldi's own
-    lattice at Kaldi's scoring scale (graph + acoustic / LMWT): plain Viterbi over the
-    topologically sorted states."""
+    lattice at Kaldi's scoring scale (graph + acoustic / LMWT, plus ``word_penalty`` a word
+    as lattice-add-penalty): plain Viterbi over the topologically sorted states."""
     out = {}
     for lat in read_lattices(f"ark:{LATS}"):
         S = lat.num_states
         best, back = np.full(S, np.inf), [None] * S
         best[0] = 0.0
-        cost = lat.graph + lat.acoustic / lmwt
+        cost = lat.graph + lat.acoustic / lmwt + word_penalty * (lat.word != 0)
         for k in np.argsort(lat.src, kind="stable"):
             s, d = lat.src[k], lat.dst[k]
             if best[s] + cost[k] < best[d]:
@@ -71,6 +72,8 @@ def kaldi_best_paths(lmwt: float = 12.0):
                 words.append(int(lat.word[k]))
             s = int(lat.src[k])
         out[lat.utt] = (words[::-1], [t for part in ali[::-1] for t in part])
+        if with_cost:
+            out[lat.utt] += (float(np.min(best + fin)),)
     return out
 
 
@@ -259,3 +262,26 @@ def test_lattice_ctm_on_kaldis_own_lattices_has_kaldis_word_times(kaldi_system, 
             assert ctm[utt] == want, utt
             same += 1
     assert same >= 50
+
+
+@pytest.mark.parametrize("penalty", [-1.0, 2.0, 5.0])
+def test_word_insertion_penalty_at_decode_time_is_kaldis_lattice_add_penalty(kaldi_system, penalty):
+    """Decoding with --word-insertion-penalty P finds the best path that Kaldi's scoring
+    (lattice-add-penalty --word-ins-penalty=P, then the best path at LMWT 12) finds in
+    Kaldi's own lattices, unless that lattice (beam 6) lacks the decoder's better path."""
+    graph, ll, _ = kaldi_system
+    dec = Decoder(graph, dataclasses.replace(KALDI_OPTIONS, word_insertion_penalty=penalty, alignment=False))
+    plain = Decoder(graph, dataclasses.replace(KALDI_OPTIONS, alignment=False))
+    best = kaldi_best_paths(word_penalty=penalty, with_cost=True)
+    same = fewer = 0
+    for utt in sorted(ll):
+        r, r0 = dec.decode(ll[utt], utt), plain.decode(ll[utt], utt)
+        words, _ali, cost = best[utt]
+        if list(r.word_ids) == words:
+            same += 1
+        else:  # outside the lattice: the decoder's path must then be the cheaper one
+            assert r.cost < cost + 1e-3, utt
+        fewer += len(r.words) <= len(r0.words) if penalty > 0 else len(r.words) >= len(r0.words)
+    assert same >= 50 and fewer == len(ll)
+    if penalty == 5.0:  # it does change hypotheses
+        assert any(dec.decode(ll[u], u).words != plain.decode(ll[u], u).words for u in sorted(ll))
