@@ -36,7 +36,7 @@ from hclg import fst as hfst
 from hclg.graph.context import compose_context, read_context_table
 from hclg.graph.grammar import arpa_to_fst, phrases_to_fst, read_phrases
 from hclg.graph.graph_dir import sha256, write_graph_dir
-from hclg.graph.lexicon import make_lexicon_fst, read_lexicon, read_phones
+from hclg.graph.lexicon import make_lexicon_fst, read_fillers, read_lexicon, read_phones
 from hclg.graph.symbols import SymbolTable
 from hclg.graph.compile_options import CompileOptions
 from hclg.graph.ctc_topology import make_ctc_topo
@@ -135,7 +135,7 @@ def compile_graph(lexicon, grammar, out_dir, options: CompileOptions = CompileOp
     options.validate()
     o = options.resolved()
     out = Path(out_dir)
-    check_output_dir(out, [lexicon, grammar, phones, tokens, o.pdf_map, o.context_table, o.hmm_topology])
+    check_output_dir(out, [lexicon, grammar, phones, tokens, o.pdf_map, o.context_table, o.hmm_topology, o.fillers])
     t_start = time.perf_counter()
     log.debug("compile options: %s", dataclasses.asdict(o))
     log.debug("inputs: lexicon %s, grammar %s, phones %s, tokens %s", lexicon, grammar, phones, tokens)
@@ -208,6 +208,7 @@ def replace_dir(new: Path, dest: Path) -> None:
 
 def _compile(lexicon, grammar, out, o: CompileOptions, phones, tokens, t_start, steps) -> CompileResult:
     inputs = {"lexicon": str(lexicon)}
+    fillers: tuple = ()
     if o.topology == "ctc":
         if tokens is not None:
             token_list = read_phones(tokens)
@@ -227,8 +228,12 @@ def _compile(lexicon, grammar, out, o: CompileOptions, phones, tokens, t_start, 
         if phones is not None:
             inputs["phones"] = str(phones)
         lex = read_lexicon(lexicon, o.lexicon_format, phones=phone_list)
+        fillers = read_fillers(o.fillers, phone_list) if o.fillers else ()
+        if o.fillers:
+            inputs["fillers"] = o.fillers
         t0 = time.perf_counter()
-        L = make_lexicon_fst(lex, o.sil_prob, o.sil_phone, o.position_dependent_phones)
+        L = make_lexicon_fst(lex, o.sil_prob, o.sil_phone, o.position_dependent_phones, fillers=fillers,
+                             sil_loop_prob=o.sil_loop_prob)
     hfst.log_step("L (lexicon, disambig)", L.fst, t0)
     if not isinstance(grammar, fst.Fst):
         inputs["grammar"] = str(grammar)
@@ -295,7 +300,8 @@ def _compile(lexicon, grammar, out, o: CompileOptions, phones, tokens, t_start, 
     manifest = {
         "topology": o.topology,
         "self_loops": "reorder" if o.topology == "hmm" else None,
-        "options": dataclasses.asdict(o),
+        "options": dict(dataclasses.asdict(o), nonword_units=sorted({p for f in (fillers if o.topology == "hmm" else ())
+                                                                     for p in f})),
         "inputs": {k: {"path": str(Path(v).resolve()), "sha256": sha256(v)} for k, v in inputs.items()},
         "grammar_stats": dataclasses.asdict(gstats) if gstats else None,
         "versions": _versions(),

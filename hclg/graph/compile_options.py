@@ -24,6 +24,10 @@ HELP = {
                      "context-dependent graph (C of width 3). Default: monophone.",
     "sil_prob": "Probability of optional silence between words (Kaldi's --sil-prob). Default 0.5 for hmm, 0 for ctc.",
     "sil_phone": "The optional-silence phone.",
+    "sil_loop_prob": "Probability that an optional silence is followed by another (long pauses as several "
+                     "silences, as pocketsphinx's filler loop). 0: at most one, as Kaldi's prepare_lang.",
+    "fillers": "Pocketsphinx fillers.dic ('WORD PHONE ...'): each distinct pronunciation (silence, noises) is an "
+               "alternative of the optional silence between words; the words are not output.",
     "position_dependent_phones": "Use Kaldi's word-position phones (_B _I _E _S) and write word_boundary.txt.",
     "self_loop_scale": "Scale on HMM self-loop log probabilities (Kaldi's --self-loop-scale). Default 0.1, 1.0 for chain.",
     "transition_scale": "Scale on HMM forward transition log probabilities (Kaldi's --transition-scale).",
@@ -46,6 +50,8 @@ class CompileOptions:
     context_table: str | None = field(default=None, metadata={"help": HELP["context_table"], "file": True})
     sil_prob: float | None = field(default=None, metadata={"help": HELP["sil_prob"]})
     sil_phone: str = field(default=constants.SIL_PHONE, metadata={"help": HELP["sil_phone"]})
+    sil_loop_prob: float = field(default=0.0, metadata={"help": HELP["sil_loop_prob"]})
+    fillers: str | None = field(default=None, metadata={"help": HELP["fillers"], "file": True})
     position_dependent_phones: bool = field(default=constants.POSITION_DEPENDENT_PHONES, metadata={"help": HELP["position_dependent_phones"]})
     self_loop_scale: float | None = field(default=None, metadata={"help": HELP["self_loop_scale"]})
     transition_scale: float = field(default=constants.TRANSITION_SCALE, metadata={"help": HELP["transition_scale"]})
@@ -68,6 +74,10 @@ class CompileOptions:
             raise ValueError(f"ctc_topo must be 'standard' or 'compact', got {self.ctc_topo!r}")
         if self.sil_prob is not None and not 0.0 <= self.sil_prob < 1.0:
             raise ValueError(f"sil_prob must be in [0, 1), got {self.sil_prob}")
+        if not 0.0 <= self.sil_loop_prob < 1.0:
+            raise ValueError(f"sil_loop_prob must be in [0, 1), got {self.sil_loop_prob}")
+        if (self.sil_loop_prob or self.fillers) and self.topology != "hmm":
+            raise ValueError("sil_loop_prob and fillers are for HMM graphs (a CTC blank covers silence)")
         for name in ("self_loop_scale", "transition_scale"):
             v = getattr(self, name)
             if v is not None and v < 0:

@@ -83,6 +83,25 @@ def _is_prob(s: str) -> bool:
     return 0.0 < v <= 1.0 and not s.isalpha()
 
 
+def read_fillers(path, phones=None) -> tuple[tuple[str, ...], ...]:
+    """The distinct pronunciations, in order, of a pocketsphinx ``fillers.dic`` (``WORD
+    PHONE ...``: ``<sil> SIL``, ``++NOISE++ +NSN+``); each phone must be in ``phones``."""
+    path = Path(path)
+    out: dict[tuple[str, ...], None] = {}
+    for n, line in _text_lines(path):
+        parts = line.split()
+        if not parts or parts[0].startswith(";;;"):
+            continue
+        if len(parts) < 2:
+            raise InputFormatError(path, n, f"expected 'WORD PHONE ...', got {line.strip()!r}")
+        for p in (p for p in parts[1:] if phones is not None and p not in phones):
+            raise InputFormatError(path, n, f"filler {parts[0]!r}: phone {p!r} is not in the phone list")
+        out.setdefault(tuple(parts[1:]), None)
+    if not out:
+        raise InputFormatError(path, None, "no fillers in file")
+    return tuple(out)
+
+
 def read_phones(path) -> tuple[str, ...]:
     """Reads a phone list: one phone per line, or Kaldi ``phones.txt`` (``phone id``).
 
@@ -248,12 +267,34 @@ class LexiconFst:
     align_lexicon: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
+def _silence_arcs(arc, units, sil, loop, sil_loop_prob: float, nstates: int) -> int:
+    """The optional silence's alternatives (the silence phone, fillers): each a chain of
+    phone arcs from the silence state back to the loop state (or, with probability
+    ``sil_loop_prob``, to the silence state for another one). Returns the state count."""
+    pick = math.log(len(units))  # which alternative: all alike
+    for unit in units:
+        s = sil
+        for k, pid in enumerate(unit):
+            first = pick if k == 0 else 0.0
+            if k + 1 < len(unit):
+                arc(s, pid, 0, first, nstates)
+                s, nstates = nstates, nstates + 1
+            elif sil_loop_prob > 0:
+                arc(s, pid, 0, first - math.log(1.0 - sil_loop_prob), loop)
+                arc(s, pid, 0, first - math.log(sil_loop_prob), sil)
+            else:
+                arc(s, pid, 0, first, loop)
+    return nstates
+
+
 def make_lexicon_fst(
     lexicon: Lexicon,
     sil_prob: float = constants.SIL_PROB,
     sil_phone: str | None = constants.SIL_PHONE,
     position_dependent_phones: bool = constants.POSITION_DEPENDENT_PHONES,
     extra_words: tuple[str, ...] = (),
+    fillers: tuple[tuple[str, ...], ...] = (),
+    sil_loop_prob: float = 0.0,
 ) -> LexiconFst:
     """Builds L_disambig as Kaldi's ``prepare_lang.sh`` + ``make_lexicon_fst.py``.
 
@@ -269,6 +310,10 @@ def make_lexicon_fst(
         sil_phone: the optional-silence phone; must be in the phone set if sil_prob > 0.
         position_dependent_phones: use Kaldi's word-position phone variants.
         extra_words: words to put in the word table without pronunciations.
+        fillers: more pronunciations the optional silence may take (noises of a
+            pocketsphinx fillers.dic), each as likely as the silence phone; not output.
+        sil_loop_prob: probability that an optional silence is followed by another
+            (0: one at most, as Kaldi).
 
     Returns:
         The LexiconFst.
@@ -281,7 +326,9 @@ def make_lexicon_fst(
             raise ValueError("sil_prob > 0 needs a silence phone")
         if sil_phone not in base_phones:
             base_phones.append(sil_phone)
-    silence = {sil_phone} if sil_phone and sil_phone in base_phones else set()
+    units = [(sil_phone,)] + [p for p in dict.fromkeys(fillers) if p != (sil_phone,)] if sil_prob > 0 else []
+    base_phones += [p for u in units[1:] for p in u if p not in base_phones]
+    silence = ({sil_phone} if sil_phone and sil_phone in base_phones else set()) | {p for u in units for p in u}
     prons, max_disambig = add_disambig(lexicon)
     ndisambig = max_disambig + 1  # as prepare_lang.sh: one more, reserved for silence
     if position_dependent_phones:
@@ -311,8 +358,7 @@ def make_lexicon_fst(
         sil_cost, nosil_cost = -math.log(sil_prob), -math.log(1.0 - sil_prob)
         arc(start, 0, 0, nosil_cost, loop)
         arc(start, 0, 0, sil_cost, sil)
-        arc(sil, phones.id(sil_phone), 0, 0.0, loop)
-        nstates = 3
+        nstates = _silence_arcs(arc, [[phones.id(p) for p in u] for u in units], sil, loop, sil_loop_prob, 3)
     else:
         start = loop = 0
         sil = None

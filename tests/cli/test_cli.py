@@ -94,3 +94,22 @@ def test_compile_verbose_adds_debug_lines(tmp_path):
     assert quiet.exit_code == 0 and loud.exit_code == 0, loud.output
     assert "LG = L o G" in quiet.output and "DEBUG" not in quiet.output
     assert "DEBUG compile options" in loud.output and "peak memory" in loud.output
+
+
+def test_compile_with_fillers_and_repeatable_silence(tmp_path):
+    lex = tmp_path / "lex.txt"
+    lex.write_text("cat k ae t\nhat h ae t\n")
+    lm = tmp_path / "g.txt"
+    lm.write_text("cat\nhat\n")
+    fill = tmp_path / "fillers.dic"
+    fill.write_text("<sil> SIL\n++NOISE++ NSN\n")
+    phones = tmp_path / "phones.txt"
+    phones.write_text("SIL\nNSN\nk\nae\nt\nh\n")
+    r = CliRunner().invoke(main, ["compile", "-l", str(lex), "-g", str(lm), "--phones", str(phones), "--fillers", str(fill),
+                                  "--sil-loop-prob", "0.5", str(tmp_path / "g")])
+    assert r.exit_code == 0, r.output
+    m = json.loads((tmp_path / "g" / "manifest.json").read_text())
+    assert m["options"]["nonword_units"] == ["NSN", "SIL"] and m["inputs"]["fillers"]["path"] == str(fill.resolve())
+    r = CliRunner().invoke(main, ["compile", "-l", str(lex), "-g", str(lm), "--topology", "ctc", "--fillers", str(fill),
+                                  str(tmp_path / "g2")])
+    assert r.exit_code != 0 and "for HMM graphs" in r.output

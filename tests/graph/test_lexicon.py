@@ -77,3 +77,31 @@ def test_position_dependent_phones_and_word_boundary(tiny_lexicon):
     assert [L.words.symbols[o] for o in out] == ["cat"]
     wb = dict(zip(ph.symbols, L.word_boundary))
     assert (wb["k_B"], wb["ae_I"], wb["t_E"], wb["sil"], wb["sil_S"]) == ("begin", "internal", "end", "nonword", "singleton")
+
+
+def test_repeatable_optional_silence_and_fillers(tiny_lexicon, tmp_path):
+    """--sil-loop-prob q: k silences between words cost -log(sil_prob) + (k-1)(-log q)
+    - log(1-q) (Kaldi's L allows one: the second is refused); --fillers: each distinct
+    filler pronunciation is one more alternative of the silence, output nothing."""
+    lex = read_lexicon(tiny_lexicon)
+    one = make_lexicon_fst(lex, sil_prob=0.5, sil_phone="sil")
+    q = 0.25
+    rep = make_lexicon_fst(lex, sil_prob=0.5, sil_phone="sil", sil_loop_prob=q)
+    seq = lambda L, *p: [L.phones.id(x) for x in p]  # noqa: E731
+    assert best(one.fst, seq(one, "k", "ae", "t", "sil", "sil", "h", "ae", "t")) is None
+    for k in (1, 2, 4):
+        cost, out = best(rep.fst, seq(rep, "k", "ae", "t", *["sil"] * k, "h", "ae", "t"))
+        assert [rep.words.symbols[o] for o in out] == ["cat", "hat"]
+        want = math.log(2) + math.log(2) + math.log(2) + (k - 1) * -math.log(q) - math.log(1 - q)
+        assert cost == pytest.approx(want, abs=1e-4), k  # no sil at start, sil after cat, none after hat
+    fill = write(tmp_path, "fillers.dic", "<s> sil\n</s> sil\n<sil> sil\n++NOISE++ n ae\n")
+    from hclg.graph.lexicon import read_fillers
+    prons = read_fillers(fill, ("sil", "n", "ae", "k", "t", "h", "d"))
+    assert prons == (("sil",), ("n", "ae"))
+    F = make_lexicon_fst(lex, sil_prob=0.5, sil_phone="sil", fillers=prons, sil_loop_prob=q)
+    cost, out = best(F.fst, seq(F, "k", "ae", "t", "n", "ae", "sil", "h", "ae", "t"))
+    assert [F.words.symbols[o] for o in out] == ["cat", "hat"]
+    # the filler is one of two alternatives (log 2), then a silence follows it
+    assert cost == pytest.approx(3 * math.log(2) + math.log(2) - math.log(q) + math.log(2) - math.log(1 - q), abs=1e-4)
+    with pytest.raises(InputFormatError, match=r"fillers.dic:4: filler '\+\+NOISE\+\+': phone 'n' is not in the phone list"):
+        read_fillers(fill, ("sil", "ae"))
