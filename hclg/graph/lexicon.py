@@ -182,7 +182,8 @@ def read_lexicon(path, fmt: str = "auto", phones=None) -> Lexicon:
             raise InputFormatError(path, n, f"word {word!r} has no pronunciation (expected 'word phone ...')")
         if word in (constants.EPS, constants.BOS, constants.EOS) or word.startswith(constants.DISAMBIG_PREFIX):
             raise InputFormatError(path, n, f"the word {word!r} is reserved (epsilon, sentence boundaries and "
-                                            "disambiguation symbols) and cannot be in the lexicon")
+                                            "disambiguation symbols) and cannot be in the lexicon (pocketsphinx's "
+                                            "fillers.dic goes to --fillers)")
         for p in rest:
             if p.startswith(constants.DISAMBIG_PREFIX) or p == constants.EPS:
                 raise InputFormatError(path, n, f"phone {p!r} is reserved (epsilon and disambiguation symbols "
