@@ -82,6 +82,9 @@ def _run(decoder: LatticeDecoder, utt, mat, lattice: bool):
         return decoder.decode(mat, utt), None, None
     except HclgError as e:
         return None, None, str(e)
+    except MemoryError:  # this utterance fails; the next may fit
+        return None, None, (f"utterance {utt!r}: out of memory ({mat.shape[0]} frames); decode it in pieces, or give "
+                            "a smaller --beam or --lattice-beam")
 
 
 def _decode_one(item):

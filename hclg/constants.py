@@ -32,6 +32,7 @@ MIN_ACTIVE = 200
 BEAM_DELTA = 0.5
 LATTICE_BEAM = 10.0
 PRUNE_INTERVAL = 25
+LATTICE_SEARCH_MAX_MEM = 4_000_000_000  # bytes of tokens and links kept by the lattice search, one utterance
 DETERMINIZE_MAX_MEM = 50_000_000  # bytes, Kaldi's --max-mem for lattice determinization
 ACOUSTIC_SCALE = 0.1
 PRIOR_SCALE = 1.0

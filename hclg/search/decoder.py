@@ -252,8 +252,20 @@ class Decoder:
             DecodeError: as :meth:`decode`.
         """
         o = self.options
-        out = lattice_search(self.search_graph, ll, self.beam_options, float(o.lattice_beam), int(o.prune_interval),
-                             *self.indices())
+        beam = float(o.lattice_beam)
+        for attempt in range(3):  # as determinization: past the memory cap, again with half the beam
+            out = lattice_search(self.search_graph, ll, self.beam_options, beam, int(o.prune_interval),
+                                 *self.indices(), int(o.max_lattice_mem))
+            if not out.too_big:
+                break
+            if attempt == 2:
+                raise DecodeError(
+                    f"utterance {utt!r}: the lattice search passed {o.max_lattice_mem / 1e6:.3g} MB at frame "
+                    f"{out.frames} of {ll.shape[0]}, also with lattice beam {beam:g}; decode it in pieces, or give "
+                    "a smaller --beam or --lattice-beam, or a larger --max-lattice-mem")
+            log.warning("utterance %r: the lattice search passed %.3g MB at frame %d of %d; lattice beam %g "
+                        "instead of %g", utt, o.max_lattice_mem / 1e6, out.frames, ll.shape[0], beam / 2, beam)
+            beam /= 2
         self.check_search(out.best_total, out.reached_final, utt)
         raw = RawLattice(out.frame_start, out.tok_cost, out.tok_extra, out.tok_final, out.src, out.dst, out.ilabel,
                          out.olabel, out.graph, out.acoustic, float(out.best_total))

@@ -107,6 +107,7 @@ class LatticeSearchOutput(NamedTuple):
     olabel: np.ndarray  # int32 [L]: its word (0: none)
     graph: np.ndarray  # float32 [L]: its graph cost
     acoustic: np.ndarray  # float32 [L]: its (scaled) acoustic cost
+    too_big: bool  # the search stopped at `frames` because its tokens and links passed max_mem
 
 
 @njit(cache=True)

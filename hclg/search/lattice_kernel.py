@@ -47,6 +47,10 @@ from hclg.search.kernel_state import (
 )
 
 INF = np.inf
+#: bytes a kept token and a kept link take (LatticeTokens, ForwardLinks); their arrays grow
+#: by doubling, so what is allocated is up to twice the count
+TOKEN_BYTES = 36
+LINK_BYTES = 12
 
 
 @njit(cache=True)
@@ -169,7 +173,7 @@ def _eps_links(cutoff, lattice_beam, base, nc, index, stack, sp, g, tok, links, 
 
 
 @njit(cache=True)
-def lattice_search(g, loglikes, opts, lattice_beam, prune_interval, index_a, index_b):
+def lattice_search(g, loglikes, opts, lattice_beam, prune_interval, index_a, index_b, max_mem):
     """Token passing with forward links over one utterance.
 
     Args:
@@ -179,6 +183,8 @@ def lattice_search(g, loglikes, opts, lattice_beam, prune_interval, index_a, ind
         lattice_beam: float; links and tokens further than this from the best path go.
         prune_interval: frames between prunings.
         index_a, index_b: int32 [S], all -1 on entry (and on return).
+        max_mem: bytes; when the tokens and links kept pass it (counted after each
+            frame), the search stops there with ``too_big`` set.
 
     Returns:
         LatticeSearchOutput.
@@ -205,6 +211,7 @@ def lattice_search(g, loglikes, opts, lattice_beam, prune_interval, index_a, ind
     base = 0
     cutoff = INF
     frames = 0
+    too_big = False
     for t in range(-1, T):
         if t >= 0:
             costs = grown(costs, nc)
@@ -254,14 +261,17 @@ def lattice_search(g, loglikes, opts, lattice_beam, prune_interval, index_a, ind
             n_links = prune_active(frames, pruned_upto, frame_start, lattice_beam, tok, links, n_links, base + nc)
             pruned_upto = frames
             base = frame_start[frames]  # the current frame is kept whole, in order
+        if LINK_BYTES * n_links + TOKEN_BYTES * (base + nc) > max_mem:
+            too_big = True
+            break
     tok_state = tok.state
     for gi in range(frame_start[frames], frame_start[frames] + nc):
         cur_index[tok_state[gi]] = -1
-    return _finish(g, loglikes, frames, nc, frame_start, lattice_beam, tok, links, arcs_expanded)
+    return _finish(g, loglikes, frames, nc, frame_start, lattice_beam, tok, links, arcs_expanded, too_big)
 
 
 @njit(cache=True)
-def _finish(g, loglikes, frames, nc, frame_start, lattice_beam, tok, links, arcs_expanded):
+def _finish(g, loglikes, frames, nc, frame_start, lattice_beam, tok, links, arcs_expanded, too_big):
     """The end of the lattice search: the best final cost, PruneForwardLinksFinal on the
     last frame, exact pruning of every frame, the final compaction, and the surviving
     links' exact costs read from the graph."""
@@ -324,4 +334,4 @@ def _finish(g, loglikes, frames, nc, frame_start, lattice_beam, tok, links, arcs
                     lk_a[lk] = 0.0
     return LatticeSearchOutput(frames, reached, best_total, arcs_expanded, frame_start[: frames + 2].copy(),
                                tok.cost[:ntok].copy(), tok.extra[:ntok].copy(), tok_final,
-                               lk_src, links.dst[:n_links].copy(), lk_ilab, lk_olab, lk_g, lk_a)
+                               lk_src, links.dst[:n_links].copy(), lk_ilab, lk_olab, lk_g, lk_a, too_big)

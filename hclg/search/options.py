@@ -25,6 +25,7 @@ class DecoderOptions:
     beam_delta: float = field(default=constants.BEAM_DELTA, metadata={"help": "Added to the beam when max/min-active set the cutoff."})
     lattice_beam: float = field(default=constants.LATTICE_BEAM, metadata={"help": "Lattice beam: with lattices, keep the word sequences within this cost of the best."})
     prune_interval: int = field(default=constants.PRUNE_INTERVAL, metadata={"help": "Frames between lattice prunings."})
+    max_lattice_mem: int = field(default=constants.LATTICE_SEARCH_MAX_MEM, metadata={"help": "Memory (bytes) the lattice search may keep for one utterance; past it, it starts again with the lattice beam halved (twice), then that utterance fails."})
     max_mem: int = field(default=constants.DETERMINIZE_MAX_MEM, metadata={"help": "Lattice determinization memory (bytes); past it the lattice beam is halved and it retries."})
     allow_partial: bool = field(default=True, metadata={"help": "If no final state is reached, output the best partial hypothesis (marked partial)."})
     input_kind: str = field(default="log-posteriors", metadata={"help": "What the input matrices hold: " + ", ".join(INPUT_KINDS) + ".", "choices": INPUT_KINDS})
@@ -52,8 +53,8 @@ class DecoderOptions:
             raise ValueError(f"need 0 <= min_active < max_active, got {self.min_active}, {self.max_active}")
         if self.beam_delta < 0:
             raise ValueError(f"beam_delta must be >= 0, got {self.beam_delta}")
-        if self.lattice_beam <= 0 or self.prune_interval < 1 or self.max_mem < 1:
-            raise ValueError("lattice_beam and max_mem must be > 0 and prune_interval >= 1")
+        if self.lattice_beam <= 0 or self.prune_interval < 1 or self.max_mem < 1 or self.max_lattice_mem < 1:
+            raise ValueError("lattice_beam, max_mem and max_lattice_mem must be > 0 and prune_interval >= 1")
         if self.input_kind not in INPUT_KINDS:
             raise ValueError(f"input_kind must be one of {INPUT_KINDS}, got {self.input_kind!r}")
         if self.acoustic_scale is not None and not self.acoustic_scale > 0:

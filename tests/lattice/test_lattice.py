@@ -418,9 +418,9 @@ def test_pruning_as_the_search_goes_changes_nothing(synthetic_graphs, kind):
     for u in utterances(lex, dec, kind, 12, seed=5):
         ll = dec.loglikes(u.scores)
         frames += ll.shape[0]
-        whole = lattice_search(dec.search_graph, ll, dec.beam_options, 8.0, 10**9, *dec.indices())
+        whole = lattice_search(dec.search_graph, ll, dec.beam_options, 8.0, 10**9, *dec.indices(), 2**62)
         for interval in (1, 7, 25):
-            got = lattice_search(dec.search_graph, ll, dec.beam_options, 8.0, interval, *dec.indices())
+            got = lattice_search(dec.search_graph, ll, dec.beam_options, 8.0, interval, *dec.indices(), 2**62)
             assert got[:4] == whole[:4]
             for a, b in zip(got[4:], whole[4:]):
                 np.testing.assert_array_equal(a, b)
