@@ -7,6 +7,7 @@ A bad utterance is reported and counted; the others are decoded.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import multiprocessing as mp
@@ -22,6 +23,7 @@ import numpy as np
 from hclg.errors import HclgError
 from hclg.lattice.archives import LatticeWriter, parse_spec, refuse_overwriting
 from hclg.lattice.generation import LatticeDecoder
+from hclg.search.alignments import AlignmentWriter, parse_alignment_spec
 from hclg.search.matrix_readers import iter_matrices
 from hclg.search.options import DecoderOptions
 
@@ -127,12 +129,15 @@ def _keep_done_lines(path: Path, done: set, utt_of) -> None:
         os.replace(tmp, path)
 
 
-def _check_outputs(inputs, jobs, text_outputs, lattice_out) -> None:
+def _check_outputs(inputs, jobs, text_outputs, lattice_out, alignments_out=None) -> None:
     """Raises ValueError for a bad job count, an output whose folder does not exist, or an
     output that would write over an input."""
     if jobs < 1:
         raise ValueError(f"jobs must be >= 1, got {jobs}")
     paths = [out for out in text_outputs if out and out != "-"]
+    if alignments_out:
+        paths.append(parse_alignment_spec(alignments_out)[1])
+        refuse_overwriting(inputs, alignments_out)
     if lattice_out:
         _, lp = parse_spec(lattice_out)
         if lp != "-":
@@ -200,9 +205,22 @@ def _first_matrix_problem(decoder, utt, mat) -> str | None:
     return None
 
 
+def _open_outputs(text_out, ctm_out, json_out, lattice_out, alignments_out, resume: bool, done: set):
+    """The batch's outputs, opened for writing (appending, with ``resume``; the lattice
+    and alignment archives are then cut back to the utterances ``done``)."""
+    mode = "a" if resume else "w"
+    keep = done if resume else None
+    return (sys.stdout if text_out == "-" else open(text_out, mode, encoding="utf-8"),
+            open(ctm_out, mode, encoding="utf-8") if ctm_out else None,
+            open(json_out, mode, encoding="utf-8") if json_out else None,
+            LatticeWriter(lattice_out, append=resume, keep=keep) if lattice_out else None,
+            AlignmentWriter(alignments_out, append=resume, keep=keep) if alignments_out else None)
+
+
 def decode_batch(graph, inputs, options: DecoderOptions = DecoderOptions(), text_out="-", ctm_out=None,
                  json_out=None, resume: bool = False, jobs: int = 1, log_priors: np.ndarray | None = None,
-                 progress: bool | None = None, lattice_out: str | None = None) -> BatchSummary:
+                 progress: bool | None = None, lattice_out: str | None = None,
+                 alignments_out: str | None = None) -> BatchSummary:
     """Decodes every utterance of ``inputs`` and writes Kaldi text (and CTM/JSON) lines.
 
     Args:
@@ -220,6 +238,9 @@ def decode_batch(graph, inputs, options: DecoderOptions = DecoderOptions(), text
         lattice_out: write each utterance's word lattice there (``ark,t:PATH``,
             ``ark:PATH``, ``npz:DIR``, ``fst:DIR``; see :mod:`hclg.lattice.archives`),
             before its text line, so a resumed run finds every finished lattice.
+        alignments_out: write each 1-best's frame alignment (transition ids) there as
+            Kaldi does (``ark:PATH`` or ``ark,t:PATH``; :mod:`hclg.search.alignments`),
+            before its text line.
 
     Returns:
         BatchSummary; ``failed`` > 0 means some utterances were not decoded.
@@ -228,7 +249,9 @@ def decode_batch(graph, inputs, options: DecoderOptions = DecoderOptions(), text
     text_out = text_output_path(text_out)
     if resume and text_out == "-":
         raise ValueError("--resume needs the text output in a file: it is the record of what is done")
-    _check_outputs(inputs, jobs, (text_out, ctm_out, json_out), lattice_out)
+    _check_outputs(inputs, jobs, (text_out, ctm_out, json_out), lattice_out, alignments_out)
+    if alignments_out and not options.alignment:
+        options = dataclasses.replace(options, alignment=True)
     decoder = LatticeDecoder(graph, options, log_priors)
     if progress is None:
         progress = sys.stderr.isatty()
@@ -237,13 +260,8 @@ def decode_batch(graph, inputs, options: DecoderOptions = DecoderOptions(), text
         for path, utt_of in ((ctm_out, _ctm_utt), (json_out, _json_utt)):
             if path:
                 _keep_done_lines(Path(path), done, utt_of)
-    mode = "a" if resume else "w"
-    text_fh = sys.stdout if text_out == "-" else open(text_out, mode, encoding="utf-8")
-    ctm_fh = open(ctm_out, mode, encoding="utf-8") if ctm_out else None
-    json_fh = open(json_out, mode, encoding="utf-8") if json_out else None
-    lat_w = None
-    if lattice_out:
-        lat_w = LatticeWriter(lattice_out, append=resume, keep=done if resume else None)
+    text_fh, ctm_fh, json_fh, lat_w, ali_w = _open_outputs(text_out, ctm_out, json_out, lattice_out, alignments_out,
+                                                           resume, done)
     tally = _Tally()
     decoder.warm_up(lattice=lat_w is not None)  # kernels loaded (or compiled) before the clock starts
     t0 = time.perf_counter()
@@ -257,6 +275,13 @@ def decode_batch(graph, inputs, options: DecoderOptions = DecoderOptions(), text
             try:
                 lat_w.write(lat)
             except HclgError as e:  # e.g. an id that cannot name a file: this utterance fails
+                tally.failed += 1
+                log.error("%s", e)
+                return
+        if ali_w is not None:
+            try:
+                ali_w.write(utt, res.alignment)
+            except ValueError as e:  # an id that cannot be an archive key: this utterance fails
                 tally.failed += 1
                 log.error("%s", e)
                 return
@@ -293,13 +318,9 @@ def decode_batch(graph, inputs, options: DecoderOptions = DecoderOptions(), text
     finally:
         if progress:
             sys.stderr.write("\n")
-        if text_fh is not sys.stdout:
-            text_fh.close()
-        for fh in (ctm_fh, json_fh):
-            if fh:
+        for fh in (text_fh, ctm_fh, json_fh, lat_w, ali_w):
+            if fh is not None and fh is not sys.stdout:
                 fh.close()
-        if lat_w is not None:
-            lat_w.close()
     s = BatchSummary(tally.decoded, tally.failed, tally.skipped, tally.partial, tally.frames,
                      time.perf_counter() - t0, tally.stopped)
     log.debug("decoded %d, failed %d, skipped %d, partial %d; %d frames in %.2fs (%.0f frames/s)",

@@ -285,3 +285,37 @@ def test_word_insertion_penalty_at_decode_time_is_kaldis_lattice_add_penalty(kal
     assert same >= 50 and fewer == len(ll)
     if penalty == 5.0:  # it does change hypotheses
         assert any(dec.decode(ll[u], u).words != plain.decode(ll[u], u).words for u in sorted(ll))
+
+
+@pytest.mark.parametrize("spec,lattices", [("ark", False), ("ark,t", False), ("ark", True)])
+def test_cli_writes_kaldis_alignments(kaldi_system, tmp_path, spec, lattices):
+    """--alignments: an archive Kaldi's own reader (kaldi-native-io) reads, holding the
+    transition ids of the best path of Kaldi's lattices; --resume after a torn last entry
+    cuts it and writes the rest once."""
+    import kaldi_native_io
+    from click.testing import CliRunner
+
+    from hclg.cli import main
+
+    graph, ll, _ = kaldi_system
+    utts = sorted(ll)[:6]
+    with kaldi_native_io.FloatMatrixWriter(f"ark:{tmp_path / 'loglikes.ark'}") as w:
+        for u in utts:
+            w.write(u, ll[u])
+    args = ["decode", str(graph), f"ark:{tmp_path / 'loglikes.ark'}", "--input-kind", "log-likelihoods",
+            "--acoustic-scale", "0.083333", "--beam", "13", "--max-active", "7000", "-o", str(tmp_path / "hyp.txt"),
+            "--alignments", f"{spec}:{tmp_path / 'ali.ark'}"] + (["--lattice", f"ark:{tmp_path / 'lat.ark'}"] if lattices else [])
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0, r.output
+    best = kaldi_best_paths()
+    got = {k: list(v) for k, v in kaldi_native_io.SequentialInt32VectorReader(f"{spec}:{tmp_path / 'ali.ark'}")}
+    assert got == {u: best[u][1] for u in utts}
+    # an interrupted run: three text lines done, the fourth alignment torn
+    whole = (tmp_path / "ali.ark").read_bytes()
+    lines = (tmp_path / "hyp.txt").read_text().splitlines(keepends=True)
+    (tmp_path / "hyp.txt").write_text("".join(lines[:3]))
+    cut = whole.find(utts[3].encode()) + len(utts[3]) + 9
+    (tmp_path / "ali.ark").write_bytes(whole[:cut])
+    r = CliRunner().invoke(main, args + ["--resume"])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "ali.ark").read_bytes() == whole
