@@ -159,20 +159,16 @@ def test_same_1best_as_kaldi_decoders_faster_decoder_on_kaldis_const_fst(kaldi_s
     graph, ll, _ = kaldi_system
     dec = Decoder(graph, KALDI_OPTIONS)
     kfst = kaldifst.StdConstFst.read(str(SYSTEM / "graph" / "HCLG.fst"))  # Kaldi's own file: a ConstFst
-    kdec = kaldi_decoder.FasterDecoder(kfst, kaldi_decoder.FasterDecoderOptions(beam=13.0, max_active=7000))
-    differ = []
+    # min_active as hclg's (and LatticeFasterDecoder's) 200: FasterDecoder's own default is 20,
+    # with which its beam loses R040_s1_53's best path (2538.98 against 2538.07)
+    kdec = kaldi_decoder.FasterDecoder(kfst, kaldi_decoder.FasterDecoderOptions(beam=13.0, max_active=7000,
+                                                                                min_active=200))
     for utt in sorted(ll):
         r = dec.decode(ll[utt], utt)
         words, cost, final = kaldi_faster_decode(kdec, expand_columns(dec.loglikes(ll[utt]), dec.graph.ilabel_to_column))
         assert final and not r.partial, utt
-        if list(r.word_ids) == words:
-            assert r.cost == pytest.approx(cost, rel=1e-6), utt  # Kaldi adds in float32
-        else:  # the beam pruned one of the two best paths: hclg's must be the cheaper one
-            assert r.cost < cost - 0.1, utt
-            differ.append(utt)
-    # R040_s1_53: FasterDecoder (beam 13) loses the best path (cost 2538.98 against 2538.07);
-    # gmm-latgen-faster's log has hclg's words there, as everywhere (the test above)
-    assert differ == ["R040_s1_53"]
+        assert list(r.word_ids) == words, utt
+        assert r.cost == pytest.approx(cost, rel=1e-6), utt  # Kaldi adds in float32
 
 
 def test_cli_imports_a_kaldi_graph_and_decodes_kaldi_likelihoods(kaldi_system, tmp_path):
@@ -319,3 +315,28 @@ def test_cli_writes_kaldis_alignments(kaldi_system, tmp_path, spec, lattices):
     r = CliRunner().invoke(main, args + ["--resume"])
     assert r.exit_code == 0, r.output
     assert (tmp_path / "ali.ark").read_bytes() == whole
+
+
+@pytest.mark.parametrize("max_active,min_active", [(100, 50), (20, 10)])
+def test_binding_max_active_gives_kaldis_faster_decoder_1best(kaldi_system, max_active, min_active):
+    """A --max-active that binds (it cuts the search's work) on a real Kaldi graph: the
+    same words and costs as Kaldi's FasterDecoder on all 55 utterances. (On AN4's graph a
+    few utterances still differ, see the README: the order tokens are visited in.)"""
+    import kaldi_decoder
+    import kaldifst
+    from oracles.kaldi_recipes import expand_columns, kaldi_faster_decode
+
+    graph, ll, _ = kaldi_system
+    wide = Decoder(graph, dataclasses.replace(KALDI_OPTIONS, alignment=False))
+    dec = Decoder(graph, dataclasses.replace(KALDI_OPTIONS, alignment=False, max_active=max_active, min_active=min_active))
+    kfst = kaldifst.StdConstFst.read(str(SYSTEM / "graph" / "HCLG.fst"))
+    kdec = kaldi_decoder.FasterDecoder(kfst, kaldi_decoder.FasterDecoderOptions(beam=13.0, max_active=max_active,
+                                                                                min_active=min_active))
+    work = [0, 0]
+    for utt in sorted(ll):
+        r = dec.decode(ll[utt], utt)
+        work[0] += r.arcs_expanded
+        work[1] += wide.decode(ll[utt], utt).arcs_expanded
+        words, cost, _ = kaldi_faster_decode(kdec, expand_columns(dec.loglikes(ll[utt]), dec.graph.ilabel_to_column))
+        assert list(r.word_ids) == words and r.cost == pytest.approx(cost, rel=1e-6), utt
+    assert work[0] < 0.8 * work[1]  # it binds
