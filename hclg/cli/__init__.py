@@ -11,6 +11,7 @@ from hclg.cli.decode import decode_cmd, priors_cmd
 from hclg.cli.graph import compile_cmd, import_kaldi_cmd, info_cmd
 from hclg.cli.lattice import lattice_group
 from hclg.cli.score import wer_cmd
+from hclg.cli.warm_up import warm_up_cmd
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -19,7 +20,7 @@ def main():
     """hclg: compile WFST decoding graphs and decode hybrid and CTC posteriors."""
 
 
-for command in (compile_cmd, import_kaldi_cmd, info_cmd, decode_cmd, priors_cmd, wer_cmd, lattice_group):
+for command in (compile_cmd, import_kaldi_cmd, info_cmd, decode_cmd, priors_cmd, wer_cmd, lattice_group, warm_up_cmd):
     main.add_command(command)
 
 __all__ = ["main"]
