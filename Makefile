@@ -1,4 +1,5 @@
 # Two entry points that do all set-up on a fresh machine:
+#   (installing runs `hclg warm-up`: numba compiles the kernels once, so no later command waits)
 #   make demo   - create .venv, install hclg, compile the bundled AN4 example, decode it with
 #                 lattices, show n-best, oracle WER and trigram rescoring
 #   make test   - create .venv, install hclg with its test oracles, check the layering contract
@@ -16,6 +17,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
+	$(HCLG) warm-up
 	touch $@
 
 demo: $(VENV)/.installed

@@ -48,7 +48,7 @@ def warm_up_kernels() -> float:
     finally:
         log.setLevel(level)
     secs = time.perf_counter() - t0
-    log.info("hclg's kernels are compiled and cached (%.1fs)", secs)
+    log.debug("hclg's kernels are compiled and cached (%.1fs)", secs)
     return secs
 
 

@@ -1,0 +1,36 @@
+"""`hclg warm-up` compiles every kernel that compile, decode (1-best, lattices, CTM,
+alignments) and the lattice tools use: after it, those commands compile nothing. Checked
+with numba's own cache log (NUMBA_DEBUG_CACHE) in a fresh, empty cache directory."""
+
+import os
+import subprocess
+import sys
+
+from helpers import EXAMPLE, ROOT
+
+
+def run(args, env, cwd):
+    r = subprocess.run([sys.executable, "-m", "hclg.cli", *map(str, args)], env=env, cwd=cwd, capture_output=True,
+                       text=True, timeout=900)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return r.stdout + r.stderr
+
+
+def test_after_warm_up_the_commands_compile_no_kernel(tmp_path):
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"), NUMBA_DEBUG_CACHE="1",
+               PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    first = run(["warm-up"], env, tmp_path)
+    assert "data saved to" in first  # it did compile, into the empty cache
+    ex = EXAMPLE
+    out = run(["compile", "--lexicon", ex / "lexicon.dic", "--lm", ex / "lm_unigram.arpa", "--phones", ex / "phones.txt",
+               "--hmm-topology", ex / "transitions.txt", "--pdf-map", ex / "pdf_map.txt", tmp_path / "g"], env, tmp_path)
+    out += run(["decode", "--input-kind", "log-likelihoods", "-o", tmp_path / "hyp.txt", "--ctm", tmp_path / "hyp.ctm",
+                "--lattice", f"ark:{tmp_path / 'lat.ark'}", "--alignments", f"ark:{tmp_path / 'ali.ark'}",
+                tmp_path / "g", f"ark:{ex / 'loglikes_demo.ark'}"], env, tmp_path)
+    out += run(["decode", "--input-kind", "log-likelihoods", "-o", tmp_path / "hyp2.txt", tmp_path / "g",
+                f"ark:{ex / 'loglikes_demo.ark'}"], env, tmp_path)
+    out += run(["lattice", "ctm", "--graph", tmp_path / "g", "-o", tmp_path / "c.ctm", f"ark:{tmp_path / 'lat.ark'}"],
+               env, tmp_path)
+    saved = [line for line in out.splitlines() if "data saved to" in line]
+    assert saved == [], saved[:5]
+    assert "compiling hclg's search kernels" not in out
