@@ -36,6 +36,7 @@ from hclg import fst as hfst
 from hclg.graph.context import compose_context, read_context_table
 from hclg.graph.grammar import arpa_to_fst, phrases_to_fst, read_phrases
 from hclg.graph.graph_dir import sha256, write_graph_dir
+from hclg.graph.kaldi_model import transition_table_for
 from hclg.graph.lexicon import make_lexicon_fst, read_fillers, read_lexicon, read_phones
 from hclg.graph.symbols import SymbolTable
 from hclg.graph.compile_options import CompileOptions
@@ -69,6 +70,11 @@ class CompileResult:
     arcs: int
     seconds: float
     steps: tuple
+
+
+def _base_phone(p: str) -> str:
+    """A word-position phone's base phone (``AH_B`` -> ``AH``)."""
+    return p[:-2] if p[-2:] in ("_B", "_I", "_E", "_S") else p
 
 
 def _read_hmms(spec: str, phones: tuple[str, ...]):
@@ -227,6 +233,12 @@ def _compile(lexicon, grammar, out, o: CompileOptions, phones, tokens, t_start, 
         phone_list = read_phones(phones) if phones is not None else None
         if phones is not None:
             inputs["phones"] = str(phones)
+        if o.kaldi_model:  # phones: the model's phones.txt; with word positions, its base phones check the lexicon
+            if phones is None:
+                raise GraphBuildError("--kaldi-model needs --phones: the model's phones.txt (Kaldi's phone ids)")
+            inputs["kaldi_model"] = o.kaldi_model
+            if o.position_dependent_phones:
+                phone_list = tuple(dict.fromkeys(_base_phone(p) for p in phone_list))
         lex = read_lexicon(lexicon, o.lexicon_format, phones=phone_list)
         fillers = read_fillers(o.fillers, phone_list) if o.fillers else ()
         if o.fillers:
@@ -258,10 +270,10 @@ def _compile(lexicon, grammar, out, o: CompileOptions, phones, tokens, t_start, 
         i2c = np.full(len(L.phones), -1, dtype=np.int32)
         i2c[1 : ncol + 1] = np.arange(ncol, dtype=np.int32)
     else:
-        base = (lambda p: p[:-2] if p[-2:] in ("_B", "_I", "_E", "_S") else p) if o.position_dependent_phones else (lambda p: p)
+        base = _base_phone if o.position_dependent_phones else (lambda p: p)
         base_phones = tuple(dict.fromkeys(base(p) for p in L.phones.symbols[1:] if not p.startswith("#")))
-        hmms = _read_hmms(o.hmm_topology, base_phones)
-        if o.hmm_topology not in BUILTIN_TOPOLOGIES:
+        hmms = _read_hmms(o.hmm_topology, base_phones) if not o.kaldi_model else None
+        if o.hmm_topology not in BUILTIN_TOPOLOGIES and not o.kaldi_model:
             inputs["hmm_topology"] = o.hmm_topology
         pdf_map = read_pdf_map(o.pdf_map) if o.pdf_map else None
         if o.pdf_map:
@@ -273,6 +285,9 @@ def _compile(lexicon, grammar, out, o: CompileOptions, phones, tokens, t_start, 
                                         hmms, base, sil)
             table = transition_table_from_units(units)
             h_dis = tuple(len(units) + 1 + j for j in range(len(L.disambig_phones) + 1))  # with #-1
+        elif o.kaldi_model:  # Kaldi's transition ids, pdfs and probabilities, as mkgraph.sh with final.mdl
+            table = transition_table_for(o.kaldi_model, SymbolTable.read(phones), L.phones)
+            h_dis = L.disambig_phones
         else:
             table = make_transition_table(L.phones.symbols, hmms, pdf_map, base)
             h_dis = L.disambig_phones

@@ -26,6 +26,8 @@ HELP = {
     "sil_phone": "The optional-silence phone.",
     "sil_loop_prob": "Probability that an optional silence is followed by another (long pauses as several "
                      "silences, as pocketsphinx's filler loop). 0: at most one, as Kaldi's prepare_lang.",
+    "kaldi_model": "A Kaldi monophone final.mdl: H takes its transition ids, pdfs and transition probabilities "
+                   "(as mkgraph.sh); give its phones.txt with --phones. The graph then reads Kaldi's pdf columns.",
     "fillers": "Pocketsphinx fillers.dic ('WORD PHONE ...'): each distinct pronunciation (silence, noises) is an "
                "alternative of the optional silence between words; the words are not output.",
     "position_dependent_phones": "Use Kaldi's word-position phones (_B _I _E _S) and write word_boundary.txt.",
@@ -52,6 +54,7 @@ class CompileOptions:
     sil_phone: str = field(default=constants.SIL_PHONE, metadata={"help": HELP["sil_phone"]})
     sil_loop_prob: float = field(default=0.0, metadata={"help": HELP["sil_loop_prob"]})
     fillers: str | None = field(default=None, metadata={"help": HELP["fillers"], "file": True})
+    kaldi_model: str | None = field(default=None, metadata={"help": HELP["kaldi_model"], "file": True})
     position_dependent_phones: bool = field(default=constants.POSITION_DEPENDENT_PHONES, metadata={"help": HELP["position_dependent_phones"]})
     self_loop_scale: float | None = field(default=None, metadata={"help": HELP["self_loop_scale"]})
     transition_scale: float = field(default=constants.TRANSITION_SCALE, metadata={"help": HELP["transition_scale"]})
@@ -82,6 +85,8 @@ class CompileOptions:
             v = getattr(self, name)
             if v is not None and v < 0:
                 raise ValueError(f"{name} must be >= 0, got {v}")
+        if self.kaldi_model is not None and (self.topology != "hmm" or self.pdf_map or self.context_table):
+            raise ValueError("kaldi_model gives H itself: it needs topology 'hmm' and no pdf_map or context_table")
         if self.context_table is not None and self.topology != "hmm":
             raise ValueError("context_table needs topology 'hmm'")
         if self.topology == "hmm" and self.hmm_topology not in BUILTIN_TOPOLOGY_NAMES and not Path(self.hmm_topology).exists():

@@ -40,6 +40,8 @@ def make_h_transducer(
         if table.to_state[t] == table.hmm_state[t]:
             continue
         pid, a, b = int(table.unit[t]), int(table.hmm_state[t]), int(table.to_state[t])
+        if pid <= 0:  # a phone of the model that the graph's phone table lacks: no path reads it
+            continue
         s = 0 if a == 0 else node.setdefault((pid, a), None)
         if s is None:
             s = node[(pid, a)] = nstates

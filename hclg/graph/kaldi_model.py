@@ -181,3 +181,31 @@ def read_transition_model(path) -> KaldiTransitionModel:
     if expected != len(log_probs):
         r.fail(f"the topology gives {expected - 1} transition ids but <LogProbs> has {len(log_probs) - 1} values")
     return model
+
+
+def transition_table_for(model, kaldi_phones, phones) -> TransitionTable:
+    """The TransitionModel of ``model`` as the transition table of a graph whose phone
+    table is ``phones`` (hclg's L): transition ids, pdfs and probabilities stay Kaldi's,
+    and each transition's phone (and H's output unit) is the phone of that name.
+
+    Args:
+        model: Kaldi ``final.mdl`` (monophone: the table has no context).
+        kaldi_phones: the model's ``phones.txt`` (a SymbolTable): its phone ids by name.
+        phones: the graph's phone table (a SymbolTable).
+
+    Raises:
+        GraphBuildError: a phone of the model that ``kaldi_phones`` or ``phones`` lacks.
+    """
+    from hclg.errors import GraphBuildError
+
+    table = read_transition_model(model).transition_table()
+    remap = np.zeros(len(kaldi_phones), np.int32)
+    for kid in sorted(set(table.phone[1:].tolist())):
+        if not 0 < kid < len(kaldi_phones):
+            raise GraphBuildError(f"{model}: phone id {kid} is not in the phone table given with it")
+        name = kaldi_phones.symbols[kid]
+        if name not in phones.symbols:
+            continue  # a phone the lexicon never uses: unit 0, which H leaves out (its ids stay unused)
+        remap[kid] = phones.id(name)
+    mapped = remap[table.phone]
+    return TransitionTable(**{**table.as_arrays(), "unit": mapped, "phone": mapped})

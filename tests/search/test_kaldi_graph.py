@@ -340,3 +340,28 @@ def test_binding_max_active_gives_kaldis_faster_decoder_1best(kaldi_system, max_
         words, cost, _ = kaldi_faster_decode(kdec, expand_columns(dec.loglikes(ll[utt]), dec.graph.ilabel_to_column))
         assert list(r.word_ids) == words and r.cost == pytest.approx(cost, rel=1e-6), utt
     assert work[0] < 0.8 * work[1]  # it binds
+
+
+def test_compile_with_kaldis_model_gives_kaldis_graph(kaldi_system, tmp_path):
+    """`hclg compile --kaldi-model final.mdl --phones phones.txt` from the recipe's own
+    lexicon.txt and lm.arpa (as Kaldi's prepare_lang + mkgraph.sh made HCLG.fst from them):
+    the same words and frame alignments as Kaldi's HCLG.fst on all 55 utterances, costs
+    within Kaldi's weight rounding, and a graph no larger than Kaldi's. (The model's phones
+    that the lexicon never uses, e.g. plain 'spn', must stay out of H: they once became
+    free insertions, and 7 utterances differed.)"""
+    from click.testing import CliRunner
+
+    from hclg.cli import main
+
+    kaldi_graph, ll, _ = kaldi_system
+    r = CliRunner().invoke(main, ["compile", "-l", str(SYSTEM / "lang" / "lexicon.txt"), "-g", str(SYSTEM / "lang" / "lm.arpa"),
+                                  "--phones", str(SYSTEM / "graph" / "phones.txt"), "--kaldi-model", str(SYSTEM / "final.mdl"),
+                                  "--position-dependent-phones", "--sil-phone", "sil", "--unk", "<UNK>", str(tmp_path / "g")])
+    assert r.exit_code == 0, r.output
+    a, b = Decoder(tmp_path / "g", KALDI_OPTIONS), Decoder(kaldi_graph, KALDI_OPTIONS)
+    for utt in sorted(ll):
+        ra, rb = a.decode(ll[utt], utt), b.decode(ll[utt], utt)
+        assert ra.words == rb.words and ra.alignment == rb.alignment, utt
+        assert ra.cost == pytest.approx(rb.cost, abs=0.01), utt
+    mine, kaldis = a.graph.manifest["counts"], b.graph.manifest["counts"]
+    assert mine["states"] <= kaldis["states"] and mine["arcs"] <= kaldis["arcs"]
