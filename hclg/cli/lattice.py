@@ -52,7 +52,7 @@ def _lattice_run(func, *args, **kwargs):
     return s
 
 
-def _lattice_inputs(lattices, graph_dir, acoustic_scale):
+def _lattice_inputs(lattices, graph_dir, acoustic_scale, scale_matters=True):
     from hclg.lattice.tools import open_lattices
     from hclg.search.decoder import Decoder
     from hclg.search.options import DecoderOptions
@@ -61,7 +61,7 @@ def _lattice_inputs(lattices, graph_dir, acoustic_scale):
     # kind is moot (likelihoods: no warning about priors)
     dec = Decoder(graph_dir, DecoderOptions(input_kind="log-likelihoods")) if graph_dir else None
     words = dec.graph.words if dec else None
-    return open_lattices(lattices, dec, acoustic_scale), words, dec
+    return open_lattices(lattices, dec, acoustic_scale, scale_matters), words, dec
 
 
 def _out(path):
@@ -154,7 +154,7 @@ def lattice_depth(lattices, graph_dir, output):
     """Arcs per frame of each lattice and overall (as lattice-depth)."""
     from hclg.lattice.tools import run_depth
 
-    lats, _, _ = _lattice_inputs(lattices, graph_dir, None)
+    lats, _, _ = _lattice_inputs(lattices, graph_dir, None, scale_matters=False)
     with _out(output) as fh:
         _lattice_run(run_depth, lats, fh)
 
@@ -171,7 +171,7 @@ def lattice_rescore(lattices, graph_dir, new_lm, old_lm, output):
     from hclg.lattice.tools import run_rescore
 
     call(refuse_overwriting, [lattices], output)
-    lats, words, dec = _lattice_inputs(lattices, graph_dir, None)
+    lats, words, dec = _lattice_inputs(lattices, graph_dir, None, scale_matters=False)
     if old_lm is None:
         from hclg.graph.graph_dir import sha256
 
@@ -193,7 +193,7 @@ def lattice_draw(lattices, graph_dir, fmt, utts, out_dir):
     """Draw lattices with words and costs on arcs."""
     from hclg.lattice.tools import run_draw
 
-    lats, _, _ = _lattice_inputs(lattices, graph_dir, None)
+    lats, _, _ = _lattice_inputs(lattices, graph_dir, None, scale_matters=False)
     _lattice_run(run_draw, lats, out_dir, fmt, set(utts))
 
 
@@ -207,7 +207,7 @@ def lattice_sweep(lattices, graph_dir, ref, lm_weights, word_penalties):
     from hclg.lattice.tools import parse_grid, run_sweep
     from hclg.scoring import read_text
 
-    lats, words, _ = _lattice_inputs(lattices, graph_dir, None)
+    lats, words, _ = _lattice_inputs(lattices, graph_dir, None, scale_matters=False)
     try:
         grid = parse_grid(lm_weights), parse_grid(word_penalties)
     except ValueError as e:

@@ -34,15 +34,18 @@ class ToolSummary:
     detail: str = ""
 
 
-def open_lattices(spec: str, decoder=None, acoustic_scale: float | None = None) -> Iterator[Lattice]:
+def open_lattices(spec: str, decoder=None, acoustic_scale: float | None = None,
+                  scale_matters: bool = True) -> Iterator[Lattice]:
     """Lattices from ``spec``. Kaldi archives carry neither acoustic scale nor frame length:
     they are read with ``acoustic_scale`` if given, else the decoding default of the
     ``decoder``'s graph (0.1 HMM, 1.0 chain/CTC), else 0.1; frame length from the decoder's
-    options (default 10 ms)."""
+    options (default 10 ms). ``scale_matters`` False: the caller does not use the acoustic
+    scale (depth, drawing, LM rescoring, a sweep over LM weights), so the archive's lack
+    of one is not worth a warning."""
     sc = acoustic_scale
     if sc is None and decoder is not None:
         sc = decoder.acoustic_scale
-    if acoustic_scale is None and parse_spec(spec)[0] in ("text", "ark"):
+    if acoustic_scale is None and scale_matters and parse_spec(spec)[0] in ("text", "ark"):
         log.warning("%s: Kaldi archives do not record the acoustic scale they were decoded with; scoring at %g "
                     "(%s). If they were decoded at another, give --acoustic-scale.", spec, 0.1 if sc is None else sc,
                     "the graph's default" if decoder is not None else "Kaldi's usual 0.1")

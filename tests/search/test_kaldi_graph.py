@@ -365,3 +365,23 @@ def test_compile_with_kaldis_model_gives_kaldis_graph(kaldi_system, tmp_path):
         assert ra.cost == pytest.approx(rb.cost, abs=0.01), utt
     mine, kaldis = a.graph.manifest["counts"], b.graph.manifest["counts"]
     assert mine["states"] <= kaldis["states"] and mine["arcs"] <= kaldis["arcs"]
+
+
+def test_lattice_sweep_on_kaldis_lattices_gives_kaldis_wer_files(kaldi_system):
+    """`hclg lattice sweep` over Kaldi's own lat.1.gz with the imported graph: the %WER at
+    each LM weight is the one in Kaldi's scoring wer_N file (local/score.sh, word
+    insertion penalty 0), and no warning about the acoustic scale a sweep does not use."""
+    from click.testing import CliRunner
+
+    from hclg.cli import main
+
+    graph, _, _ = kaldi_system
+    kaldi = LATS.parent
+    r = CliRunner().invoke(main, ["lattice", "sweep", "--graph", str(graph), "--ref", str(kaldi / "test_filt.txt"),
+                                  "--lm-weights", "7:17", "--word-penalties", "0", f"ark:{LATS}"])
+    assert r.exit_code == 0, r.output
+    assert "WARNING" not in r.output
+    mine = {int(f[0]): f[1] for f in (line.split() for line in r.output.splitlines()) if f and f[0].isdigit()}
+    for n in (7, 10, 13, 17):
+        wer = re.search(r"%WER (\S+)", (kaldi / f"wer_{n}").read_text()).group(1)
+        assert mine[n] == wer, n
