@@ -220,7 +220,7 @@ def _open_outputs(text_out, ctm_out, json_out, lattice_out, alignments_out, resu
 def decode_batch(graph, inputs, options: DecoderOptions = DecoderOptions(), text_out="-", ctm_out=None,
                  json_out=None, resume: bool = False, jobs: int = 1, log_priors: np.ndarray | None = None,
                  progress: bool | None = None, lattice_out: str | None = None,
-                 alignments_out: str | None = None) -> BatchSummary:
+                 alignments_out: str | None = None, phone_ctm_out: str | None = None) -> BatchSummary:
     """Decodes every utterance of ``inputs`` and writes Kaldi text (and CTM/JSON) lines.
 
     Args:
@@ -241,6 +241,8 @@ def decode_batch(graph, inputs, options: DecoderOptions = DecoderOptions(), text
         alignments_out: write each 1-best's frame alignment (transition ids) there as
             Kaldi does (``ark:PATH`` or ``ark,t:PATH``; :mod:`hclg.search.alignments`),
             before its text line.
+        phone_ctm_out: path for phone CTM lines (``utt 1 start dur phone``, as Kaldi's
+            ``ali-to-phones --ctm-output``), or None.
 
     Returns:
         BatchSummary; ``failed`` > 0 means some utterances were not decoded.
@@ -249,19 +251,20 @@ def decode_batch(graph, inputs, options: DecoderOptions = DecoderOptions(), text
     text_out = text_output_path(text_out)
     if resume and text_out == "-":
         raise ValueError("--resume needs the text output in a file: it is the record of what is done")
-    _check_outputs(inputs, jobs, (text_out, ctm_out, json_out), lattice_out, alignments_out)
-    if alignments_out and not options.alignment:
+    _check_outputs(inputs, jobs, (text_out, ctm_out, json_out, phone_ctm_out), lattice_out, alignments_out)
+    if (alignments_out or phone_ctm_out) and not options.alignment:
         options = dataclasses.replace(options, alignment=True)
     decoder = LatticeDecoder(graph, options, log_priors)
     if progress is None:
         progress = sys.stderr.isatty()
     done = _done_ids(Path(text_out)) if resume else set()
     if resume:  # what was written after the last text line is not done: cut it
-        for path, utt_of in ((ctm_out, _ctm_utt), (json_out, _json_utt)):
+        for path, utt_of in ((ctm_out, _ctm_utt), (json_out, _json_utt), (phone_ctm_out, _ctm_utt)):
             if path:
                 _keep_done_lines(Path(path), done, utt_of)
     text_fh, ctm_fh, json_fh, lat_w, ali_w = _open_outputs(text_out, ctm_out, json_out, lattice_out, alignments_out,
                                                            resume, done)
+    phone_fh = open(phone_ctm_out, "a" if resume else "w", encoding="utf-8") if phone_ctm_out else None
     tally = _Tally()
     decoder.warm_up(lattice=lat_w is not None)  # kernels loaded (or compiled) before the clock starts
     t0 = time.perf_counter()
@@ -294,6 +297,9 @@ def decode_batch(graph, inputs, options: DecoderOptions = DecoderOptions(), text
         if json_fh:
             json_fh.write(json.dumps(res.as_dict(), sort_keys=True) + "\n")
             json_fh.flush()
+        if phone_fh:
+            phone_fh.write("".join(line + "\n" for line in res.phone_ctm_lines()))
+            phone_fh.flush()
         text_fh.write(f"{utt} {res.text}".rstrip() + "\n")
         text_fh.flush()
         tally.decoded += 1
@@ -318,7 +324,7 @@ def decode_batch(graph, inputs, options: DecoderOptions = DecoderOptions(), text
     finally:
         if progress:
             sys.stderr.write("\n")
-        for fh in (text_fh, ctm_fh, json_fh, lat_w, ali_w):
+        for fh in (text_fh, ctm_fh, json_fh, phone_fh, lat_w, ali_w):
             if fh is not None and fh is not sys.stdout:
                 fh.close()
     s = BatchSummary(tally.decoded, tally.failed, tally.skipped, tally.partial, tally.frames,

@@ -170,6 +170,14 @@ class Graph:
                     out.setdefault(parts[0], []).append(tuple(parts[1:]))
         return out
 
+    def word_boundary(self) -> dict[str, str]:
+        """phone -> its word position (begin, end, internal, singleton, nonword), from
+        ``word_boundary.txt`` (Kaldi's), or empty without one."""
+        p = self.path / "word_boundary.txt"
+        if not p.exists():
+            return {}
+        return dict(line.split()[:2] for line in p.read_text(encoding="utf-8").splitlines() if len(line.split()) >= 2)
+
     def transitions(self) -> dict | None:
         p = self.path / "transitions.npz"
         if not p.exists():

@@ -1,6 +1,6 @@
 """Opening a Kaldi system's graph as it is: ``exp/<model>/graph/`` (``HCLG.fst``, ConstFst
 or VectorFst, ``words.txt``, ``phones.txt``, ``phones/align_lexicon.*``,
-``phones/silence.csl``) with its ``final.mdl``, written once as an hclg graph directory
+``phones/silence.csl``, ``phones/word_boundary.int``) with its ``final.mdl``, written once as an hclg graph directory
 whose memory-mapped arrays the decoder reads (``hclg import-kaldi``).
 
 The graph's input labels stay Kaldi's transition ids and each reads the column of its
@@ -73,6 +73,28 @@ def _align_lexicon(graph: Path, words: SymbolTable, phones: SymbolTable):
     return lexicon, between
 
 
+#: Kaldi's word_boundary.int kinds, by number (older files) or name
+WORD_POSITIONS = {"1": "nonword", "2": "begin", "3": "end", "4": "internal", "5": "singleton"}
+
+
+def _word_boundary(graph: Path, phones: SymbolTable) -> tuple[str, ...] | None:
+    """Per phone id, its word position from Kaldi's ``phones/word_boundary.int`` (as
+    ``lattice-align-words`` reads it), or None without one."""
+    p = graph / "phones" / "word_boundary.int"
+    if not p.exists():
+        return None
+    kinds = ["nonword"] * len(phones)
+    for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
+        parts = line.split()
+        if not parts:
+            continue
+        kind = WORD_POSITIONS.get(parts[-1], parts[-1]) if len(parts) == 2 else None
+        if kind not in WORD_POSITIONS.values() or not parts[0].isdigit() or not 0 < int(parts[0]) < len(phones):
+            raise InputFormatError(p, n, f"expected 'phone-id nonword|begin|end|internal|singleton', got {line.strip()!r}")
+        kinds[int(parts[0])] = kind
+    return tuple(kinds)
+
+
 def _silence_phones(graph: Path, phones: SymbolTable) -> list[str]:
     csl = graph / "phones" / "silence.csl"
     if not csl.exists():
@@ -138,7 +160,8 @@ def import_kaldi_graph(graph_dir, model, out_dir) -> Path:
     }
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
     try:
-        write_graph_dir(tmp, f, words, phones, i2c, manifest, (), table.as_arrays(), None, lexicon, consume=True)
+        write_graph_dir(tmp, f, words, phones, i2c, manifest, (), table.as_arrays(), _word_boundary(graph, phones),
+                        lexicon, consume=True)
         replace_dir(tmp, out)
     finally:
         if tmp.exists():

@@ -54,7 +54,8 @@ class LatticeDecoder(Decoder):
         res = Result(utt, tuple(wsym[w] for w in p.words), p.words, tuple(starts), tuple(ends),
                      float(p.graph_cost + sc * p.acoustic_cost), float(p.graph_cost), float(sc * p.acoustic_cost),
                      T, not reached, self.frame_seconds, int(arcs),
-                     tuple(int(x) for x in labels) if o.alignment else ())
+                     tuple(int(x) for x in labels) if o.alignment else (),
+                     self.phone_segments(self.alignment_units(labels), T) if o.alignment else ())
         return res, lat
 
     def warm_up(self, lattice: bool = True) -> None:

@@ -24,7 +24,7 @@ from hclg.search.likelihoods import as_array, blank_skip_frames, scaled_loglikes
 from hclg.search.options import DecoderOptions
 from hclg.search.raw_lattice import RawLattice
 from hclg.search.viterbi_kernel import viterbi
-from hclg.search.word_times import word_times
+from hclg.search.word_times import unit_segments, word_times
 
 log = logging.getLogger("hclg")
 
@@ -49,6 +49,8 @@ class Result:
         arcs_expanded: emitting arcs expanded by the search (for benchmarks).
         alignment: with ``options.alignment``, the input label of every frame
             (transition ids on HMM graphs, Kaldi's alignment); else empty.
+        phones: with ``options.alignment``, (phone, first frame, last frame) of each phone
+            of the path (CTC: each token and its first frame); else empty.
     """
 
     utt: str
@@ -64,6 +66,7 @@ class Result:
     frame_seconds: float
     arcs_expanded: int = 0
     alignment: tuple[int, ...] = ()
+    phones: tuple[tuple[str, int, int], ...] = ()
 
     @property
     def text(self) -> str:
@@ -75,10 +78,17 @@ class Result:
         return [f"{self.utt} 1 {s * fs:.3f} {(e - s + 1) * fs:.3f} {w}"
                 for w, s, e in zip(self.words, self.start_frames, self.end_frames)]
 
+    def phone_ctm_lines(self) -> list[str]:
+        """Kaldi phone CTM lines ``utt 1 start duration phone`` (as ali-to-phones
+        --ctm-output), in seconds; empty without ``options.alignment``."""
+        fs = self.frame_seconds
+        return [f"{self.utt} 1 {s * fs:.3f} {(e - s + 1) * fs:.3f} {p}" for p, s, e in self.phones]
+
     def as_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["words"], d["word_ids"] = list(self.words), list(self.word_ids)
         d["start_frames"], d["end_frames"] = list(self.start_frames), list(self.end_frames)
+        d["phones"] = [list(p) for p in self.phones]
         d["start_seconds"] = [round(s * self.frame_seconds, 3) for s in self.start_frames]
         d["end_seconds"] = [round((e + 1) * self.frame_seconds, 3) for e in self.end_frames]
         return d
@@ -154,6 +164,7 @@ class Decoder:
             self.event_kind[g.ilabel_to_column < 0] = EVENT_NONE
         self.frame_seconds = options.frame_shift * options.frame_subsampling_factor
         self._prons = None
+        self._word_boundary = None
         self._index = None  # the kernel's two per-state index arrays, made on first decode
         arrays = g.arrays.with_word_penalty(options.word_insertion_penalty) if options.word_insertion_penalty else g.arrays
         self.search_graph = arrays.search_graph()
@@ -225,20 +236,27 @@ class Decoder:
         wframes.reverse()
         events.reverse()
         T = ll.shape[0]
-        alignment = ()
+        alignment, phones = (), ()
         if o.alignment:  # an event on every frame: the alignment; the unit boundaries come from it
             alignment = tuple(il for il, _ in events)
             units = self.alignment_units(np.array(alignment, dtype=np.int64))
+            phones = self.phone_segments(units, T)
         else:
             units = [(int(self.unit_of_label[il]), f) for il, f in events]
         starts, ends = self.word_times(words, wframes, units, T) if o.word_times else ((), ())
-        if frame_map is not None:
+        if frame_map is not None:  # frames skipped as blank: back to the input's frame numbers
             starts = [int(frame_map[s]) for s in starts]
             ends = [int(frame_map[e]) for e in ends]
             T = int(matrix.shape[0])
+            if o.alignment:
+                full = np.full(T, self.blank_column + 1, dtype=np.int64)
+                full[frame_map] = alignment
+                alignment = tuple(full.tolist())
+                phones = tuple((p, int(frame_map[a]), int(frame_map[b])) for p, a, b in phones)
         wsym = self.graph.words.symbols
         return Result(utt, tuple(wsym[w] for w in words), tuple(words), tuple(starts), tuple(ends),
-                      float(cost), float(cost - ac), float(ac), T, not reached, self.frame_seconds, int(arcs), alignment)
+                      float(cost), float(cost - ac), float(ac), T, not reached, self.frame_seconds, int(arcs), alignment,
+                      phones)
 
     def search_lattice(self, ll: np.ndarray, utt: str = "") -> tuple[RawLattice, bool, int]:
         """The lattice search (Kaldi's LatticeFasterDecoder) on scaled log-likelihoods: the
@@ -309,13 +327,20 @@ class Decoder:
             prev = il
         return units
 
+    def phone_segments(self, units, num_frames) -> tuple[tuple[str, int, int], ...]:
+        """(phone, first frame, last frame) of each phone (CTC: token, first frame twice)
+        from a path's unit events (:meth:`alignment_units`)."""
+        return tuple(unit_segments(units, num_frames, self.is_ctc, self.graph.units.symbols, self.reordered))
+
     def word_times(self, words, wframes, units, num_frames) -> tuple[list[int], list[int]]:
         """(first frames, last frames) of ``words`` from their alignment's unit events,
         split through the lexicon (:func:`hclg.search.word_times.word_times`)."""
         if self._prons is None:
             self._prons = self.graph.align_lexicon()
+            self._word_boundary = self.graph.word_boundary()
         return word_times(words, wframes, units, num_frames, self.is_ctc, self.graph.units.symbols,
-                          self.graph.words.symbols, self._prons, self.nonword_units, self.reordered)
+                          self.graph.words.symbols, self._prons, self.nonword_units, self.reordered,
+                          self._word_boundary)
 
 
 def kernels_cached(*kernels) -> bool:

@@ -7,7 +7,7 @@ import numpy as np
 
 
 def word_times(words, wframes, units, num_frames, is_ctc, unit_symbols, word_symbols, prons, nonword_units,
-               phone_starts=False):
+               phone_starts=False, word_boundary=None):
     """(first frames, last frames) of each word.
 
     Args:
@@ -23,6 +23,8 @@ def word_times(words, wframes, units, num_frames, is_ctc, unit_symbols, word_sym
         nonword_units: units that may stand between words (silence, word delimiter).
         phone_starts: the HMM events are phone starts: the graph has Kaldi's reordered
             self-loops (a phone's last frames are self-loops after its final transition).
+        word_boundary: phone -> word position (Kaldi's word_boundary.txt), used when the
+            lexicon gives no split (as Kaldi's lattice-align-words).
 
     Returns:
         Lists of first and last frames; when no split through the lexicon exists, the
@@ -30,24 +32,32 @@ def word_times(words, wframes, units, num_frames, is_ctc, unit_symbols, word_sym
     """
     if not words:
         return [], []
-    if is_ctc:
-        # units: (token label, first frame); a token lasts until the next unit starts
-        segs = [(unit_symbols[u], f, f) for u, f in units]
-    elif phone_starts:
-        # units: (phone id, first frame); a phone ends where the next starts (as Kaldi's SplitToPhones)
-        nexts = [f for _, f in units[1:]] + [num_frames]
-        segs = [(unit_symbols[u], f, n - 1) for (u, f), n in zip(units, nexts)]
-    else:
-        # units: (phone id, last frame); a phone starts after the previous one ends
-        segs, prev = [], -1
-        for u, f in units:
-            segs.append((unit_symbols[u], prev + 1, f))
-            prev = f
+    segs = unit_segments(units, num_frames, is_ctc, unit_symbols, phone_starts)
     got = align_words(words, segs, word_symbols, prons, nonword_units)
+    if got is None and word_boundary:
+        got = split_by_word_boundary(segs, word_boundary, len(words))
     if got is None:
         ends = [f for f in wframes[1:]] + [num_frames - 1]
         return list(wframes), [max(s, e) for s, e in zip(wframes, ends)]
     return got
+
+
+def unit_segments(units, num_frames, is_ctc, unit_symbols, phone_starts=False) -> list[tuple[str, int, int]]:
+    """(unit symbol, first frame, last frame) of each phone (HMM) or token (CTC) of a
+    path, from its unit events (see :func:`word_times`)."""
+    if is_ctc:
+        # units: (token label, first frame); a token lasts until the next unit starts
+        return [(unit_symbols[u], f, f) for u, f in units]
+    if phone_starts:
+        # units: (phone id, first frame); a phone ends where the next starts (as Kaldi's SplitToPhones)
+        nexts = [f for _, f in units[1:]] + [num_frames]
+        return [(unit_symbols[u], f, n - 1) for (u, f), n in zip(units, nexts)]
+    # units: (phone id, last frame); a phone starts after the previous one ends
+    segs, prev = [], -1
+    for u, f in units:
+        segs.append((unit_symbols[u], prev + 1, f))
+        prev = f
+    return segs
 
 
 def align_words(words, segs, word_symbols, prons, nonword_units):
@@ -86,4 +96,29 @@ def align_words(words, segs, word_symbols, prons, nonword_units):
                 break
         else:  # a non-word unit before the next word
             j += 1
+    return starts, ends
+
+
+def split_by_word_boundary(segs, word_boundary, n_words):
+    """Word spans from word-position phones, as Kaldi's ``lattice-align-words``: a word
+    runs from a ``begin`` phone to the next ``end`` phone, or is one ``singleton`` phone;
+    ``nonword`` phones (silence) stand between words. None if the phones do not make
+    ``n_words`` words that way."""
+    starts, ends, open_at = [], [], None
+    for unit, first, last in segs:
+        kind = word_boundary.get(unit, "nonword")
+        if kind in ("begin", "singleton"):
+            if open_at is not None:
+                return None
+            open_at = first
+        elif kind in ("internal", "end") and open_at is None:
+            return None
+        if kind in ("end", "singleton"):
+            starts.append(open_at)
+            ends.append(last)
+            open_at = None
+        elif kind == "nonword" and open_at is not None:
+            return None
+    if open_at is not None or len(starts) != n_words:
+        return None
     return starts, ends

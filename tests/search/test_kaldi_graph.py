@@ -83,11 +83,10 @@ def word_boundary() -> dict[int, str]:
     return {int(p): k for p, k in (line.split() for line in lines)}
 
 
-def kaldi_word_times(ali, words, tm, word_boundary):
-    """(start, end) frames per word as Kaldi: SplitToPhones on a reordered alignment (a
-    phone ends after the self-loops that follow its final transition), then phones
-    grouped into words by word_boundary.int (begin ... end, or singleton)."""
-    table = tm.transition_table()
+def kaldi_split_to_phones(ali, table):
+    """(phone id, first frame, last frame) per phone, as Kaldi's SplitToPhones on a
+    reordered alignment: a phone ends after the self-loops that follow its final
+    transition."""
     phones, i = [], 0
     while i < len(ali):
         j = i
@@ -98,8 +97,14 @@ def kaldi_word_times(ali, words, tm, word_boundary):
             j += 1
         phones.append((int(table.phone[ali[i]]), i, j))
         i = j + 1
+    return phones
+
+
+def kaldi_word_times(ali, words, tm, word_boundary):
+    """(start, end) frames per word as Kaldi: SplitToPhones, then phones grouped into
+    words by word_boundary.int (begin ... end, or singleton), as lattice-align-words."""
     times, start = [], None
-    for ph, a, b in phones:
+    for ph, a, b in kaldi_split_to_phones(ali, tm.transition_table()):
         kind = word_boundary[ph]
         if kind in ("begin", "singleton"):
             start = a
@@ -385,3 +390,47 @@ def test_lattice_sweep_on_kaldis_lattices_gives_kaldis_wer_files(kaldi_system):
     for n in (7, 10, 13, 17):
         wer = re.search(r"%WER (\S+)", (kaldi / f"wer_{n}").read_text()).group(1)
         assert mine[n] == wer, n
+
+
+def test_word_times_from_word_boundary_int_without_align_lexicon(kaldi_system, tmp_path):
+    """A Kaldi graph directory without phones/align_lexicon.* (mkgraph.sh copies only
+    word_boundary.*): word times from the word-position phones, as lattice-align-words,
+    are still Kaldi's on every utterance."""
+    import shutil
+
+    _, ll, _ = kaldi_system
+    g = tmp_path / "kaldi_graph"
+    shutil.copytree(SYSTEM / "graph", g)
+    for name in ("align_lexicon.txt", "align_lexicon.int"):
+        (g / "phones" / name).unlink()
+    dec = Decoder(import_kaldi_graph(g, SYSTEM / "final.mdl", tmp_path / "hclg_graph"), KALDI_OPTIONS)
+    assert dec.graph.align_lexicon() == {}
+    tm = read_transition_model(SYSTEM / "final.mdl")
+    for utt, (words, ali) in kaldi_best_paths().items():
+        r = dec.decode(ll[utt], utt)
+        assert list(zip(r.start_frames, r.end_frames)) == kaldi_word_times(ali, words, tm, word_boundary()), utt
+
+
+def test_phone_ctm_is_kaldis_split_to_phones(kaldi_system, tmp_path):
+    """--phone-ctm: each phone of the 1-best with its times, as Kaldi's ali-to-phones
+    --ctm-output gives them from the alignment of Kaldi's lattices."""
+    import kaldi_native_io
+    from click.testing import CliRunner
+
+    from hclg.cli import main
+
+    graph, ll, _ = kaldi_system
+    utts = sorted(ll)[:8]
+    with kaldi_native_io.FloatMatrixWriter(f"ark:{tmp_path / 'loglikes.ark'}") as w:
+        for u in utts:
+            w.write(u, ll[u])
+    r = CliRunner().invoke(main, ["decode", str(graph), f"ark:{tmp_path / 'loglikes.ark'}", "--input-kind",
+                                  "log-likelihoods", "--acoustic-scale", "0.083333", "--beam", "13", "-o",
+                                  str(tmp_path / "hyp.txt"), "--phone-ctm", str(tmp_path / "phones.ctm")])
+    assert r.exit_code == 0, r.output
+    table = read_transition_model(SYSTEM / "final.mdl").transition_table()
+    names = SymbolTable.read(SYSTEM / "graph" / "phones.txt").symbols
+    best = kaldi_best_paths()
+    want = [f"{u} 1 {a * 0.01:.3f} {(b - a + 1) * 0.01:.3f} {names[p]}"
+            for u in utts for p, a, b in kaldi_split_to_phones(best[u][1], table)]
+    assert (tmp_path / "phones.ctm").read_text().splitlines() == want
