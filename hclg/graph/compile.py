@@ -86,34 +86,53 @@ def _read_hmms(spec: str, phones: tuple[str, ...]):
     return read_transition_table(spec)
 
 
-def _grammar(grammar, words: SymbolTable, unk: str | None):
-    """G from an ARPA file, a phrase list (.txt) or an OpenFst file with word symbols."""
+def _grammar(grammar, words: SymbolTable, unk: str | None, grammar_words=None):
+    """G from an ARPA file, a phrase list (.txt) or an OpenFst file with word symbols (or
+    without, with ``grammar_words``: Kaldi's data/lang/G.fst and words.txt)."""
     if isinstance(grammar, fst.Fst):
-        return _map_fst_grammar(grammar, words, "<grammar>"), None
+        return _map_fst_grammar(grammar, words, "<grammar>", grammar_words), None
     p = Path(grammar)
     with open(p, "rb") as fh:
         head = fh.read(4096)
     if head[:2] == b"\x1f\x8b" or b"\\data\\" in head:
         return arpa_to_fst(p, words, unk=unk if unk in words else None)
     if head[:4] == b"\xd6\xfd\xb2\x7e":
-        return _map_fst_grammar(fst.Fst.read(str(p)), words, str(p)), None
+        return _map_fst_grammar(fst.Fst.read(str(p)), words, str(p), grammar_words), None
     return phrases_to_fst(read_phrases(p), words, str(p)), None
 
 
-def _map_fst_grammar(g, words: SymbolTable, where: str):
+def _map_fst_grammar(g, words: SymbolTable, where: str, grammar_words=None):
+    """G's labels renumbered to the lexicon's word table. An acceptor with its symbols
+    (pynini), or Kaldi's G.fst (``#0`` in on its backoff arcs, epsilon out) with the
+    words.txt given as ``grammar_words``."""
     syms = g.output_symbols() or g.input_symbols()
-    if syms is None:
-        raise GraphBuildError(f"{where}: a grammar FST must carry its word symbol table")
-    pairs = []
-    for k, s in syms:
-        if k == 0:
-            continue
+    if syms is None and grammar_words is None:
+        raise GraphBuildError(f"{where}: a grammar FST must carry its word symbol table, or be given one "
+                              "(--grammar-words words.txt, as Kaldi's data/lang/G.fst)")
+    table = SymbolTable.read(grammar_words) if grammar_words is not None else None
+    items = enumerate(table.symbols) if table is not None else ((k, s) for k, s in syms)
+    pairs, backoff = [], None
+    for k, s in items:
         s = s.decode() if isinstance(s, bytes) else s
-        if s not in words:
+        if k == 0 or s in (constants.BOS, constants.EOS):
+            continue
+        if s == constants.BACKOFF_DISAMBIG:
+            backoff = k
+        elif s not in words:
+            if table is not None:
+                continue  # words.txt lists every word of the lang; G may use fewer: checked below
             raise GraphBuildError(f"{where}: grammar word {s!r} has no pronunciation")
         pairs.append((k, words.id(s)))
+    known = {k for k, _ in pairs} | {0}
+    for state in g.states():
+        for a in g.arcs(state):
+            if a.ilabel not in known or a.olabel not in known:
+                lab = a.ilabel if a.ilabel not in known else a.olabel
+                name = table.symbols[lab] if table is not None and 0 <= lab < len(table.symbols) else lab
+                raise GraphBuildError(f"{where}: grammar label {name!r} has no pronunciation in the lexicon")
     g = fst.arcmap(g, map_type="identity")
-    g.project("output")
+    if backoff is None:  # an acceptor: its words on both sides
+        g.project("output")
     g.relabel_pairs(ipairs=pairs, opairs=pairs)
     g.set_input_symbols(None)
     g.set_output_symbols(None)
@@ -249,7 +268,9 @@ def _compile(lexicon, grammar, out, o: CompileOptions, phones, tokens, t_start, 
     hfst.log_step("L (lexicon, disambig)", L.fst, t0)
     if not isinstance(grammar, fst.Fst):
         inputs["grammar"] = str(grammar)
-    G, gstats = _grammar(grammar, L.words, o.unk)
+    G, gstats = _grammar(grammar, L.words, o.unk, o.grammar_words)
+    if o.grammar_words:
+        inputs["grammar_words"] = o.grammar_words
     LG = hfst.compose(L.fst, G, "LG = L o G", "no word of the grammar has a pronunciation, or G accepts nothing")
     del G  # free memory before determinization
     LG = hfst.determinize_log(

@@ -28,6 +28,8 @@ HELP = {
                      "silences, as pocketsphinx's filler loop). 0: at most one, as Kaldi's prepare_lang.",
     "kaldi_model": "A Kaldi monophone final.mdl: H takes its transition ids, pdfs and transition probabilities "
                    "(as mkgraph.sh); give its phones.txt with --phones. The graph then reads Kaldi's pdf columns.",
+    "grammar_words": "words.txt of a grammar FST that carries no symbol table (Kaldi's data/lang/G.fst, with "
+                     "#0 on its backoff arcs).",
     "fillers": "Pocketsphinx fillers.dic ('WORD PHONE ...'): each distinct pronunciation (silence, noises) is an "
                "alternative of the optional silence between words; the words are not output.",
     "position_dependent_phones": "Use Kaldi's word-position phones (_B _I _E _S) and write word_boundary.txt.",
@@ -54,6 +56,7 @@ class CompileOptions:
     sil_phone: str = field(default=constants.SIL_PHONE, metadata={"help": HELP["sil_phone"]})
     sil_loop_prob: float = field(default=0.0, metadata={"help": HELP["sil_loop_prob"]})
     fillers: str | None = field(default=None, metadata={"help": HELP["fillers"], "file": True})
+    grammar_words: str | None = field(default=None, metadata={"help": HELP["grammar_words"], "file": True})
     kaldi_model: str | None = field(default=None, metadata={"help": HELP["kaldi_model"], "file": True})
     position_dependent_phones: bool = field(default=constants.POSITION_DEPENDENT_PHONES, metadata={"help": HELP["position_dependent_phones"]})
     self_loop_scale: float | None = field(default=None, metadata={"help": HELP["self_loop_scale"]})

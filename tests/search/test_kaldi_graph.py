@@ -347,7 +347,8 @@ def test_binding_max_active_gives_kaldis_faster_decoder_1best(kaldi_system, max_
     assert work[0] < 0.8 * work[1]  # it binds
 
 
-def test_compile_with_kaldis_model_gives_kaldis_graph(kaldi_system, tmp_path):
+@pytest.mark.parametrize("grammar", ["lm.arpa", "G.fst"])
+def test_compile_with_kaldis_model_gives_kaldis_graph(kaldi_system, tmp_path, grammar):
     """`hclg compile --kaldi-model final.mdl --phones phones.txt` from the recipe's own
     lexicon.txt and lm.arpa (as Kaldi's prepare_lang + mkgraph.sh made HCLG.fst from them):
     the same words and frame alignments as Kaldi's HCLG.fst on all 55 utterances, costs
@@ -359,9 +360,14 @@ def test_compile_with_kaldis_model_gives_kaldis_graph(kaldi_system, tmp_path):
     from hclg.cli import main
 
     kaldi_graph, ll, _ = kaldi_system
-    r = CliRunner().invoke(main, ["compile", "-l", str(SYSTEM / "lang" / "lexicon.txt"), "-g", str(SYSTEM / "lang" / "lm.arpa"),
-                                  "--phones", str(SYSTEM / "graph" / "phones.txt"), "--kaldi-model", str(SYSTEM / "final.mdl"),
-                                  "--position-dependent-phones", "--sil-phone", "sil", "--unk", "<UNK>", str(tmp_path / "g")])
+    args = ["compile", "-l", str(SYSTEM / "lang" / "lexicon.txt"), "-g", str(SYSTEM / "lang" / grammar),
+            "--phones", str(SYSTEM / "graph" / "phones.txt"), "--kaldi-model", str(SYSTEM / "final.mdl"),
+            "--position-dependent-phones", "--sil-phone", "sil", "--unk", "<UNK>", str(tmp_path / "g")]
+    if grammar == "G.fst":
+        r = CliRunner().invoke(main, args)
+        assert r.exit_code != 0 and "--grammar-words" in r.output  # Kaldi's G.fst has no symbol table
+        args[1:1] = ["--grammar-words", str(SYSTEM / "graph" / "words.txt")]
+    r = CliRunner().invoke(main, args)
     assert r.exit_code == 0, r.output
     a, b = Decoder(tmp_path / "g", KALDI_OPTIONS), Decoder(kaldi_graph, KALDI_OPTIONS)
     for utt in sorted(ll):
