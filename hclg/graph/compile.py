@@ -40,7 +40,7 @@ from hclg.graph.kaldi_model import transition_table_for
 from hclg.graph.lexicon import make_lexicon_fst, read_fillers, read_lexicon, read_phones
 from hclg.graph.symbols import SymbolTable
 from hclg.graph.compile_options import CompileOptions
-from hclg.graph.ctc_topology import make_ctc_topo
+from hclg.graph.ctc_topology import make_ctc_topo, read_token_list
 from hclg.graph.h_transducer import make_h_transducer, self_loop_arrays
 from hclg.graph.hmm_topology import (
     BUILTIN_TOPOLOGIES,
@@ -236,7 +236,7 @@ def _compile(lexicon, grammar, out, o: CompileOptions, phones, tokens, t_start, 
     fillers: tuple = ()
     if o.topology == "ctc":
         if tokens is not None:
-            token_list = read_phones(tokens)
+            token_list = read_token_list(tokens)
             inputs["tokens"] = str(tokens)
         else:
             lex0 = read_lexicon(lexicon, o.lexicon_format)

@@ -4,9 +4,17 @@ blanks output nothing."""
 
 from __future__ import annotations
 
+import logging
+import re
+from pathlib import Path
+
 import numpy as np
 
+from hclg import constants
+from hclg.errors import InputFormatError
 from hclg.fst.convert import arrays_to_fst
+
+log = logging.getLogger("hclg")
 
 
 def make_ctc_topo(num_tokens: int, blank_id: int, compact: bool = False):
@@ -49,3 +57,49 @@ def make_ctc_topo(num_tokens: int, blank_id: int, compact: bool = False):
         start = 0
         final = np.zeros(ns, dtype=np.float32)
     return arrays_to_fst(ns, start, src, ilab, olab, np.zeros(len(src), np.float32), dst, final)
+
+
+def read_token_list(path) -> tuple[str, ...]:
+    """A CTC model's output tokens in column order, from ``tok`` or ``tok id`` lines
+    (sherpa-onnx / icefall ``tokens.txt``, k2's, or one token per line).
+
+    With ids, the columns are the ids, which must be 0..n-1 (in any line order); the
+    disambiguation symbols ``#k`` of an icefall lang directory are not model outputs and
+    are dropped (they must come after the columns). icefall's ``lang_phone`` calls its
+    blank ``<eps>`` (id 0): it is read as the blank ``<blk>``, and said.
+
+    Raises:
+        InputFormatError: a malformed line, an id given twice, or ids with a gap.
+    """
+    path = Path(path)
+    rows: dict[int, str] = {}
+    plain: list[str] = []
+    for n, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), 1):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) > 2 or (len(parts) == 2 and not parts[1].isdigit()):
+            raise InputFormatError(path, n, f"expected 'token' or 'token id', got {line.strip()!r}")
+        if re.fullmatch(r"#\d+", parts[0]):
+            continue
+        if len(parts) == 1:
+            plain.append(parts[0])
+            continue
+        k = int(parts[1])
+        if k in rows:
+            raise InputFormatError(path, n, f"id {k} is given twice ({rows[k]!r} and {parts[0]!r})")
+        rows[k] = parts[0]
+    if rows and plain:
+        raise InputFormatError(path, None, "some lines have an id and some do not")
+    if rows:
+        missing = sorted(set(range(len(rows))) - set(rows))
+        if missing:
+            raise InputFormatError(path, None, f"the token ids are not 0..{len(rows) - 1}: no token has id {missing[0]}")
+        plain = [rows[k] for k in range(len(rows))]
+    if not plain:
+        raise InputFormatError(path, None, "no tokens in file")
+    if plain[0] == constants.EPS:
+        log.warning("%s: token 0 is %r (icefall's lang_phone blank): read as the blank %r", path, constants.EPS,
+                    constants.CTC_BLANK)
+        plain[0] = constants.CTC_BLANK
+    return tuple(plain)
