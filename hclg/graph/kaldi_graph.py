@@ -153,7 +153,7 @@ def import_kaldi_graph(graph_dir, model, out_dir) -> Path:
         "topology": "hmm",
         "self_loops": "reorder",
         "source": "kaldi",
-        "options": {"hmm_topology": "kaldi", "nonword_units": sorted(set(between) | set(_silence_phones(graph, phones)))},
+        "options": {"hmm_topology": "chain" if tm.is_chain else "kaldi", "nonword_units": sorted(set(between) | set(_silence_phones(graph, phones)))},
         "inputs": {"kaldi_graph": {"path": str((graph / "HCLG.fst").resolve()), "sha256": sha256(graph / "HCLG.fst")},
                    "model": {"path": str(Path(model).resolve()), "sha256": sha256(model)}},
         "kaldi": {"num_pdfs": tm.num_pdfs, "transition_ids": table.num_transitions},

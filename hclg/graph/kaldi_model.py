@@ -56,6 +56,13 @@ class KaldiTransitionModel:
         return 1 + max(max(t[2], t[3]) for t in self.tuples)
 
     @property
+    def is_chain(self) -> bool:
+        """A chain ("LF-MMI") model: every phone's HMM has one emitting state whose forward
+        and self-loop transitions read different pdfs (Kaldi's chain topology); decoded
+        at acoustic scale 1.0, as Kaldi's chain scripts."""
+        return all(len(e) == 2 and e[0].forward_pdf_class != e[0].self_loop_pdf_class for e in self.entries)
+
+    @property
     def phones(self) -> list[int]:
         return sorted(self.phone_entry)
 
