@@ -18,7 +18,7 @@ from hclg.search.options import DecoderOptions
 @click.option("-o", "--output", "text_out", default="-", show_default=True, help="Kaldi text output (utt w1 w2 ...): a path, ark,t:PATH, or - for stdout.")
 @click.option("--ctm", "ctm_out", type=click.Path(dir_okay=False), default=None, help="Also write word times as CTM (utt 1 start dur word).")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None, help="Also write one JSON object per utterance (words, times, costs, partial).")
-@click.option("--priors", type=click.Path(exists=True, dir_okay=False), default=None, help="Priors to divide posteriors by (Kaldi vector, text or .npy; counts or probabilities).")
+@click.option("--priors", type=click.Path(exists=True, dir_okay=False), default=None, help="Priors to divide posteriors by: a Kaldi nnet2/nnet3 final.mdl (the priors stored after its network), a Kaldi vector, text or .npy (counts or probabilities).")
 @click.option("--lattice", "lattice_out", default=None, help="Also write word lattices: ark,t:PATH (Kaldi text), ark:PATH (Kaldi binary), npz:DIR or fst:DIR.")
 @click.option("--alignments", "alignments_out", default=None, help="Also write each 1-best's frame alignment (transition ids on HMM graphs), as Kaldi's --alignment-wspecifier: ark:PATH (binary) or ark,t:PATH.")
 @click.option("--phone-ctm", "phone_ctm_out", type=click.Path(dir_okay=False), default=None, help="Also write each 1-best's phones with times (utt 1 start dur phone), as Kaldi's ali-to-phones --ctm-output.")

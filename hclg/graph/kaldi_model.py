@@ -216,3 +216,32 @@ def transition_table_for(model, kaldi_phones, phones) -> TransitionTable:
         remap[kid] = phones.id(name)
     mapped = remap[table.phone]
     return TransitionTable(**{**table.as_arrays(), "unit": mapped, "phone": mapped})
+
+
+def read_nnet_priors(path) -> np.ndarray:
+    """The priors a Kaldi nnet model stores after its network, read without the network:
+    nnet3 (``AmNnetSimple``: ``<Priors>`` then the vector, at the end of the file) or nnet2
+    (``AmNnet``: the vector right after ``</Nnet>``).
+
+    Raises:
+        InputFormatError: a model file with no priors (a GMM or chain model, whose
+            scores need none).
+    """
+    from hclg.errors import InputFormatError
+
+    r = KaldiObjectReader(path)
+    for token, kind in (("<Priors>", "nnet3"), ("</Nnet>", "nnet2")):
+        tok = token.encode()
+        if r.binary:
+            at = r.data.rfind(tok + b" ")
+            found, r.pos = at >= 0, at + len(tok) + 1
+        else:
+            found = tok in r.tokens
+            r.pos = len(r.tokens) - r.tokens[::-1].index(tok) if found else 0
+        if found:
+            v = r.float_vector()
+            if v.size == 0:
+                raise InputFormatError(path, None, f"the {kind} model stores no priors (a chain model needs none)")
+            return v
+    raise InputFormatError(path, None, "no priors in this model file (<Priors> or an nnet2 </Nnet>); a GMM model's "
+                                       "scores are likelihoods already")

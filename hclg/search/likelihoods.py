@@ -132,7 +132,8 @@ def read_priors(path) -> np.ndarray:
     """Reads priors and returns log priors (float64 [columns]).
 
     Accepts a ``.npy`` vector, a Kaldi vector (text ``[ a b c ]`` or binary, read with
-    kaldi-native-io), or whitespace-separated numbers. Counts are normalised; values that
+    kaldi-native-io), a Kaldi nnet2/nnet3 ``final.mdl`` (the priors stored after its
+    network), or whitespace-separated numbers. Counts are normalised; values that
     are all <= 0 are taken as log priors already.
     """
     path = Path(path)
@@ -140,7 +141,11 @@ def read_priors(path) -> np.ndarray:
         v = np.load(path).astype(np.float64).ravel()
     else:
         raw = path.read_bytes()
-        if raw[:2] == b"\0B":
+        if raw.lstrip(b"\0B \n")[:17] == b"<TransitionModel>":  # a Kaldi model: its nnet's priors
+            from hclg.graph.kaldi_model import read_nnet_priors
+
+            v = read_nnet_priors(path)
+        elif raw[:2] == b"\0B":
             import kaldi_native_io as kio
 
             reader = kio.DoubleVector if raw[2:4] == b"DV" else kio.FloatVector

@@ -10,6 +10,8 @@ import numpy as np
 
 import pytest
 
+from helpers import ROOT
+
 from hclg.errors import InputFormatError
 from hclg.graph.kaldi_model import read_transition_model
 
@@ -83,3 +85,29 @@ def test_a_chain_graph_is_decoded_at_acoustic_scale_one(tmp_path):
     r = dec.decode(ll)  # b: pdf 2 then pdf 1 twice, at scale 1
     assert r.words == ("b",) and r.alignment == (4, 3, 3)
     assert r.cost == pytest.approx(0.7 + 0.2 - math.log(0.7) - 2 * math.log(0.6), abs=1e-5)
+
+
+@pytest.mark.parametrize("binary", [False, True])
+def test_priors_of_an_nnet3_model_are_read_without_the_network(tmp_path, binary):
+    """`--priors final.mdl`: the vector AmNnetSimple::Write puts after <Priors>, at the end
+    (here after a stand-in network section: no real nnet3 model is among the fixtures)."""
+    import struct
+
+    from hclg.search.likelihoods import read_priors
+
+    priors = np.array([0.5, 0.3, 0.2, 0.0], np.float32)
+    if binary:
+        net = b"<Nnet3> input-node name=input dim=40 </Nnet3> "
+        body = (b"<LeftContext> \x04" + struct.pack("<i", 2) + b"<RightContext> \x04" + struct.pack("<i", 2)
+                + b"<Priors> FV \x04" + struct.pack("<i", 4) + priors.tobytes())
+        real = (ROOT / "tests" / "data" / "kaldi_mono_system" / "final.mdl").read_bytes()
+        tm = real[: real.index(b"</TransitionModel> ") + len(b"</TransitionModel> ")]
+        (tmp_path / "final.mdl").write_bytes(tm + net + body)
+    else:
+        (tmp_path / "final.mdl").write_text(CHAIN_TEXT + "<Nnet3>\ninput-node name=input dim=40\n</Nnet3>\n"
+                                            "<LeftContext> 2 <RightContext> 2 <Priors>  [ 0.5 0.3 0.2 0 ]\n")
+    lp = read_priors(tmp_path / "final.mdl")
+    assert np.allclose(np.exp(lp[:3]), [0.5, 0.3, 0.2]) and lp[3] < -40
+    (tmp_path / "gmm.mdl").write_text(CHAIN_TEXT)
+    with pytest.raises(InputFormatError, match="no priors in this model file"):
+        read_priors(tmp_path / "gmm.mdl")
