@@ -2,7 +2,7 @@
 kernel on its first call and keeps the machine code in its on-disk cache beside the
 package, so the first ``compile`` or ``decode`` of a fresh install would otherwise spend
 a minute compiling. This runs the library's real paths (graph recipes, 1-best and lattice
-search, lattice determinization and tools) on tiny inputs, so that every kernel is
+search, lattice determinization and tools, CTC loss and alignment) on tiny inputs, so that every kernel is
 compiled for the argument types real runs give it. ``make`` runs it once at install.
 """
 
@@ -61,7 +61,13 @@ def _run_everything() -> None:
     from hclg.lattice.archives import read_lattices
     from hclg.lattice.mbr import mbr_decode
     from hclg.search.options import DecoderOptions
+    from hclg.transcript.ctc_loss import ctc_forced_align, ctc_loss
 
+    for dtype in (np.float32, np.float64):  # the CTC loss kernels, for both float types
+        lp = np.log(np.full((2, 6, 4), 0.25, dtype))
+        for gradient in ("log_probs", "logits"):
+            ctc_loss(lp, [[1, 2], [3, 3]], gradient=gradient)
+        ctc_forced_align(lp[0], [1, 2])
     with tempfile.TemporaryDirectory(prefix="hclg-warm-up-") as d:
         tmp = Path(d)
         (tmp / "lexicon.txt").write_text(_LEXICON, encoding="utf-8")
