@@ -7,17 +7,9 @@ import math
 
 import numpy as np
 import pytest
+from helpers import ctc_collapse
 
 from hclg.transcript.ctc_loss import ctc_forced_align, ctc_loss
-
-
-def collapse(path, blank):
-    out, prev = [], None
-    for k in path:
-        if k != prev and k != blank:
-            out.append(k)
-        prev = k
-    return out
 
 
 def brute_force(lp, target, blank):
@@ -26,7 +18,7 @@ def brute_force(lp, target, blank):
     total, occ, best, best_path = -math.inf, np.zeros((T, C)), -math.inf, None
     probs = []
     for path in itertools.product(range(C), repeat=T):
-        if collapse(path, blank) != list(target):
+        if ctc_collapse(path, blank) != list(target):
             continue
         s = float(sum(lp[t, k] for t, k in enumerate(path)))
         probs.append((path, s))
