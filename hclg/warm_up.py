@@ -61,6 +61,7 @@ def _run_everything() -> None:
     from hclg.lattice.archives import read_lattices
     from hclg.lattice.mbr import mbr_decode
     from hclg.search.options import DecoderOptions
+    from hclg.transcript.align import Aligner
     from hclg.transcript.ctc_loss import ctc_forced_align, ctc_loss
 
     for dtype in (np.float32, np.float64):  # the CTC loss kernels, for both float types
@@ -91,3 +92,4 @@ def _run_everything() -> None:
                     mbr_decode(lat)
             decode_batch(graph, [str(tmp / "u1.npy")], DecoderOptions(input_kind=kind, word_times=False),
                          str(tmp / "hyp.txt"), progress=False)
+            Aligner(graph, DecoderOptions(beam=10.0, input_kind=kind)).align(x, ["cat", "and"], "warm-up")

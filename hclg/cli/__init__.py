@@ -7,6 +7,7 @@ from __future__ import annotations
 import click
 
 from hclg import __version__
+from hclg.cli.align import align_cmd
 from hclg.cli.decode import decode_cmd, priors_cmd
 from hclg.cli.graph import compile_cmd, import_kaldi_cmd, info_cmd
 from hclg.cli.lattice import lattice_group
@@ -20,7 +21,7 @@ def main():
     """hclg: compile WFST decoding graphs and decode hybrid and CTC posteriors."""
 
 
-for command in (compile_cmd, import_kaldi_cmd, info_cmd, decode_cmd, priors_cmd, wer_cmd, lattice_group, warm_up_cmd):
+for command in (align_cmd, compile_cmd, import_kaldi_cmd, info_cmd, decode_cmd, priors_cmd, wer_cmd, lattice_group, warm_up_cmd):
     main.add_command(command)
 
 __all__ = ["main"]

@@ -95,6 +95,12 @@ def _word_boundary(graph: Path, phones: SymbolTable) -> tuple[str, ...] | None:
     return tuple(kinds)
 
 
+def _optional_silence(graph: Path) -> str | None:
+    """The optional-silence phone of Kaldi's ``phones/optional_silence.txt``, if there."""
+    p = graph / "phones" / "optional_silence.txt"
+    return p.read_text(encoding="utf-8").split()[0] if p.exists() and p.read_text(encoding="utf-8").split() else None
+
+
 def _silence_phones(graph: Path, phones: SymbolTable) -> list[str]:
     csl = graph / "phones" / "silence.csl"
     if not csl.exists():
@@ -153,7 +159,8 @@ def import_kaldi_graph(graph_dir, model, out_dir) -> Path:
         "topology": "hmm",
         "self_loops": "reorder",
         "source": "kaldi",
-        "options": {"hmm_topology": "chain" if tm.is_chain else "kaldi", "nonword_units": sorted(set(between) | set(_silence_phones(graph, phones)))},
+        "options": {"hmm_topology": "chain" if tm.is_chain else "kaldi", "sil_phone": _optional_silence(graph),
+                    "nonword_units": sorted(set(between) | set(_silence_phones(graph, phones)))},
         "inputs": {"kaldi_graph": {"path": str((graph / "HCLG.fst").resolve()), "sha256": sha256(graph / "HCLG.fst")},
                    "model": {"path": str(Path(model).resolve()), "sha256": sha256(model)}},
         "kaldi": {"num_pdfs": tm.num_pdfs, "transition_ids": table.num_transitions},

@@ -218,11 +218,17 @@ class Decoder:
             keep = blank_skip_frames(ll, np.exp(lp), self.blank_column, thr)
             frame_map = keep
             ll = np.ascontiguousarray(ll[keep])
-        o = self.options
         out = viterbi(self.search_graph, ll, self.event_kind, self.beam_options, *self.indices())
+        self.check_search(out.best_cost, out.reached_final, utt)
+        return self.result_of_search(out, ll.shape[0], utt, frame_map, int(matrix.shape[0]))
+
+    def result_of_search(self, out, T: int, utt: str, frame_map=None, input_frames: int = 0) -> Result:
+        """The Result of a finished 1-best search (``viterbi``'s output) over ``T`` frames:
+        words from the traceback, and the alignment, phones and word times the options ask
+        for; with ``frame_map`` (CTC blank skipping) frames go back to the input's numbers."""
+        o = self.options
         cost, ac, link, reached, arcs = out.best_cost, out.best_ac, out.best_link, out.reached_final, out.arcs_expanded
         lprev, llabel, lframe = out.links
-        self.check_search(cost, reached, utt)
         words, wframes, events = [], [], []
         while link >= 0:
             lab = int(llabel[link])
@@ -235,7 +241,6 @@ class Decoder:
         words.reverse()
         wframes.reverse()
         events.reverse()
-        T = ll.shape[0]
         alignment, phones = (), ()
         if o.alignment:  # an event on every frame: the alignment; the unit boundaries come from it
             alignment = tuple(il for il, _ in events)
@@ -247,7 +252,7 @@ class Decoder:
         if frame_map is not None:  # frames skipped as blank: back to the input's frame numbers
             starts = [int(frame_map[s]) for s in starts]
             ends = [int(frame_map[e]) for e in ends]
-            T = int(matrix.shape[0])
+            T = input_frames
             if o.alignment:
                 full = np.full(T, self.blank_column + 1, dtype=np.int64)
                 full[frame_map] = alignment

@@ -1,0 +1,200 @@
+"""Forced alignment of given words (Kaldi's ``compile-train-graphs`` + ``align-mapped``):
+per utterance, a graph of the transcript only, its words in order, each with all its
+pronunciations and the optional silence between them as the graph was compiled (the
+word-level L of the graph directory's ``align_lexicon.txt``), composed with H (the graph's
+own transition table and Kaldi's self-loops) or with the CTC topology T, searched by the
+1-best kernel with Kaldi's ``--beam 10``, and again with ``--retry-beam 40`` if nothing
+reaches the end.
+
+Only the words' own costs enter (pronunciation choice, silence, HMM transitions, and the
+acoustics), not the LM: for a decode's own words this finds the decode's alignment,
+since the LM's cost is the same for every alignment of one word sequence.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pywrapfst as fst
+
+from hclg import constants
+from hclg.errors import DecodeError
+from hclg.fst.convert import arrays_to_fst
+from hclg.graph.arc_records import decoder_arrays
+from hclg.graph.ctc_topology import make_ctc_topo
+from hclg.graph.h_transducer import add_self_loops, make_h_transducer
+from hclg.graph.hmm_topology import TransitionTable
+from hclg.search.decoder import Decoder, Result
+from hclg.search.kernel_state import BeamOptions
+from hclg.search.options import DecoderOptions
+from hclg.search.viterbi_kernel import viterbi
+
+
+@dataclass(frozen=True)
+class Alignment:
+    """A forced alignment.
+
+    Attributes:
+        result: the 1-best Result (words, word times, ``alignment``: the input label of
+            every frame, ``phones``).
+        word_loglikes: per word, the average per-frame log-likelihood of its frames
+            (unscaled, as the inputs give them).
+        phone_gop: per phone of ``result.phones``, a goodness of pronunciation: the
+            average over its frames of the log posterior of the column it reads, against
+            all columns (equal priors), so 0 is the best and lower is worse.
+        retried: the search needed the retry beam.
+    """
+
+    result: Result
+    word_loglikes: tuple[float, ...]
+    phone_gop: tuple[float, ...]
+    retried: bool
+
+
+class Aligner:
+    """Aligns utterances to their transcripts with a graph directory's lexicon and topology.
+
+    Args:
+        graph: a graph directory (``hclg compile`` or ``hclg import-kaldi``): its
+            ``align_lexicon.txt``, units and, for HMM graphs, ``transitions.npz``.
+        options: DecoderOptions: the input kind, acoustic scale and priors' scale, frame
+            shift; ``beam`` is the alignment beam (Kaldi's align-mapped: 10).
+        retry_beam: the beam of the second try, when the first reaches no end (Kaldi: 40;
+            0: no retry).
+        log_priors: as the Decoder's.
+    """
+
+    def __init__(self, graph, options: DecoderOptions = DecoderOptions(beam=10.0), retry_beam: float = 40.0,
+                 log_priors: np.ndarray | None = None):
+        self.decoder = Decoder(graph, dataclasses.replace(options, alignment=True, word_times=True), log_priors)
+        self.retry_beam = float(retry_beam)
+        g = self.decoder.graph
+        gopts = g.manifest.get("options", {})
+        self.prons = g.align_lexicon()
+        if not self.prons:
+            raise DecodeError(f"{g.path}: no align_lexicon.txt: forced alignment needs the words' pronunciations")
+        self.unk = gopts.get("unk") if gopts.get("unk") in self.prons else None
+        self.is_ctc = self.decoder.is_ctc
+        sil = gopts.get("sil_phone")
+        sil_prob = gopts.get("sil_prob")
+        self.sil_prob = (0.0 if self.is_ctc else constants.SIL_PROB) if sil_prob is None else float(sil_prob)
+        self.sil_unit = g.units.id(sil) if sil and sil in g.units.symbols and self.sil_prob > 0 else None
+        self.sil_loop_prob = float(gopts.get("sil_loop_prob") or 0.0)
+        if self.is_ctc:
+            blank = gopts.get("blank", constants.CTC_BLANK)
+            ntok = int(g.num_columns)
+            self.topo = make_ctc_topo(ntok, g.units.id(blank) - 1, compact=gopts.get("ctc_topo") == "compact")
+            self.topo.arcsort("olabel")
+        else:
+            self.table = TransitionTable(**g.transitions())
+            chain = gopts.get("hmm_topology") == "chain"
+            scale = gopts.get("self_loop_scale")
+            self.self_loop_scale = (constants.CHAIN_SELF_LOOP_SCALE if chain else constants.SELF_LOOP_SCALE) \
+                if scale is None else float(scale)
+            tscale = gopts.get("transition_scale")
+            self.topo, _ = make_h_transducer(self.table, len(g.units), (),
+                                             constants.TRANSITION_SCALE if tscale is None else float(tscale))
+            self.topo.arcsort("olabel")
+
+    def transcript_fst(self, words: list[str], utt: str = ""):
+        """The word-level L of ``words``: unit labels in, each word's id out on its
+        pronunciation's first arc; optional silence at the start and after each word
+        (cost -log sil_prob, else -log(1 - sil_prob)), as the graph's L."""
+        g = self.decoder.graph
+        src, il, ol, wt, dst = [], [], [], [], []
+
+        def arc(s, i, o, w, d):
+            src.append(s)
+            il.append(i)
+            ol.append(o)
+            wt.append(w)
+            dst.append(d)
+
+        p = self.sil_prob if self.sil_unit is not None else 0.0
+        nosil, withsil = (-math.log1p(-p), -math.log(p)) if p > 0 else (0.0, math.inf)
+        n = 1  # state 0: start
+
+        def silence_then(frm, to):  # frm --(optional silence)--> to
+            nonlocal n
+            arc(frm, 0, 0, nosil, to)
+            if p > 0:
+                s = n
+                n += 1
+                arc(frm, 0, 0, withsil, s)
+                if self.sil_loop_prob > 0:
+                    arc(s, self.sil_unit, 0, -math.log(self.sil_loop_prob), s)
+                arc(s, self.sil_unit, 0, -math.log1p(-self.sil_loop_prob) if self.sil_loop_prob > 0 else 0.0, to)
+
+        loop = n
+        n += 1
+        silence_then(0, loop)
+        for w in words:
+            name = w if w in self.prons else self.unk
+            if name is None:
+                raise DecodeError(f"utterance {utt!r}: the word {w!r} of the transcript has no pronunciation in "
+                                  f"{g.path / 'align_lexicon.txt'}")
+            end = n
+            n += 1
+            wid = g.words.id(name)
+            for pron in self.prons[name]:
+                s = loop
+                for k, u in enumerate(pron):
+                    d = end if k + 1 == len(pron) else n
+                    if d == n:
+                        n += 1
+                    arc(s, g.units.id(u), wid if k == 0 else 0, 0.0, d)
+                    s = d
+            loop = n
+            n += 1
+            silence_then(end, loop)
+        final = np.full(n, np.inf, np.float32)
+        final[loop] = 0.0
+        f = arrays_to_fst(n, 0, np.array(src), np.array(il), np.array(ol), np.array(wt, np.float32), np.array(dst),
+                          final)
+        f.rmepsilon()
+        f.arcsort("ilabel")
+        return f
+
+    def search_graph(self, words: list[str], utt: str = ""):
+        """The transcript's search graph (H or T composed with its L, self-loops added)."""
+        u = self.transcript_fst(words, utt)
+        f = fst.compose(self.topo, u, connect=True)  # topo sorted on its output labels once
+        if f.start() < 0:
+            raise DecodeError(f"utterance {utt!r}: the transcript graph is empty (a unit of its pronunciations "
+                              "has no HMM or token in the graph)")
+        if not self.is_ctc:
+            f = add_self_loops(f, self.table, self.self_loop_scale)
+        return decoder_arrays(f, self.decoder.graph.ilabel_to_column)
+
+    def align(self, matrix, words: list[str], utt: str = "") -> Alignment:
+        """Aligns one utterance to ``words``.
+
+        Raises:
+            DecodeError: bad input, an unknown word, or no alignment within the retry beam.
+        """
+        dec = self.decoder
+        ll = dec.loglikes(matrix, utt)
+        arrays = self.search_graph(list(words), utt)
+        sg = arrays.search_graph()
+        index = (np.full(arrays.num_states, -1, np.int32), np.full(arrays.num_states, -1, np.int32))
+        o = dec.options
+        beams = [float(o.beam)] + ([self.retry_beam] if self.retry_beam > o.beam else [])
+        for k, beam in enumerate(beams):
+            bo = BeamOptions(float(np.float32(beam)), int(o.max_active), int(o.min_active), float(np.float32(o.beam_delta)))
+            out = viterbi(sg, ll, dec.event_kind, bo, *index)
+            if out.reached_final and np.isfinite(out.best_cost):
+                break
+        else:
+            raise DecodeError(f"utterance {utt!r}: no alignment of its {len(words)} words to its {len(ll)} frames "
+                              f"within beam {beams[-1]:g} (too few frames, or the wrong transcript?)")
+        res = dec.result_of_search(out, ll.shape[0], utt)
+        raw = ll / dec.acoustic_scale
+        cols = dec.graph.ilabel_to_column[np.array(res.alignment, dtype=np.int64)]
+        frame_ll = raw[np.arange(len(cols)), cols]
+        post = frame_ll - np.logaddexp.reduce(raw, axis=1)
+        word_ll = tuple(float(frame_ll[s:e + 1].mean()) for s, e in zip(res.start_frames, res.end_frames))
+        gop = tuple(float(post[s:e + 1].mean()) for _, s, e in res.phones)
+        return Alignment(res, word_ll, gop, k > 0)

@@ -1,0 +1,99 @@
+"""Forced alignment of a corpus to files (``hclg align``): Kaldi alignments, word and phone
+CTM, and per-word scores. An utterance without a transcript, with an unknown word, or
+with no alignment within the retry beam is reported and the others are aligned."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from hclg.errors import HclgError
+from hclg.scoring import read_text
+from hclg.search.alignments import AlignmentWriter
+from hclg.search.matrix_readers import iter_matrices
+from hclg.search.options import DecoderOptions
+from hclg.transcript.align import Aligner
+
+log = logging.getLogger("hclg")
+
+
+@dataclass(frozen=True)
+class AlignSummary:
+    """What :func:`align_batch` did: utterances aligned, failed, aligned only with the
+    retry beam, frames, and seconds."""
+
+    aligned: int
+    failed: int
+    retried: int
+    frames: int
+    seconds: float
+
+
+def _open(path):
+    return open(path, "w", encoding="utf-8") if path else None
+
+
+def align_batch(graph, text, inputs, options: DecoderOptions = DecoderOptions(beam=10.0), retry_beam: float = 40.0,
+                alignments_out: str | None = None, ctm_out=None, phone_ctm_out=None, scores_out=None,
+                log_priors: np.ndarray | None = None) -> AlignSummary:
+    """Aligns every utterance of ``inputs`` to its transcript in ``text``.
+
+    Args:
+        graph: graph directory (its lexicon and topology; see :class:`Aligner`).
+        text: Kaldi ``text`` file (``utt w1 w2 ...``) with the transcripts.
+        inputs: input specs, as ``hclg decode``'s.
+        options: DecoderOptions (``beam``: the alignment beam, Kaldi's 10).
+        retry_beam: the second try's beam (Kaldi's 40).
+        alignments_out: Kaldi alignment archive (``ark:`` or ``ark,t:``), or None.
+        ctm_out, phone_ctm_out: word and phone CTM files, or None.
+        scores_out: ``utt word start end avg_loglike`` lines (frames, inclusive), or None.
+        log_priors: as the Decoder's.
+
+    Returns:
+        AlignSummary.
+    """
+    transcripts = read_text(text)
+    aligner = Aligner(graph, options, retry_beam, log_priors)
+    ali_w = AlignmentWriter(alignments_out) if alignments_out else None
+    ctm_fh, phone_fh, score_fh = _open(ctm_out), _open(phone_ctm_out), _open(scores_out)
+    aligned = failed = retried = frames = 0
+    t0 = time.perf_counter()
+    try:
+        for spec in inputs:
+            for utt, mat in iter_matrices(spec):
+                if isinstance(mat, Exception):  # an unreadable matrix: that utterance fails
+                    failed += 1
+                    log.error("%s", mat)
+                    continue
+                try:
+                    if utt not in transcripts:
+                        raise HclgError(f"utterance {utt!r}: no transcript in {text}")
+                    a = aligner.align(mat, transcripts[utt], utt)
+                except HclgError as e:
+                    failed += 1
+                    log.error("%s", e)
+                    continue
+                res = a.result
+                if ali_w is not None:
+                    ali_w.write(utt, res.alignment)
+                if ctm_fh:
+                    ctm_fh.write("".join(line + "\n" for line in res.ctm_lines()))
+                if phone_fh:
+                    phone_fh.write("".join(line + "\n" for line in res.phone_ctm_lines()))
+                if score_fh:
+                    score_fh.write("".join(f"{utt} {w} {s} {e} {x:.4f}\n" for w, s, e, x in
+                                           zip(res.words, res.start_frames, res.end_frames, a.word_loglikes)))
+                aligned += 1
+                retried += a.retried
+                frames += res.frames
+    finally:
+        for fh in (ctm_fh, phone_fh, score_fh, ali_w):
+            if fh is not None:
+                fh.close()
+    return AlignSummary(aligned, failed, retried, frames, time.perf_counter() - t0)
+
+
+__all__ = ["AlignSummary", "align_batch"]

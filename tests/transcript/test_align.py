@@ -1,0 +1,136 @@
+"""Forced alignment over transcript graphs (issue 15): against Kaldi's own alignments on
+a real Kaldi system, against the CTC Viterbi of the token sequence on real CTC output, and
+against the 1-best decode's word boundaries on AN4."""
+
+import re
+
+import kaldi_native_io
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from helpers import EXAMPLE, ROOT, SHARED_AN4
+
+from hclg.cli import main
+from hclg.errors import DecodeError
+from hclg.search.options import DecoderOptions
+from hclg.transcript.align import Aligner
+
+SYSTEM = ROOT / "tests" / "data" / "kaldi_mono_system"
+
+
+@pytest.fixture(scope="module")
+def kaldi(tmp_path_factory):
+    import sys
+
+    sys.path.insert(0, str(ROOT / "tests" / "search"))
+    from test_kaldi_graph import kaldi_best_paths, kaldi_word_times, word_boundary
+
+    from hclg.graph.kaldi_graph import import_kaldi_graph
+    from hclg.graph.kaldi_model import read_transition_model
+    from oracles.kaldi_gmm import recipe_loglikes
+
+    graph = import_kaldi_graph(SYSTEM / "graph", SYSTEM / "final.mdl", tmp_path_factory.mktemp("k") / "g")
+    u2s = dict(line.split() for line in (SYSTEM / "features" / "utt2spk").read_text().splitlines())
+    ll = recipe_loglikes(SYSTEM / "features" / "raw_mfcc_test.1.ark", SYSTEM / "features" / "cmvn_test.ark", u2s,
+                         SYSTEM / "final.mdl")
+    words = {m.group(1): m.group(2).split() for m in
+             re.finditer(r"^(R\S+) (.*)$", (SYSTEM / "decode.1.log").read_text(), re.M)}
+    tm = read_transition_model(SYSTEM / "final.mdl")
+    times = {u: kaldi_word_times(ali, w, tm, word_boundary()) for u, (w, ali) in kaldi_best_paths().items()}
+    return graph, ll, words, kaldi_best_paths(), times
+
+
+def test_aligning_kaldis_1best_words_gives_kaldis_alignment(kaldi):
+    """The words of Kaldi's decode, aligned with the transcript graph (no LM): Kaldi's
+    own alignment of them, transition id for transition id, and its word times."""
+    graph, ll, words, best, times = kaldi
+    a = Aligner(graph, DecoderOptions(beam=10.0, acoustic_scale=0.083333, input_kind="log-likelihoods"))
+    for utt in sorted(ll):
+        r = a.align(ll[utt], words[utt], utt)
+        assert list(r.result.alignment) == best[utt][1], utt
+        assert list(zip(r.result.start_frames, r.result.end_frames)) == times[utt], utt
+        assert len(r.word_loglikes) == len(words[utt]) and all(g <= 0 for g in r.phone_gop)
+    with pytest.raises(DecodeError, match=r"utterance 'x': the word 'zebra' of the transcript has no pronunciation"):
+        a.align(ll[utt], ["the", "zebra"], "x")
+    with pytest.raises(DecodeError, match="no alignment of its 9 words to its 5 frames"):
+        a.align(ll[utt][:5], words["R040_s1_02"], "short")
+
+
+def test_cli_align_writes_kaldi_alignments_and_ctms(kaldi, tmp_path):
+    graph, ll, words, best, times = kaldi
+    utts = sorted(ll)[:5]
+    with kaldi_native_io.FloatMatrixWriter(f"ark:{tmp_path / 'll.ark'}") as w:
+        for u in utts + ["no-text"]:
+            w.write(u, ll[utts[0]] if u == "no-text" else ll[u])
+    (tmp_path / "text").write_text("".join(f"{u} {' '.join(words[u])}\n" for u in utts))
+    r = CliRunner().invoke(main, ["align", str(graph), str(tmp_path / "text"), f"ark:{tmp_path / 'll.ark'}",
+                                  "--input-kind", "log-likelihoods", "--acoustic-scale", "0.083333",
+                                  "--alignments", f"ark:{tmp_path / 'ali.ark'}", "--ctm", str(tmp_path / "w.ctm"),
+                                  "--phone-ctm", str(tmp_path / "p.ctm"), "--scores", str(tmp_path / "s.txt")])
+    assert r.exit_code == 1 and "utterance 'no-text': no transcript" in r.output and "aligned 5, failed 1" in r.output
+    got = {k: list(v) for k, v in kaldi_native_io.SequentialInt32VectorReader(f"ark:{tmp_path / 'ali.ark'}")}
+    assert got == {u: best[u][1] for u in utts}
+    ctm = [line.split() for line in (tmp_path / "w.ctm").read_text().splitlines()]
+    assert [(c[0], round(float(c[2]) * 100), c[4]) for c in ctm] == \
+        [(u, s, w) for u in utts for w, (s, _) in zip(words[u], times[u])]
+    assert len((tmp_path / "s.txt").read_text().splitlines()) == len(ctm)
+
+
+@pytest.mark.skipif(not SHARED_AN4.exists(), reason="needs ../shared/an4")
+def test_ctc_alignment_of_a_transcript_is_the_viterbi_of_its_tokens(tmp_path):
+    """On real CTC output (AN4, one pronunciation per word): the transcript graph's
+    alignment is the best frame path of the token sequence (hclg.transcript.ctc_loss's
+    separate Viterbi)."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "tests" / "search"))
+    from test_icefall_interop import icefall_lang_phone
+
+    from hclg.graph.compile import compile_graph
+    from hclg.graph.compile_options import CompileOptions
+    from hclg.search.matrix_readers import iter_matrices
+    from hclg.transcript.ctc_loss import ctc_forced_align
+
+    lang = icefall_lang_phone(tmp_path / "lang")
+    compile_graph(lang / "lexicon.txt", SHARED_AN4 / "lm_train_3gram.arpa", tmp_path / "g",
+                  CompileOptions(topology="ctc"), tokens=lang / "tokens.txt")
+    prons = dict((ln.split()[0], ln.split()[1:]) for ln in (lang / "lexicon.txt").read_text().splitlines())
+    tok = {ln.split()[0]: int(ln.split()[1]) for ln in (lang / "tokens.txt").read_text().splitlines()}
+    text = dict((ln.split()[0], ln.split()[1:]) for ln in (SHARED_AN4 / "text_train").read_text().splitlines())
+    a = Aligner(tmp_path / "g", DecoderOptions(beam=10.0))
+    n = 0
+    for utt, m in iter_matrices(f"ark:{SHARED_AN4 / 'ctc_train_logprobs.ark'}"):
+        if n == 60:
+            break
+        m = np.array(m, dtype=np.float32)
+        r = a.align(m, text[utt], utt)
+        path, _ = ctc_forced_align(m, [tok[p] for w in text[utt] for p in prons[w]])
+        assert list(r.result.alignment) == list(path + 1), utt  # graph label k + 1 is column k
+        assert r.result.words == tuple(text[utt])
+        n += 1
+
+
+@pytest.mark.skipif(not SHARED_AN4.exists(), reason="needs ../shared/an4")
+def test_an4_alignment_boundaries_agree_with_correct_decodes(an4_graph):
+    """AN4 test references aligned on the GMM scores: where the 1-best decode is right,
+    its word boundaries and the alignment's (reported in frames: 10 ms)."""
+    from hclg.search.decoder import Decoder
+    from hclg.search.matrix_readers import iter_matrices
+
+    text = dict((ln.split()[0], ln.split()[1:]) for ln in (SHARED_AN4 / "text_test").read_text().splitlines())
+    opts = DecoderOptions(input_kind="log-likelihoods", word_times=True)
+    dec, a = Decoder(an4_graph, opts), Aligner(an4_graph, DecoderOptions(beam=10.0, input_kind="log-likelihoods"))
+    diffs, correct, failed = [], 0, 0
+    for utt, m in iter_matrices(f"ark:{SHARED_AN4 / 'loglikes_test.ark'}"):
+        m = np.array(m, dtype=np.float32)
+        d = dec.decode(m, utt)
+        try:
+            r = a.align(m, text[utt], utt).result
+        except DecodeError:  # a reference word with no pronunciation in the example lexicon
+            failed += 1
+            continue
+        if list(d.words) == text[utt]:
+            correct += 1
+            diffs += [abs(x - y) for x, y in zip(d.start_frames + d.end_frames, r.start_frames + r.end_frames)]
+    print(f"{correct} correct decodes, mean |boundary difference| {10 * np.mean(diffs):.2f} ms; {failed} not alignable")
+    assert correct >= 20 and np.mean(diffs) <= 1.0  # seen: 26 utterances, 0.00 ms
