@@ -92,4 +92,6 @@ def _run_everything() -> None:
                     mbr_decode(lat)
             decode_batch(graph, [str(tmp / "u1.npy")], DecoderOptions(input_kind=kind, word_times=False),
                          str(tmp / "hyp.txt"), progress=False)
-            Aligner(graph, DecoderOptions(beam=10.0, input_kind=kind)).align(x, ["cat", "and"], "warm-up")
+            aligner = Aligner(graph, DecoderOptions(beam=10.0, input_kind=kind))
+            aligner.align(x, ["cat", "and"], "warm-up")
+            aligner.forward(x, ["cat", "and"], "warm-up")

@@ -169,6 +169,14 @@ class Aligner:
             f = add_self_loops(f, self.table, self.self_loop_scale)
         return decoder_arrays(f, self.decoder.graph.ilabel_to_column)
 
+    def forward(self, matrix, words: list[str], utt: str = ""):
+        """log P(frames | transcript) over every path of the transcript graph, and each
+        frame's column posteriors (:func:`hclg.transcript.forward.forward_backward`), on
+        the scaled log-likelihoods the search reads."""
+        from hclg.transcript.forward import forward_backward
+
+        return forward_backward(self.search_graph(list(words), utt).search_graph(), self.decoder.loglikes(matrix, utt))
+
     def align(self, matrix, words: list[str], utt: str = "") -> Alignment:
         """Aligns one utterance to ``words``.
 
