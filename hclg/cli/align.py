@@ -27,9 +27,10 @@ _H = {f.name: f.metadata["help"] for f in DecoderOptions.__dataclass_fields__.va
 @click.option("--priors", type=click.Path(exists=True, dir_okay=False), default=None, help="Priors to divide posteriors by (as decode's).")
 @click.option("--frame-shift", type=float, default=0.01, show_default=True, help=_H["frame_shift"])
 @click.option("--frame-subsampling-factor", type=int, default=1, show_default=True, help=_H["frame_subsampling_factor"])
+@click.option("-j", "--jobs", type=int, default=1, show_default=True, help="Aligning processes.")
 @verbose_option()
 def align_cmd(graph_dir, text, inputs, alignments_out, ctm_out, phone_ctm_out, scores_out, beam, retry_beam, input_kind,
-              acoustic_scale, priors, frame_shift, frame_subsampling_factor, verbose):
+              acoustic_scale, priors, frame_shift, frame_subsampling_factor, jobs, verbose):
     """Align the posterior matrices INPUTS to their transcripts in TEXT (Kaldi text) with
     GRAPH_DIR's lexicon and topology, as Kaldi's compile-train-graphs + align-mapped.
 
@@ -44,7 +45,7 @@ def align_cmd(graph_dir, text, inputs, alignments_out, ctm_out, phone_ctm_out, s
         opts = DecoderOptions(beam=beam, input_kind=input_kind, acoustic_scale=acoustic_scale, frame_shift=frame_shift,
                               frame_subsampling_factor=frame_subsampling_factor)
         return align_batch(graph_dir, text, list(inputs), opts, retry_beam, alignments_out, ctm_out, phone_ctm_out,
-                           scores_out, read_priors(priors) if priors else None)
+                           scores_out, read_priors(priors) if priors else None, jobs)
 
     s = call(run)
     click.echo(f"aligned {s.aligned}, failed {s.failed} ({s.retried} with the retry beam); {s.frames} frames, "

@@ -74,6 +74,14 @@ def test_cli_align_writes_kaldi_alignments_and_ctms(kaldi, tmp_path):
     assert [(c[0], round(float(c[2]) * 100), c[4]) for c in ctm] == \
         [(u, s, w) for u in utts for w, (s, _) in zip(words[u], times[u])]
     assert len((tmp_path / "s.txt").read_text().splitlines()) == len(ctm)
+    outputs = [tmp_path / n for n in ("ali.ark", "w.ctm", "p.ctm", "s.txt")]
+    one = [p.read_bytes() for p in outputs]
+    r = CliRunner().invoke(main, ["align", "-j", "2", str(graph), str(tmp_path / "text"), f"ark:{tmp_path / 'll.ark'}",
+                                  "--input-kind", "log-likelihoods", "--acoustic-scale", "0.083333",
+                                  "--alignments", f"ark:{tmp_path / 'ali.ark'}", "--ctm", str(tmp_path / "w.ctm"),
+                                  "--phone-ctm", str(tmp_path / "p.ctm"), "--scores", str(tmp_path / "s.txt")])
+    assert r.exit_code == 1 and "aligned 5, failed 1" in r.output
+    assert [p.read_bytes() for p in outputs] == one  # two processes: the same files, in input order
 
 
 @pytest.mark.skipif(not SHARED_AN4.exists(), reason="needs ../shared/an4")
