@@ -31,6 +31,7 @@ from hclg.search.decoder import Decoder, Result
 from hclg.search.kernel_state import BeamOptions
 from hclg.search.options import DecoderOptions
 from hclg.search.viterbi_kernel import viterbi
+from hclg.transcript.transcript_graph import HmmExpander, ctc_expand, transcript_units
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,9 @@ class Aligner:
         if self.is_ctc:
             blank = gopts.get("blank", constants.CTC_BLANK)
             ntok = int(g.num_columns)
-            self.topo = make_ctc_topo(ntok, g.units.id(blank) - 1, compact=gopts.get("ctc_topo") == "compact")
+            self.blank_label = g.units.id(blank)
+            self.compact = gopts.get("ctc_topo") == "compact"
+            self.topo = make_ctc_topo(ntok, self.blank_label - 1, compact=self.compact)
             self.topo.arcsort("olabel")
         else:
             self.table = TransitionTable(**g.transitions())
@@ -95,8 +98,9 @@ class Aligner:
             self.self_loop_scale = (constants.CHAIN_SELF_LOOP_SCALE if chain else constants.SELF_LOOP_SCALE) \
                 if scale is None else float(scale)
             tscale = gopts.get("transition_scale")
-            self.topo, _ = make_h_transducer(self.table, len(g.units), (),
-                                             constants.TRANSITION_SCALE if tscale is None else float(tscale))
+            self.transition_scale = constants.TRANSITION_SCALE if tscale is None else float(tscale)
+            self.topo, _ = make_h_transducer(self.table, len(g.units), (), self.transition_scale)
+            self.expander = HmmExpander(self.table, self.transition_scale, self.self_loop_scale)
             self.topo.arcsort("olabel")
 
     def transcript_fst(self, words: list[str], utt: str = ""):
@@ -158,8 +162,33 @@ class Aligner:
         f.arcsort("ilabel")
         return f
 
+    def word_prons(self, words: list[str], utt: str = "") -> list[tuple[int, list[tuple[int, ...]]]]:
+        """(word id, pronunciations as unit labels) of each word; an unknown word is read
+        as the graph's unk word if the lexicon has one, else a DecodeError."""
+        g = self.decoder.graph
+        out = []
+        for w in words:
+            name = w if w in self.prons else self.unk
+            if name is None:
+                raise DecodeError(f"utterance {utt!r}: the word {w!r} of the transcript has no pronunciation in "
+                                  f"{g.path / 'align_lexicon.txt'}")
+            out.append((g.words.id(name), [tuple(g.units.id(x) for x in pron) for pron in self.prons[name]]))
+        return out
+
     def search_graph(self, words: list[str], utt: str = ""):
-        """The transcript's search graph (H or T composed with its L, self-loops added)."""
+        """The transcript's search graph, built directly (:mod:`hclg.transcript.transcript_graph`);
+        with the compact CTC topology, T composed with its L."""
+        i2c = self.decoder.graph.ilabel_to_column
+        if not self.is_ctc:
+            u = transcript_units(self.word_prons(words, utt), self.sil_unit, self.sil_prob, self.sil_loop_prob)
+            return self.expander.expand(u, i2c)
+        if self.compact:  # k2's modified topology (it also reads "a a" as two tokens): by composition
+            return self.composed_search_graph(words, utt)
+        return ctc_expand(transcript_units(self.word_prons(words, utt), None, 0.0), self.blank_label, i2c)
+
+    def composed_search_graph(self, words: list[str], utt: str = ""):
+        """The transcript's search graph made with OpenFst: H or T composed with its L,
+        and for HMM graphs the self-loops added (:func:`add_self_loops`)."""
         u = self.transcript_fst(words, utt)
         f = fst.compose(self.topo, u, connect=True)  # topo sorted on its output labels once
         if f.start() < 0:

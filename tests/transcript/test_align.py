@@ -105,6 +105,8 @@ def test_ctc_alignment_of_a_transcript_is_the_viterbi_of_its_tokens(tmp_path):
     prons = dict((ln.split()[0], ln.split()[1:]) for ln in (lang / "lexicon.txt").read_text().splitlines())
     tok = {ln.split()[0]: int(ln.split()[1]) for ln in (lang / "tokens.txt").read_text().splitlines()}
     text = dict((ln.split()[0], ln.split()[1:]) for ln in (SHARED_AN4 / "text_train").read_text().splitlines())
+    from hclg.transcript.forward import forward_backward
+
     a = Aligner(tmp_path / "g", DecoderOptions(beam=10.0))
     n = 0
     for utt, m in iter_matrices(f"ark:{SHARED_AN4 / 'ctc_train_logprobs.ark'}"):
@@ -112,6 +114,11 @@ def test_ctc_alignment_of_a_transcript_is_the_viterbi_of_its_tokens(tmp_path):
             break
         m = np.array(m, dtype=np.float32)
         r = a.align(m, text[utt], utt)
+        # the graph built directly sums over the same paths as T composed with the transcript's L
+        scaled = a.decoder.loglikes(m, utt)
+        assert forward_backward(a.search_graph(text[utt], utt).search_graph(), scaled).log_likelihood == \
+            pytest.approx(forward_backward(a.composed_search_graph(text[utt], utt).search_graph(), scaled).log_likelihood,
+                          abs=1e-9)
         path, _ = ctc_forced_align(m, [tok[p] for w in text[utt] for p in prons[w]])
         assert list(r.result.alignment) == list(path + 1), utt  # graph label k + 1 is column k
         assert r.result.words == tuple(text[utt])
@@ -142,3 +149,20 @@ def test_an4_alignment_boundaries_agree_with_correct_decodes(an4_graph):
             diffs += [abs(x - y) for x, y in zip(d.start_frames + d.end_frames, r.start_frames + r.end_frames)]
     print(f"{correct} correct decodes, mean |boundary difference| {10 * np.mean(diffs):.2f} ms; {failed} not alignable")
     assert correct >= 20 and np.mean(diffs) <= 1.0  # seen: 26 utterances, 0.00 ms
+
+
+def test_direct_transcript_graphs_equal_the_composed_ones(kaldi):
+    """The transcript graphs built directly as arrays (HMM: each phone's template with
+    Kaldi's self-loop order) hold the same paths and weights as H composed with the
+    transcript's L and Kaldi's add-self-loops: the same forward log-likelihood (the sum
+    over every path) and the same alignment, on the 55 real utterances."""
+    from hclg.transcript.forward import forward_backward
+
+    graph, ll, words, best, _ = kaldi
+    a = Aligner(graph, DecoderOptions(beam=10.0, acoustic_scale=0.083333, input_kind="log-likelihoods"))
+    for utt in sorted(ll):
+        scaled = a.decoder.loglikes(ll[utt], utt)
+        direct = forward_backward(a.search_graph(words[utt], utt).search_graph(), scaled).log_likelihood
+        composed = forward_backward(a.composed_search_graph(words[utt], utt).search_graph(), scaled).log_likelihood
+        assert direct == pytest.approx(composed, abs=1e-5), utt  # float32 weights rounded apart
+        assert np.isfinite(direct)
