@@ -62,13 +62,14 @@ def _run_everything() -> None:
     from hclg.lattice.mbr import mbr_decode
     from hclg.search.options import DecoderOptions
     from hclg.transcript.align import Aligner
-    from hclg.transcript.ctc_loss import ctc_forced_align, ctc_loss
+    from hclg.transcript.ctc_loss import ctc_forced_align, ctc_forced_align_batch, ctc_loss
 
     for dtype in (np.float32, np.float64):  # the CTC loss kernels, for both float types
         lp = np.log(np.full((2, 6, 4), 0.25, dtype))
         for gradient in ("log_probs", "logits"):
             ctc_loss(lp, [[1, 2], [3, 3]], gradient=gradient)
         ctc_forced_align(lp[0], [1, 2])
+        ctc_forced_align_batch(lp, [[1, 2], [3, 3]])
     with tempfile.TemporaryDirectory(prefix="hclg-warm-up-") as d:
         tmp = Path(d)
         (tmp / "lexicon.txt").write_text(_LEXICON, encoding="utf-8")

@@ -153,3 +153,17 @@ def ctc_viterbi(lp, T, targets, U, blank):
         path[t] = _label(targets, s, blank)
         s -= back[t, s]
     return path, total
+
+
+@njit(cache=True, parallel=True)
+def ctc_viterbi_batch(lp, T, targets, U, blank):
+    """ctc_viterbi over a batch, sequences on all cores: (int64 [N, T_max] paths, -1 past
+    each length; float64 [N] scores)."""
+    N, T_max = lp.shape[0], lp.shape[1]
+    paths = np.full((N, T_max), -1, np.int64)
+    scores = np.empty(N)
+    for n in prange(N):
+        path, score = ctc_viterbi(lp[n], T[n], targets[n], U[n], blank)
+        paths[n, : T[n]] = path
+        scores[n] = score
+    return paths, scores

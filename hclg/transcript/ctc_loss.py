@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hclg.transcript.ctc_kernel import ctc_batch, ctc_viterbi
+from hclg.transcript.ctc_kernel import ctc_batch, ctc_viterbi, ctc_viterbi_batch
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -150,3 +150,20 @@ def ctc_forced_align(log_probs, targets, blank: int = 0) -> tuple[np.ndarray, fl
         need = int(U[0]) + int(np.sum(tg[0, 1: U[0]] == tg[0, : max(U[0] - 1, 0)]))
         raise ValueError(f"{int(T[0])} frames cannot hold {int(U[0])} labels (at least {need} frames needed)")
     return path, float(score)
+
+
+def ctc_forced_align_batch(log_probs, targets, input_lengths=None, target_lengths=None,
+                           blank: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`ctc_forced_align` over a batch ([N, T, C], targets as :func:`ctc_loss`
+    takes them), sequences on all cores.
+
+    Returns:
+        (int64 [N, T] the columns read, -1 past each input length and for a sequence with
+        no path; float64 [N] their log-probabilities, -inf where no path fits).
+    """
+    single, lp, T, tg, U = _batch(log_probs, targets, input_lengths, target_lengths, blank)
+    if single:
+        raise ValueError("ctc_forced_align_batch takes [N, T, C]; for one [T, C] matrix use ctc_forced_align")
+    paths, scores = ctc_viterbi_batch(lp, T, tg, U, blank)
+    paths[~np.isfinite(scores)] = -1
+    return paths, scores

@@ -114,3 +114,18 @@ def test_torch_autograd_wrapper_trains_as_torchs_own():
         grads.append((float(loss.detach()), x.grad.numpy().copy()))
     assert grads[1][0] == pytest.approx(grads[0][0], rel=1e-6)
     np.testing.assert_allclose(grads[1][1], grads[0][1], atol=1e-6)
+
+
+def test_batched_forced_alignment_is_each_sequences_own():
+    from hclg.transcript.ctc_loss import ctc_forced_align_batch
+
+    rng = np.random.default_rng(5)
+    lp = log_softmax(rng.normal(0, 2, size=(4, 12, 5)))
+    targets = [[1, 2, 2], [3], [4, 4, 4, 4, 4, 4, 4], []]  # the third needs 13 frames: no path
+    paths, scores = ctc_forced_align_batch(lp, targets, input_lengths=[12, 6, 12, 9])
+    for n, (t, length) in enumerate(zip(targets, [12, 6, 12, 9])):
+        if n == 2:
+            assert scores[n] == -math.inf and (paths[n] == -1).all()
+            continue
+        path, score = ctc_forced_align(lp[n, :length], t)
+        assert list(paths[n, :length]) == list(path) and (paths[n, length:] == -1).all() and scores[n] == score
