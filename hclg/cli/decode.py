@@ -3,7 +3,6 @@ posteriors into scaled likelihoods."""
 
 from __future__ import annotations
 
-import logging
 import sys
 
 import click

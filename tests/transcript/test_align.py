@@ -8,7 +8,7 @@ import kaldi_native_io
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from helpers import EXAMPLE, ROOT, SHARED_AN4
+from helpers import ROOT, SHARED_AN4
 
 from hclg.cli import main
 from hclg.errors import DecodeError

@@ -105,10 +105,10 @@ def test_torch_autograd_wrapper_trains_as_torchs_own():
     T, N, C = 20, 3, 6
     targets = torch.tensor([[1, 2, 2, 3], [4, 4, 0, 0], [5, 1, 3, 0]])
     tlen, ilen = torch.tensor([4, 2, 3]), torch.tensor([20, 15, 11])
+    x0 = rng.normal(0, 1, size=(T, N, C))
     grads = []
-    for fn in (torch.nn.functional.ctc_loss, hclg_ctc_loss):
-        x = torch.tensor(rng.normal(0, 1, size=(T, N, C)) if not grads else x0, requires_grad=True)
-        x0 = x.detach().numpy().copy()
+    for fn in (torch.nn.functional.ctc_loss, hclg_ctc_loss):  # the same logits through each
+        x = torch.tensor(x0, requires_grad=True)
         loss = fn(torch.log_softmax(x, -1), targets, ilen, tlen, blank=0, reduction="mean")
         loss.backward()
         grads.append((float(loss.detach()), x.grad.numpy().copy()))
