@@ -17,18 +17,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-NEG_INF = -np.inf
-
-
-@njit(cache=True, inline="always")
-def _log_add(a, b):
-    if a == NEG_INF:
-        return b
-    if b == NEG_INF:
-        return a
-    if a > b:
-        return a + np.log1p(np.exp(b - a))
-    return b + np.log1p(np.exp(a - b))
+from hclg.transcript.log_semiring import NEG_INF, log_add
 
 
 @njit(cache=True, inline="always")
@@ -68,9 +57,9 @@ def ctc_forward_backward(lp, T, targets, U, blank, weight, logits, grad_out):
         for s in range(S):
             a = alpha[t - 1, s]
             if s >= 1:
-                a = _log_add(a, alpha[t - 1, s - 1])
+                a = log_add(a, alpha[t - 1, s - 1])
             if s >= 2 and s % 2 == 1 and targets[s // 2] != targets[s // 2 - 1]:
-                a = _log_add(a, alpha[t - 1, s - 2])
+                a = log_add(a, alpha[t - 1, s - 2])
             if a != NEG_INF:
                 alpha[t, s] = a + lp[t, _label(targets, s, blank)]
     beta[T - 1, S - 1] = lp[T - 1, blank]
@@ -80,14 +69,14 @@ def ctc_forward_backward(lp, T, targets, U, blank, weight, logits, grad_out):
         for s in range(S):
             b = beta[t + 1, s]
             if s + 1 < S:
-                b = _log_add(b, beta[t + 1, s + 1])
+                b = log_add(b, beta[t + 1, s + 1])
             if s + 2 < S and s % 2 == 1 and targets[s // 2] != targets[s // 2 + 1]:
-                b = _log_add(b, beta[t + 1, s + 2])
+                b = log_add(b, beta[t + 1, s + 2])
             if b != NEG_INF:
                 beta[t, s] = b + lp[t, _label(targets, s, blank)]
     log_p = alpha[T - 1, S - 1]
     if S > 1:
-        log_p = _log_add(log_p, alpha[T - 1, S - 2])
+        log_p = log_add(log_p, alpha[T - 1, S - 2])
     if log_p == NEG_INF:
         return np.inf
     for t in range(T):

@@ -18,9 +18,16 @@ import numpy as np
 from numba import njit
 
 from hclg.errors import DecodeError
-from hclg.graph.arc_records import E_COLUMN, E_NEXT, E_REC, E_WEIGHT, N_NEXT, N_REC, N_WEIGHT
-
-NEG_INF = -np.inf
+from hclg.graph.arc_records import (
+    E_COLUMN,
+    E_NEXT,
+    E_REC,
+    E_WEIGHT,
+    N_NEXT,
+    N_REC,
+    N_WEIGHT,
+)
+from hclg.transcript.log_semiring import NEG_INF, log_add
 
 
 @njit(cache=True)
@@ -49,17 +56,6 @@ def epsilon_order(S, off, n_arc):
     return order[:tail]
 
 
-@njit(cache=True, inline="always")
-def _log_add(a, b):
-    if a == NEG_INF:
-        return b
-    if b == NEG_INF:
-        return a
-    if a > b:
-        return a + np.log1p(np.exp(b - a))
-    return b + np.log1p(np.exp(a - b))
-
-
 @njit(cache=True)
 def _forward_backward(start, final, off, e_arc, e_arcw, n_arc, n_arcw, ll, order):
     """(log-likelihood, float64 [T, C] column posteriors): alpha[t] is after frame t's
@@ -77,7 +73,7 @@ def _forward_backward(start, final, off, e_arc, e_arcw, n_arc, n_arcw, ll, order
                 for k in range(off[2 * s], off[2 * s + 2]):
                     d = e_arc[E_REC * k + E_NEXT]
                     x = a - e_arcw[E_REC * k + E_WEIGHT] + ll[t - 1, e_arc[E_REC * k + E_COLUMN]]
-                    alpha[t, d] = _log_add(alpha[t, d], x)
+                    alpha[t, d] = log_add(alpha[t, d], x)
         for i in range(order.shape[0]):
             s = order[i]
             a = alpha[t, s]
@@ -85,7 +81,7 @@ def _forward_backward(start, final, off, e_arc, e_arcw, n_arc, n_arcw, ll, order
                 continue
             for k in range(off[2 * s + 1], off[2 * s + 3]):
                 d = n_arc[N_REC * k + N_NEXT]
-                alpha[t, d] = _log_add(alpha[t, d], a - n_arcw[N_REC * k + N_WEIGHT])
+                alpha[t, d] = log_add(alpha[t, d], a - n_arcw[N_REC * k + N_WEIGHT])
     beta = np.full((T + 1, S), NEG_INF)
     for s in range(S):
         if final[s] < np.inf:
@@ -98,14 +94,14 @@ def _forward_backward(start, final, off, e_arc, e_arcw, n_arc, n_arcw, ll, order
                     d = e_arc[E_REC * k + E_NEXT]
                     b = beta[t + 1, d]
                     if b != NEG_INF:
-                        beta[t, s] = _log_add(beta[t, s], b - e_arcw[E_REC * k + E_WEIGHT]
+                        beta[t, s] = log_add(beta[t, s], b - e_arcw[E_REC * k + E_WEIGHT]
                                               + ll[t, e_arc[E_REC * k + E_COLUMN]])
         for i in range(order.shape[0] - 1, -1, -1):  # epsilon arcs: later states first
             s = order[i]
             for k in range(off[2 * s + 1], off[2 * s + 3]):
                 b = beta[t, n_arc[N_REC * k + N_NEXT]]
                 if b != NEG_INF:
-                    beta[t, s] = _log_add(beta[t, s], b - n_arcw[N_REC * k + N_WEIGHT])
+                    beta[t, s] = log_add(beta[t, s], b - n_arcw[N_REC * k + N_WEIGHT])
     total = beta[0, start]
     if total == NEG_INF:
         return total, post

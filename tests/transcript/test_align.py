@@ -84,30 +84,16 @@ def test_cli_align_writes_kaldi_alignments_and_ctms(kaldi, tmp_path):
     assert [p.read_bytes() for p in outputs] == one  # two processes: the same files, in input order
 
 
-@pytest.mark.skipif(not SHARED_AN4.exists(), reason="needs ../shared/an4")
-def test_ctc_alignment_of_a_transcript_is_the_viterbi_of_its_tokens(tmp_path):
+def test_ctc_alignment_of_a_transcript_is_the_viterbi_of_its_tokens(an4_ctc_lang):
     """On real CTC output (AN4, one pronunciation per word): the transcript graph's
     alignment is the best frame path of the token sequence (hclg.transcript.ctc_loss's
     separate Viterbi)."""
-    import sys
-
-    sys.path.insert(0, str(ROOT / "tests" / "search"))
-    from test_icefall_interop import icefall_lang_phone
-
-    from hclg.graph.compile import compile_graph
-    from hclg.graph.compile_options import CompileOptions
     from hclg.search.matrix_readers import iter_matrices
     from hclg.transcript.ctc_loss import ctc_forced_align
-
-    lang = icefall_lang_phone(tmp_path / "lang")
-    compile_graph(lang / "lexicon.txt", SHARED_AN4 / "lm_train_3gram.arpa", tmp_path / "g",
-                  CompileOptions(topology="ctc"), tokens=lang / "tokens.txt")
-    prons = dict((ln.split()[0], ln.split()[1:]) for ln in (lang / "lexicon.txt").read_text().splitlines())
-    tok = {ln.split()[0]: int(ln.split()[1]) for ln in (lang / "tokens.txt").read_text().splitlines()}
-    text = dict((ln.split()[0], ln.split()[1:]) for ln in (SHARED_AN4 / "text_train").read_text().splitlines())
     from hclg.transcript.forward import forward_backward
 
-    a = Aligner(tmp_path / "g", DecoderOptions(beam=10.0))
+    lang, text = an4_ctc_lang, an4_ctc_lang.text
+    a = Aligner(lang.graph, DecoderOptions(beam=10.0))
     n = 0
     for utt, m in iter_matrices(f"ark:{SHARED_AN4 / 'ctc_train_logprobs.ark'}"):
         if n == 60:
@@ -119,7 +105,7 @@ def test_ctc_alignment_of_a_transcript_is_the_viterbi_of_its_tokens(tmp_path):
         assert forward_backward(a.search_graph(text[utt], utt).search_graph(), scaled).log_likelihood == \
             pytest.approx(forward_backward(a.composed_search_graph(text[utt], utt).search_graph(), scaled).log_likelihood,
                           abs=1e-9)
-        path, _ = ctc_forced_align(m, [tok[p] for w in text[utt] for p in prons[w]])
+        path, _ = ctc_forced_align(m, lang.targets(utt))
         assert list(r.result.alignment) == list(path + 1), utt  # graph label k + 1 is column k
         assert r.result.words == tuple(text[utt])
         n += 1

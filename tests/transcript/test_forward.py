@@ -52,35 +52,20 @@ def test_forward_backward_equals_enumerating_every_path(tiny_graphs):
             np.testing.assert_allclose(got.posteriors, want_post, atol=1e-9)
 
 
-@pytest.mark.skipif(not SHARED_AN4.exists(), reason="needs ../shared/an4")
-def test_transcript_forward_is_minus_the_ctc_loss(tmp_path):
+def test_transcript_forward_is_minus_the_ctc_loss(an4_ctc_lang):
     """The CTC transcript graph (one pronunciation a word, no silence) sums over exactly the
     CTC paths of the token sequence: its forward log-likelihood is -ctc_loss and its
     posteriors are the loss's occupancies, on real CTC output."""
-    import sys
-
-    from helpers import ROOT
-
-    sys.path.insert(0, str(ROOT / "tests" / "search"))
-    from test_icefall_interop import icefall_lang_phone
-
-    from hclg.graph.compile import compile_graph
-    from hclg.graph.compile_options import CompileOptions
     from hclg.search.matrix_readers import iter_matrices
     from hclg.search.options import DecoderOptions
     from hclg.transcript.align import Aligner
     from hclg.transcript.ctc_loss import ctc_loss
 
-    lang = icefall_lang_phone(tmp_path / "lang")
-    compile_graph(lang / "lexicon.txt", SHARED_AN4 / "lm_train_3gram.arpa", tmp_path / "g",
-                  CompileOptions(topology="ctc"), tokens=lang / "tokens.txt")
-    prons = dict((ln.split()[0], ln.split()[1:]) for ln in (lang / "lexicon.txt").read_text().splitlines())
-    tok = {ln.split()[0]: int(ln.split()[1]) for ln in (lang / "tokens.txt").read_text().splitlines()}
-    text = dict((ln.split()[0], ln.split()[1:]) for ln in (SHARED_AN4 / "text_train").read_text().splitlines())
-    a = Aligner(tmp_path / "g", DecoderOptions())
+    text = an4_ctc_lang.text
+    a = Aligner(an4_ctc_lang.graph, DecoderOptions())
     for utt, m in itertools.islice(iter_matrices(f"ark:{SHARED_AN4 / 'ctc_train_logprobs.ark'}"), 20):
         m = np.array(m, dtype=np.float64)
         f = a.forward(m, text[utt], utt)
-        r = ctc_loss(m, [tok[p] for w in text[utt] for p in prons[w]], reduction="sum")
+        r = ctc_loss(m, an4_ctc_lang.targets(utt), reduction="sum")
         assert f.log_likelihood == pytest.approx(-r.loss, abs=1e-6), utt
         np.testing.assert_allclose(f.posteriors, -r.grad, atol=1e-6)
