@@ -28,9 +28,10 @@ _H = {f.name: f.metadata["help"] for f in DecoderOptions.__dataclass_fields__.va
 @click.option("--frame-shift", type=float, default=0.01, show_default=True, help=_H["frame_shift"])
 @click.option("--frame-subsampling-factor", type=int, default=1, show_default=True, help=_H["frame_subsampling_factor"])
 @click.option("-j", "--jobs", type=int, default=1, show_default=True, help="Aligning processes.")
+@click.option("--resume", is_flag=True, help="Skip the utterances already in --alignments (written last for each) and append.")
 @verbose_option()
 def align_cmd(graph_dir, text, inputs, alignments_out, ctm_out, phone_ctm_out, scores_out, beam, retry_beam, input_kind,
-              acoustic_scale, priors, frame_shift, frame_subsampling_factor, jobs, verbose):
+              acoustic_scale, priors, frame_shift, frame_subsampling_factor, jobs, resume, verbose):
     """Align the posterior matrices INPUTS to their transcripts in TEXT (Kaldi text) with
     GRAPH_DIR's lexicon and topology, as Kaldi's compile-train-graphs + align-mapped.
 
@@ -45,10 +46,10 @@ def align_cmd(graph_dir, text, inputs, alignments_out, ctm_out, phone_ctm_out, s
         opts = DecoderOptions(beam=beam, input_kind=input_kind, acoustic_scale=acoustic_scale, frame_shift=frame_shift,
                               frame_subsampling_factor=frame_subsampling_factor)
         return align_batch(graph_dir, text, list(inputs), opts, retry_beam, alignments_out, ctm_out, phone_ctm_out,
-                           scores_out, read_priors(priors) if priors else None, jobs)
+                           scores_out, read_priors(priors) if priors else None, jobs, resume)
 
     s = call(run)
-    click.echo(f"aligned {s.aligned}, failed {s.failed} ({s.retried} with the retry beam); {s.frames} frames, "
-               f"{s.seconds:.1f}s", err=True)
+    click.echo(f"aligned {s.aligned}, failed {s.failed}, skipped {s.skipped} ({s.retried} with the retry beam); "
+               f"{s.frames} frames, {s.seconds:.1f}s", err=True)
     if s.failed:
         sys.exit(1)

@@ -70,6 +70,29 @@ def _entry_ends(data: bytes, binary: bool, path) -> tuple[list[str], list[int]]:
     return keys, ends
 
 
+def done_utterances(spec: str) -> set[str]:
+    """The keys of the whole entries of an alignment archive (none if it does not exist):
+    what a resumed run has done, when the archive is written last for each utterance."""
+    binary, path = parse_alignment_spec(spec)
+    path = Path(path)
+    if not path.exists():
+        return set()
+    return set(_entry_ends(path.read_bytes(), binary, path)[0])
+
+
+def keep_done_lines(path, done: set[str]) -> None:
+    """Cuts a line output (CTM, scores: the utterance id first) to the whole lines of the
+    utterances ``done``, for a resumed run to append to."""
+    path = Path(path)
+    if not path.exists():
+        return
+    lines = path.read_bytes().split(b"\n")
+    kept = [ln + b"\n" for ln in lines[:-1] if ln.split(b" ", 1)[0].decode("utf-8", "replace") in done]
+    tmp = path.with_name(f".{path.name}.resume")
+    tmp.write_bytes(b"".join(kept))
+    tmp.replace(path)
+
+
 class AlignmentWriter:
     """Writes alignments to a Kaldi archive, one entry per call, flushed.
 

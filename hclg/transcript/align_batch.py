@@ -8,12 +8,13 @@ import logging
 import multiprocessing as mp
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from hclg.errors import HclgError
 from hclg.scoring import read_text
-from hclg.search.alignments import AlignmentWriter
+from hclg.search.alignments import AlignmentWriter, done_utterances, keep_done_lines, parse_alignment_spec
 from hclg.search.matrix_readers import iter_matrices
 from hclg.search.options import DecoderOptions
 from hclg.transcript.align import Aligner
@@ -24,17 +25,26 @@ log = logging.getLogger("hclg")
 @dataclass(frozen=True)
 class AlignSummary:
     """What :func:`align_batch` did: utterances aligned, failed, aligned only with the
-    retry beam, frames, and seconds."""
+    retry beam, frames, seconds, and utterances skipped as done (``resume``)."""
 
     aligned: int
     failed: int
     retried: int
     frames: int
     seconds: float
+    skipped: int = 0
 
 
-def _open(path):
-    return open(path, "w", encoding="utf-8") if path else None
+def _open(path, resume: bool):
+    return open(path, "a" if resume else "w", encoding="utf-8") if path else None
+
+
+def _check_outputs(text, inputs, outputs) -> None:
+    """Refuses an output that is the transcripts or an input file (it would be overwritten)."""
+    sources = {Path(text).resolve()} | {Path(spec.split(":", 1)[-1]).resolve() for spec in inputs}
+    for out in outputs:
+        if out and Path(out).resolve() in sources:
+            raise ValueError(f"{out}: is also an input; writing it would destroy it")
 
 
 _worker: Aligner | None = None  # set once in each worker process (by fork), read by _align_one
@@ -60,7 +70,7 @@ def _align_one(item):
 
 def align_batch(graph, text, inputs, options: DecoderOptions = DecoderOptions(beam=10.0), retry_beam: float = 40.0,
                 alignments_out: str | None = None, ctm_out=None, phone_ctm_out=None, scores_out=None,
-                log_priors: np.ndarray | None = None, jobs: int = 1) -> AlignSummary:
+                log_priors: np.ndarray | None = None, jobs: int = 1, resume: bool = False) -> AlignSummary:
     """Aligns every utterance of ``inputs`` to its transcript in ``text``.
 
     Args:
@@ -75,17 +85,29 @@ def align_batch(graph, text, inputs, options: DecoderOptions = DecoderOptions(be
         log_priors: as the Decoder's.
         jobs: aligning processes (forked: each has the aligner already made); the
             outputs are in input order, the same as with one.
+        resume: skip the utterances already in the alignment archive and append to the
+            outputs, cut back first to those utterances. The archive is each utterance's
+            last output, the record of what is done, so ``resume`` needs it.
 
     Returns:
         AlignSummary.
     """
     if jobs < 1:
         raise ValueError(f"jobs must be >= 1, got {jobs}")
+    if resume and not alignments_out:
+        raise ValueError("--resume needs --alignments: that archive is the record of what is done")
+    line_outputs = (ctm_out, phone_ctm_out, scores_out)
+    _check_outputs(text, inputs, line_outputs + ((parse_alignment_spec(alignments_out)[1],) if alignments_out else ()))
     transcripts = read_text(text)
     aligner = Aligner(graph, options, retry_beam, log_priors)
-    ali_w = AlignmentWriter(alignments_out) if alignments_out else None
-    ctm_fh, phone_fh, score_fh = _open(ctm_out), _open(phone_ctm_out), _open(scores_out)
-    counts = {"aligned": 0, "failed": 0, "retried": 0, "frames": 0}
+    done = done_utterances(alignments_out) if resume else set()
+    if resume:
+        for path in line_outputs:
+            if path:
+                keep_done_lines(path, done)
+    ali_w = AlignmentWriter(alignments_out, append=resume, keep=done if resume else None) if alignments_out else None
+    ctm_fh, phone_fh, score_fh = (_open(p, resume) for p in line_outputs)
+    counts = {"aligned": 0, "failed": 0, "retried": 0, "frames": 0, "skipped": 0}
     t0 = time.perf_counter()
 
     def items():
@@ -94,6 +116,8 @@ def align_batch(graph, text, inputs, options: DecoderOptions = DecoderOptions(be
                 if isinstance(mat, Exception):  # an unreadable matrix: that utterance fails
                     counts["failed"] += 1
                     log.error("%s", mat)
+                elif utt in done:
+                    counts["skipped"] += 1
                 elif utt not in transcripts:
                     counts["failed"] += 1
                     log.error("utterance %r: no transcript in %s", utt, text)
@@ -106,15 +130,14 @@ def align_batch(graph, text, inputs, options: DecoderOptions = DecoderOptions(be
             log.error("%s", err)
             return
         res = a.result
-        if ali_w is not None:
+        for fh, lines in ((ctm_fh, res.ctm_lines()), (phone_fh, res.phone_ctm_lines()),
+                          (score_fh, [f"{utt} {w} {s} {e} {x:.4f}" for w, s, e, x in
+                                      zip(res.words, res.start_frames, res.end_frames, a.word_loglikes)])):
+            if fh:
+                fh.write("".join(line + "\n" for line in lines))
+                fh.flush()
+        if ali_w is not None:  # last: the record that the utterance is done
             ali_w.write(utt, res.alignment)
-        if ctm_fh:
-            ctm_fh.write("".join(line + "\n" for line in res.ctm_lines()))
-        if phone_fh:
-            phone_fh.write("".join(line + "\n" for line in res.phone_ctm_lines()))
-        if score_fh:
-            score_fh.write("".join(f"{utt} {w} {s} {e} {x:.4f}\n" for w, s, e, x in
-                                   zip(res.words, res.start_frames, res.end_frames, a.word_loglikes)))
         counts["aligned"] += 1
         counts["retried"] += a.retried
         counts["frames"] += res.frames
@@ -132,7 +155,7 @@ def align_batch(graph, text, inputs, options: DecoderOptions = DecoderOptions(be
             if fh is not None:
                 fh.close()
     return AlignSummary(counts["aligned"], counts["failed"], counts["retried"], counts["frames"],
-                        time.perf_counter() - t0)
+                        time.perf_counter() - t0, counts["skipped"])
 
 
 __all__ = ["AlignSummary", "align_batch"]

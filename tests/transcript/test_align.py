@@ -152,3 +152,44 @@ def test_direct_transcript_graphs_equal_the_composed_ones(kaldi):
         composed = forward_backward(a.composed_search_graph(words[utt], utt).search_graph(), scaled).log_likelihood
         assert direct == pytest.approx(composed, abs=1e-5), utt  # float32 weights rounded apart
         assert np.isfinite(direct)
+
+
+@pytest.mark.parametrize("cut", ["torn archive entry", "torn ctm line"])
+def test_align_resume_after_an_interruption_gives_the_uninterrupted_outputs(kaldi, tmp_path, cut):
+    """Each utterance's CTM, phone CTM and score lines are written before its alignment,
+    the record of what is done: after a kill at either point, --resume writes exactly the
+    outputs of an uninterrupted run."""
+    graph, ll, words, _, _ = kaldi
+    utts = sorted(ll)[:5]
+    with kaldi_native_io.FloatMatrixWriter(f"ark:{tmp_path / 'll.ark'}") as w:
+        for u in utts:
+            w.write(u, ll[u])
+    (tmp_path / "text").write_text("".join(f"{u} {' '.join(words[u])}\n" for u in utts))
+    names = ("ali.ark", "w.ctm", "p.ctm", "s.txt")
+    args = ["align", str(graph), str(tmp_path / "text"), f"ark:{tmp_path / 'll.ark'}", "--input-kind",
+            "log-likelihoods", "--acoustic-scale", "0.083333", "--alignments", f"ark:{tmp_path / 'ali.ark'}",
+            "--ctm", str(tmp_path / "w.ctm"), "--phone-ctm", str(tmp_path / "p.ctm"), "--scores", str(tmp_path / "s.txt")]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    whole = {n: (tmp_path / n).read_bytes() for n in names}
+
+    def upto(data, utt, extra=0):  # the bytes before the first of utt's lines or entry, and `extra` more
+        return data[: data.index(utt.encode()) + extra]
+
+    if cut == "torn archive entry":  # killed while writing utts[2]'s alignment: its lines are all written
+        (tmp_path / "ali.ark").write_bytes(upto(whole["ali.ark"], utts[2], len(utts[2]) + 20))
+        for n in names[1:]:
+            (tmp_path / n).write_bytes(upto(whole[n], utts[3]))
+    else:  # killed while writing utts[3]'s CTM: three alignments done, a half CTM line
+        (tmp_path / "ali.ark").write_bytes(upto(whole["ali.ark"], utts[3]))
+        (tmp_path / "w.ctm").write_bytes(upto(whole["w.ctm"], utts[3], len(utts[3]) + 5))
+        for n in names[2:]:
+            (tmp_path / n).write_bytes(upto(whole[n], utts[3]))
+    r = CliRunner().invoke(main, args + ["--resume"])
+    assert r.exit_code == 0, r.output
+    assert ("skipped 2" if cut == "torn archive entry" else "skipped 3") in r.output
+    assert {n: (tmp_path / n).read_bytes() for n in names} == whole
+    r = CliRunner().invoke(main, args[:-8] + ["--resume"])
+    assert r.exit_code != 0 and "--resume needs --alignments" in r.output
+    before = (tmp_path / "text").read_bytes()
+    r = CliRunner().invoke(main, args[:4] + ["--ctm", str(tmp_path / "text")])
+    assert r.exit_code != 0 and "is also an input" in r.output and (tmp_path / "text").read_bytes() == before
