@@ -30,7 +30,7 @@ def make_ctc_topo(num_tokens: int, blank_id: int, compact: bool = False):
         compact: build the compact variant.
 
     Returns:
-        T as a tropical VectorFst (every state final).
+        T as a tropical VectorFst (standard: every state final; compact: state 0).
     """
     if not 0 <= blank_id < num_tokens:
         raise ValueError(f"blank_id {blank_id} outside 0..{num_tokens - 1}")
@@ -55,7 +55,10 @@ def make_ctc_topo(num_tokens: int, blank_id: int, compact: bool = False):
         olab = np.concatenate([[0], toks, np.zeros(len(toks), int), np.zeros(len(toks), int)])
         dst = np.concatenate([[0], st, st, np.zeros(len(toks), int)])
         start = 0
-        final = np.zeros(ns, dtype=np.float32)
+        # only state 0 is final: a path ending in a token reaches it by its epsilon, once (with
+        # every state final, each such path would also end one state earlier: twice in a sum)
+        final = np.full(ns, np.inf, dtype=np.float32)
+        final[0] = 0.0
     return arrays_to_fst(ns, start, src, ilab, olab, np.zeros(len(src), np.float32), dst, final)
 
 

@@ -26,7 +26,7 @@ def _label(targets, s, blank):
 
 
 @njit(cache=True)
-def ctc_forward_backward(lp, T, targets, U, blank, weight, logits, grad_out):
+def ctc_forward_backward(lp, T, targets, U, blank, weight, logits, compact, grad_out):
     """-log P(targets | lp[:T]) and its gradient, times ``weight``, in ``grad_out``: with
     respect to lp, ``-gamma[t, k]``, where gamma[t, k] = P(frame t reads k | targets, lp) is
     the occupancy; with ``logits`` (lp a log-softmax of logits), with respect to the logits,
@@ -36,6 +36,8 @@ def ctc_forward_backward(lp, T, targets, U, blank, weight, logits, grad_out):
         lp: float32/64 [T_max, C] log-probabilities.
         T: frames of this sequence; targets: int [U_max], the first U used; blank: its column.
         weight: the loss's weight in the reduction; logits: see above.
+        compact: hclg's compact topology (k2's modified one): a label may also follow an
+            equal label with no blank between them (then "a a" reads as two tokens too).
         grad_out: float32/64 [T_max, C], every entry written.
 
     Returns:
@@ -58,7 +60,7 @@ def ctc_forward_backward(lp, T, targets, U, blank, weight, logits, grad_out):
             a = alpha[t - 1, s]
             if s >= 1:
                 a = log_add(a, alpha[t - 1, s - 1])
-            if s >= 2 and s % 2 == 1 and targets[s // 2] != targets[s // 2 - 1]:
+            if s >= 2 and s % 2 == 1 and (compact or targets[s // 2] != targets[s // 2 - 1]):
                 a = log_add(a, alpha[t - 1, s - 2])
             if a != NEG_INF:
                 alpha[t, s] = a + lp[t, _label(targets, s, blank)]
@@ -70,7 +72,7 @@ def ctc_forward_backward(lp, T, targets, U, blank, weight, logits, grad_out):
             b = beta[t + 1, s]
             if s + 1 < S:
                 b = log_add(b, beta[t + 1, s + 1])
-            if s + 2 < S and s % 2 == 1 and targets[s // 2] != targets[s // 2 + 1]:
+            if s + 2 < S and s % 2 == 1 and (compact or targets[s // 2] != targets[s // 2 + 1]):
                 b = log_add(b, beta[t + 1, s + 2])
             if b != NEG_INF:
                 beta[t, s] = b + lp[t, _label(targets, s, blank)]
@@ -92,12 +94,12 @@ def ctc_forward_backward(lp, T, targets, U, blank, weight, logits, grad_out):
 
 
 @njit(cache=True, parallel=True)
-def ctc_batch(lp, T, targets, U, blank, weights, logits, grads):
+def ctc_batch(lp, T, targets, U, blank, weights, logits, compact, grads):
     """ctc_forward_backward over a batch, sequences on all cores.
 
     Args:
         lp: [N, T_max, C]; T: int [N]; targets: int [N, U_max]; U: int [N];
-        weights: float64 [N]; logits: bool; grads: [N, T_max, C] (out).
+        weights: float64 [N]; logits, compact: bool; grads: [N, T_max, C] (out).
 
     Returns:
         float64 [N] losses.
@@ -105,12 +107,12 @@ def ctc_batch(lp, T, targets, U, blank, weights, logits, grads):
     N = lp.shape[0]
     out = np.empty(N)
     for n in prange(N):
-        out[n] = ctc_forward_backward(lp[n], T[n], targets[n], U[n], blank, weights[n], logits, grads[n])
+        out[n] = ctc_forward_backward(lp[n], T[n], targets[n], U[n], blank, weights[n], logits, compact, grads[n])
     return out
 
 
 @njit(cache=True)
-def ctc_viterbi(lp, T, targets, U, blank):
+def ctc_viterbi(lp, T, targets, U, blank, compact):
     """The best path of the label sequence's CTC topology (forced alignment): the column
     read on each of the T frames, and its log-probability (-inf if none fits)."""
     S = 2 * U + 1
@@ -127,7 +129,8 @@ def ctc_viterbi(lp, T, targets, U, blank):
             best, how = score[t - 1, s], 0
             if s >= 1 and score[t - 1, s - 1] > best:
                 best, how = score[t - 1, s - 1], 1
-            if s >= 2 and s % 2 == 1 and targets[s // 2] != targets[s // 2 - 1] and score[t - 1, s - 2] > best:
+            if s >= 2 and s % 2 == 1 and (compact or targets[s // 2] != targets[s // 2 - 1]) \
+                    and score[t - 1, s - 2] > best:
                 best, how = score[t - 1, s - 2], 2
             if best != NEG_INF:
                 score[t, s] = best + lp[t, _label(targets, s, blank)]
@@ -145,14 +148,14 @@ def ctc_viterbi(lp, T, targets, U, blank):
 
 
 @njit(cache=True, parallel=True)
-def ctc_viterbi_batch(lp, T, targets, U, blank):
+def ctc_viterbi_batch(lp, T, targets, U, blank, compact):
     """ctc_viterbi over a batch, sequences on all cores: (int64 [N, T_max] paths, -1 past
     each length; float64 [N] scores)."""
     N, T_max = lp.shape[0], lp.shape[1]
     paths = np.full((N, T_max), -1, np.int64)
     scores = np.empty(N)
     for n in prange(N):
-        path, score = ctc_viterbi(lp[n], T[n], targets[n], U[n], blank)
+        path, score = ctc_viterbi(lp[n], T[n], targets[n], U[n], blank, compact)
         paths[n, : T[n]] = path
         scores[n] = score
     return paths, scores

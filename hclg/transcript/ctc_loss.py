@@ -83,7 +83,8 @@ def _batch(log_probs, targets, input_lengths, target_lengths, blank):
 
 
 def ctc_loss(log_probs, targets, input_lengths=None, target_lengths=None, blank: int = 0,
-             reduction: str = "mean", zero_infinity: bool = False, gradient: str = "log_probs") -> CtcLoss:
+             reduction: str = "mean", zero_infinity: bool = False, gradient: str = "log_probs",
+             topology: str = "standard") -> CtcLoss:
     """CTC loss and its gradient, as ``torch.nn.functional.ctc_loss`` (batch first).
 
     Args:
@@ -100,6 +101,9 @@ def ctc_loss(log_probs, targets, input_lengths=None, target_lengths=None, blank:
         gradient: ``log_probs`` (the exact gradient, -occupancies) or ``logits`` (through
             the log-softmax that made ``log_probs``: softmax - occupancies, what torch's
             ctc_loss passes back), computed in the same pass.
+        topology: ``standard`` (torch's, k2's ``ctc_topo``) or ``compact`` (hclg's
+            ``--ctc-topo compact``, k2's modified topology: equal labels may also follow
+            each other with no blank between them).
 
     Returns:
         CtcLoss.
@@ -111,10 +115,11 @@ def ctc_loss(log_probs, targets, input_lengths=None, target_lengths=None, blank:
         raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
     if gradient not in ("log_probs", "logits"):
         raise ValueError(f"gradient must be 'log_probs' or 'logits', got {gradient!r}")
+    compact = _compact(topology)
     single, lp, T, tg, U = _batch(log_probs, targets, input_lengths, target_lengths, blank)
     w = 1.0 / (np.maximum(U, 1) * len(U)) if reduction == "mean" else np.ones(len(U))
     grad = np.empty(lp.shape, lp.dtype)
-    losses = ctc_batch(lp, T, tg, U, blank, w, gradient == "logits", grad)
+    losses = ctc_batch(lp, T, tg, U, blank, w, gradient == "logits", compact, grad)
     bad = ~np.isfinite(losses)
     if bad.any():
         grad[bad] = 0.0
@@ -127,7 +132,13 @@ def ctc_loss(log_probs, targets, input_lengths=None, target_lengths=None, blank:
     return CtcLoss(loss, losses, grad[0] if single else grad)
 
 
-def ctc_forced_align(log_probs, targets, blank: int = 0) -> tuple[np.ndarray, float]:
+def _compact(topology: str) -> bool:
+    if topology not in ("standard", "compact"):
+        raise ValueError(f"topology must be 'standard' or 'compact', got {topology!r}")
+    return topology == "compact"
+
+
+def ctc_forced_align(log_probs, targets, blank: int = 0, topology: str = "standard") -> tuple[np.ndarray, float]:
     """CTC forced alignment (as ``torchaudio.functional.forced_align``): the best frame
     path through the CTC topology of ``targets``.
 
@@ -135,6 +146,7 @@ def ctc_forced_align(log_probs, targets, blank: int = 0) -> tuple[np.ndarray, fl
         log_probs: [T, C] log-probabilities.
         targets: [U] labels (no blank).
         blank: the blank's column.
+        topology: ``standard`` or ``compact`` (see :func:`ctc_loss`).
 
     Returns:
         (int64 [T] the column read on each frame, its log-probability).
@@ -145,15 +157,16 @@ def ctc_forced_align(log_probs, targets, blank: int = 0) -> tuple[np.ndarray, fl
     single, lp, T, tg, U = _batch(log_probs, targets, None, None, blank)
     if not single:
         raise ValueError("ctc_forced_align takes one [T, C] matrix")
-    path, score = ctc_viterbi(lp[0], int(T[0]), tg[0], int(U[0]), blank)
+    compact = _compact(topology)
+    path, score = ctc_viterbi(lp[0], int(T[0]), tg[0], int(U[0]), blank, compact)
     if not np.isfinite(score):
-        need = int(U[0]) + int(np.sum(tg[0, 1: U[0]] == tg[0, : max(U[0] - 1, 0)]))
+        need = int(U[0]) + (0 if compact else int(np.sum(tg[0, 1: U[0]] == tg[0, : max(U[0] - 1, 0)])))
         raise ValueError(f"{int(T[0])} frames cannot hold {int(U[0])} labels (at least {need} frames needed)")
     return path, float(score)
 
 
 def ctc_forced_align_batch(log_probs, targets, input_lengths=None, target_lengths=None,
-                           blank: int = 0) -> tuple[np.ndarray, np.ndarray]:
+                           blank: int = 0, topology: str = "standard") -> tuple[np.ndarray, np.ndarray]:
     """:func:`ctc_forced_align` over a batch ([N, T, C], targets as :func:`ctc_loss`
     takes them), sequences on all cores.
 
@@ -164,6 +177,6 @@ def ctc_forced_align_batch(log_probs, targets, input_lengths=None, target_length
     single, lp, T, tg, U = _batch(log_probs, targets, input_lengths, target_lengths, blank)
     if single:
         raise ValueError("ctc_forced_align_batch takes [N, T, C]; for one [T, C] matrix use ctc_forced_align")
-    paths, scores = ctc_viterbi_batch(lp, T, tg, U, blank)
+    paths, scores = ctc_viterbi_batch(lp, T, tg, U, blank, _compact(topology))
     paths[~np.isfinite(scores)] = -1
     return paths, scores

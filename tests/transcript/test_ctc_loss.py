@@ -129,3 +129,36 @@ def test_batched_forced_alignment_is_each_sequences_own():
             continue
         path, score = ctc_forced_align(lp[n, :length], t)
         assert list(paths[n, :length]) == list(path) and (paths[n, length:] == -1).all() and scores[n] == score
+
+
+@pytest.mark.parametrize("topology", ["standard", "compact"])
+def test_loss_over_each_topology_is_the_sum_over_its_graph(topology):
+    """-ctc_loss equals the forward log-likelihood over hclg's own CTC topology T
+    (make_ctc_topo, standard or compact) composed with the label sequence: for the compact
+    one (equal labels may follow each other with no blank) as for the standard one."""
+    import pywrapfst as fst
+
+    from hclg.graph.arc_records import decoder_arrays
+    from hclg.graph.ctc_topology import make_ctc_topo
+    from hclg.transcript.forward import forward_backward
+
+    rng = np.random.default_rng(9)
+    C = 5
+    T_topo = make_ctc_topo(C, 0, compact=topology == "compact")
+    T_topo.arcsort("olabel")
+    i2c = np.arange(-1, C, dtype=np.int32)  # label k + 1 reads column k
+    for target in ([1, 1], [2, 2, 2], [1, 2, 1], [3, 3, 4, 4]):
+        c = fst.Compiler()
+        print("\n".join([f"{i} {i + 1} {k + 1} {k + 1}" for i, k in enumerate(target)] + [str(len(target))]), file=c)
+        g = decoder_arrays(fst.compose(T_topo, c.compile(), connect=True), i2c).search_graph()
+        for T in (len(target), 2 * len(target) + 1, 9):
+            lp = log_softmax(rng.normal(0, 1.5, size=(T, C)))
+            want = forward_backward(g, lp)
+            got = ctc_loss(lp, target, reduction="sum", topology=topology)
+            if not np.isfinite(want.log_likelihood):
+                assert got.loss == math.inf, (target, T)
+                continue
+            assert -got.loss == pytest.approx(want.log_likelihood, abs=1e-9), (target, T)
+            np.testing.assert_allclose(-got.grad, want.posteriors, atol=1e-9)
+            path, score = ctc_forced_align(lp, target, topology=topology)
+            assert ctc_loss(lp, target, reduction="sum", topology=topology).loss <= -score + 1e-9
