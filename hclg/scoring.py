@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import kaldialign
 import numpy as np
 
-from hclg.errors import HclgError
+from hclg.errors import HclgError, InputFormatError
 
 #: Kaldi's --mode: "strict" stops at a reference utterance the hypothesis lacks, "present"
 #: scores only the utterances the hypothesis has, "all" scores a missing one as empty
@@ -23,8 +23,13 @@ class ScoringError(HclgError):
 def read_text(path) -> dict[str, list[str]]:
     """Reads Kaldi ``text`` (``utt w1 w2 ...``)."""
     out = {}
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
+    with open(path, "rb") as fh:
+        for n, raw in enumerate(fh, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise InputFormatError(path, n, f"not UTF-8 text (byte {raw[e.start]:#04x} at column {e.start + 1})") \
+                    from None
             parts = line.split()
             if parts:
                 out[parts[0]] = parts[1:]

@@ -20,7 +20,7 @@ def wer_cmd(ref, hyp, mode, show):
     %WER (with insertions, deletions, substitutions), %SER and the utterances scored."""
     from hclg.scoring import compute_wer, read_text
 
-    r, h = read_text(ref), read_text(hyp)
+    r, h = call(read_text, ref), call(read_text, hyp)
     res = call(compute_wer, r, h, mode)
     if show:
         for utt in r:

@@ -218,3 +218,12 @@ def test_an_unreadable_kaldi_archive_is_one_message(tmp_path, an4_graph):
     assert p.returncode == 1
     assert f"cannot read ark:{bad}: Failed to read matrix" in p.stderr
     assert "kaldi_native_io" not in p.stderr and "Traceback" not in p.stderr and "Exception ignored" not in p.stderr
+
+
+def test_non_utf8_transcripts_name_file_and_line(tmp_path):
+    bad = tmp_path / "text"
+    bad.write_bytes(b"u1 a\nu2 \xff\n")
+    for args in (["wer", bad, bad], ["align", ROOT / "examples" / "an4", bad, "ark:/dev/null"]):
+        r = run(*args)
+        assert r.exit_code != 0 and "text:2: not UTF-8 text (byte 0xff" in r.output, r.output
+        assert "Traceback" not in r.output
