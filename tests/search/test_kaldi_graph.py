@@ -440,3 +440,33 @@ def test_phone_ctm_is_kaldis_split_to_phones(kaldi_system, tmp_path):
     want = [f"{u} 1 {a * 0.01:.3f} {(b - a + 1) * 0.01:.3f} {names[p]}"
             for u in utts for p, a, b in kaldi_split_to_phones(best[u][1], table)]
     assert (tmp_path / "phones.ctm").read_text().splitlines() == want
+
+
+def test_import_refuses_what_is_not_this_models_graph(tmp_path):
+    """A graph with input labels past the model's transition ids (disambiguation symbols
+    left in, or another model's graph), output labels past words.txt, or no phones.txt:
+    each a message naming the file, nothing written."""
+    import shutil
+
+    import pywrapfst as fst
+
+    from hclg.errors import GraphFormatError
+
+    def graph_with(arc_text, name):
+        g = tmp_path / name
+        shutil.copytree(SYSTEM / "graph", g)
+        c = fst.Compiler()
+        print(arc_text, file=c)
+        c.compile().write(str(g / "HCLG.fst"))
+        return g
+
+    g = graph_with("0 1 613 0\n1", "disambig")  # 613: disambig_tid.int's first id
+    with pytest.raises(GraphFormatError, match="input label 613 but .* has 612 transition ids"):
+        import_kaldi_graph(g, SYSTEM / "final.mdl", tmp_path / "out1")
+    g = graph_with("0 1 5 999\n1", "words")
+    with pytest.raises(GraphFormatError, match="output label 999 is not in words.txt"):
+        import_kaldi_graph(g, SYSTEM / "final.mdl", tmp_path / "out2")
+    (g / "phones.txt").unlink()
+    with pytest.raises(GraphFormatError, match="no phones.txt"):
+        import_kaldi_graph(g, SYSTEM / "final.mdl", tmp_path / "out3")
+    assert not any((tmp_path / f"out{k}").exists() for k in (1, 2, 3))
