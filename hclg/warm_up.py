@@ -62,6 +62,7 @@ def _run_everything() -> None:
     from hclg.lattice.mbr import mbr_decode
     from hclg.search.options import DecoderOptions
     from hclg.transcript.align import Aligner
+    from hclg.transcript.forward import forward_backward
     from hclg.transcript.ctc_loss import ctc_forced_align, ctc_forced_align_batch, ctc_loss
 
     for dtype in (np.float32, np.float64):  # the CTC loss kernels, for both float types
@@ -96,3 +97,5 @@ def _run_everything() -> None:
             aligner = Aligner(graph, DecoderOptions(beam=10.0, input_kind=kind))
             aligner.align(x, ["cat", "and"], "warm-up")
             aligner.forward(x, ["cat", "and"], "warm-up")
+            dec = aligner.decoder
+            forward_backward(dec.search_graph, dec.loglikes(x), beam=16.0)

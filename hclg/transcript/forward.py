@@ -134,25 +134,41 @@ class ForwardResult:
     posteriors: np.ndarray
 
 
-def forward_backward(graph, loglikes) -> ForwardResult:
+def forward_backward(graph, loglikes, beam: float | None = None, order=None) -> ForwardResult:
     """The forward algorithm and forward-backward over ``graph`` for ``loglikes``.
 
     Args:
-        graph: a SearchGraph (``DecoderArrays.search_graph()``, e.g. the transcript graph
-            of :meth:`hclg.transcript.align.Aligner.search_graph`).
+        graph: a SearchGraph (``DecoderArrays.search_graph()``: a transcript graph of
+            :meth:`hclg.transcript.align.Aligner.search_graph`, or a whole decoding graph).
         loglikes: float [T, C] scaled log-likelihoods (a Decoder's ``loglikes``).
+        beam: None: exact, every state on every frame (transcript and other small
+            graphs); a number: only the states within ``beam`` of each frame's best are
+            expanded (:mod:`hclg.transcript.pruned_forward`; for large graphs), which gives
+            a lower bound of the log-likelihood.
+        order: the graph's epsilon-topological order (:func:`epsilon_order`), if known:
+            it costs one pass over the graph, which a caller scoring many utterances on one
+            graph need not repeat.
 
     Raises:
-        DecodeError: an epsilon cycle, or a graph too big for the dense tables.
+        DecodeError: an epsilon cycle, or a graph too big for the exact tables.
     """
     ll = np.ascontiguousarray(loglikes, dtype=np.float64)
     S = int(graph.final.shape[0])
-    if (ll.shape[0] + 1) * S > 200_000_000:
-        raise DecodeError(f"forward-backward keeps every state on every frame: {S} states x {ll.shape[0]} frames is "
-                          "too many; use it on transcript graphs")
-    order = epsilon_order(S, graph.off, graph.n_arc)
+    if beam is None and (ll.shape[0] + 1) * S > 200_000_000:
+        raise DecodeError(f"exact forward-backward keeps every state on every frame: {S} states x {ll.shape[0]} "
+                          "frames is too many; give a beam")
+    if order is None:
+        order = epsilon_order(S, graph.off, graph.n_arc)
     if len(order) < S:
         raise DecodeError("the graph has a cycle of epsilon arcs: the forward algorithm needs an order along them")
-    total, post = _forward_backward(int(graph.start), np.asarray(graph.final), graph.off, graph.e_arc, graph.e_arcw,
-                                    graph.n_arc, graph.n_arcw, ll, order)
+    args = (int(graph.start), np.asarray(graph.final), graph.off, graph.e_arc, graph.e_arcw, graph.n_arc, graph.n_arcw,
+            ll, order)
+    if beam is None:
+        total, post = _forward_backward(*args)
+    else:
+        from hclg.transcript.pruned_forward import pruned_forward_backward
+
+        rank = np.empty(S, np.int64)
+        rank[order] = np.arange(S)
+        total, post = pruned_forward_backward(*args, rank, float(beam))
     return ForwardResult(float(total), post)

@@ -69,3 +69,26 @@ def test_transcript_forward_is_minus_the_ctc_loss(an4_ctc_lang):
         r = ctc_loss(m, an4_ctc_lang.targets(utt), reduction="sum")
         assert f.log_likelihood == pytest.approx(-r.loss, abs=1e-6), utt
         np.testing.assert_allclose(f.posteriors, -r.grad, atol=1e-6)
+
+
+def test_pruned_forward_backward_on_a_whole_decoding_graph(an4_graph):
+    """Over AN4's whole HCLG on real GMM scores: with an infinite beam the pruned pass is
+    the exact one; with Kaldi-like beams it is a lower bound, close at 16 (the sum of the
+    paths it drops), and each frame's posteriors still sum to 1."""
+    from helpers import EXAMPLE
+
+    from hclg.search.decoder import Decoder
+    from hclg.search.matrix_readers import iter_matrices
+    from hclg.search.options import DecoderOptions
+
+    dec = Decoder(an4_graph, DecoderOptions(input_kind="log-likelihoods"))
+    for utt, m in itertools.islice(iter_matrices(f"ark:{EXAMPLE / 'loglikes_demo.ark'}"), 3):
+        ll = dec.loglikes(m, utt)
+        exact = forward_backward(dec.search_graph, ll)
+        full = forward_backward(dec.search_graph, ll, beam=math.inf)
+        assert full.log_likelihood == pytest.approx(exact.log_likelihood, abs=1e-9)
+        np.testing.assert_allclose(full.posteriors, exact.posteriors, atol=1e-9)
+        near = forward_backward(dec.search_graph, ll, beam=16.0)
+        assert exact.log_likelihood - 0.01 < near.log_likelihood <= exact.log_likelihood + 1e-9, utt
+        np.testing.assert_allclose(near.posteriors.sum(axis=1), 1.0, atol=1e-9)
+        assert exact.log_likelihood >= -dec.decode(m, utt).cost  # a sum over paths is at least the best one
