@@ -159,3 +159,24 @@ def ctc_viterbi_batch(lp, T, targets, U, blank, compact):
         paths[n, : T[n]] = path
         scores[n] = score
     return paths, scores
+
+
+@njit(cache=True)
+def first_bad_value(x):
+    """Whether the array holds NaN or +inf (one pass, stops at the first)."""
+    flat = x.ravel()
+    for i in range(flat.shape[0]):
+        v = flat[i]
+        if v != v or v == np.inf:
+            return True
+    return False
+
+
+@njit(cache=True)
+def bad_labels(targets, C, blank):
+    """Whether a label is not a column or is the blank."""
+    for i in range(targets.shape[0]):
+        k = targets[i]
+        if k < 0 or k >= C or k == blank:
+            return True
+    return False

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hclg.transcript.ctc_kernel import ctc_batch, ctc_viterbi, ctc_viterbi_batch
+from hclg.transcript.ctc_kernel import bad_labels, ctc_batch, ctc_viterbi, ctc_viterbi_batch, first_bad_value
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -54,7 +54,10 @@ def _batch(log_probs, targets, input_lengths, target_lengths, blank):
     N, T_max, C = lp.shape
     if not 0 <= blank < C:
         raise ValueError(f"blank {blank} is not a column of the {C}")
-    if np.isnan(lp).any() or np.isposinf(lp).any():
+    if lp.dtype not in (np.float32, np.float64):
+        lp = lp.astype(np.float64)
+    lp = np.ascontiguousarray(lp)
+    if first_bad_value(lp):
         raise ValueError("log_probs hold NaN or +inf")
     if isinstance(targets, np.ndarray) and targets.ndim == 2:
         rows = list(targets)
@@ -77,9 +80,7 @@ def _batch(log_probs, targets, input_lengths, target_lengths, blank):
         if len(r) and (r.min() < 0 or r.max() >= C or (r == blank).any()):
             raise ValueError(f"sequence {n}: labels must be columns 0..{C - 1} other than the blank {blank}")
         tg[n, : len(r)] = r
-    if lp.dtype not in (np.float32, np.float64):
-        lp = lp.astype(np.float64)
-    return single, np.ascontiguousarray(lp), T, tg, U
+    return single, lp, T, tg, U
 
 
 def ctc_loss(log_probs, targets, input_lengths=None, target_lengths=None, blank: int = 0,
@@ -154,14 +155,26 @@ def ctc_forced_align(log_probs, targets, blank: int = 0, topology: str = "standa
     Raises:
         ValueError: bad input, or no path (fewer frames than the targets need).
     """
-    single, lp, T, tg, U = _batch(log_probs, targets, None, None, blank)
-    if not single:
-        raise ValueError("ctc_forced_align takes one [T, C] matrix")
+    lp = np.asarray(log_probs)  # one utterance: checked in two numba passes, no batch made
+    if lp.ndim != 2 or lp.shape[1] == 0:
+        raise ValueError(f"ctc_forced_align takes one [T, C] matrix, got shape {lp.shape}")
+    if lp.dtype not in (np.float32, np.float64):
+        lp = lp.astype(np.float64)
+    lp = np.ascontiguousarray(lp)
+    tg = np.ascontiguousarray(np.asarray(targets, dtype=np.int64).ravel())
+    C = lp.shape[1]
+    if not 0 <= blank < C:
+        raise ValueError(f"blank {blank} is not a column of the {C}")
+    if first_bad_value(lp):
+        raise ValueError("log_probs hold NaN or +inf")
+    if bad_labels(tg, C, blank):
+        raise ValueError(f"labels must be columns 0..{C - 1} other than the blank {blank}")
     compact = _compact(topology)
-    path, score = ctc_viterbi(lp[0], int(T[0]), tg[0], int(U[0]), blank, compact)
+    T, U = lp.shape[0], len(tg)
+    path, score = ctc_viterbi(lp, T, tg if U else np.zeros(1, np.int64), U, blank, compact)
     if not np.isfinite(score):
-        need = int(U[0]) + (0 if compact else int(np.sum(tg[0, 1: U[0]] == tg[0, : max(U[0] - 1, 0)])))
-        raise ValueError(f"{int(T[0])} frames cannot hold {int(U[0])} labels (at least {need} frames needed)")
+        need = U + (0 if compact else int(np.sum(tg[1:] == tg[:-1])))
+        raise ValueError(f"{T} frames cannot hold {U} labels (at least {need} frames needed)")
     return path, float(score)
 
 
