@@ -20,6 +20,9 @@ _H = {f.name: f.metadata["help"] for f in DecoderOptions.__dataclass_fields__.va
 @click.option("--ctm", "ctm_out", type=click.Path(dir_okay=False), default=None, help="Word CTM (utt 1 start dur word).")
 @click.option("--phone-ctm", "phone_ctm_out", type=click.Path(dir_okay=False), default=None, help="Phone CTM (utt 1 start dur phone).")
 @click.option("--scores", "scores_out", type=click.Path(dir_okay=False), default=None, help="Per word: utt word first-frame last-frame average log-likelihood per frame.")
+@click.option("--phone-scores", "phone_scores_out", type=click.Path(dir_okay=False), default=None, help="Per phone: utt phone first-frame last-frame average log-likelihood per frame, and its goodness of pronunciation (mean log posterior of its frames' columns; 0 best).")
+@click.option("--transition-scale", type=float, default=None, help="Scale on transition log-probabilities (Kaldi's compile-train-graphs); default: the graph's.")
+@click.option("--self-loop-scale", type=float, default=None, help="Scale on self-loop log-probabilities; default: the graph's.")
 @click.option("--beam", type=float, default=10.0, show_default=True, help="Alignment beam (Kaldi's align-mapped).")
 @click.option("--retry-beam", type=float, default=40.0, show_default=True, help="Beam of the second try when the first reaches no end (0: none).")
 @click.option("--input-kind", type=click.Choice(INPUT_KINDS), default="log-posteriors", show_default=True, help=_H["input_kind"])
@@ -30,8 +33,9 @@ _H = {f.name: f.metadata["help"] for f in DecoderOptions.__dataclass_fields__.va
 @click.option("-j", "--jobs", type=int, default=1, show_default=True, help="Aligning processes.")
 @click.option("--resume", is_flag=True, help="Skip the utterances already in --alignments (written last for each) and append.")
 @verbose_option()
-def align_cmd(graph_dir, text, inputs, alignments_out, ctm_out, phone_ctm_out, scores_out, beam, retry_beam, input_kind,
-              acoustic_scale, priors, frame_shift, frame_subsampling_factor, jobs, resume, verbose):
+def align_cmd(graph_dir, text, inputs, alignments_out, ctm_out, phone_ctm_out, scores_out, phone_scores_out,
+              transition_scale, self_loop_scale, beam, retry_beam, input_kind, acoustic_scale, priors, frame_shift,
+              frame_subsampling_factor, jobs, resume, verbose):
     """Align the posterior matrices INPUTS to their transcripts in TEXT (Kaldi text) with
     GRAPH_DIR's lexicon and topology, as Kaldi's compile-train-graphs + align-mapped.
 
@@ -46,7 +50,8 @@ def align_cmd(graph_dir, text, inputs, alignments_out, ctm_out, phone_ctm_out, s
         opts = DecoderOptions(beam=beam, input_kind=input_kind, acoustic_scale=acoustic_scale, frame_shift=frame_shift,
                               frame_subsampling_factor=frame_subsampling_factor)
         return align_batch(graph_dir, text, list(inputs), opts, retry_beam, alignments_out, ctm_out, phone_ctm_out,
-                           scores_out, read_priors(priors) if priors else None, jobs, resume)
+                           scores_out, read_priors(priors) if priors else None, jobs, resume, phone_scores_out,
+                           transition_scale, self_loop_scale)
 
     s = call(run)
     click.echo(f"aligned {s.aligned}, failed {s.failed}, skipped {s.skipped} ({s.retried} with the retry beam); "

@@ -43,6 +43,8 @@ class Alignment:
             every frame, ``phones``).
         word_loglikes: per word, the average per-frame log-likelihood of its frames
             (unscaled, as the inputs give them).
+        phone_loglikes: per phone of ``result.phones``, the average per-frame
+            log-likelihood of its frames.
         phone_gop: per phone of ``result.phones``, a goodness of pronunciation: the
             average over its frames of the log posterior of the column it reads, against
             all columns (equal priors), so 0 is the best and lower is worse.
@@ -51,6 +53,7 @@ class Alignment:
 
     result: Result
     word_loglikes: tuple[float, ...]
+    phone_loglikes: tuple[float, ...]
     phone_gop: tuple[float, ...]
     retried: bool
 
@@ -66,10 +69,13 @@ class Aligner:
         retry_beam: the beam of the second try, when the first reaches no end (Kaldi: 40;
             0: no retry).
         log_priors: as the Decoder's.
+        transition_scale, self_loop_scale: Kaldi's compile-train-graphs options; default:
+            those the graph was compiled with (Kaldi's 1.0 and 0.1; 1.0 and 1.0 for chain).
     """
 
     def __init__(self, graph, options: DecoderOptions = DecoderOptions(beam=10.0), retry_beam: float = 40.0,
-                 log_priors: np.ndarray | None = None):
+                 log_priors: np.ndarray | None = None, transition_scale: float | None = None,
+                 self_loop_scale: float | None = None):
         self.decoder = Decoder(graph, dataclasses.replace(options, alignment=True, word_times=True), log_priors)
         self.retry_beam = float(retry_beam)
         g = self.decoder.graph
@@ -94,10 +100,10 @@ class Aligner:
         else:
             self.table = TransitionTable(**g.transitions())
             chain = gopts.get("hmm_topology") == "chain"
-            scale = gopts.get("self_loop_scale")
+            scale = gopts.get("self_loop_scale") if self_loop_scale is None else self_loop_scale
             self.self_loop_scale = (constants.CHAIN_SELF_LOOP_SCALE if chain else constants.SELF_LOOP_SCALE) \
                 if scale is None else float(scale)
-            tscale = gopts.get("transition_scale")
+            tscale = gopts.get("transition_scale") if transition_scale is None else transition_scale
             self.transition_scale = constants.TRANSITION_SCALE if tscale is None else float(tscale)
             self.topo, _ = make_h_transducer(self.table, len(g.units), (), self.transition_scale)
             self.expander = HmmExpander(self.table, self.transition_scale, self.self_loop_scale)
@@ -233,5 +239,6 @@ class Aligner:
         frame_ll = raw[np.arange(len(cols)), cols]
         post = frame_ll - np.logaddexp.reduce(raw, axis=1)
         word_ll = tuple(float(frame_ll[s:e + 1].mean()) for s, e in zip(res.start_frames, res.end_frames))
+        phone_ll = tuple(float(frame_ll[s:e + 1].mean()) for _, s, e in res.phones)
         gop = tuple(float(post[s:e + 1].mean()) for _, s, e in res.phones)
-        return Alignment(res, word_ll, gop, k > 0)
+        return Alignment(res, word_ll, phone_ll, gop, k > 0)

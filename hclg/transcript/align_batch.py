@@ -70,7 +70,9 @@ def _align_one(item):
 
 def align_batch(graph, text, inputs, options: DecoderOptions = DecoderOptions(beam=10.0), retry_beam: float = 40.0,
                 alignments_out: str | None = None, ctm_out=None, phone_ctm_out=None, scores_out=None,
-                log_priors: np.ndarray | None = None, jobs: int = 1, resume: bool = False) -> AlignSummary:
+                log_priors: np.ndarray | None = None, jobs: int = 1, resume: bool = False,
+                phone_scores_out=None, transition_scale: float | None = None,
+                self_loop_scale: float | None = None) -> AlignSummary:
     """Aligns every utterance of ``inputs`` to its transcript in ``text``.
 
     Args:
@@ -82,6 +84,8 @@ def align_batch(graph, text, inputs, options: DecoderOptions = DecoderOptions(be
         alignments_out: Kaldi alignment archive (``ark:`` or ``ark,t:``), or None.
         ctm_out, phone_ctm_out: word and phone CTM files, or None.
         scores_out: ``utt word start end avg_loglike`` lines (frames, inclusive), or None.
+        phone_scores_out: ``utt phone start end avg_loglike gop`` lines, or None.
+        transition_scale, self_loop_scale: as :class:`Aligner`'s.
         log_priors: as the Decoder's.
         jobs: aligning processes (forked: each has the aligner already made); the
             outputs are in input order, the same as with one.
@@ -96,17 +100,17 @@ def align_batch(graph, text, inputs, options: DecoderOptions = DecoderOptions(be
         raise ValueError(f"jobs must be >= 1, got {jobs}")
     if resume and not alignments_out:
         raise ValueError("--resume needs --alignments: that archive is the record of what is done")
-    line_outputs = (ctm_out, phone_ctm_out, scores_out)
+    line_outputs = (ctm_out, phone_ctm_out, scores_out, phone_scores_out)
     _check_outputs(text, inputs, line_outputs + ((parse_alignment_spec(alignments_out)[1],) if alignments_out else ()))
     transcripts = read_text(text)
-    aligner = Aligner(graph, options, retry_beam, log_priors)
+    aligner = Aligner(graph, options, retry_beam, log_priors, transition_scale, self_loop_scale)
     done = done_utterances(alignments_out) if resume else set()
     if resume:
         for path in line_outputs:
             if path:
                 keep_done_lines(path, done)
     ali_w = AlignmentWriter(alignments_out, append=resume, keep=done if resume else None) if alignments_out else None
-    ctm_fh, phone_fh, score_fh = (_open(p, resume) for p in line_outputs)
+    ctm_fh, phone_fh, score_fh, phone_score_fh = (_open(p, resume) for p in line_outputs)
     counts = {"aligned": 0, "failed": 0, "retried": 0, "frames": 0, "skipped": 0}
     t0 = time.perf_counter()
 
@@ -132,7 +136,9 @@ def align_batch(graph, text, inputs, options: DecoderOptions = DecoderOptions(be
         res = a.result
         for fh, lines in ((ctm_fh, res.ctm_lines()), (phone_fh, res.phone_ctm_lines()),
                           (score_fh, [f"{utt} {w} {s} {e} {x:.4f}" for w, s, e, x in
-                                      zip(res.words, res.start_frames, res.end_frames, a.word_loglikes)])):
+                                      zip(res.words, res.start_frames, res.end_frames, a.word_loglikes)]),
+                          (phone_score_fh, [f"{utt} {p} {s} {e} {x:.4f} {g:.4f}" for (p, s, e), x, g in
+                                            zip(res.phones, a.phone_loglikes, a.phone_gop)])):
             if fh:
                 fh.write("".join(line + "\n" for line in lines))
                 fh.flush()
@@ -151,7 +157,7 @@ def align_batch(graph, text, inputs, options: DecoderOptions = DecoderOptions(be
                 for out in pool.imap(_align_one, items(), chunksize=4):
                     write(*out)
     finally:
-        for fh in (ctm_fh, phone_fh, score_fh, ali_w):
+        for fh in (ctm_fh, phone_fh, score_fh, phone_score_fh, ali_w):
             if fh is not None:
                 fh.close()
     return AlignSummary(counts["aligned"], counts["failed"], counts["retried"], counts["frames"],

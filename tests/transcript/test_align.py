@@ -193,3 +193,39 @@ def test_align_resume_after_an_interruption_gives_the_uninterrupted_outputs(kald
     before = (tmp_path / "text").read_bytes()
     r = CliRunner().invoke(main, args[:4] + ["--ctm", str(tmp_path / "text")])
     assert r.exit_code != 0 and "is also an input" in r.output and (tmp_path / "text").read_bytes() == before
+
+
+def test_phone_scores_and_kaldis_scale_options(kaldi, tmp_path):
+    """--phone-scores: each phone's average log-likelihood and goodness of pronunciation,
+    recomputed here from the alignment, the model's pdfs and the scores; the transition and
+    self-loop scales of compile-train-graphs reach the transcript graph's weights."""
+    from hclg.graph.kaldi_model import read_transition_model
+
+    graph, ll, words, best, _ = kaldi
+    utt = sorted(ll)[0]
+    with kaldi_native_io.FloatMatrixWriter(f"ark:{tmp_path / 'll.ark'}") as w:
+        w.write(utt, ll[utt])
+    (tmp_path / "text").write_text(f"{utt} {' '.join(words[utt])}\n")
+    r = CliRunner().invoke(main, ["align", str(graph), str(tmp_path / "text"), f"ark:{tmp_path / 'll.ark'}",
+                                  "--input-kind", "log-likelihoods", "--acoustic-scale", "0.083333",
+                                  "--phone-scores", str(tmp_path / "ps.txt")])
+    assert r.exit_code == 0, r.output
+    pdf = read_transition_model(SYSTEM / "final.mdl").transition_table().pdf
+    x = ll[utt].astype(np.float64)
+    cols = pdf[np.array(best[utt][1])]
+    frame_ll = x[np.arange(len(cols)), cols]
+    post = frame_ll - np.logaddexp.reduce(x, axis=1)
+    rows = [line.split() for line in (tmp_path / "ps.txt").read_text().splitlines()]
+    assert rows and int(rows[-1][3]) == len(x) - 1
+    for _, _, s, e, avg, gop in rows:
+        s, e = int(s), int(e)
+        assert float(avg) == pytest.approx(frame_ll[s:e + 1].mean(), abs=1e-3)
+        assert float(gop) == pytest.approx(post[s:e + 1].mean(), abs=1e-3)
+    table = read_transition_model(SYSTEM / "final.mdl").transition_table()
+    for sls in (0.1, 1.0):
+        a = Aligner(graph, DecoderOptions(beam=10.0, acoustic_scale=0.083333, input_kind="log-likelihoods"),
+                    self_loop_scale=sls)
+        arrays = a.search_graph(words[utt], utt)
+        loops = arrays.e_ilabel == table.self_loop_of[table.trans_state[arrays.e_ilabel]]
+        lp = table.log_prob[arrays.e_ilabel[loops]]
+        np.testing.assert_allclose(arrays.e_weight[loops], -sls * lp, rtol=1e-5)
