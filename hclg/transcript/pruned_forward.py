@@ -21,6 +21,23 @@ from hclg.graph.arc_records import E_COLUMN, E_NEXT, E_REC, E_WEIGHT, N_NEXT, N_
 from hclg.transcript.log_semiring import NEG_INF, log_add
 
 
+@njit(cache=True, inline="always")
+def _reach(d, x, n, st, al, pos, heap, hn, rank):
+    """Adds log-probability x to state d in the frame being built: a new entry (its rank
+    pushed for the closure) the first time. Returns (n, st, al, heap, hn)."""
+    j = pos[d]
+    if j >= 0:
+        al[j] = log_add(al[j], x)
+        return n, st, al, heap, hn
+    st = grown(st, n + 1)
+    al = grown(al, n + 1)
+    heap = grown(heap, hn + 1)
+    pos[d] = n
+    st[n] = d
+    al[n] = x
+    return n + 1, st, al, heap, heap_push(heap, hn, rank[d])
+
+
 @njit(cache=True)
 def _close(fbeg, n, st, al, proc, pos, heap, hn, rank, order, off, n_arc, n_arcw):
     """The epsilon closure of the frame whose entries start at ``fbeg`` (its ranks on the
@@ -36,21 +53,8 @@ def _close(fbeg, n, st, al, proc, pos, heap, hn, rank, order, off, n_arc, n_arcw
         k += 1
         a = al[i]
         for e in range(off[2 * s + 1], off[2 * s + 3]):
-            d = n_arc[N_REC * e + N_NEXT]
-            x = a - n_arcw[N_REC * e + N_WEIGHT]
-            j = pos[d]
-            if j < 0:
-                st = grown(st, n + 1)
-                al = grown(al, n + 1)
-                heap = grown(heap, hn + 1)
-                j = n
-                n += 1
-                pos[d] = j
-                st[j] = d
-                al[j] = x
-                hn = heap_push(heap, hn, rank[d])
-            else:
-                al[j] = log_add(al[j], x)
+            n, st, al, heap, hn = _reach(n_arc[N_REC * e + N_NEXT], a - n_arcw[N_REC * e + N_WEIGHT], n, st, al, pos,
+                                         heap, hn, rank)
     return n, st, al, proc, heap
 
 
@@ -91,21 +95,8 @@ def pruned_forward_backward(start, final, off, e_arc, e_arcw, n_arc, n_arcw, ll,
                 continue
             s = st[i]
             for e in range(off[2 * s], off[2 * s + 2]):
-                d = e_arc[E_REC * e + E_NEXT]
                 x = al[i] - e_arcw[E_REC * e + E_WEIGHT] + ll[t, e_arc[E_REC * e + E_COLUMN]]
-                j = pos[d]
-                if j < 0:
-                    st = grown(st, n + 1)
-                    al = grown(al, n + 1)
-                    heap = grown(heap, hn + 1)
-                    j = n
-                    n += 1
-                    pos[d] = j
-                    st[j] = d
-                    al[j] = x
-                    hn = heap_push(heap, hn, rank[d])
-                else:
-                    al[j] = log_add(al[j], x)
+                n, st, al, heap, hn = _reach(e_arc[E_REC * e + E_NEXT], x, n, st, al, pos, heap, hn, rank)
         n, st, al, proc, heap = _close(fe, n, st, al, proc, pos, heap, hn, rank, order, off, n_arc, n_arcw)
     total = NEG_INF
     for i in range(fs[T], fs[T + 1]):
