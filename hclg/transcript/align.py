@@ -85,7 +85,8 @@ class Aligner:
             raise DecodeError(f"{g.path}: no align_lexicon.txt: forced alignment needs the words' pronunciations")
         self.unk = gopts.get("unk") if gopts.get("unk") in self.prons else None
         self.is_ctc = self.decoder.is_ctc
-        sil = gopts.get("sil_phone")
+        # the optional unit between words: HMM, the silence phone; CTC, the word delimiter
+        sil = gopts.get("word_delimiter") if self.is_ctc else gopts.get("sil_phone")
         sil_prob = gopts.get("sil_prob")
         self.sil_prob = (0.0 if self.is_ctc else constants.SIL_PROB) if sil_prob is None else float(sil_prob)
         self.sil_unit = g.units.id(sil) if sil and sil in g.units.symbols and self.sil_prob > 0 else None
@@ -190,7 +191,8 @@ class Aligner:
             return self.expander.expand(u, i2c)
         if self.compact:  # k2's modified topology (it also reads "a a" as two tokens): by composition
             return self.composed_search_graph(words, utt)
-        return ctc_expand(transcript_units(self.word_prons(words, utt), None, 0.0), self.blank_label, i2c)
+        return ctc_expand(transcript_units(self.word_prons(words, utt), self.sil_unit, self.sil_prob), self.blank_label,
+                          i2c)
 
     def composed_search_graph(self, words: list[str], utt: str = ""):
         """The transcript's search graph made with OpenFst: H or T composed with its L,

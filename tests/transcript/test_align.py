@@ -229,3 +229,26 @@ def test_phone_scores_and_kaldis_scale_options(kaldi, tmp_path):
         loops = arrays.e_ilabel == table.self_loop_of[table.trans_state[arrays.e_ilabel]]
         lp = table.log_prob[arrays.e_ilabel[loops]]
         np.testing.assert_allclose(arrays.e_weight[loops], -sls * lp, rtol=1e-5)
+
+
+def test_ctc_word_delimiter_is_the_optional_unit_between_words(tmp_path):
+    """A CTC graph with a word delimiter (wav2vec2's '|'): the transcript graph allows it
+    between words as the compiled L does, so frames that read it align to it."""
+    from hclg.graph.compile import compile_graph
+    from hclg.graph.compile_options import CompileOptions
+    from hclg.transcript.forward import forward_backward
+
+    (tmp_path / "lex.txt").write_text("cat c a t\nhat h a t\n")
+    (tmp_path / "g.txt").write_text("cat hat\n")
+    (tmp_path / "tokens.txt").write_text("<blk> 0\nc 1\na 2\nt 3\nh 4\n| 5\n")
+    compile_graph(tmp_path / "lex.txt", tmp_path / "g.txt", tmp_path / "g",
+                  CompileOptions(topology="ctc", word_delimiter="|"), tokens=tmp_path / "tokens.txt")
+    spelled = [1, 0, 2, 3, 5, 5, 4, 2, 0, 3]  # c <b> a t | | h a <b> t
+    lp = np.full((len(spelled), 6), np.log(0.02))
+    lp[np.arange(len(spelled)), spelled] = np.log(0.9)
+    a = Aligner(tmp_path / "g", DecoderOptions(beam=10.0))
+    r = a.align(lp, ["cat", "hat"], "u")
+    assert r.result.words == ("cat", "hat") and [k - 1 for k in r.result.alignment] == spelled
+    scaled = a.decoder.loglikes(lp, "u")
+    assert forward_backward(a.search_graph(["cat", "hat"]).search_graph(), scaled).log_likelihood == pytest.approx(
+        forward_backward(a.composed_search_graph(["cat", "hat"]).search_graph(), scaled).log_likelihood, abs=1e-9)
