@@ -29,7 +29,7 @@ _H = {f.name: f.metadata["help"] for f in DecoderOptions.__dataclass_fields__.va
 @click.option("--acoustic-scale", type=float, default=None, show_default=True, help=_H["acoustic_scale"])
 @click.option("--priors", type=click.Path(exists=True, dir_okay=False), default=None, help="Priors to divide posteriors by (as decode's).")
 @click.option("--frame-shift", type=float, default=0.01, show_default=True, help=_H["frame_shift"])
-@click.option("--frame-subsampling-factor", type=int, default=1, show_default=True, help=_H["frame_subsampling_factor"])
+@click.option("--frame-subsampling-factor", type=int, default=None, help=_H["frame_subsampling_factor"])
 @click.option("-j", "--jobs", type=int, default=1, show_default=True, help="Aligning processes.")
 @click.option("--resume", is_flag=True, help="Skip the utterances already in --alignments (written last for each) and append.")
 @verbose_option()

@@ -160,6 +160,7 @@ def import_kaldi_graph(graph_dir, model, out_dir) -> Path:
         "self_loops": "reorder",
         "source": "kaldi",
         "options": {"hmm_topology": "chain" if tm.is_chain else "kaldi", "sil_phone": _optional_silence(graph),
+                    "frame_subsampling_factor": 3 if tm.is_chain else 1,
                     "nonword_units": sorted(set(between) | set(_silence_phones(graph, phones)))},
         "inputs": {"kaldi_graph": {"path": str((graph / "HCLG.fst").resolve()), "sha256": sha256(graph / "HCLG.fst")},
                    "model": {"path": str(Path(model).resolve()), "sha256": sha256(model)}},

@@ -162,7 +162,8 @@ class Decoder:
         if options.alignment:  # a link on every frame: the whole alignment
             self.event_kind[1:] = EVENT_PHONE_END
             self.event_kind[g.ilabel_to_column < 0] = EVENT_NONE
-        self.frame_seconds = options.frame_shift * options.frame_subsampling_factor
+        fsf = options.frame_subsampling_factor or gopts.get("frame_subsampling_factor") or constants.FRAME_SUBSAMPLING_FACTOR
+        self.frame_seconds = options.frame_shift * fsf
         self._prons = None
         self._word_boundary = None
         self._index = None  # the kernel's two per-state index arrays, made on first decode

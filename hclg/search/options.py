@@ -34,7 +34,7 @@ class DecoderOptions:
     blank_penalty: float = field(default=0.0, metadata={"help": "CTC: cost added to the blank on every frame."})
     blank_skip_threshold: float | None = field(default=None, metadata={"help": "CTC: frames whose blank posterior exceeds this (e.g. 0.95) are skipped; one is kept where the tokens on either side may be the same, so repeats stay apart."})
     frame_shift: float = field(default=constants.FRAME_SHIFT, metadata={"help": "Seconds per input frame before subsampling."})
-    frame_subsampling_factor: int = field(default=constants.FRAME_SUBSAMPLING_FACTOR, metadata={"help": "Input frames per output frame of the model."})
+    frame_subsampling_factor: int | None = field(default=None, metadata={"help": "Input frames per output frame of the model. Default: the graph's (3 for an imported Kaldi chain model), else 1."})
     word_times: bool = field(default=True, metadata={"help": "Track phone/token boundaries for word times (CTM, JSON); off is faster and leaves times empty."})
     word_insertion_penalty: float = field(default=0.0, metadata={"help": "Cost added to every word of the search, in graph-cost units as Kaldi's lattice-add-penalty --word-ins-penalty (positive: fewer words). The decoder then holds its own copy of the graph's arcs."})
     alignment: bool = field(default=False, metadata={"help": "Keep the 1-best's input label on every frame: transition ids on HMM graphs, as Kaldi's --alignment-wspecifier."})
@@ -63,6 +63,6 @@ class DecoderOptions:
             raise ValueError(f"blank_skip_threshold must be in (0, 1], got {self.blank_skip_threshold}")
         if not math.isfinite(self.word_insertion_penalty):
             raise ValueError(f"word_insertion_penalty must be finite, got {self.word_insertion_penalty}")
-        if self.frame_shift <= 0 or self.frame_subsampling_factor < 1:
+        if self.frame_shift <= 0 or (self.frame_subsampling_factor is not None and self.frame_subsampling_factor < 1):
             raise ValueError("frame_shift must be > 0 and frame_subsampling_factor >= 1")
         return self

@@ -80,7 +80,7 @@ def test_a_chain_graph_is_decoded_at_acoustic_scale_one(tmp_path):
     c.compile().write(str(g / "HCLG.fst"))
     dec = Decoder(import_kaldi_graph(g, tmp_path / "final.mdl", tmp_path / "hg"),
                   DecoderOptions(input_kind="log-likelihoods", alignment=True))
-    assert dec.acoustic_scale == 1.0
+    assert dec.acoustic_scale == 1.0 and dec.frame_seconds == pytest.approx(0.03)  # chain: 3 frames an output
     ll = np.log(np.array([[0.1, 0.1, 0.7, 0.1], [0.1, 0.6, 0.2, 0.1], [0.1, 0.6, 0.2, 0.1]], np.float32))
     r = dec.decode(ll)  # b: pdf 2 then pdf 1 twice, at scale 1
     assert r.words == ("b",) and r.alignment == (4, 3, 3)
