@@ -11,7 +11,6 @@ import dataclasses
 import json
 import logging
 import multiprocessing as mp
-import os
 import re
 import sys
 import time
@@ -26,6 +25,7 @@ from hclg.lattice.generation import LatticeDecoder
 from hclg.search.alignments import AlignmentWriter, parse_alignment_spec
 from hclg.search.matrix_readers import iter_matrices
 from hclg.search.options import DecoderOptions
+from hclg.search.resume import first_field, keep_done_lines
 
 log = logging.getLogger("hclg")
 
@@ -105,28 +105,11 @@ def text_output_path(spec: str) -> str:
     return m.group(3)
 
 
-def _ctm_utt(line: str) -> str:
-    return line.split(maxsplit=1)[0] if line.strip() else ""
-
-
 def _json_utt(line: str) -> str:
     try:
         return json.loads(line).get("utt", "")
     except ValueError:  # a torn last line
         return ""
-
-
-def _keep_done_lines(path: Path, done: set, utt_of) -> None:
-    """Drops the lines of utterances that are not done (written after the last text line,
-    or torn) from an output that resume appends to."""
-    if not path.exists():
-        return
-    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-    kept = [line for line in lines if line.endswith("\n") and utt_of(line) in done]
-    if len(kept) != len(lines):
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text("".join(kept), encoding="utf-8")
-        os.replace(tmp, path)
 
 
 def _check_outputs(inputs, jobs, text_outputs, lattice_out, alignments_out=None) -> None:
@@ -205,14 +188,15 @@ def _first_matrix_problem(decoder, utt, mat) -> str | None:
     return None
 
 
-def _open_outputs(text_out, ctm_out, json_out, lattice_out, alignments_out, resume: bool, done: set):
+def _open_outputs(text_out, line_outputs, lattice_out, alignments_out, resume: bool, done: set):
     """The batch's outputs, opened for writing (appending, with ``resume``; the lattice
-    and alignment archives are then cut back to the utterances ``done``)."""
+    and alignment archives are then cut back to the utterances ``done``): the text, each
+    of ``line_outputs`` (CTM, JSON, phone CTM; None where not asked), the lattice and
+    alignment writers."""
     mode = "a" if resume else "w"
     keep = done if resume else None
     return (sys.stdout if text_out == "-" else open(text_out, mode, encoding="utf-8"),
-            open(ctm_out, mode, encoding="utf-8") if ctm_out else None,
-            open(json_out, mode, encoding="utf-8") if json_out else None,
+            *(open(p, mode, encoding="utf-8") if p else None for p in line_outputs),
             LatticeWriter(lattice_out, append=resume, keep=keep) if lattice_out else None,
             AlignmentWriter(alignments_out, append=resume, keep=keep) if alignments_out else None)
 
@@ -259,12 +243,11 @@ def decode_batch(graph, inputs, options: DecoderOptions = DecoderOptions(), text
         progress = sys.stderr.isatty()
     done = _done_ids(Path(text_out)) if resume else set()
     if resume:  # what was written after the last text line is not done: cut it
-        for path, utt_of in ((ctm_out, _ctm_utt), (json_out, _json_utt), (phone_ctm_out, _ctm_utt)):
+        for path, utt_of in ((ctm_out, first_field), (json_out, _json_utt), (phone_ctm_out, first_field)):
             if path:
-                _keep_done_lines(Path(path), done, utt_of)
-    text_fh, ctm_fh, json_fh, lat_w, ali_w = _open_outputs(text_out, ctm_out, json_out, lattice_out, alignments_out,
-                                                           resume, done)
-    phone_fh = open(phone_ctm_out, "a" if resume else "w", encoding="utf-8") if phone_ctm_out else None
+                keep_done_lines(path, done, utt_of)
+    text_fh, ctm_fh, json_fh, phone_fh, lat_w, ali_w = _open_outputs(text_out, (ctm_out, json_out, phone_ctm_out),
+                                                                     lattice_out, alignments_out, resume, done)
     tally = _Tally()
     decoder.warm_up(lattice=lat_w is not None)  # kernels loaded (or compiled) before the clock starts
     t0 = time.perf_counter()

@@ -324,6 +324,13 @@ def transition_table_from_units(units) -> TransitionTable:
                 if b == a:
                     self_loops[ts] = len(rows)
                 rows.append((unit, pid, a, b, b == last, pdf, math.log(p), math.log(loop_p) if loop_p > 0 else -math.inf, ts))
+    return table_of_rows(rows, self_loops)
+
+
+def table_of_rows(rows, self_loops) -> TransitionTable:
+    """A TransitionTable from one row per transition id (row 0: id 0, unused): (unit,
+    phone, hmm_state, to_state, is_final, pdf, log_prob, self_loop_log_prob, trans_state),
+    and the self-loop id of each transition state (index 0 unused)."""
     cols = list(zip(*rows))
     return TransitionTable(
         unit=np.array(cols[0], dtype=np.int32),

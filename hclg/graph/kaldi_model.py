@@ -15,11 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hclg.graph.hmm_topology import TransitionTable
+from hclg.graph.hmm_topology import TransitionTable, table_of_rows
 from hclg.graph.kaldi_io import KaldiObjectReader
-
-#: what a model file holds after its TransitionModel, by its first token
-ACOUSTIC_MODEL_KINDS = {"<DIMENSION>": "gmm", "<Nnet>": "nnet2", "<Nnet3>": "nnet3", "<NnetProto>": "nnet1"}
 
 
 @dataclass(frozen=True)
@@ -86,13 +83,7 @@ class KaldiTransitionModel:
                              loop_pdf if dst == hmm_state else fwd_pdf, float(self.log_probs[tid]), loop_lp, ts))
         if len(rows) != len(self.log_probs):
             raise ValueError(f"{self.path}: {len(rows) - 1} transition ids but {len(self.log_probs) - 1} log probabilities")
-        cols = list(zip(*rows))
-        return TransitionTable(
-            unit=np.array(cols[0], dtype=np.int32), phone=np.array(cols[1], dtype=np.int32),
-            hmm_state=np.array(cols[2], dtype=np.int32), to_state=np.array(cols[3], dtype=np.int32),
-            is_final=np.array(cols[4], dtype=bool), pdf=np.array(cols[5], dtype=np.int32),
-            log_prob=np.array(cols[6], dtype=np.float64), self_loop_log_prob=np.array(cols[7], dtype=np.float64),
-            trans_state=np.array(cols[8], dtype=np.int32), self_loop_of=np.array(self_loops, dtype=np.int32))
+        return table_of_rows(rows, self_loops)
 
 
 def _read_topology(r: KaldiObjectReader) -> tuple[tuple, dict[int, int]]:

@@ -80,19 +80,6 @@ def done_utterances(spec: str) -> set[str]:
     return set(_entry_ends(path.read_bytes(), binary, path)[0])
 
 
-def keep_done_lines(path, done: set[str]) -> None:
-    """Cuts a line output (CTM, scores: the utterance id first) to the whole lines of the
-    utterances ``done``, for a resumed run to append to."""
-    path = Path(path)
-    if not path.exists():
-        return
-    lines = path.read_bytes().split(b"\n")
-    kept = [ln + b"\n" for ln in lines[:-1] if ln.split(b" ", 1)[0].decode("utf-8", "replace") in done]
-    tmp = path.with_name(f".{path.name}.resume")
-    tmp.write_bytes(b"".join(kept))
-    tmp.replace(path)
-
-
 class AlignmentWriter:
     """Writes alignments to a Kaldi archive, one entry per call, flushed.
 

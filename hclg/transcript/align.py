@@ -14,7 +14,7 @@ since the LM's cost is the same for every alignment of one word sequence.
 from __future__ import annotations
 
 import dataclasses
-import math
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,7 +31,12 @@ from hclg.search.decoder import Decoder, Result
 from hclg.search.kernel_state import BeamOptions
 from hclg.search.options import DecoderOptions
 from hclg.search.viterbi_kernel import viterbi
-from hclg.transcript.transcript_graph import HmmExpander, ctc_expand, transcript_units
+from hclg.transcript.transcript_graph import (
+    HmmExpander,
+    UnitArcs,
+    ctc_expand,
+    transcript_units,
+)
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,7 @@ class Aligner:
         g = self.decoder.graph
         gopts = g.manifest.get("options", {})
         self.prons = g.align_lexicon()
+        self._unit_prons: dict[str, tuple[int, list[tuple[int, ...]]]] = {}
         if not self.prons:
             raise DecodeError(f"{g.path}: no align_lexicon.txt: forced alignment needs the words' pronunciations")
         self.unk = gopts.get("unk") if gopts.get("unk") in self.prons else None
@@ -93,11 +99,8 @@ class Aligner:
         self.sil_loop_prob = float(gopts.get("sil_loop_prob") or 0.0)
         if self.is_ctc:
             blank = gopts.get("blank", constants.CTC_BLANK)
-            ntok = int(g.num_columns)
             self.blank_label = g.units.id(blank)
             self.compact = gopts.get("ctc_topo") == "compact"
-            self.topo = make_ctc_topo(ntok, self.blank_label - 1, compact=self.compact)
-            self.topo.arcsort("olabel")
         else:
             self.table = TransitionTable(**g.transitions())
             chain = gopts.get("hmm_topology") == "chain"
@@ -106,66 +109,34 @@ class Aligner:
                 if scale is None else float(scale)
             tscale = gopts.get("transition_scale") if transition_scale is None else transition_scale
             self.transition_scale = constants.TRANSITION_SCALE if tscale is None else float(tscale)
-            self.topo, _ = make_h_transducer(self.table, len(g.units), (), self.transition_scale)
             self.expander = HmmExpander(self.table, self.transition_scale, self.self_loop_scale)
-            self.topo.arcsort("olabel")
+
+    @functools.cached_property
+    def topo(self):
+        """H (HMM graphs, without self-loops) or T (CTC), sorted on its output labels: made
+        on the first composition (the transcript graphs are built without them)."""
+        g = self.decoder.graph
+        if self.is_ctc:
+            t = make_ctc_topo(int(g.num_columns), self.blank_label - 1, compact=self.compact)
+        else:
+            t, _ = make_h_transducer(self.table, len(g.units), (), self.transition_scale)
+        t.arcsort("olabel")
+        return t
+
+    def unit_arcs(self, words: list[str], utt: str = "") -> UnitArcs:
+        """The word-level L of ``words`` (:func:`transcript_units`): unit labels in, each
+        word's id out on its pronunciation's first arc, the optional unit between words as
+        the graph's L has it."""
+        return transcript_units(self.word_prons(words, utt), self.sil_unit, self.sil_prob, self.sil_loop_prob)
 
     def transcript_fst(self, words: list[str], utt: str = ""):
-        """The word-level L of ``words``: unit labels in, each word's id out on its
-        pronunciation's first arc; optional silence at the start and after each word
-        (cost -log sil_prob, else -log(1 - sil_prob)), as the graph's L."""
-        g = self.decoder.graph
-        src, il, ol, wt, dst = [], [], [], [], []
-
-        def arc(s, i, o, w, d):
-            src.append(s)
-            il.append(i)
-            ol.append(o)
-            wt.append(w)
-            dst.append(d)
-
-        p = self.sil_prob if self.sil_unit is not None else 0.0
-        nosil, withsil = (-math.log1p(-p), -math.log(p)) if p > 0 else (0.0, math.inf)
-        n = 1  # state 0: start
-
-        def silence_then(frm, to):  # frm --(optional silence)--> to
-            nonlocal n
-            arc(frm, 0, 0, nosil, to)
-            if p > 0:
-                s = n
-                n += 1
-                arc(frm, 0, 0, withsil, s)
-                if self.sil_loop_prob > 0:
-                    arc(s, self.sil_unit, 0, -math.log(self.sil_loop_prob), s)
-                arc(s, self.sil_unit, 0, -math.log1p(-self.sil_loop_prob) if self.sil_loop_prob > 0 else 0.0, to)
-
-        loop = n
-        n += 1
-        silence_then(0, loop)
-        for w in words:
-            name = w if w in self.prons else self.unk
-            if name is None:
-                raise DecodeError(f"utterance {utt!r}: the word {w!r} of the transcript has no pronunciation in "
-                                  f"{g.path / 'align_lexicon.txt'}")
-            end = n
-            n += 1
-            wid = g.words.id(name)
-            for pron in self.prons[name]:
-                s = loop
-                for k, u in enumerate(pron):
-                    d = end if k + 1 == len(pron) else n
-                    if d == n:
-                        n += 1
-                    arc(s, g.units.id(u), wid if k == 0 else 0, 0.0, d)
-                    s = d
-            loop = n
-            n += 1
-            silence_then(end, loop)
-        final = np.full(n, np.inf, np.float32)
-        final[loop] = 0.0
-        f = arrays_to_fst(n, 0, np.array(src), np.array(il), np.array(ol), np.array(wt, np.float32), np.array(dst),
-                          final)
-        f.rmepsilon()
+        """:meth:`unit_arcs` as an OpenFst FST, for composition."""
+        u = self.unit_arcs(words, utt)
+        final = np.full(u.num_states, np.inf, np.float32)
+        for state, cost in u.finals.items():
+            final[state] = cost
+        f = arrays_to_fst(u.num_states, 0, np.array(u.src), np.array(u.unit), np.array(u.word),
+                          np.array(u.cost, np.float32), np.array(u.dst), final)
         f.arcsort("ilabel")
         return f
 
@@ -179,7 +150,11 @@ class Aligner:
             if name is None:
                 raise DecodeError(f"utterance {utt!r}: the word {w!r} of the transcript has no pronunciation in "
                                   f"{g.path / 'align_lexicon.txt'}")
-            out.append((g.words.id(name), [tuple(g.units.id(x) for x in pron) for pron in self.prons[name]]))
+            labels = self._unit_prons.get(name)
+            if labels is None:  # each word's pronunciations as unit labels, once
+                labels = self._unit_prons[name] = (g.words.id(name), [tuple(g.units.id(x) for x in pron)
+                                                                      for pron in self.prons[name]])
+            out.append(labels)
         return out
 
     def search_graph(self, words: list[str], utt: str = ""):
@@ -187,12 +162,10 @@ class Aligner:
         with the compact CTC topology, T composed with its L."""
         i2c = self.decoder.graph.ilabel_to_column
         if not self.is_ctc:
-            u = transcript_units(self.word_prons(words, utt), self.sil_unit, self.sil_prob, self.sil_loop_prob)
-            return self.expander.expand(u, i2c)
+            return self.expander.expand(self.unit_arcs(words, utt), i2c)
         if self.compact:  # k2's modified topology (it also reads "a a" as two tokens): by composition
             return self.composed_search_graph(words, utt)
-        return ctc_expand(transcript_units(self.word_prons(words, utt), self.sil_unit, self.sil_prob), self.blank_label,
-                          i2c)
+        return ctc_expand(self.unit_arcs(words, utt), self.blank_label, i2c)
 
     def composed_search_graph(self, words: list[str], utt: str = ""):
         """The transcript's search graph made with OpenFst: H or T composed with its L,

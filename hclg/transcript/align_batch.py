@@ -14,9 +14,14 @@ import numpy as np
 
 from hclg.errors import HclgError
 from hclg.scoring import read_text
-from hclg.search.alignments import AlignmentWriter, done_utterances, keep_done_lines, parse_alignment_spec
+from hclg.search.alignments import (
+    AlignmentWriter,
+    done_utterances,
+    parse_alignment_spec,
+)
 from hclg.search.matrix_readers import iter_matrices
 from hclg.search.options import DecoderOptions
+from hclg.search.resume import keep_done_lines
 from hclg.transcript.align import Aligner
 
 log = logging.getLogger("hclg")

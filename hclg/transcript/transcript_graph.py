@@ -68,22 +68,23 @@ def transcript_units(word_prons, sil_unit: int | None, sil_prob: float, sil_loop
     withsil = -math.log(p) if p > 0 else math.inf
     sil_end = -math.log1p(-sil_loop_prob) if sil_loop_prob > 0 else 0.0
 
-    def silence(frm, to, first_cost):  # frm -SIL-> to, repeatable
+    def entries_after(frm):
+        """(state, extra cost) from which what follows ``frm`` starts: ``frm`` itself (no
+        silence), or the state after an optional (repeatable) silence from it."""
+        if p == 0:
+            return [(frm, nosil)]
+        to = u.state()
         if sil_loop_prob > 0:
             s = u.state()
-            u.arc(frm, sil_unit, 0, first_cost - math.log(sil_loop_prob), s)
-            u.arc(frm, sil_unit, 0, first_cost + sil_end, to)
+            u.arc(frm, sil_unit, 0, withsil - math.log(sil_loop_prob), s)
+            u.arc(frm, sil_unit, 0, withsil + sil_end, to)
             u.arc(s, sil_unit, 0, -math.log(sil_loop_prob), s)
             u.arc(s, sil_unit, 0, sil_end, to)
         else:
-            u.arc(frm, sil_unit, 0, first_cost, to)
+            u.arc(frm, sil_unit, 0, withsil, to)
+        return [(frm, nosil), (to, 0.0)]
 
-    # entries: (state, extra cost) from which the next word's pronunciations start
-    entries = [(start, nosil)]
-    if p > 0:
-        after_sil = u.state()
-        silence(start, after_sil, withsil)
-        entries.append((after_sil, 0.0))
+    entries = entries_after(start)
     for wid, prons in word_prons:
         end = u.state()  # the word's end, before its optional silence
         for pron in prons:
@@ -95,11 +96,7 @@ def transcript_units(word_prons, sil_unit: int | None, sil_prob: float, sil_loop
                 d = end if k + 1 == len(pron) else u.state()
                 u.arc(prev, pron[k], 0, 0.0, d)
                 prev = d
-        entries = [(end, nosil)]
-        if p > 0:
-            after_sil = u.state()
-            silence(end, after_sil, withsil)
-            entries.append((after_sil, 0.0))
+        entries = entries_after(end)
     for s, extra in entries:
         u.finals[s] = extra
     return u
