@@ -4,12 +4,14 @@ process: frames per second of each and their ratio, the share of identical 1-bes
 the time to open the graph (hclg: memory-mapped arrays; Kaldi: OpenFst read).
 
 Material: tests/data/kaldi_mono_system (a real Kaldi monophone GMM system, 55 test
-utterances; GMM scores recomputed from its features by tests/oracles/kaldi_gmm.py). The
-graph is small (268 states), so this measures the per-frame cost of the search on real
-Kaldi material, not cache behaviour on large graphs (benchmarks/decode.py does that).
+utterances; GMM scores recomputed from its features by tests/oracles/kaldi_gmm.py), or with
+``--system tri`` tests/data/kaldi_tri_system (the triphone system of the same recipe, same
+utterances). The graphs are small (268 and 361 states), so this measures the per-frame cost
+of the search on real Kaldi material, not cache behaviour on large graphs
+(benchmarks/decode.py does that).
 
 Usage:
-    python benchmarks/kaldi_graph.py [--repeat 5] [--beam 13]
+    python benchmarks/kaldi_graph.py [--system mono|tri] [--repeat 5] [--beam 13]
 """
 
 from __future__ import annotations
@@ -27,14 +29,17 @@ sys.path.insert(0, str(ROOT / "tests"))
 from oracles.kaldi_gmm import recipe_loglikes  # noqa: E402
 from oracles.kaldi_recipes import expand_columns, kaldi_faster_decode  # noqa: E402
 
-SYSTEM = ROOT / "tests" / "data" / "kaldi_mono_system"
+DATA = ROOT / "tests" / "data"
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeat", type=int, default=5, help="interleaved runs; the fastest is reported")
     ap.add_argument("--beam", type=float, default=13.0)
+    ap.add_argument("--system", choices=("mono", "tri"), default="mono", help="which real Kaldi system")
     args = ap.parse_args()
+    SYSTEM = DATA / f"kaldi_{args.system}_system"
+    FEATS = DATA / "kaldi_mono_system" / "features"  # both systems decoded these features
 
     import kaldi_decoder
     import kaldifst
@@ -43,9 +48,8 @@ def main() -> None:
     from hclg.search.decoder import Decoder
     from hclg.search.options import DecoderOptions
 
-    u2s = dict(line.split() for line in (SYSTEM / "features" / "utt2spk").read_text().splitlines())
-    ll = recipe_loglikes(SYSTEM / "features" / "raw_mfcc_test.1.ark", SYSTEM / "features" / "cmvn_test.ark", u2s,
-                         SYSTEM / "final.mdl")
+    u2s = dict(line.split() for line in (FEATS / "utt2spk").read_text().splitlines())
+    ll = recipe_loglikes(FEATS / "raw_mfcc_test.1.ark", FEATS / "cmvn_test.ark", u2s, SYSTEM / "final.mdl")
     with tempfile.TemporaryDirectory() as d:
         graph = import_kaldi_graph(SYSTEM / "graph", SYSTEM / "final.mdl", Path(d) / "g")
         opts = DecoderOptions(beam=args.beam, max_active=7000, min_active=200, acoustic_scale=0.083333,
@@ -72,7 +76,7 @@ def main() -> None:
             khyps = {u: kaldi_faster_decode(kdec, expanded[u])[0] for u in sorted(ll)}
             best_k = min(best_k, time.perf_counter() - t)
             same = sum(list(hyps[u]) == khyps[u] for u in hyps)
-    print(f"{len(ll)} utterances, {frames} frames, beam {args.beam}, graph {dec.graph.arrays.num_states} states")
+    print(f"{args.system}: {len(ll)} utterances, {frames} frames, beam {args.beam}, graph {dec.graph.arrays.num_states} states")
     print(f"hclg (imported graph)      {frames / best_h:10.0f} frames/s  ({best_h:.3f} s)")
     print(f"Kaldi FasterDecoder        {frames / best_k:10.0f} frames/s  ({best_k:.3f} s)")
     print(f"ratio hclg / Kaldi         {best_k / best_h:10.2f}x")

@@ -53,7 +53,9 @@ def options_from(cls, skip: tuple[str, ...] = ()):
 def setup_logging(verbose: int) -> None:
     """WARNING with no -v, INFO with -v, DEBUG with -vv; messages on stderr."""
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr, force=True)
+    # the root logger stays at WARNING: -v is hclg's steps, not numba's compiler passes
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr,
+                        force=True)
     logging.getLogger("hclg").setLevel(level)
 
 

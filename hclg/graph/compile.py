@@ -30,18 +30,18 @@ from pathlib import Path
 import numpy as np
 import pywrapfst as fst
 
-from hclg.errors import GraphBuildError, GraphFormatError
 from hclg import constants
 from hclg import fst as hfst
-from hclg.graph.context import compose_context, read_context_table
+from hclg.errors import GraphBuildError, GraphFormatError
+from hclg.graph.compile_options import CompileOptions
+from hclg.graph.context import compose_context, read_context_table, table_instances
+from hclg.graph.ctc_topology import make_ctc_topo, read_token_list
 from hclg.graph.grammar import arpa_to_fst, phrases_to_fst, read_phrases
 from hclg.graph.graph_dir import sha256, write_graph_dir
-from hclg.graph.kaldi_model import transition_table_for
-from hclg.graph.lexicon import make_lexicon_fst, read_fillers, read_lexicon, read_phones
-from hclg.graph.symbols import SymbolTable
-from hclg.graph.compile_options import CompileOptions
-from hclg.graph.ctc_topology import make_ctc_topo, read_token_list
-from hclg.graph.h_transducer import make_h_transducer, self_loop_arrays
+from hclg.graph.h_transducer import (
+    h_transducer_from_arcs,
+    self_loop_arrays,
+)
 from hclg.graph.hmm_topology import (
     BUILTIN_TOPOLOGIES,
     make_transition_table,
@@ -50,6 +50,9 @@ from hclg.graph.hmm_topology import (
     read_transition_table,
     transition_table_from_units,
 )
+from hclg.graph.kaldi_hmm import kaldi_h_parts
+from hclg.graph.lexicon import make_lexicon_fst, read_fillers, read_lexicon, read_phones
+from hclg.graph.symbols import SymbolTable
 
 log = logging.getLogger("hclg")
 
@@ -256,6 +259,8 @@ def _compile(lexicon, grammar, out, o: CompileOptions, phones, tokens, t_start, 
             if phones is None:
                 raise GraphBuildError("--kaldi-model needs --phones: the model's phones.txt (Kaldi's phone ids)")
             inputs["kaldi_model"] = o.kaldi_model
+            if o.kaldi_tree:
+                inputs["kaldi_tree"] = o.kaldi_tree
             if o.position_dependent_phones:
                 phone_list = tuple(dict.fromkeys(_base_phone(p) for p in phone_list))
         lex = read_lexicon(lexicon, o.lexicon_format, phones=phone_list)
@@ -299,21 +304,22 @@ def _compile(lexicon, grammar, out, o: CompileOptions, phones, tokens, t_start, 
         pdf_map = read_pdf_map(o.pdf_map) if o.pdf_map else None
         if o.pdf_map:
             inputs["pdf_map"] = o.pdf_map
+        h_arcs = None
         if o.context_table:
             inputs["context_table"] = o.context_table
             sil = o.sil_phone if o.sil_phone in base_phones else None
-            LG, units = compose_context(LG, L.phones.symbols, L.disambig_phones, read_context_table(o.context_table),
-                                        hmms, base, sil)
-            table = transition_table_from_units(units)
-            h_dis = tuple(len(units) + 1 + j for j in range(len(L.disambig_phones) + 1))  # with #-1
+            instance_of = table_instances(read_context_table(o.context_table), L.phones.symbols, hmms, base, sil)
+            LG, instances = compose_context(LG, L.phones.symbols, L.disambig_phones, instance_of)
+            table = transition_table_from_units([(k, c, hmms[base(L.phones.symbols[c])], key[1])
+                                                 for k, c, key in instances])
+            h_dis = tuple(len(instances) + 1 + j for j in range(len(L.disambig_phones) + 1))  # with #-1
         elif o.kaldi_model:  # Kaldi's transition ids, pdfs and probabilities, as mkgraph.sh with final.mdl
-            table = transition_table_for(o.kaldi_model, SymbolTable.read(phones), L.phones)
-            h_dis = L.disambig_phones
+            LG, table, h_dis, h_arcs = kaldi_h_parts(o.kaldi_model, o.kaldi_tree, phones, L, LG)
         else:
             table = make_transition_table(L.phones.symbols, hmms, pdf_map, base)
             h_dis = L.disambig_phones
         t0 = time.perf_counter()
-        Ha, dis_labels = make_h_transducer(table, len(L.phones), h_dis, o.transition_scale)
+        Ha, dis_labels = h_transducer_from_arcs(table, h_arcs, h_dis, o.transition_scale)
         hfst.log_step("Ha (no self-loops)", Ha, t0)
         HaLG = hfst.compose(Ha, LG, "HaLG = Ha o LG", "a phone of the lexicon has no HMM")
         del LG

@@ -26,8 +26,10 @@ HELP = {
     "sil_phone": "The optional-silence phone.",
     "sil_loop_prob": "Probability that an optional silence is followed by another (long pauses as several "
                      "silences, as pocketsphinx's filler loop). 0: at most one, as Kaldi's prepare_lang.",
-    "kaldi_model": "A Kaldi monophone final.mdl: H takes its transition ids, pdfs and transition probabilities "
+    "kaldi_model": "A Kaldi final.mdl: H takes its transition ids, pdfs and transition probabilities "
                    "(as mkgraph.sh); give its phones.txt with --phones. The graph then reads Kaldi's pdf columns.",
+    "kaldi_tree": "The Kaldi model's decision tree ('tree'): a context-dependent (triphone) graph, C and H as "
+                  "Kaldi's fstcomposecontext and make-h-transducer. Without it: monophone.",
     "grammar_words": "words.txt of a grammar FST that carries no symbol table (Kaldi's data/lang/G.fst, with "
                      "#0 on its backoff arcs).",
     "fillers": "Pocketsphinx fillers.dic ('WORD PHONE ...'): each distinct pronunciation (silence, noises) is an "
@@ -58,6 +60,7 @@ class CompileOptions:
     fillers: str | None = field(default=None, metadata={"help": HELP["fillers"], "file": True})
     grammar_words: str | None = field(default=None, metadata={"help": HELP["grammar_words"], "file": True})
     kaldi_model: str | None = field(default=None, metadata={"help": HELP["kaldi_model"], "file": True})
+    kaldi_tree: str | None = field(default=None, metadata={"help": HELP["kaldi_tree"], "file": True})
     position_dependent_phones: bool = field(default=constants.POSITION_DEPENDENT_PHONES, metadata={"help": HELP["position_dependent_phones"]})
     self_loop_scale: float | None = field(default=None, metadata={"help": HELP["self_loop_scale"]})
     transition_scale: float = field(default=constants.TRANSITION_SCALE, metadata={"help": HELP["transition_scale"]})
@@ -90,6 +93,8 @@ class CompileOptions:
                 raise ValueError(f"{name} must be >= 0, got {v}")
         if self.kaldi_model is not None and (self.topology != "hmm" or self.pdf_map or self.context_table):
             raise ValueError("kaldi_model gives H itself: it needs topology 'hmm' and no pdf_map or context_table")
+        if self.kaldi_tree is not None and self.kaldi_model is None:
+            raise ValueError("kaldi_tree needs kaldi_model: the tree's pdfs are that model's")
         if self.context_table is not None and self.topology != "hmm":
             raise ValueError("context_table needs topology 'hmm'")
         if self.topology == "hmm" and self.hmm_topology not in BUILTIN_TOPOLOGY_NAMES and not Path(self.hmm_topology).exists():

@@ -23,11 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pywrapfst as fst
 
 from hclg.errors import GraphBuildError, InputFormatError
 from hclg.fst.convert import arrays_to_fst, fst_to_arrays
 from hclg.fst.steps import log_step
+from hclg.graph.context_kernel import context_compose_kernel
 
 log = logging.getLogger("hclg")
 
@@ -90,132 +90,100 @@ def read_context_table(path) -> ContextTable:
     return ContextTable(entries)
 
 
-def add_subsequential_loop(f, subseq: int):
-    """Each final state gets an arc reading ``subseq`` (carrying its final cost) to a new
-    final state that loops on ``subseq``: the end marker C needs to emit the last
-    phone's right context (as Kaldi's AddSubsequentialLoop)."""
-    a = fst_to_arrays(f)
-    ns = a.num_states
-    fin = np.nonzero(np.isfinite(a.final))[0]
-    src = np.concatenate([a.sources(), fin, [ns]])
-    il = np.concatenate([a.ilabel, np.full(len(fin) + 1, subseq)])
-    ol = np.concatenate([a.olabel, np.zeros(len(fin) + 1, np.int32)])
-    w = np.concatenate([a.weight, a.final[fin], [0.0]]).astype(np.float32)
-    dst = np.concatenate([a.nextstate, np.full(len(fin) + 1, ns)])
-    final = np.full(ns + 1, np.inf, np.float32)
-    final[ns] = 0.0
-    g = arrays_to_fst(ns + 1, a.start, src, il, ol, w, dst, final)
-    g.arcsort("ilabel")
-    return g
+def context_compose(LG, phone_symbols: tuple[str, ...], disambig: tuple[int, ...]):
+    """C o LG for triphone C (Kaldi's ``fstcomposecontext --context-size=3
+    --central-position=1``, with LG's subsequential loop), built only where LG leads.
 
-
-def make_context_fst(phone_ids: list[int], disambig: list[int], subseq: int):
-    """The triphone context transducer C (input: windows; output: phones).
-
-    States are the last two phones read on the output side (0 = none yet). Reading phone
-    ``c`` in state ``(a, b)`` writes window ``(a, b, c)`` and moves to ``(b, c)``; while
-    ``b`` is none it writes Kaldi's ``#-1`` instead (a disambiguation symbol, not epsilon,
-    so that H o C o L o G stays determinizable); ``subseq`` writes ``(a, b, 0)`` and moves
-    to the final state; disambiguation symbols loop, written as themselves.
+    Input labels of the result: window k (1..W) is ``windows[k - 1]`` = (left, phone,
+    right) phone ids (0 at an utterance boundary); disambiguation symbol j is W + 1 + j;
+    Kaldi's ``#-1`` (read while no phone has been seen) is W + 1 + len(disambig).
+    Output labels: LG's.
 
     Returns:
-        (C, windows): windows[k] = (a, b, c) for input label k (k >= 1); disambiguation
-        symbol j is input label len(windows) + j, and ``#-1`` is
-        len(windows) + len(disambig).
+        (CLG, windows).
     """
-    ctx = [0] + list(phone_ids)
-    index = {p: i for i, p in enumerate(ctx)}
-    n = len(ctx)
-    final_state = n * n
-    windows = [None]
-    START = -1  # placeholder for #-1, numbered once the windows are counted
-    src, il, ol, dst = [], [], [], []
-    for a in ctx:
-        for b in ctx:
-            s = index[a] * n + index[b]
-            if a != 0 and b == 0:
-                continue  # unreachable: a phone is never followed by 'none'
-            for c in phone_ids:
-                if b == 0:
-                    lab = START
-                else:
-                    windows.append((a, b, c))
-                    lab = len(windows) - 1
-                src.append(s)
-                il.append(lab)
-                ol.append(c)
-                dst.append(index[b] * n + index[c])
-            if b == 0:
-                lab = 0
-            else:
-                windows.append((a, b, 0))
-                lab = len(windows) - 1
-            src.append(s)
-            il.append(lab)
-            ol.append(subseq)
-            dst.append(final_state)
-    W = len(windows)
-    il = [W + len(disambig) if x == START else x for x in il]
-    for s in range(n * n):
-        for j, d in enumerate(disambig):
-            src.append(s)
-            il.append(W + j)
-            ol.append(d)
-            dst.append(s)
-    final = np.full(n * n + 1, np.inf, np.float32)
-    final[final_state] = 0.0
-    C = arrays_to_fst(n * n + 1, 0, np.array(src), np.array(il), np.array(ol), np.zeros(len(src), np.float32), np.array(dst), final)
-    C.connect()
-    C.arcsort("olabel")
-    return C, windows
+    t0 = time.perf_counter()
+    phone_ids = np.array([i for i, p in enumerate(phone_symbols) if i > 0 and not p.startswith("#")], np.int64)
+    top = len(phone_symbols) + 1
+    ctx_of = np.zeros(top, np.int64)
+    ctx_of[phone_ids] = np.arange(1, len(phone_ids) + 1)
+    disambig_of = np.full(top, -1, np.int64)
+    disambig_of[list(disambig)] = np.arange(len(disambig))
+    a = fst_to_arrays(LG)
+    if a.ilabel.size and a.ilabel.max() >= top:
+        raise GraphBuildError(f"LG reads label {int(a.ilabel.max())}, which is not in the phone table")
+    ns, start, src, il, ol, w, dst, final, win = context_compose_kernel(
+        a.offsets, a.ilabel, a.olabel, a.weight, a.nextstate, a.final, a.start, ctx_of, disambig_of)
+    W = len(win)
+    il = np.where(il > 0, il, np.where(il < 0, W + (-il), 0))  # -1-j -> W+1+j; #-1 (-1-D) -> W+1+D
+    ctx = np.concatenate([[0], phone_ids])
+    windows = [tuple(int(ctx[x]) for x in row) for row in win]
+    CLG = arrays_to_fst(ns, start, src, il, ol, w, dst, final)
+    CLG.connect()
+    log_step("CLG = C o LG", CLG, t0, "the context FST and LG share no phone sequence")
+    return CLG, windows
 
 
-def compose_context(LG, phone_symbols: tuple[str, ...], disambig: tuple[int, ...], table: ContextTable,
-                    hmms: dict, base_phone, boundary: str | None):
+def compose_context(LG, phone_symbols: tuple[str, ...], disambig: tuple[int, ...], instance_of):
     """C o LG with C's windows reduced to distinct HMM instances (Kaldi's ilabel info).
 
-    Two windows whose central phone and per-state pdfs agree are one instance, one input
-    label. Input labels of the result: instances 1..K, then disambiguation symbol j as
-    K + 1 + j, and Kaldi's ``#-1`` as K + 1 + len(disambig).
+    Two windows that ``instance_of`` gives the same key are one instance, one input label
+    (as Kaldi's ``make-ilabel-transducer``: windows whose HMMs read the same pdfs). Input
+    labels of the result: instances 1..K, then disambiguation symbol j as K + 1 + j, and
+    Kaldi's ``#-1`` as K + 1 + len(disambig).
 
     Args:
         LG: the optimized LG (input: phones and disambiguation symbols).
         phone_symbols: the phone table.
         disambig: ids of #0, #1, ... in it.
+        instance_of: ``(left, phone, right) -> key`` (phone ids, 0 at an utterance
+            boundary): what makes the HMM of ``phone`` in that context; equal keys must
+            mean equal HMMs. It raises GraphBuildError for a window it has no HMM for.
+
+    Returns:
+        (CLG, instances): instances[k - 1] = (k, phone, key) for labels k = 1..K.
+    """
+    CLG, windows = context_compose(LG, phone_symbols, disambig)
+    a = fst_to_arrays(CLG)
+    W = len(windows)
+    label_of: dict = {}
+    instances = []
+    relabel = np.zeros(W + len(disambig) + 2, dtype=np.int64)
+    for w, (l, c, r) in enumerate(windows, 1):
+        key = instance_of(l, c, r)
+        k = label_of.get(key)
+        if k is None:
+            k = label_of[key] = len(instances) + 1
+            instances.append((k, c, key))
+        relabel[w] = k
+    K = len(instances)
+    for j in range(len(disambig) + 1):
+        relabel[W + 1 + j] = K + 1 + j
+    CLG2 = arrays_to_fst(a.num_states, a.start, a.sources(), relabel[a.ilabel], a.olabel, a.weight, a.nextstate, a.final)
+    log.info("CLG: %d windows used, %d distinct HMM instances", W, K)
+    return CLG2, instances
+
+
+def table_instances(table: ContextTable, phone_symbols: tuple[str, ...], hmms: dict, base_phone,
+                    boundary: str | None):
+    """``instance_of`` for :func:`compose_context` from a context table: the key of a
+    window is (phone, ((forward pdf, self-loop pdf) per emitting state)).
+
+    Args:
         table: the ContextTable.
+        phone_symbols: the phone table.
         hmms: base phone -> PhoneHmm.
         base_phone: (position-dependent) phone -> base phone.
         boundary: context name at utterance boundaries (the silence phone), or None.
-
-    Returns:
-        (CLG, units): units as :func:`hclg.graph.topology.transition_table_from_units`
-        takes them, labels 1..K.
     """
-    t0 = time.perf_counter()
-    phone_ids = [i for i, p in enumerate(phone_symbols) if i > 0 and not p.startswith("#")]
-    subseq = len(phone_symbols)
-    C, windows = make_context_fst(phone_ids, list(disambig), subseq)
-    log_step("C (triphone context)", C, t0)
-    LGs = add_subsequential_loop(LG, subseq)
-    t0 = time.perf_counter()
-    CLG = fst.compose(C, LGs, connect=True)
-    log_step("CLG = C o LG", CLG, t0, "the context FST and LG share no phone sequence")
-    a = fst_to_arrays(CLG)
-    W = len(windows)
-    used = np.unique(a.ilabel[(a.ilabel > 0) & (a.ilabel < W)])
-    names = phone_symbols
 
     def ctx_name(p):
         if p == 0:
             return boundary if boundary else "-"
-        return base_phone(names[p])
+        return base_phone(phone_symbols[p])
 
-    instance_of: dict = {}
-    units = []
-    relabel = np.zeros(W + len(disambig) + 1, dtype=np.int64)
-    for w in used:
-        l, c, r = windows[w]
-        base = base_phone(names[c])
+    def instance_of(l, c, r):
+        base = base_phone(phone_symbols[c])
         hmm = hmms.get(base)
         if hmm is None:
             raise GraphBuildError(f"phone {base!r} has no HMM in the topology")
@@ -227,17 +195,6 @@ def compose_context(LG, phone_symbols: tuple[str, ...], disambig: tuple[int, ...
             if v is None:
                 raise GraphBuildError(f"the context table has no pdf for {ctx_name(l)}-{base}+{ctx_name(r)} state {s}")
             pdfs.append(v)
-        key = (c, tuple(pdfs))
-        k = instance_of.get(key)
-        if k is None:
-            k = instance_of[key] = len(units) + 1
-            units.append((k, c, hmm, tuple(pdfs)))
-        relabel[w] = k
-    K = len(units)
-    for j in range(len(disambig) + 1):
-        relabel[W + j] = K + 1 + j
-    src = a.sources()
-    CLG2 = arrays_to_fst(a.num_states, a.start, src, relabel[a.ilabel], a.olabel, a.weight, a.nextstate, a.final)
-    log.info("CLG: %d windows used, %d distinct HMM instances", len(used), K)
-    return CLG2, units
+        return (c, tuple(pdfs))
 
+    return instance_of

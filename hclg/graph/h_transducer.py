@@ -22,26 +22,47 @@ def make_h_transducer(
     table: TransitionTable, num_phone_symbols: int, disambig_phones: tuple[int, ...], transition_scale: float
 ):
     """Ha: transition ids (without self-loops) to HMM units (phones, or context-dependent
-    instances), as Kaldi's ``make-h-transducer``.
+    instances), as Kaldi's ``make-h-transducer``; each transition id belongs to the unit
+    ``table.unit`` gives it (see :func:`h_transducer_from_arcs`).
+
+    Returns:
+        (Ha, input labels of the disambiguation symbols).
+    """
+    return h_transducer_from_arcs(table, None, disambig_phones, transition_scale)
+
+
+def h_transducer_from_arcs(table: TransitionTable, arcs, disambig_phones: tuple[int, ...], transition_scale: float):
+    """Ha from (unit, transition id) pairs: each unit's HMM is the transitions listed for
+    it (a transition id may serve several units: context-dependent instances share the
+    transition states whose pdfs they share, as in Kaldi's H).
 
     Each forward transition is an arc whose cost is ``-transition_scale *
     log(p / (1 - p_self_loop))``; the unit is written on the arcs leaving the entry
-    state. Disambiguation symbol ``#k`` (label ``disambig_phones[k]`` on H's output) is
-    read as input label ``num_transitions + 1 + k``.
+    state; self-loops are left out (added after optimisation). Disambiguation symbol
+    ``#k`` (label ``disambig_phones[k]`` on H's output) is read as input label
+    ``table.num_transitions + 1 + k``.
+
+    Args:
+        table: the TransitionTable (states, finality and probabilities of the ids).
+        arcs: (unit label, transition id) pairs, or None: each id once, in the unit
+            ``table.unit`` gives it. A unit <= 0 is skipped (a phone of the model that the
+            graph's phone table lacks: no path reads it).
+        disambig_phones: H's output labels of #0, #1, ...
+        transition_scale: Kaldi's --transition-scale.
 
     Returns:
         (Ha, input labels of the disambiguation symbols).
     """
     n = table.num_transitions
+    if arcs is None:
+        arcs = [(int(table.unit[t]), t) for t in range(1, n + 1)]
     src, ilab, olab, wt, dst = [], [], [], [], []
     nstates = 1
     node: dict[tuple[int, int], int] = {}
-    for t in range(1, n + 1):
-        if table.to_state[t] == table.hmm_state[t]:
+    for pid, t in arcs:
+        if table.to_state[t] == table.hmm_state[t] or pid <= 0:
             continue
-        pid, a, b = int(table.unit[t]), int(table.hmm_state[t]), int(table.to_state[t])
-        if pid <= 0:  # a phone of the model that the graph's phone table lacks: no path reads it
-            continue
+        a, b = int(table.hmm_state[t]), int(table.to_state[t])
         s = 0 if a == 0 else node.setdefault((pid, a), None)
         if s is None:
             s = node[(pid, a)] = nstates

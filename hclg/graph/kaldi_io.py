@@ -102,6 +102,15 @@ class KaldiObjectReader:
             self.pos -= 1
             self.fail(f"expected an integer, found {t[:40]!r}")
 
+    def uint32(self) -> int:
+        """Kaldi's WriteBasicType of an unsigned 32-bit integer (size byte -4 in binary)."""
+        if self.binary:
+            if self._take(1) not in (b"\xfc", b"\x04"):
+                self.pos -= 1
+                self.fail("expected a 4-byte unsigned integer")
+            return struct.unpack("<I", self._take(4))[0]
+        return self.int32()
+
     def float32(self) -> float:
         if self.binary:
             size = self._take(1)

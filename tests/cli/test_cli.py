@@ -113,3 +113,19 @@ def test_compile_with_fillers_and_repeatable_silence(tmp_path):
     r = CliRunner().invoke(main, ["compile", "-l", str(lex), "-g", str(lm), "--topology", "ctc", "--fillers", str(fill),
                                   str(tmp_path / "g2")])
     assert r.exit_code != 0 and "for HMM graphs" in r.output
+
+
+def test_verbose_is_hclgs_steps_not_other_libraries_debug_lines():
+    """-v/-vv raise hclg's logger only: the root logger stays at WARNING, so numba's
+    compiler passes (DEBUG lines on its own logger, thousands of them when a kernel
+    compiles) stay out of `hclg compile -v`."""
+    import logging
+
+    from hclg.cli.options import setup_logging
+
+    for v, level in ((0, logging.WARNING), (1, logging.INFO), (2, logging.DEBUG)):
+        setup_logging(v)
+        assert logging.getLogger("hclg").level == level
+        assert logging.getLogger().level == logging.WARNING
+        assert not logging.getLogger("numba").isEnabledFor(logging.DEBUG)
+    setup_logging(0)

@@ -103,13 +103,14 @@ def test_mdef_is_read_and_missing_pdfs_are_errors(tmp_path):
 
 
 def test_clg_equals_kaldi_compose_context(tmp_path):
-    """C o LG against kaldifst.compose_context (Kaldi's fstcomposecontext, N=3, P=1), with
-    both sides' input labels mapped to their context windows."""
+    """C o LG (built only where LG leads) against kaldifst.compose_context (Kaldi's
+    fstcomposecontext, N=3, P=1), with both sides' input labels mapped to their context
+    windows."""
     import kaldifst
 
     from oracles.kaldi_recipes import to_kaldi, to_pywrapfst
     from hclg import fst as hfst
-    from hclg.graph.context import add_subsequential_loop, make_context_fst
+    from hclg.graph.context import context_compose
     from hclg.graph.grammar import phrases_to_fst
     from hclg.graph.lexicon import make_lexicon_fst, read_lexicon
 
@@ -119,17 +120,15 @@ def test_clg_equals_kaldi_compose_context(tmp_path):
     LG = hfst.minimize_encoded(hfst.determinize_log(hfst.compose(L.fst, G, "LG"), "det", ""), "min")
     kclg, ilabels = kaldifst.compose_context(list(L.disambig_phones), 3, 1, to_kaldi(LG))
     K = to_pywrapfst(kclg)
-    phone_ids = [i for i, p in enumerate(L.phones.symbols) if i > 0 and not p.startswith("#")]
-    C, windows = make_context_fst(phone_ids, list(L.disambig_phones), len(L.phones))
-    ours = fst.compose(C, add_subsequential_loop(LG, len(L.phones)), connect=True)
+    ours, windows = context_compose(LG, L.phones.symbols, L.disambig_phones)
     W, D = len(windows), len(L.disambig_phones)
 
     def key_ours(i):
         if i == 0:
             return ()
-        if i < W:
-            return tuple(windows[i])
-        return ("#-1",) if i == W + D else ("dis", L.disambig_phones[i - W])
+        if i <= W:
+            return tuple(windows[i - 1])
+        return ("#-1",) if i == W + 1 + D else ("dis", L.disambig_phones[i - W - 1])
 
     def key_kaldi(i):
         v = list(ilabels[i])

@@ -18,11 +18,16 @@ import numpy as np
 import pytest
 from helpers import ROOT
 from oracles.kaldi_gmm import recipe_loglikes
+from oracles.kaldi_rules import (
+    kaldi_split_to_phones,
+    kaldi_word_times,
+    lattice_best_paths,
+    read_word_boundary,
+)
 
 from hclg.graph.kaldi_graph import import_kaldi_graph
 from hclg.graph.kaldi_model import read_transition_model
 from hclg.graph.symbols import SymbolTable
-from hclg.lattice.archives import read_lattices
 from hclg.search.decoder import Decoder
 from hclg.search.options import DecoderOptions
 
@@ -49,69 +54,11 @@ def kaldi_system(tmp_path_factory):
 
 
 def kaldi_best_paths(lmwt: float = 12.0, word_penalty: float = 0.0, with_cost: bool = False):
-    """utt -> (word ids, transition ids per frame) of the best path of Kaldi's own
-    lattice at Kaldi's scoring scale (graph + acoustic / LMWT, plus ``word_penalty`` a word
-    as lattice-add-penalty): plain Viterbi over the topologically sorted states."""
-    out = {}
-    for lat in read_lattices(f"ark:{LATS}"):
-        S = lat.num_states
-        best, back = np.full(S, np.inf), [None] * S
-        best[0] = 0.0
-        cost = lat.graph + lat.acoustic / lmwt + word_penalty * (lat.word != 0)
-        for k in np.argsort(lat.src, kind="stable"):
-            s, d = lat.src[k], lat.dst[k]
-            if best[s] + cost[k] < best[d]:
-                best[d], back[d] = best[s] + cost[k], k
-        fin = lat.final_graph + lat.final_acoustic / lmwt
-        s = int(np.argmin(best + fin))
-        words, ali = [], [lat.final_labels(s).tolist()]
-        while back[s] is not None:
-            k = back[s]
-            ali.append(lat.arc_align(k).tolist())
-            if lat.word[k]:
-                words.append(int(lat.word[k]))
-            s = int(lat.src[k])
-        out[lat.utt] = (words[::-1], [t for part in ali[::-1] for t in part])
-        if with_cost:
-            out[lat.utt] += (float(np.min(best + fin)),)
-    return out
+    return lattice_best_paths(LATS, lmwt, word_penalty, with_cost)
 
 
 def word_boundary() -> dict[int, str]:
-    """phones/word_boundary.int: phone id -> nonword, begin, end, internal or singleton."""
-    lines = (SYSTEM / "graph" / "phones" / "word_boundary.int").read_text().splitlines()
-    return {int(p): k for p, k in (line.split() for line in lines)}
-
-
-def kaldi_split_to_phones(ali, table):
-    """(phone id, first frame, last frame) per phone, as Kaldi's SplitToPhones on a
-    reordered alignment: a phone ends after the self-loops that follow its final
-    transition."""
-    phones, i = [], 0
-    while i < len(ali):
-        j = i
-        while not table.is_final[ali[j]]:
-            j += 1
-        while j + 1 < len(ali) and table.to_state[ali[j + 1]] == table.hmm_state[ali[j + 1]] \
-                and table.trans_state[ali[j + 1]] == table.trans_state[ali[j]]:
-            j += 1
-        phones.append((int(table.phone[ali[i]]), i, j))
-        i = j + 1
-    return phones
-
-
-def kaldi_word_times(ali, words, tm, word_boundary):
-    """(start, end) frames per word as Kaldi: SplitToPhones, then phones grouped into
-    words by word_boundary.int (begin ... end, or singleton), as lattice-align-words."""
-    times, start = [], None
-    for ph, a, b in kaldi_split_to_phones(ali, tm.transition_table()):
-        kind = word_boundary[ph]
-        if kind in ("begin", "singleton"):
-            start = a
-        if kind in ("end", "singleton"):
-            times.append((start, b))
-    assert len(times) == len(words)
-    return times
+    return read_word_boundary(SYSTEM / "graph" / "phones" / "word_boundary.int")
 
 
 def test_transition_model_is_read_as_kaldi_numbers_it():

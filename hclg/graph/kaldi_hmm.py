@@ -1,0 +1,128 @@
+"""H from a Kaldi model, as Kaldi's ``make-h-transducer``: for a monophone model over the
+phones, for a context-dependent one over the context windows of C o LG
+(:func:`hclg.graph.context.compose_context`), each window's pdfs asked of the decision
+tree and its transition ids looked up in the TransitionModel."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hclg.errors import GraphBuildError
+from hclg.graph.context import compose_context
+from hclg.graph.hmm_topology import TransitionTable
+from hclg.graph.kaldi_model import KaldiTransitionModel, read_transition_model, transition_table_for
+from hclg.graph.kaldi_tree import read_kaldi_tree
+from hclg.graph.symbols import SymbolTable
+
+
+def check_monophone(model: KaldiTransitionModel, tree=None) -> None:
+    """Raises GraphBuildError unless ``model`` is a monophone model (one transition state
+    per phone and HMM state), and ``tree`` (a monophone tree, or None) agrees with it: a
+    context-dependent model read without its tree would make a graph where each phone
+    may take any of its context-dependent pdfs, silently wrong."""
+    seen: dict[tuple[int, int], int] = {}
+    for phone, s, _f, _l in model.tuples:
+        seen[(phone, s)] = seen.get((phone, s), 0) + 1
+    many = [k for k, n in seen.items() if n > 1]
+    if many:
+        (phone, s), n = many[0], seen[many[0]]
+        raise GraphBuildError(f"{model.path} is context-dependent (phone {phone}, HMM state {s} has {n} pdfs): "
+                              "give its decision tree with --kaldi-tree (exp/<model>/tree)")
+    if tree is None:
+        return
+    for phone, s, fwd, loop in model.tuples:
+        st = model.entries[model.phone_entry[phone]][s]
+        if tree.pdfs((phone,), [st])[0] != (fwd, loop):
+            raise GraphBuildError(f"{tree.path} gives phone {phone}, HMM state {s} other pdfs than {model.path}: "
+                                  "is it this model's tree?")
+
+
+def tree_instances(model: KaldiTransitionModel, tree, kaldi_phones, phones):
+    """``instance_of`` for :func:`hclg.graph.context.compose_context` from a Kaldi model
+    and its decision tree (as Kaldi's ``make-h-transducer`` asks the tree): the key of a
+    window is (Kaldi phone, (forward pdf, self-loop pdf) per emitting state).
+
+    Args:
+        model: the KaldiTransitionModel.
+        tree: its KaldiTree (context width 3, central position 1).
+        kaldi_phones: the model's phones.txt (a SymbolTable).
+        phones: the graph's phone table (a SymbolTable).
+    """
+    to_kaldi = np.zeros(len(phones), np.int64)
+    for i, name in enumerate(phones.symbols):
+        if i > 0 and not name.startswith("#"):
+            if name not in kaldi_phones.symbols:
+                raise GraphBuildError(f"phone {name!r} of the lexicon is not in the model's phones.txt")
+            to_kaldi[i] = kaldi_phones.id(name)
+
+    def instance_of(l, c, r):
+        kc = int(to_kaldi[c])
+        entry = model.phone_entry.get(kc)
+        if entry is None:
+            raise GraphBuildError(f"{model.path}: phone {phones.symbols[c]!r} has no HMM in the model's topology")
+        window = (int(to_kaldi[l]), kc, int(to_kaldi[r]))
+        return (kc, tree.pdfs(window, model.entries[entry][:-1]))
+
+    return instance_of
+
+
+def instance_arcs(model: KaldiTransitionModel, table: TransitionTable, instances):
+    """The HMM arcs (without self-loops) of each context-dependent instance, with Kaldi's
+    transition ids, for :func:`hclg.graph.h_transducer.h_transducer_from_arcs` (as
+    Kaldi's ``GetHmmAsFst``: transition state (phone, HMM state, pdfs) -> its ids).
+
+    Args:
+        model: the KaldiTransitionModel.
+        table: ``model.transition_table()``.
+        instances: (label, graph phone, (Kaldi phone, pdfs)) per instance, as
+            :func:`hclg.graph.context.compose_context` returns them.
+
+    Raises:
+        GraphBuildError: the tree gives pdfs the model has no transition state for (a
+            tree of another model).
+    """
+    tstate_of = {t: i for i, t in enumerate(model.tuples, 1)}
+    ids_of: dict[int, list[int]] = {}
+    for tid in range(1, table.num_transitions + 1):
+        ids_of.setdefault(int(table.trans_state[tid]), []).append(tid)
+    arcs = []
+    for k, _c, (kc, pdfs) in instances:
+        for s, (fwd, loop) in enumerate(pdfs):
+            ts = tstate_of.get((kc, s, fwd, loop))
+            if ts is None:
+                raise GraphBuildError(f"{model.path}: no transition state for phone {kc}, HMM state {s}, pdfs "
+                                      f"({fwd}, {loop}) that the tree gives: is the tree this model's?")
+            for tid in ids_of[ts]:
+                arcs.append((k, tid))
+    return arcs
+
+
+def kaldi_h_parts(model_path, tree_path, phones, L, LG):
+    """H's parts from a Kaldi model (and for a context-dependent model its tree: C o LG
+    too, as mkgraph.sh's fstcomposecontext + make-h-transducer).
+
+    Args:
+        model_path: Kaldi ``final.mdl``.
+        tree_path: its ``tree``, or None (a monophone model).
+        phones: the model's ``phones.txt``.
+        L: the lexicon (its phone table and disambiguation phones).
+        LG: the optimized LG.
+
+    Returns:
+        (LG or CLG, the model's transition table, H's disambiguation outputs, H's
+        (unit, transition id) arcs or None for a monophone H over phones).
+    """
+    kaldi_phones = SymbolTable.read(phones)
+    table = transition_table_for(model_path, kaldi_phones, L.phones)
+    model = read_transition_model(model_path)
+    tree = read_kaldi_tree(tree_path) if tree_path else None
+    if tree is None or tree.context_width == 1:
+        check_monophone(model, tree)
+        return LG, table, L.disambig_phones, None
+    if (tree.context_width, tree.central_position) != (3, 1):
+        raise GraphBuildError(f"{tree_path}: context width {tree.context_width} with central position "
+                              f"{tree.central_position}; hclg builds C for triphones (3, 1) and monophones (1, 0)")
+    CLG, instances = compose_context(LG, L.phones.symbols, L.disambig_phones,
+                                     tree_instances(model, tree, kaldi_phones, L.phones))
+    h_dis = tuple(len(instances) + 1 + j for j in range(len(L.disambig_phones) + 1))  # with #-1
+    return CLG, table, h_dis, instance_arcs(model, table, instances)
