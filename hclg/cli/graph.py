@@ -1,4 +1,5 @@
-"""``hclg compile`` and ``hclg info``: making and describing graph directories."""
+"""``hclg compile``, ``hclg mkgraph``, ``hclg import-kaldi`` and ``hclg info``: making and
+describing graph directories."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from hclg.graph.compile_options import CompileOptions
 
 
 @click.command("compile")
-@click.option("--lexicon", "-l", type=click.Path(exists=True, dir_okay=False), required=True, help="Pronunciation lexicon (Kaldi lexicon.txt, lexiconp.txt or CMUdict).")
+@click.option("--lexicon", "-l", type=click.Path(exists=True), required=True, help="Pronunciation lexicon (Kaldi lexicon.txt, lexiconp.txt or CMUdict), or Kaldi's data/lang directory (with --kaldi-model).")
 @click.option("--lm", "-g", "grammar", type=click.Path(exists=True, dir_okay=False), required=True, help="ARPA LM (plain or .gz), a phrase list (one phrase per line), or an OpenFst grammar with word symbols.")
 @click.option("--phones", type=click.Path(exists=True, dir_okay=False), default=None, help="HMM: phone list (default: the lexicon's phones and the silence phone).")
 @click.option("--tokens", type=click.Path(exists=True, dir_okay=False), default=None, help="CTC: token list in posterior-column order, blank included.")
@@ -43,6 +44,25 @@ def import_kaldi_cmd(verbose, kaldi_graph_dir, model, graph_dir):
     setup_logging(1 + verbose)  # the steps are logged by default; -v adds the debug lines
     out = call(import_kaldi_graph, kaldi_graph_dir, model, graph_dir)
     click.echo(f"{out}: imported from {kaldi_graph_dir} and {model}")
+
+
+@click.command("mkgraph")
+@click.option("--self-loop-scale", type=float, default=None, show_default=True,
+              help="Kaldi's --self-loop-scale. Default 0.1, or 1.0 for a chain model.")
+@click.option("--transition-scale", type=float, default=1.0, show_default=True, help="Kaldi's --transition-scale.")
+@verbose_option(steps_by_default=True)
+@click.argument("lang_dir", type=click.Path(exists=True, file_okay=False))
+@click.argument("model_dir", type=click.Path(exists=True, file_okay=False))
+@click.argument("graph_dir", type=click.Path(file_okay=False))
+def mkgraph_cmd(self_loop_scale, transition_scale, verbose, lang_dir, model_dir, graph_dir):
+    """As Kaldi's utils/mkgraph.sh: the graph of LANG_DIR (data/lang with G.fst) for the
+    model in MODEL_DIR (final.mdl, and tree for a context-dependent model) into GRAPH_DIR,
+    over the model's transition ids (decode it as an imported Kaldi graph)."""
+    from hclg.graph.kaldi_graph import mkgraph
+
+    setup_logging(1 + verbose)  # the steps are logged by default; -v adds the debug lines
+    res = call(mkgraph, lang_dir, model_dir, graph_dir, self_loop_scale, transition_scale)
+    click.echo(f"{res.path}: {res.states} states, {res.arcs} arcs, {res.seconds:.1f}s")
 
 
 @click.command("info")

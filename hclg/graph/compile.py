@@ -7,8 +7,8 @@ HMM (H o C o L o G; C is the identity unless a context table is given)::
 
     L, G -> LG = L o G -> det (log) -> minimize (encoded)
          [-> C o LG, windows reduced to HMM instances]
-         -> Ha o (C)LG -> det (log) -> minimize (encoded) -> disambiguation ids -> eps
-         -> add self-loops (reorder) = HCLG
+         -> Ha o (C)LG -> det (log) -> disambiguation ids -> eps -> remove eps (local)
+         -> minimize (encoded) -> add self-loops (reorder) = HCLG
 
 CTC (T o L o G)::
 
@@ -51,6 +51,7 @@ from hclg.graph.hmm_topology import (
     transition_table_from_units,
 )
 from hclg.graph.kaldi_hmm import kaldi_h_parts
+from hclg.graph.kaldi_lang import read_kaldi_lang
 from hclg.graph.lexicon import make_lexicon_fst, read_fillers, read_lexicon, read_phones
 from hclg.graph.symbols import SymbolTable
 
@@ -148,7 +149,9 @@ def compile_graph(lexicon, grammar, out_dir, options: CompileOptions = CompileOp
     """Compiles a decoding graph directory from a lexicon and a grammar.
 
     Args:
-        lexicon: lexicon file (see :func:`hclg.graph.lexicon.read_lexicon`).
+        lexicon: lexicon file (see :func:`hclg.graph.lexicon.read_lexicon`), or Kaldi's
+            ``data/lang`` directory (its ``L_disambig.fst`` and tables; with
+            ``kaldi_model``; a grammar FST without symbols then takes its ``words.txt``).
         grammar: ARPA LM (plain/gz), phrase list (one phrase per line), an OpenFst
             grammar file with word symbols, or a pywrapfst/pynini FST.
         out_dir: the graph directory to write.
@@ -238,19 +241,14 @@ def _compile(lexicon, grammar, out, o: CompileOptions, phones, tokens, t_start, 
     inputs = {"lexicon": str(lexicon)}
     fillers: tuple = ()
     if o.topology == "ctc":
-        if tokens is not None:
-            token_list = read_token_list(tokens)
-            inputs["tokens"] = str(tokens)
-        else:
-            lex0 = read_lexicon(lexicon, o.lexicon_format)
-            token_list = (o.blank,) + tuple(p for p in lex0.phones if p != o.blank)
-            log.warning("no token list (--tokens): the posterior columns are taken to be %s then the lexicon's "
-                        "tokens in order of first use (%s); a model's columns are in its own order, give its token "
-                        "list", o.blank, " ".join(token_list[1:8]) + (" ..." if len(token_list) > 8 else ""))
+        token_list = _token_list(lexicon, tokens, o, inputs)
         o = _ctc_symbols(o, token_list, tokens)
         lex = read_lexicon(lexicon, o.lexicon_format, phones=token_list)
         t0 = time.perf_counter()
         L = make_lexicon_fst(lex, o.sil_prob, o.word_delimiter, False)
+    elif Path(lexicon).is_dir():  # Kaldi's data/lang: its L_disambig.fst and tables, as mkgraph.sh takes them
+        t0 = time.perf_counter()
+        L, o, phones = _kaldi_lang(lexicon, grammar, o, phones, inputs)
     else:
         phone_list = read_phones(phones) if phones is not None else None
         if phones is not None:
@@ -325,8 +323,9 @@ def _compile(lexicon, grammar, out, o: CompileOptions, phones, tokens, t_start, 
         del LG
         HaLG = hfst.determinize_log(HaLG, "HaLG: determinize (log)", "H o LG is not determinizable",
                                        o.max_determinize_mem, consume=True)
-        HaLG = hfst.minimize_encoded(HaLG, "HaLG: minimize (encoded)", consume=True)
         HaLG = hfst.relabel_to_epsilon(HaLG, dis_labels, "input", "HaLG: disambiguation -> eps")
+        HaLG = hfst.remove_eps_local(HaLG, "HaLG: remove epsilons (local)")
+        HaLG = hfst.minimize_encoded(HaLG, "HaLG: minimize (encoded)", consume=True)
         t0 = time.perf_counter()
         HCLG = self_loop_arrays(HaLG, table, o.self_loop_scale, consume=True)  # arrays, sorted by input label
         del HaLG
@@ -354,6 +353,38 @@ def _compile(lexicon, grammar, out, o: CompileOptions, phones, tokens, t_start, 
                     list(L.align_lexicon), consume=True)
     secs = time.perf_counter() - t_start
     return CompileResult(out, st, na, secs, tuple(steps))
+
+
+def _token_list(lexicon, tokens, o: CompileOptions, inputs: dict) -> tuple[str, ...]:
+    """The CTC token list: the model's (``tokens``), or blank + the lexicon's tokens in
+    order of first use (said in the log: a model's columns are in its own order)."""
+    if tokens is not None:
+        inputs["tokens"] = str(tokens)
+        return read_token_list(tokens)
+    lex0 = read_lexicon(lexicon, o.lexicon_format)
+    token_list = (o.blank,) + tuple(p for p in lex0.phones if p != o.blank)
+    log.warning("no token list (--tokens): the posterior columns are taken to be %s then the lexicon's "
+                "tokens in order of first use (%s); a model's columns are in its own order, give its token "
+                "list", o.blank, " ".join(token_list[1:8]) + (" ..." if len(token_list) > 8 else ""))
+    return token_list
+
+
+def _kaldi_lang(lang, grammar, o: CompileOptions, phones, inputs: dict):
+    """L from Kaldi's data/lang (as mkgraph.sh takes it); its phones.txt unless ``phones``
+    is given, and its words.txt for a grammar FST without symbols.
+
+    Returns:
+        (L, options, phones file).
+    """
+    if not o.kaldi_model:
+        raise GraphBuildError(f"{lang}: a Kaldi data/lang directory needs --kaldi-model (its phone ids)")
+    inputs.clear()
+    inputs.update({"lexicon": str(Path(lang) / "L_disambig.fst"), "kaldi_model": o.kaldi_model})
+    if o.kaldi_tree:
+        inputs["kaldi_tree"] = o.kaldi_tree
+    if o.grammar_words is None and not isinstance(grammar, fst.Fst):
+        o = dataclasses.replace(o, grammar_words=str(Path(lang) / "words.txt"))
+    return read_kaldi_lang(lang), o, Path(lang) / "phones.txt" if phones is None else phones
 
 
 def _versions() -> dict:

@@ -37,8 +37,9 @@ def context_compose_kernel(offsets, ilabel, olabel, weight, nextstate, final, st
       it (C's disambiguation loops);
     - epsilon: to (a, b, q'), reading epsilon.
 
-    Where q is final, an arc reading window (a, b, none) (epsilon if b is none) with q's
-    final cost leads to the one final state (C reading the end marker ``$``).
+    Where q is final, an arc reading window (a, b, none) (``#-1`` if b is none: a path
+    of LG without phones) with q's final cost leads to the one final state (C reading the
+    end marker ``$``).
 
     Args:
         offsets, ilabel, olabel, weight, nextstate, final, start: LG as FstArrays.
@@ -109,7 +110,7 @@ def context_compose_kernel(offsets, ilabel, olabel, weight, nextstate, final, st
             src[na], il[na], ol[na], w[na], dst[na] = s, in_lab, olabel[k], weight[k], state_of[key]
             na += 1
         if np.isfinite(final[q]):
-            in_lab = 0
+            in_lab = -1 - D  # no phone yet: Kaldi's #-1 (its window's central phone is none)
             if b != 0:
                 in_lab, win, nw = _window(window_of, win, nw, a, b, 0, n)
             src[na], il[na], ol[na], w[na], dst[na] = s, in_lab, 0, final[q], fin_state

@@ -18,97 +18,21 @@ import shutil
 import time
 from pathlib import Path
 
-import pywrapfst as fst
-
-from hclg import constants
-from hclg.errors import GraphFormatError, InputFormatError
+from hclg.errors import GraphFormatError
 from hclg.fst.convert import fst_to_arrays
 from hclg.graph.compile import check_output_dir, replace_dir
 from hclg.graph.graph_dir import sha256, write_graph_dir
+from hclg.graph.kaldi_lang import (
+    read_align_lexicon,
+    read_kaldi_fst,
+    read_optional_silence,
+    read_silence_phones,
+    read_word_boundary,
+)
 from hclg.graph.kaldi_model import read_transition_model
 from hclg.graph.symbols import SymbolTable
 
 log = logging.getLogger("hclg")
-
-
-def _read_fst(path: Path):
-    try:
-        f = fst.Fst.read(str(path))
-    except (fst.FstIOError, fst.FstOpError, RuntimeError) as e:
-        raise InputFormatError(path, None, f"not an OpenFst binary FST ({e})") from None
-    if f.arc_type() != "standard":
-        raise InputFormatError(path, None, f"arc type {f.arc_type()!r}; a decoding graph has standard (tropical) arcs")
-    if f.start() < 0:
-        raise InputFormatError(path, None, "the FST is empty (no start state)")
-    return f if f.fst_type() == "vector" else fst.convert(f, "vector")
-
-
-def _align_lexicon(graph: Path, words: SymbolTable, phones: SymbolTable):
-    """(word, phones) pairs of Kaldi's ``phones/align_lexicon.txt`` (``word word phone ...``)
-    or ``.int``; the pronunciations of ``<eps>`` (silence between words) apart."""
-    txt, ints = graph / "phones" / "align_lexicon.txt", graph / "phones" / "align_lexicon.int"
-    rows = []
-    if txt.exists():
-        for n, line in enumerate(txt.read_text(encoding="utf-8").splitlines(), 1):
-            p = line.split()
-            if p and (len(p) < 3 or p[0] != p[1]):
-                raise InputFormatError(txt, n, f"expected 'word word phone ...', got {line.strip()!r}")
-            if p:
-                rows.append((p[0], tuple(p[2:])))
-    elif ints.exists():
-        for n, line in enumerate(ints.read_text(encoding="utf-8").splitlines(), 1):
-            p = line.split()
-            try:
-                ids = [int(x) for x in p]
-                if p:
-                    rows.append((words.symbols[ids[0]], tuple(phones.symbols[i] for i in ids[2:])))
-            except (ValueError, IndexError):
-                raise InputFormatError(ints, n, f"expected 'word-id word-id phone-id ...' within words.txt and "
-                                                f"phones.txt, got {line.strip()!r}") from None
-    else:
-        log.warning("%s has no phones/align_lexicon.txt or .int: word times will be the frames where the graph "
-                    "outputs each word, not phone boundaries", graph)
-    lexicon = [(w, p) for w, p in rows if w != constants.EPS]
-    between = sorted({ph for w, p in rows if w == constants.EPS for ph in p})
-    return lexicon, between
-
-
-#: Kaldi's word_boundary.int kinds, by number (older files) or name
-WORD_POSITIONS = {"1": "nonword", "2": "begin", "3": "end", "4": "internal", "5": "singleton"}
-
-
-def _word_boundary(graph: Path, phones: SymbolTable) -> tuple[str, ...] | None:
-    """Per phone id, its word position from Kaldi's ``phones/word_boundary.int`` (as
-    ``lattice-align-words`` reads it), or None without one."""
-    p = graph / "phones" / "word_boundary.int"
-    if not p.exists():
-        return None
-    kinds = ["nonword"] * len(phones)
-    for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
-        parts = line.split()
-        if not parts:
-            continue
-        kind = WORD_POSITIONS.get(parts[-1], parts[-1]) if len(parts) == 2 else None
-        if kind not in WORD_POSITIONS.values() or not parts[0].isdigit() or not 0 < int(parts[0]) < len(phones):
-            raise InputFormatError(p, n, f"expected 'phone-id nonword|begin|end|internal|singleton', got {line.strip()!r}")
-        kinds[int(parts[0])] = kind
-    return tuple(kinds)
-
-
-def _optional_silence(graph: Path) -> str | None:
-    """The optional-silence phone of Kaldi's ``phones/optional_silence.txt``, if there."""
-    p = graph / "phones" / "optional_silence.txt"
-    return p.read_text(encoding="utf-8").split()[0] if p.exists() and p.read_text(encoding="utf-8").split() else None
-
-
-def _silence_phones(graph: Path, phones: SymbolTable) -> list[str]:
-    csl = graph / "phones" / "silence.csl"
-    if not csl.exists():
-        return []
-    try:
-        return [phones.symbols[int(x)] for x in csl.read_text(encoding="utf-8").strip().split(":") if x]
-    except (ValueError, IndexError):
-        raise InputFormatError(csl, 1, "expected colon-separated phone ids of phones.txt") from None
 
 
 def import_kaldi_graph(graph_dir, model, out_dir) -> Path:
@@ -143,7 +67,7 @@ def import_kaldi_graph(graph_dir, model, out_dir) -> Path:
     missing = [p for p in tm.phones if not 0 < p < len(phones)]
     if missing:
         raise GraphFormatError(f"{model}: phone id {missing[0]} is not in {graph / 'phones.txt'}; is this the graph's model?")
-    f = _read_fst(graph / "HCLG.fst")
+    f = read_kaldi_fst(graph / "HCLG.fst")
     arcs = fst_to_arrays(f)
     if arcs.num_arcs and int(arcs.ilabel.max()) > table.num_transitions:
         raise GraphFormatError(f"{graph / 'HCLG.fst'}: input label {int(arcs.ilabel.max())} but {model} has "
@@ -152,23 +76,23 @@ def import_kaldi_graph(graph_dir, model, out_dir) -> Path:
     if arcs.num_arcs and int(arcs.olabel.max()) >= len(words):
         raise GraphFormatError(f"{graph / 'HCLG.fst'}: output label {int(arcs.olabel.max())} is not in words.txt")
     del arcs
-    lexicon, between = _align_lexicon(graph, words, phones)
+    lexicon, between = read_align_lexicon(graph, words, phones)
     i2c = table.pdf.copy()
     i2c[0] = -1
     manifest = {
         "topology": "hmm",
         "self_loops": "reorder",
         "source": "kaldi",
-        "options": {"hmm_topology": "chain" if tm.is_chain else "kaldi", "sil_phone": _optional_silence(graph),
+        "options": {"hmm_topology": "chain" if tm.is_chain else "kaldi", "sil_phone": read_optional_silence(graph),
                     "frame_subsampling_factor": 3 if tm.is_chain else 1,
-                    "nonword_units": sorted(set(between) | set(_silence_phones(graph, phones)))},
+                    "nonword_units": sorted(set(between) | set(read_silence_phones(graph, phones)))},
         "inputs": {"kaldi_graph": {"path": str((graph / "HCLG.fst").resolve()), "sha256": sha256(graph / "HCLG.fst")},
                    "model": {"path": str(Path(model).resolve()), "sha256": sha256(model)}},
         "kaldi": {"num_pdfs": tm.num_pdfs, "transition_ids": table.num_transitions},
     }
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
     try:
-        write_graph_dir(tmp, f, words, phones, i2c, manifest, (), table.as_arrays(), _word_boundary(graph, phones),
+        write_graph_dir(tmp, f, words, phones, i2c, manifest, (), table.as_arrays(), read_word_boundary(graph, phones),
                         lexicon, consume=True)
         replace_dir(tmp, out)
     finally:
@@ -179,4 +103,38 @@ def import_kaldi_graph(graph_dir, model, out_dir) -> Path:
     return out
 
 
-__all__ = ["import_kaldi_graph"]
+def mkgraph(lang_dir, model_dir, out_dir, self_loop_scale: float | None = None, transition_scale: float = 1.0):
+    """Kaldi's ``utils/mkgraph.sh LANG_DIR MODEL_DIR GRAPH_DIR``: the graph of
+    ``data/lang`` (``L_disambig.fst``, ``G.fst``, ``words.txt``, ``phones.txt``) for the
+    model of ``model_dir`` (``final.mdl``, and ``tree`` for a context-dependent one).
+
+    Args:
+        lang_dir: Kaldi's ``data/lang`` (or ``data/lang_test_*``), with ``G.fst``.
+        model_dir: ``exp/<model>`` with ``final.mdl`` (and ``tree``).
+        out_dir: the hclg graph directory to write.
+        self_loop_scale: Kaldi's ``--self-loop-scale``; default 0.1, or 1.0 for a chain
+            model (as its scripts pass it).
+        transition_scale: Kaldi's ``--transition-scale``.
+
+    Returns:
+        The CompileResult.
+    """
+    from hclg.graph.compile import compile_graph
+    from hclg.graph.compile_options import CompileOptions
+
+    lang, model_dir = Path(lang_dir), Path(model_dir)
+    model = model_dir / "final.mdl"
+    if not model.exists():
+        raise GraphFormatError(f"{model_dir}: no final.mdl; expected a Kaldi model directory (exp/<model>)")
+    if not (lang / "G.fst").exists():
+        raise GraphFormatError(f"{lang}: no G.fst; expected a Kaldi lang directory with its grammar (data/lang_test)")
+    tree = model_dir / "tree"
+    if self_loop_scale is None:
+        self_loop_scale = 1.0 if read_transition_model(model).is_chain else 0.1
+    o = CompileOptions(kaldi_model=str(model), kaldi_tree=str(tree) if tree.exists() else None,
+                       sil_phone=read_optional_silence(lang) or "sil", self_loop_scale=self_loop_scale,
+                       transition_scale=transition_scale, position_dependent_phones=False)
+    return compile_graph(lang, lang / "G.fst", out_dir, o, phones=lang / "phones.txt")
+
+
+__all__ = ["import_kaldi_graph", "mkgraph"]

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 import pywrapfst as fst
-from helpers import best, random_inputs
+from helpers import ROOT, best, random_inputs
 
 from hclg.search.options import DecoderOptions
 from hclg.search.decoder import Decoder
@@ -148,3 +148,52 @@ def test_clg_equals_kaldi_compose_context(tmp_path):
     acc = lambda f: fst.determinize(f.copy().encode(enc).rmepsilon())  # noqa: E731
     assert fst.equivalent(acc(A), acc(B), delta=1e-4)
     assert abs(A.num_states() - B.num_states()) <= 2
+
+
+def test_clg_equals_kaldis_own_fstcomposecontext_output():
+    """C o LG on Kaldi's own LG (data/lang/tmp/LG.fst of the real recipe in
+    tests/data/kaldi_mono_system) against the CLG_3_1.fst and ilabels_3_1 that Kaldi's
+    fstcomposecontext wrote from it for the triphone system: the same language over the
+    same context windows. (LG's path without phones, the empty utterance, reads Kaldi's
+    #-1 there, not epsilon: that once differed.)"""
+    from hclg import fst as hfst
+    from hclg.graph.context import context_compose
+    from hclg.graph.kaldi_io import KaldiObjectReader
+    from hclg.graph.symbols import SymbolTable
+
+    lang = ROOT / "tests" / "data" / "kaldi_mono_system" / "lang"
+    r = KaldiObjectReader(lang / "tmp" / "ilabels_3_1")  # Kaldi's WriteILabelInfo: count, then vectors
+    ilabels = [r.int_vector().tolist() for _ in range(r.int32())]
+    LG = fst.Fst.read(str(lang / "tmp" / "LG.fst"))
+    kaldi = fst.Fst.read(str(lang / "tmp" / "CLG_3_1.fst"))
+    disambig = tuple(int(x) for x in (lang / "phones" / "disambig.int").read_text().split())
+    ours, windows = context_compose(LG, SymbolTable.read(lang / "phones.txt").symbols, disambig)
+    W, D = len(windows), len(disambig)
+
+    def key_ours(i):
+        if i == 0:
+            return ()
+        if i <= W:
+            return tuple(windows[i - 1])
+        return ("#-1",) if i == W + 1 + D else ("dis", disambig[i - W - 1])
+
+    def key_kaldi(i):  # Kaldi's ilabel info: [] epsilon, [0] #-1, [-d] disambiguation d, else the window
+        v = ilabels[i]
+        if not v:
+            return ()
+        if len(v) == 1:
+            return ("#-1",) if v[0] == 0 else ("dis", -v[0])
+        return tuple(v)
+
+    names = {}
+    ids = lambda k: names.setdefault(k, len(names) + 1) if k != () else 0  # noqa: E731
+    a, b = hfst.fst_to_arrays(ours), hfst.fst_to_arrays(kaldi)
+    assert {key_ours(int(i)) for i in a.ilabel} == {key_kaldi(int(i)) for i in b.ilabel}
+    A = hfst.arrays_to_fst(a.num_states, a.start, a.sources(), [ids(key_ours(int(i))) for i in a.ilabel], a.olabel,
+                           a.weight, a.nextstate, a.final)
+    B = hfst.arrays_to_fst(b.num_states, b.start, b.sources(), [ids(key_kaldi(int(i))) for i in b.ilabel], b.olabel,
+                           b.weight, b.nextstate, b.final)
+    enc = fst.EncodeMapper("standard", encode_labels=True)
+    acc = lambda f: fst.determinize(f.copy().encode(enc).rmepsilon())  # noqa: E731
+    assert fst.equivalent(acc(A), acc(B), delta=1e-4)
+    assert a.num_arcs == b.num_arcs and A.num_states() <= B.num_states()

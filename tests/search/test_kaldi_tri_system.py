@@ -195,3 +195,42 @@ def test_lattice_sweep_on_kaldis_triphone_lattices_gives_kaldis_wer_files(tri_sy
     for n in (7, 10, 13, 17):
         wer = re.search(r"%WER (\S+)", (TRI / "scoring" / f"wer_{n}").read_text()).group(1)
         assert mine[n] == wer, n
+
+
+@pytest.mark.parametrize("system", ["kaldi_tri_system", "kaldi_mono_system"])
+def test_mkgraph_on_kaldis_data_lang_gives_kaldis_graph(system, tmp_path):
+    """`hclg mkgraph data/lang exp/<model> GRAPH`, as utils/mkgraph.sh, on the recipe's own
+    data/lang (L_disambig.fst, G.fst, words.txt, phones.txt): the words and frame
+    alignments of Kaldi's HCLG.fst on all 55 utterances, the same sum over all paths, and
+    a graph no larger than Kaldi's (its order: disambiguation symbols to epsilon, local
+    epsilon removal, then the encoded minimization; the monophone graph had 269 states
+    against Kaldi's 268 before the local epsilon removal)."""
+    from click.testing import CliRunner
+
+    from hclg.cli import main
+    from hclg.transcript.forward import forward_backward
+
+    model_dir = ROOT / "tests" / "data" / system
+    kaldi_graph = import_kaldi_graph(model_dir / "graph", model_dir / "final.mdl", tmp_path / "kaldi")
+    u2s = dict(line.split() for line in (MONO / "features" / "utt2spk").read_text().splitlines())
+    ll = recipe_loglikes(MONO / "features" / "raw_mfcc_test.1.ark", MONO / "features" / "cmvn_test.ark", u2s,
+                         model_dir / "final.mdl")
+    r = CliRunner().invoke(main, ["mkgraph", str(MONO / "lang"), str(model_dir), str(tmp_path / "g")])
+    assert r.exit_code == 0, r.output
+    a, b = Decoder(tmp_path / "g", KALDI_OPTIONS), Decoder(kaldi_graph, KALDI_OPTIONS)
+    for utt in sorted(ll):
+        ra, rb = a.decode(ll[utt], utt), b.decode(ll[utt], utt)
+        assert ra.words == rb.words and ra.alignment == rb.alignment, utt
+        assert ra.cost == pytest.approx(rb.cost, abs=0.01), utt
+        assert (ra.start_frames, ra.end_frames) == (rb.start_frames, rb.end_frames), utt
+    mine, kaldis = a.graph.manifest["counts"], b.graph.manifest["counts"]
+    assert mine["states"] <= kaldis["states"] and mine["arcs"] <= kaldis["arcs"]
+    for utt in sorted(ll)[:10]:
+        x = a.loglikes(ll[utt], utt)
+        assert forward_backward(a.search_graph, x).log_likelihood == pytest.approx(
+            forward_backward(b.search_graph, x).log_likelihood, abs=0.02), utt
+    # a model directory or lang directory that is not one says so
+    r = CliRunner().invoke(main, ["mkgraph", str(MONO / "lang"), str(MONO / "lang"), str(tmp_path / "g2")])
+    assert r.exit_code != 0 and "no final.mdl" in r.output
+    r = CliRunner().invoke(main, ["mkgraph", str(model_dir / "graph"), str(model_dir), str(tmp_path / "g3")])
+    assert r.exit_code != 0 and "no G.fst" in r.output
