@@ -10,6 +10,7 @@ from hclg import __version__
 from hclg.cli.align import align_cmd
 from hclg.cli.decode import decode_cmd, priors_cmd
 from hclg.cli.graph import compile_cmd, import_kaldi_cmd, info_cmd, mkgraph_cmd
+from hclg.cli.stream import stream_cmd
 from hclg.cli.lattice import lattice_group
 from hclg.cli.score import wer_cmd
 from hclg.cli.warm_up import warm_up_cmd
@@ -21,7 +22,7 @@ def main():
     """hclg: compile WFST decoding graphs and decode hybrid and CTC posteriors."""
 
 
-for command in (align_cmd, compile_cmd, import_kaldi_cmd, mkgraph_cmd, info_cmd, decode_cmd, priors_cmd, wer_cmd, lattice_group, warm_up_cmd):
+for command in (align_cmd, compile_cmd, import_kaldi_cmd, mkgraph_cmd, info_cmd, decode_cmd, stream_cmd, priors_cmd, wer_cmd, lattice_group, warm_up_cmd):
     main.add_command(command)
 
 __all__ = ["main"]

@@ -19,43 +19,49 @@ from hclg.fst.steps import log_step
 
 
 @njit(cache=True)
+def _take(p, n, m):
+    """The pending arrays ``p`` with room for ``n + m`` arcs."""
+    il, ol, w, d = p
+    return grown(il, n + m), grown(ol, n + m), grown(w, n + m), grown(d, n + m)
+
+
+@njit(cache=True)
 def _absorb(offsets, ilabel, olabel, weight, nextstate, final, start):
     """The kernel of :func:`remove_eps_local`.
 
     Each state s (in order, unless already absorbed) gets a pending list of arcs, first
     its own; an epsilon/epsilon arc into t != s, t not the start and entered by this
     arc only, is replaced by t's arcs (t's own, or its result if t came earlier) with
-    the arc's weight added, and t's final cost joins s's (min); t is then dead.
+    the arc's weight added, and t's final cost joins s's (min); t is then dead. The
+    result never has more arcs than the input (each absorbed arc takes t's arcs away from
+    t), so it is written into arrays of the input's size.
 
     Returns:
-        (src, ilabel, olabel, weight, dst, final) of the result (dead states keep no
-        arcs and no final cost; the caller trims them).
+        (number of arcs, src, ilabel, olabel, weight, dst, final): the first arcs are
+        the result's; dead states keep no arcs and no final cost (the caller trims them).
     """
     S = final.shape[0]
-    nin = np.zeros(S, np.int64)
-    for k in range(nextstate.shape[0]):
+    A = ilabel.shape[0]
+    nin = np.zeros(S, np.int32)
+    for k in range(A):
         nin[nextstate[k]] += 1
     dead = np.zeros(S, np.bool_)
     lo = np.zeros(S, np.int64)  # a processed state's arcs in the output
     hi = np.zeros(S, np.int64)
     fin = final.copy()
-    cap = max(16, ilabel.shape[0])
-    o_src = np.empty(cap, np.int64)
-    o_il = np.empty(cap, np.int64)
-    o_ol = np.empty(cap, np.int64)
-    o_w = np.empty(cap, np.float32)
-    o_dst = np.empty(cap, np.int64)
-    p_il = np.empty(64, np.int64)  # the pending arcs of the state at hand
-    p_ol = np.empty(64, np.int64)
-    p_w = np.empty(64, np.float32)
-    p_dst = np.empty(64, np.int64)
+    o_src = np.empty(A, np.int32)
+    o_il = np.empty(A, np.int32)
+    o_ol = np.empty(A, np.int32)
+    o_w = np.empty(A, np.float32)
+    o_dst = np.empty(A, np.int32)
+    p = (np.empty(64, np.int32), np.empty(64, np.int32), np.empty(64, np.float32), np.empty(64, np.int32))
     na = 0
     for s in range(S):
         if dead[s]:
             continue
         n = 0
-        deg = offsets[s + 1] - offsets[s]
-        p_il, p_ol, p_w, p_dst = grown(p_il, deg), grown(p_ol, deg), grown(p_w, deg), grown(p_dst, deg)
+        p = _take(p, 0, offsets[s + 1] - offsets[s])
+        p_il, p_ol, p_w, p_dst = p
         for k in range(offsets[s], offsets[s + 1]):
             p_il[n], p_ol[n], p_w[n], p_dst[n] = ilabel[k], olabel[k], weight[k], nextstate[k]
             n += 1
@@ -70,36 +76,39 @@ def _absorb(offsets, ilabel, olabel, weight, nextstate, final, start):
                     fin[s] = fin[t] + w
                 fin[t] = np.inf
                 if t < s:  # processed already: take its result
-                    m = hi[t] - lo[t]
-                    p_il, p_ol, p_w, p_dst = grown(p_il, n + m), grown(p_ol, n + m), grown(p_w, n + m), grown(p_dst, n + m)
+                    p = _take(p, n, hi[t] - lo[t])
+                    p_il, p_ol, p_w, p_dst = p
                     for k in range(lo[t], hi[t]):
                         p_il[n], p_ol[n], p_w[n], p_dst[n] = o_il[k], o_ol[k], o_w[k] + w, o_dst[k]
                         n += 1
                 else:
-                    m = offsets[t + 1] - offsets[t]
-                    p_il, p_ol, p_w, p_dst = grown(p_il, n + m), grown(p_ol, n + m), grown(p_w, n + m), grown(p_dst, n + m)
+                    p = _take(p, n, offsets[t + 1] - offsets[t])
+                    p_il, p_ol, p_w, p_dst = p
                     for k in range(offsets[t], offsets[t + 1]):
                         p_il[n], p_ol[n], p_w[n], p_dst[n] = ilabel[k], olabel[k], weight[k] + w, nextstate[k]
                         n += 1
             else:
-                o_src, o_il, o_ol = grown(o_src, na + 1), grown(o_il, na + 1), grown(o_ol, na + 1)
-                o_w, o_dst = grown(o_w, na + 1), grown(o_dst, na + 1)
                 o_src[na], o_il[na], o_ol[na], o_w[na], o_dst[na] = s, p_il[i], p_ol[i], p_w[i], t
                 na += 1
             i += 1
         lo[s], hi[s] = first, na
-    keep = np.zeros(na, np.bool_)
+    m = 0  # drop the arcs of states absorbed after they were processed, in place
     for k in range(na):
-        keep[k] = not dead[o_src[k]]
-    return o_src[:na][keep], o_il[:na][keep], o_ol[:na][keep], o_w[:na][keep], o_dst[:na][keep], fin
+        if not dead[o_src[k]]:
+            o_src[m], o_il[m], o_ol[m], o_w[m], o_dst[m] = o_src[k], o_il[k], o_ol[k], o_w[k], o_dst[k]
+            m += 1
+    return m, o_src, o_il, o_ol, o_w, o_dst, fin
 
 
-def remove_eps_local(f: fst.Fst, step: str) -> fst.VectorFst:
+def remove_eps_local(f: fst.Fst, step: str, consume: bool = False) -> fst.VectorFst:
     """``f`` with its removable epsilon/epsilon arcs removed (see the module doc), trimmed;
-    a logged step."""
+    a logged step. With ``consume``, ``f`` is emptied once read."""
     t0 = time.perf_counter()
-    a = fst_to_arrays(f)
-    src, il, ol, w, dst, final = _absorb(a.offsets, a.ilabel, a.olabel, a.weight, a.nextstate, a.final, a.start)
-    g = arrays_to_fst(a.num_states, a.start, src, il, ol, w, dst, final)
+    a = fst_to_arrays(f, consume=consume)
+    m, src, il, ol, w, dst, final = _absorb(a.offsets, a.ilabel, a.olabel, a.weight, a.nextstate, a.final, a.start)
+    S, start = a.num_states, a.start
+    del a
+    g = arrays_to_fst(S, start, src[:m], il[:m], ol[:m], w[:m], dst[:m], final)
+    del src, il, ol, w, dst
     g.connect()
     return log_step(step, g, t0)

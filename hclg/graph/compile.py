@@ -324,7 +324,7 @@ def _compile(lexicon, grammar, out, o: CompileOptions, phones, tokens, t_start, 
         HaLG = hfst.determinize_log(HaLG, "HaLG: determinize (log)", "H o LG is not determinizable",
                                        o.max_determinize_mem, consume=True)
         HaLG = hfst.relabel_to_epsilon(HaLG, dis_labels, "input", "HaLG: disambiguation -> eps")
-        HaLG = hfst.remove_eps_local(HaLG, "HaLG: remove epsilons (local)")
+        HaLG = hfst.remove_eps_local(HaLG, "HaLG: remove epsilons (local)", consume=True)
         HaLG = hfst.minimize_encoded(HaLG, "HaLG: minimize (encoded)", consume=True)
         t0 = time.perf_counter()
         HCLG = self_loop_arrays(HaLG, table, o.self_loop_scale, consume=True)  # arrays, sorted by input label

@@ -58,6 +58,17 @@ class LatticeDecoder(Decoder):
                      self.phone_segments(self.alignment_units(labels), T) if o.alignment else ())
         return res, lat
 
+    def finalize_lattice(self, stream) -> tuple[Result, Lattice]:
+        """Ends a stream (made with ``keep_loglikes``) with its lattice: the lattice search
+        over the frames it was fed, as :meth:`decode_lattice` of them as one utterance (a
+        segment's frames are kept until its end; endpointing bounds them).
+
+        Returns:
+            (Result, Lattice), the Result equal to ``stream.finalize()``'s.
+        """
+        stream.finalize()
+        return self.lattice_of_loglikes(stream.loglikes(), stream.utt)
+
     def warm_up(self, lattice: bool = True) -> None:
         """As :meth:`Decoder.warm_up`, and with ``lattice`` the lattice search's and
         determinization's kernels too."""

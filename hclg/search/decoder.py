@@ -295,6 +295,34 @@ class Decoder:
                          out.olabel, out.graph, out.acoustic, float(out.best_total))
         return raw, bool(out.reached_final), int(out.arcs_expanded)
 
+    def stream(self, utt: str = "", endpoint=None, keep_loglikes: bool = False):
+        """A :class:`~hclg.search.stream.Stream`: this decoder's search, fed chunk by chunk
+        (see that module). ``endpoint``: EndpointOptions (Kaldi's rules by default)."""
+        from hclg.search.stream import Stream
+
+        return Stream(self, utt, endpoint, keep_loglikes)
+
+    def stream_events(self) -> tuple[np.ndarray, np.ndarray]:
+        """(event kinds, silence flags) per input label for a stream: the unit starts are
+        always recorded (the trailing silence of the best path is read from them, as
+        Kaldi's TrailingSilenceLength reads its traceback), and on CTC graphs the start of
+        each blank run too; silence is a nonword unit, or the blank. The records the
+        whole-utterance search would not make are left out of the final Result."""
+        ev = self.label_event_kind.copy()
+        is_sil = np.zeros(len(ev), dtype=np.bool_)
+        names = self.graph.units.symbols
+        units = self.unit_of_label
+        for il in range(1, len(ev)):
+            u = int(units[il])
+            is_sil[il] = 0 <= u < len(names) and names[u] in self.nonword_units
+        if self.is_ctc:
+            blank = self.blank_column + 1
+            ev[blank] = EVENT_TOKEN
+            is_sil[blank] = True
+        if self.options.alignment:
+            ev[:] = self.event_kind
+        return ev, is_sil
+
     def warm_up(self) -> None:
         """Loads the compiled search kernel (from numba's cache) and makes the index
         arrays now, by searching one silent frame, so that processes forked afterwards

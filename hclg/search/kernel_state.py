@@ -69,6 +69,27 @@ class TraceLinks(NamedTuple):
     frame: np.ndarray  # int32: the frame it happened at
 
 
+class ViterbiState(NamedTuple):
+    """The 1-best search between two calls (:func:`hclg.search.viterbi_kernel.viterbi_advance`):
+    all a stream keeps from one chunk of frames to the next.
+
+    After frame ``frames - 1`` the tokens alive are ``cur`` slots 0..nc-1, epsilon arcs
+    already followed; ``nxt`` and the scratch arrays only have room, no meaning."""
+
+    cur: Tokens  # the tokens alive now
+    nxt: Tokens  # room for the next frame's tokens
+    nc: int  # how many of ``cur`` are alive
+    cur_index: np.ndarray  # int32 [S]: slot in ``cur`` of each state, -1 if none
+    nxt_index: np.ndarray  # int32 [S]: all -1 (the next frame's, filled while expanding)
+    scratch: np.ndarray  # float64: room for the cutoff's partition
+    stack: np.ndarray  # int32: room for the epsilon closure's stack
+    links: TraceLinks  # the traceback records
+    n_links: int  # records in use
+    frames: int  # frames decoded (the next frame's number)
+    arcs_expanded: int  # emitting arcs expanded so far
+    dead: bool  # no token survived a frame: the search has ended without a path
+
+
 class LatticeTokens(NamedTuple):
     """Every frame's tokens in the lattice search, by global id (frame by frame)."""
 

@@ -22,7 +22,7 @@ from hclg.fst.growable import grown
 from hclg.graph.arc_records import E_COLUMN, E_ILABEL, E_NEXT, E_OLABEL, E_REC, E_WEIGHT, N_NEXT, N_OLABEL, N_REC, N_WEIGHT
 from hclg.search.cutoff import frame_cutoffs, prefetch_eps_arcs, prefetch_state
 from hclg.search.kernel_state import (
-    EVENT_PHONE_END, EVENT_TOKEN, grown_tokens, grown_trace_links, new_tokens, new_trace_links,
+    EVENT_PHONE_END, EVENT_TOKEN, ViterbiState, grown_tokens, grown_trace_links, new_tokens, new_trace_links,
 )
 
 INF = np.inf
@@ -51,8 +51,8 @@ def _add_link(links, n_links, prev, label, frame):
 
 
 @njit(cache=True)
-def _emit(t, cur, nc, cut, nxt, nxt_index, g, loglikes, event_kind, links, n_links):
-    """Kaldi's ProcessEmitting for frame t: expands the ``nc`` tokens of ``cur`` under the
+def _emit(t, frame, cur, nc, cut, nxt, nxt_index, g, loglikes, event_kind, links, n_links):
+    """Kaldi's ProcessEmitting for frame ``frame`` (row t of ``loglikes``): expands the ``nc`` tokens of ``cur`` under the
     weight cutoff into the (empty) next-frame tokens ``nxt``. The caller guarantees room:
     ``nxt`` for every arc expanded, links for two per arc.
 
@@ -96,10 +96,10 @@ def _emit(t, cur, nc, cut, nxt, nxt_index, g, loglikes, event_kind, links, n_lin
             ol = e_arc[E_REC * k + E_OLABEL]
             kind = event_kind[il]
             if ol != 0:
-                link = _add_link(links, n_links, link, ol, t)
+                link = _add_link(links, n_links, link, ol, frame)
                 n_links += 1
             if kind == EVENT_PHONE_END or (kind == EVENT_TOKEN and c_last[i] != il):
-                link = _add_link(links, n_links, link, -il, t)
+                link = _add_link(links, n_links, link, -il, frame)
                 n_links += 1
             x_link[j] = link
             x_last[j] = il
@@ -182,8 +182,105 @@ def _best_token(tok, nc, final):
 
 
 @njit(cache=True)
+def _closure(cur, nc, cur_index, stack, links, n_links, cutoff, frame, g):
+    """The epsilon closure of the ``nc`` tokens of ``cur`` at frame ``frame`` (growing the
+    stores as :func:`_eps` asks). Returns (cur, nc, stack, links, n_links)."""
+    stack = grown(stack, nc)
+    states, off, n_arc = cur.state, g.off, g.n_arc
+    for i in range(nc):
+        stack[i] = states[i]
+        prefetch_eps_arcs(off, n_arc, states[i])
+    sp = nc
+    while True:
+        nc, sp, n_links, full = _eps(frame, cutoff, cur, nc, cur_index, stack, sp, g, links, n_links)
+        if not full:
+            break
+        cur = grown_tokens(cur, 2 * cur.state.shape[0])
+        stack = grown(stack, 2 * stack.shape[0])
+        links = grown_trace_links(links, 2 * links.prev.shape[0])
+    return cur, nc, stack, links, n_links
+
+
+@njit(cache=True)
+def viterbi_start(g, index_a, index_b):
+    """The search before its first frame: the start state and its epsilon closure.
+
+    Args:
+        g: the graph (SearchGraph).
+        index_a, index_b: int32 [S], all -1 (the search owns them until released).
+
+    Returns:
+        ViterbiState.
+    """
+    cur = new_tokens(1024)
+    cur.state[0] = g.start
+    cur.cost[0] = 0.0
+    cur.ac[0] = 0.0
+    cur.link[0] = -1
+    cur.last[0] = 0
+    index_a[g.start] = 0
+    links = new_trace_links(4096)
+    cur, nc, stack, links, n_links = _closure(cur, 1, index_a, np.empty(1024, np.int32), links, 0, INF, 0, g)
+    return ViterbiState(cur, new_tokens(1024), nc, index_a, index_b, np.empty(1024, np.float64), stack, links,
+                        n_links, 0, 0, False)
+
+
+@njit(cache=True)
+def viterbi_advance(st, g, loglikes, event_kind, opts):
+    """Decodes the frames of ``loglikes`` (the next ones of the search ``st``; any number,
+    0 included), as Kaldi's AdvanceDecoding.
+
+    Args:
+        st: ViterbiState.
+        g: the graph (SearchGraph).
+        loglikes: float32 [T, C]; scaled log-likelihoods (acoustic cost = -loglike).
+        event_kind: int8 [max_ilabel+1]; EVENT_* per input label.
+        opts: BeamOptions.
+
+    Returns:
+        The ViterbiState after them.
+    """
+    cur, nxt, nc, cur_index, nxt_index = st.cur, st.nxt, st.nc, st.cur_index, st.nxt_index
+    scratch, stack, links, n_links = st.scratch, st.stack, st.links, st.n_links
+    frames, arcs_expanded, dead = st.frames, st.arcs_expanded, st.dead
+    for t in range(loglikes.shape[0]):
+        if dead:
+            break
+        frame = frames
+        scratch = grown(scratch, nc)
+        cut = frame_cutoffs(t, cur.state, cur.cost, nc, opts, scratch, g, loglikes)
+        nxt = grown_tokens(nxt, cut.arcs)  # room for every arc the expansion may take
+        links = grown_trace_links(links, n_links + 2 * cut.arcs)
+        nx, cutoff, n_links, arcs = _emit(t, frame, cur, nc, cut, nxt, nxt_index, g, loglikes, event_kind, links,
+                                          n_links)
+        arcs_expanded += arcs
+        states = cur.state
+        for i in range(nc):
+            cur_index[states[i]] = -1
+        cur_index, nxt_index = nxt_index, cur_index
+        cur, nxt = nxt, cur
+        nc = nx
+        if nc == 0:
+            dead = True
+            break
+        frames = frame + 1
+        cur, nc, stack, links, n_links = _closure(cur, nc, cur_index, stack, links, n_links, cutoff, frame, g)
+    return ViterbiState(cur, nxt, nc, cur_index, nxt_index, scratch, stack, links, n_links, frames, arcs_expanded,
+                        dead)
+
+
+@njit(cache=True)
+def viterbi_release(st):
+    """Resets the search's index arrays to all -1 (they can serve another search)."""
+    states = st.cur.state
+    for i in range(st.nc):
+        st.cur_index[states[i]] = -1
+
+
+@njit(cache=True)
 def viterbi(g, loglikes, event_kind, opts, index_a, index_b):
-    """1-best token-passing search over one utterance.
+    """1-best token-passing search over one utterance (:func:`viterbi_start`, then
+    :func:`viterbi_advance` over all its frames).
 
     Args:
         g: the graph (SearchGraph).
@@ -195,65 +292,13 @@ def viterbi(g, loglikes, event_kind, opts, index_a, index_b):
     Returns:
         ViterbiOutput.
     """
-    T = loglikes.shape[0]
-    cur = new_tokens(1024)
-    nxt = new_tokens(1024)
-    scratch = np.empty(1024, np.float64)
-    stack = np.empty(1024, np.int32)
-    links = new_trace_links(4096)
-    n_links = 0
-    arcs_expanded = 0
-    frames = 0
-
-    cur_index = index_a
-    nxt_index = index_b
-    cur.state[0] = g.start
-    cur.cost[0] = 0.0
-    cur.ac[0] = 0.0
-    cur.link[0] = -1
-    cur.last[0] = 0
-    cur_index[g.start] = 0
-    nc = 1
-    cutoff = INF
-    for t in range(-1, T):
-        if t >= 0:
-            scratch = grown(scratch, nc)
-            cut = frame_cutoffs(t, cur.state, cur.cost, nc, opts, scratch, g, loglikes)
-            nxt = grown_tokens(nxt, cut.arcs)  # room for every arc the expansion may take
-            links = grown_trace_links(links, n_links + 2 * cut.arcs)
-            nx, cutoff, n_links, arcs = _emit(t, cur, nc, cut, nxt, nxt_index, g, loglikes, event_kind, links, n_links)
-            arcs_expanded += arcs
-            states = cur.state
-            for i in range(nc):
-                cur_index[states[i]] = -1
-            cur_index, nxt_index = nxt_index, cur_index
-            cur, nxt = nxt, cur
-            nc = nx
-            if nc == 0:
-                break
-            frames = t + 1
-        stack = grown(stack, nc)
-        states, off, n_arc = cur.state, g.off, g.n_arc
-        for i in range(nc):
-            stack[i] = states[i]
-            prefetch_eps_arcs(off, n_arc, states[i])
-        sp = nc
-        frame = t if t >= 0 else 0
-        while True:
-            nc, sp, n_links, full = _eps(frame, cutoff, cur, nc, cur_index, stack, sp, g, links, n_links)
-            if not full:
-                break
-            cur = grown_tokens(cur, 2 * cur.state.shape[0])
-            stack = grown(stack, 2 * stack.shape[0])
-            links = grown_trace_links(links, 2 * links.prev.shape[0])
-
-    best, best_total, reached_final = _best_token(cur, nc, g.final)
+    st = viterbi_advance(viterbi_start(g, index_a, index_b), g, loglikes, event_kind, opts)
+    best, best_total, reached_final = _best_token(st.cur, st.nc, g.final)
     best_ac = 0.0
     best_link = -1
     if best >= 0:
-        best_ac = cur.ac[best]
-        best_link = cur.link[best]
-    states = cur.state
-    for i in range(nc):
-        cur_index[states[i]] = -1
-    return ViterbiOutput(best_total, best_ac, best_link, reached_final, links, n_links, arcs_expanded, frames)
+        best_ac = st.cur.ac[best]
+        best_link = st.cur.link[best]
+    viterbi_release(st)
+    return ViterbiOutput(best_total, best_ac, best_link, reached_final, st.links, st.n_links, st.arcs_expanded,
+                         st.frames)

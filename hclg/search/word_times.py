@@ -3,8 +3,6 @@ lexicon, as Kaldi's ``lattice-align-words-lexicon``."""
 
 from __future__ import annotations
 
-import numpy as np
-
 
 def word_times(words, wframes, units, num_frames, is_ctc, unit_symbols, word_symbols, prons, nonword_units,
                phone_starts=False, word_boundary=None):
@@ -62,34 +60,42 @@ def unit_segments(units, num_frames, is_ctc, unit_symbols, phone_starts=False) -
 
 def align_words(words, segs, word_symbols, prons, nonword_units):
     """Splits ``segs`` (unit, start, end) into the words: each word takes one of its
-    pronunciations, non-word units (silence, delimiter) may stand between words.
-    Dynamic programming from the end; None if no split exists."""
-    skip = np.array([u in nonword_units for u, _, _ in segs] + [True])
+    pronunciations, non-word units (silence, delimiter) may stand between words; where
+    several splits exist, each word takes its first pronunciation that leads to one, as
+    early as it can. None if no split exists.
+
+    Dynamic programming over the (word, unit) positions reachable from the start only: a
+    narrow band (linear in the utterance), not the whole table (quadratic: an hour-long
+    stream has ~10^4 words and ~10^5 units)."""
+    skip = [u in nonword_units for u, _, _ in segs]
     units = [u for u, _, _ in segs]
     n, m = len(words), len(segs)
     word_prons = [prons.get(word_symbols[w], []) for w in words]
-    ok = np.zeros((n + 1, m + 1), dtype=bool)  # ok[i, j]: words[i:] can take segs[j:]
-    ok[n, m] = True
-    for j in range(m - 1, -1, -1):
-        ok[n, j] = skip[j] and ok[n, j + 1]
-    for i in range(n - 1, -1, -1):
-        for j in range(m, -1, -1):
-            good = j < m and skip[j] and ok[i, j + 1]
-            if not good:
-                for p in word_prons[i]:
-                    e = j + len(p)
-                    if e <= m and ok[i + 1, e] and tuple(units[j:e]) == p:
-                        good = True
-                        break
-            ok[i, j] = good
-    if not ok[0, 0]:
+
+    def fits(i, j):  # the pronunciations of word i that match the units from j on
+        return [j + len(p) for p in word_prons[i] if j + len(p) <= m and tuple(units[j:j + len(p)]) == p]
+
+    reach = [set() for _ in range(m + 1)]  # reach[j]: the words i such that (i, j) is reachable
+    reach[0].add(0)
+    for j in range(m + 1):
+        for i in reach[j]:
+            if j < m and skip[j]:
+                reach[j + 1].add(i)
+            if i < n:
+                for e in fits(i, j):
+                    reach[e].add(i + 1)
+    if n not in reach[m]:
         return None
+    ok = {(n, m)}  # reachable (i, j) from which words[i:] can take segs[j:]
+    for j in range(m, -1, -1):
+        for i in reach[j]:
+            if (j < m and skip[j] and (i, j + 1) in ok) or (i < n and any((i + 1, e) in ok for e in fits(i, j))):
+                ok.add((i, j))
     starts, ends = [], []
     i = j = 0
     while i < n:
-        for p in word_prons[i]:
-            e = j + len(p)
-            if e <= m and ok[i + 1, e] and tuple(units[j:e]) == p:
+        for e in fits(i, j):
+            if (i + 1, e) in ok:
                 starts.append(segs[j][1])
                 ends.append(segs[e - 1][2])
                 i, j = i + 1, e

@@ -1,0 +1,246 @@
+"""Streaming decoding: a :class:`Stream` takes a network's output chunk by chunk (as
+Kaldi's online2 decoders: InitDecoding, AdvanceDecoding, GetBestPath, FinalRelativeCost,
+FinalizeDecoding) on the same kernels as a whole-utterance decode, so that
+``finalize()`` gives exactly the :class:`~hclg.search.decoder.Result` of
+``Decoder.decode`` on the same frames, whatever the chunks.
+
+Memory stays flat on streams of any length: after each chunk the records every surviving
+path shares (the *certain* prefix: no later frame can change it) are moved out of the
+search into a compact store, and the search's records no path reaches are dropped
+(:func:`hclg.search.stream_kernel.compact_trace`).
+
+Partial results (:meth:`Stream.partial`) are the words of the best path so far (without
+final costs, as Kaldi's GetBestPath(false)); their first ``certain`` words never change
+again; the words after them may change with later frames.
+
+A stream owns two int32 arrays of the graph's size (8 bytes a state) while it is open;
+the graph itself is shared by every stream of a decoder. One stream serves one thread.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from hclg.errors import DecodeError
+from hclg.search.endpoint import EndpointOptions, endpoint_rule
+from hclg.search.kernel_state import EVENT_PHONE_END, EVENT_TOKEN, TraceLinks
+from hclg.search.stream_kernel import (
+    best_slots,
+    compact_trace,
+    path_words,
+    trailing_silence,
+)
+from hclg.search.viterbi_kernel import (
+    ViterbiOutput,
+    viterbi_advance,
+    viterbi_release,
+    viterbi_start,
+)
+
+#: records in use past which a chunk's end compacts the traceback (and past twice the
+#: records left by the last compaction)
+COMPACT_AT = 1024
+
+
+@dataclass(frozen=True)
+class Partial:
+    """A stream's best words so far.
+
+    Attributes:
+        certain_words: the first words, certain: every later partial and the final
+            result start with them.
+        tail: the words after them on the best path (without final costs); later frames
+            may change them.
+        frames: frames decoded.
+    """
+
+    certain_words: tuple[str, ...]
+    tail: tuple[str, ...]
+    frames: int
+
+    @property
+    def words(self) -> tuple[str, ...]:
+        return self.certain_words + self.tail
+
+    @property
+    def certain(self) -> int:
+        """How many of :attr:`words` are certain."""
+        return len(self.certain_words)
+
+    @property
+    def text(self) -> str:
+        return " ".join(self.words)
+
+
+class Stream:
+    """One utterance decoded chunk by chunk; made by :meth:`Decoder.stream`.
+
+    Args:
+        decoder: the Decoder (graph, options); shared, read only.
+        utt: the utterance id, for messages and the Result.
+        endpoint: the endpointing rules (Kaldi's defaults if None).
+        keep_loglikes: keep the scaled log-likelihoods of every frame (for a lattice of
+            the utterance at the end: :meth:`loglikes`).
+    """
+
+    def __init__(self, decoder, utt: str = "", endpoint: EndpointOptions | None = None, keep_loglikes: bool = False):
+        if decoder.is_ctc and decoder.options.blank_skip_threshold is not None:
+            raise DecodeError("blank skipping looks at the frames on both sides of a blank run: a stream cannot; "
+                              "leave blank_skip_threshold unset")
+        self.decoder = decoder
+        self.utt = utt
+        self.endpoint_options = endpoint or EndpointOptions()
+        self.event_kind, self.is_silence = decoder.stream_events()
+        g = decoder.graph.arrays.num_states
+        self._st = viterbi_start(decoder.search_graph, np.full(g, -1, np.int32), np.full(g, -1, np.int32))
+        self._done_labels = np.empty(0, np.int32)  # the certain records, oldest first
+        self._done_frames = np.empty(0, np.int32)
+        self._n_done = 0
+        self._certain: tuple[str, ...] = ()  # the certain records' words (remade only when they grow)
+        self._compact_at = COMPACT_AT
+        self._loglikes = [] if keep_loglikes else None
+        self._finished = False
+
+    # --- feeding ---
+    def accept(self, chunk) -> None:
+        """Decodes the next frames: ``chunk`` [frames, columns] of the network's output, as
+        ``Decoder.decode`` takes a whole utterance (any number of frames, 0 included)."""
+        if self._finished:
+            raise DecodeError(f"utterance {self.utt!r}: the stream is finalized; start a new one")
+        x = np.asarray(chunk)
+        if x.ndim == 2 and x.shape[0] == 0:
+            return
+        ll = self.decoder.loglikes(x, self.utt)
+        if self._loglikes is not None:
+            self._loglikes.append(ll)
+        d = self.decoder
+        self._st = viterbi_advance(self._st, d.search_graph, ll, self.event_kind, d.beam_options)
+        if self._st.n_links > self._compact_at:
+            self._compact()
+
+    def _compact(self) -> None:
+        st = self._st
+        n, labels, frames = compact_trace(st.links, st.n_links, st.cur.link, st.nc)
+        self._st = st._replace(n_links=n)
+        m = len(labels)
+        if m:
+            need = self._n_done + m
+            if need > len(self._done_labels):
+                cap = max(need, 2 * len(self._done_labels), 256)
+                self._done_labels = np.resize(self._done_labels, cap)
+                self._done_frames = np.resize(self._done_frames, cap)
+            self._done_labels[self._n_done:need] = labels
+            self._done_frames[self._n_done:need] = frames
+            self._n_done = need
+            if (labels > 0).any():
+                wsym = self.decoder.graph.words.symbols
+                self._certain = self._certain + tuple(wsym[w] for w in labels[labels > 0].tolist())
+        self._compact_at = max(COMPACT_AT, 2 * n)
+
+    # --- reading ---
+    @property
+    def frames(self) -> int:
+        """Frames decoded so far."""
+        return int(self._st.frames)
+
+    def partial(self) -> Partial:
+        """The best words so far (see the module doc); cheap: the traceback walked is only
+        the part not yet certain."""
+        st = self._st
+        best, _, _, _ = best_slots(st.cur.cost, st.cur.state, st.nc, self.decoder.search_graph.final)
+        tail = path_words(st.links, int(st.cur.link[best])).tolist() if best >= 0 else []
+        wsym = self.decoder.graph.words.symbols
+        return Partial(self._certain, tuple(wsym[w] for w in tail), self.frames)
+
+    def final_relative_cost(self) -> float:
+        """Best cost with final costs minus best cost (Kaldi's FinalRelativeCost): 0 when
+        the best token is final, inf when none is."""
+        st = self._st
+        _, best_cost, fbest, fbest_total = best_slots(st.cur.cost, st.cur.state, st.nc,
+                                                      self.decoder.search_graph.final)
+        return float(fbest_total - best_cost) if fbest >= 0 else float("inf")
+
+    def trailing_silence_frames(self) -> int:
+        """Frames of silence at the end of the best path (Kaldi's TrailingSilenceLength)."""
+        st = self._st
+        best, _, _, _ = best_slots(st.cur.cost, st.cur.state, st.nc, self.decoder.search_graph.final)
+        if best < 0:
+            return 0
+        start, to_root = trailing_silence(st.links, int(st.cur.link[best]), self.is_silence)
+        if to_root:  # silence back to the certain prefix: its own trailing silence goes on before
+            labels, frames = self._done_labels[:self._n_done], self._done_frames[:self._n_done]
+            for k in range(self._n_done - 1, -1, -1):
+                if labels[k] < 0:
+                    if not self.is_silence[-labels[k]]:
+                        break
+                    start = int(frames[k])
+            else:
+                start = 0
+        return self.frames - start if start >= 0 else 0
+
+    def endpoint_rule(self) -> int:
+        """The first of Kaldi's endpoint rules that fires now (1..5), 0 if none."""
+        sec = self.decoder.frame_seconds
+        return endpoint_rule(self.endpoint_options, self.trailing_silence_frames() * sec, self.final_relative_cost(),
+                             self.frames * sec)
+
+    def is_endpoint(self) -> bool:
+        """Whether an endpoint rule fires (Kaldi's EndpointDetected)."""
+        return self.endpoint_rule() > 0
+
+    def loglikes(self) -> np.ndarray:
+        """The scaled log-likelihoods of every frame so far (streams made with
+        ``keep_loglikes``)."""
+        if self._loglikes is None:
+            raise DecodeError("the stream was made without keep_loglikes")
+        ncol = self.decoder.graph.num_columns
+        return np.concatenate(self._loglikes) if self._loglikes else np.zeros((0, ncol), np.float32)
+
+    # --- ending ---
+    def finalize(self) -> "Result":  # noqa: F821 - hclg.search.decoder.Result
+        """The Result of the whole utterance, as ``Decoder.decode`` of the same frames
+        (Kaldi's FinalizeDecoding + GetBestPath(true)). The stream then takes no more
+        frames.
+
+        Raises:
+            DecodeError: as ``Decoder.decode`` (no frames, nothing survived, ...).
+        """
+        if self._finished:
+            raise DecodeError(f"utterance {self.utt!r}: the stream is finalized already")
+        self._finished = True
+        d, st = self.decoder, self._st
+        viterbi_release(st)
+        if st.frames == 0 and not st.dead:
+            raise DecodeError(f"utterance {self.utt!r}: no frames")
+        best, best_cost, fbest, fbest_total = best_slots(st.cur.cost, st.cur.state, st.nc, d.search_graph.final)
+        reached = fbest >= 0
+        slot, total = (fbest, fbest_total) if reached else (best, best_cost)
+        link = int(st.cur.link[slot]) if slot >= 0 else -1
+        links, head = self._joined_links(st, link)
+        out = ViterbiOutput(float(total), float(st.cur.ac[slot]) if slot >= 0 else 0.0, head, reached, links,
+                            len(links.prev), int(st.arcs_expanded), int(st.frames))
+        d.check_search(out.best_cost, out.reached_final, self.utt)
+        return d.result_of_search(out, int(st.frames), self.utt)
+
+    def _joined_links(self, st, link: int):
+        """The certain records and the best path's, as one chain without the streaming's
+        own events (CTC blank starts), as the whole-utterance search writes it."""
+        labels, frames = [], []
+        x = link
+        while x >= 0:
+            labels.append(int(st.links.label[x]))
+            frames.append(int(st.links.frame[x]))
+            x = int(st.links.prev[x])
+        lab = np.concatenate([self._done_labels[:self._n_done], np.array(labels[::-1], np.int32)])
+        fr = np.concatenate([self._done_frames[:self._n_done], np.array(frames[::-1], np.int32)])
+        kind = self.decoder.event_kind[-np.minimum(lab, 0)]  # what the whole-utterance search records
+        keep = (lab > 0) | (kind == EVENT_PHONE_END) | (kind == EVENT_TOKEN)
+        lab, fr = lab[keep], fr[keep]
+        n = len(lab)
+        prev = np.arange(-1, n - 1, dtype=np.int32)
+        return TraceLinks(prev, lab.astype(np.int32), fr.astype(np.int32)), n - 1
+
+
+__all__ = ["Partial", "Stream"]
