@@ -1,7 +1,7 @@
 # Two entry points that do all set-up on a fresh machine:
 #   (installing runs `hclg warm-up`: numba compiles the kernels once, so no later command waits)
 #   make demo   - create .venv, install hclg, compile the bundled AN4 example, decode it with
-#                 lattices, show n-best, oracle WER and trigram rescoring
+#                 lattices, show n-best, oracle WER and trigram rescoring, then stream it in chunks
 #   make test   - create .venv, install hclg with its test oracles, check the layering contract
 #                 (import-linter, pyproject.toml), run the tests
 PYTHON ?= python3
@@ -34,6 +34,9 @@ demo: $(VENV)/.installed
 	$(HCLG) lattice rescore --graph $(BUILD)/an4-hmm --lm $(EX)/lm_train_3gram.arpa -o ark,t:$(BUILD)/an4-lat-3g.txt ark,t:$(BUILD)/an4-lat.txt
 	$(HCLG) lattice best --graph $(BUILD)/an4-hmm -o $(BUILD)/an4-hyp-3g.txt ark,t:$(BUILD)/an4-lat-3g.txt
 	$(HCLG) wer $(EX)/text_demo $(BUILD)/an4-hyp-3g.txt
+	# the same utterances as a streaming recognizer sees them: 30 frames at a time, partial results as JSON lines
+	$(HCLG) stream --input-kind log-likelihoods --chunk-frames 30 -o $(BUILD)/an4-stream.jsonl $(BUILD)/an4-hmm ark:$(EX)/loglikes_demo.ark
+	grep -m 8 '"utt": "cen8-fjlp-b"' $(BUILD)/an4-stream.jsonl
 
 test: $(VENV)/.installed
 	$(VENV)/bin/lint-imports --no-cache

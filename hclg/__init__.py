@@ -8,6 +8,7 @@ command line stay quick)::
     dec = hclg.Decoder("graph", hclg.DecoderOptions(input_kind="logits"))
     result = dec.decode(logits)
     result, lattice = hclg.LatticeDecoder("graph").decode_lattice(logits)
+    stream = dec.stream("call-1")          # chunk by chunk: accept, partial, is_endpoint, finalize
 
 Layers, each a subpackage, importing only those below it: :mod:`hclg.fst` (FST machinery,
 no speech knowledge) <- :mod:`hclg.graph` (building and storing decoding graphs) <-
@@ -34,6 +35,9 @@ _PUBLIC = {
     "Decoder": "hclg.search.decoder",
     "Result": "hclg.search.decoder",
     "decode_matrix": "hclg.search.decoder",
+    "Stream": "hclg.search.stream",
+    "Partial": "hclg.search.stream",
+    "EndpointOptions": "hclg.search.endpoint",
     "iter_matrices": "hclg.search.matrix_readers",
     "Lattice": "hclg.lattice.lattice",
     "LatticeDecoder": "hclg.lattice.generation",
@@ -42,6 +46,7 @@ _PUBLIC = {
     "mbr_decode": "hclg.lattice.mbr",
     "decode_batch": "hclg.batch",
     "import_kaldi_graph": "hclg.graph.kaldi_graph",
+    "mkgraph": "hclg.graph.kaldi_graph",
     "read_transition_model": "hclg.graph.kaldi_model",
     "ctc_loss": "hclg.transcript.ctc_loss",
     "CtcLoss": "hclg.transcript.ctc_loss",

@@ -167,6 +167,7 @@ class Decoder:
         self._prons = None
         self._word_boundary = None
         self._index = None  # the kernel's two per-state index arrays, made on first decode
+        self._stream_indices: list = []  # index pairs that finished streams gave back (all -1)
         arrays = g.arrays.with_word_penalty(options.word_insertion_penalty) if options.word_insertion_penalty else g.arrays
         self.search_graph = arrays.search_graph()
         sg = self.search_graph
@@ -340,6 +341,20 @@ class Decoder:
             n = self.graph.arrays.num_states
             self._index = (np.full(n, -1, dtype=np.int32), np.full(n, -1, dtype=np.int32))
         return self._index
+
+    def borrow_indices(self):
+        """A pair of per-state index arrays (all -1) for a stream: one a finished stream
+        gave back, or new ones (two int32 arrays of the graph's size: allocating them is
+        most of a short stream's fixed cost). Safe from several threads."""
+        try:
+            return self._stream_indices.pop()
+        except IndexError:
+            n = self.graph.arrays.num_states
+            return np.full(n, -1, dtype=np.int32), np.full(n, -1, dtype=np.int32)
+
+    def give_back_indices(self, pair) -> None:
+        """Takes back a pair from :meth:`borrow_indices`, all -1 again."""
+        self._stream_indices.append(pair)
 
     def check_search(self, cost, reached, utt):
         """Raises the DecodeError a finished search calls for, if any."""

@@ -13,8 +13,9 @@ Partial results (:meth:`Stream.partial`) are the words of the best path so far (
 final costs, as Kaldi's GetBestPath(false)); their first ``certain`` words never change
 again; the words after them may change with later frames.
 
-A stream owns two int32 arrays of the graph's size (8 bytes a state) while it is open;
-the graph itself is shared by every stream of a decoder. One stream serves one thread.
+A stream holds two int32 arrays of the graph's size (8 bytes a state) while it is open,
+and gives them back to its decoder for the next stream when it is finalized; the graph
+itself is shared by every stream of a decoder. One stream serves one thread.
 """
 
 from __future__ import annotations
@@ -93,8 +94,8 @@ class Stream:
         self.utt = utt
         self.endpoint_options = endpoint or EndpointOptions()
         self.event_kind, self.is_silence = decoder.stream_events()
-        g = decoder.graph.arrays.num_states
-        self._st = viterbi_start(decoder.search_graph, np.full(g, -1, np.int32), np.full(g, -1, np.int32))
+        self._indices = decoder.borrow_indices()
+        self._st = viterbi_start(decoder.search_graph, *self._indices)
         self._done_labels = np.empty(0, np.int32)  # the certain records, oldest first
         self._done_frames = np.empty(0, np.int32)
         self._n_done = 0
@@ -212,6 +213,7 @@ class Stream:
         self._finished = True
         d, st = self.decoder, self._st
         viterbi_release(st)
+        d.give_back_indices(self._indices)
         if st.frames == 0 and not st.dead:
             raise DecodeError(f"utterance {self.utt!r}: no frames")
         best, best_cost, fbest, fbest_total = best_slots(st.cur.cost, st.cur.state, st.nc, d.search_graph.final)

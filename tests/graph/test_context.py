@@ -3,12 +3,12 @@ import pytest
 import pywrapfst as fst
 from helpers import ROOT, best, random_inputs
 
-from hclg.search.options import DecoderOptions
-from hclg.search.decoder import Decoder
 from hclg.errors import GraphBuildError
 from hclg.graph.compile import CompileOptions, compile_graph
 from hclg.graph.context import read_context_table
 from hclg.graph.graph_dir import load_graph
+from hclg.search.decoder import Decoder
+from hclg.search.options import DecoderOptions
 
 PHONES = ["ae", "n", "d", "k", "t", "h", "sil"]
 
@@ -107,8 +107,8 @@ def test_clg_equals_kaldi_compose_context(tmp_path):
     fstcomposecontext, N=3, P=1), with both sides' input labels mapped to their context
     windows."""
     import kaldifst
-
     from oracles.kaldi_recipes import to_kaldi, to_pywrapfst
+
     from hclg import fst as hfst
     from hclg.graph.context import context_compose
     from hclg.graph.grammar import phrases_to_fst
@@ -121,32 +121,7 @@ def test_clg_equals_kaldi_compose_context(tmp_path):
     kclg, ilabels = kaldifst.compose_context(list(L.disambig_phones), 3, 1, to_kaldi(LG))
     K = to_pywrapfst(kclg)
     ours, windows = context_compose(LG, L.phones.symbols, L.disambig_phones)
-    W, D = len(windows), len(L.disambig_phones)
-
-    def key_ours(i):
-        if i == 0:
-            return ()
-        if i <= W:
-            return tuple(windows[i - 1])
-        return ("#-1",) if i == W + 1 + D else ("dis", L.disambig_phones[i - W - 1])
-
-    def key_kaldi(i):
-        v = list(ilabels[i])
-        if not v:
-            return ()
-        if len(v) == 1:
-            return ("#-1",) if v[0] == 0 else ("dis", -v[0])
-        return tuple(v)
-
-    names = {}
-    ids = lambda k: names.setdefault(k, len(names) + 1) if k != () else 0  # noqa: E731
-    a = hfst.fst_to_arrays(ours)
-    b = hfst.fst_to_arrays(K)
-    A = hfst.arrays_to_fst(a.num_states, a.start, a.sources(), [ids(key_ours(int(i))) for i in a.ilabel], a.olabel, a.weight, a.nextstate, a.final)
-    B = hfst.arrays_to_fst(b.num_states, b.start, b.sources(), [ids(key_kaldi(int(i))) for i in b.ilabel], b.olabel, b.weight, b.nextstate, b.final)
-    enc = fst.EncodeMapper("standard", encode_labels=True)  # one mapper: same pairs, same codes
-    acc = lambda f: fst.determinize(f.copy().encode(enc).rmepsilon())  # noqa: E731
-    assert fst.equivalent(acc(A), acc(B), delta=1e-4)
+    A, B, _, _ = assert_same_clg(ours, windows, L.disambig_phones, K, ilabels)
     assert abs(A.num_states() - B.num_states()) <= 2
 
 
@@ -156,7 +131,6 @@ def test_clg_equals_kaldis_own_fstcomposecontext_output():
     fstcomposecontext wrote from it for the triphone system: the same language over the
     same context windows. (LG's path without phones, the empty utterance, reads Kaldi's
     #-1 there, not epsilon: that once differed.)"""
-    from hclg import fst as hfst
     from hclg.graph.context import context_compose
     from hclg.graph.kaldi_io import KaldiObjectReader
     from hclg.graph.symbols import SymbolTable
@@ -168,6 +142,16 @@ def test_clg_equals_kaldis_own_fstcomposecontext_output():
     kaldi = fst.Fst.read(str(lang / "tmp" / "CLG_3_1.fst"))
     disambig = tuple(int(x) for x in (lang / "phones" / "disambig.int").read_text().split())
     ours, windows = context_compose(LG, SymbolTable.read(lang / "phones.txt").symbols, disambig)
+    A, B, a, b = assert_same_clg(ours, windows, disambig, kaldi, ilabels)
+    assert a.num_arcs == b.num_arcs and A.num_states() <= B.num_states()
+
+
+def assert_same_clg(ours, windows, disambig, kaldi, ilabels):
+    """``ours`` (context_compose's C o LG and windows) and Kaldi's CLG with its ilabel info
+    ([] epsilon, [0] #-1, [-d] disambiguation d, else the window) read the same language
+    over the same context windows (both sides' input labels mapped to them)."""
+    from hclg import fst as hfst
+
     W, D = len(windows), len(disambig)
 
     def key_ours(i):
@@ -177,8 +161,8 @@ def test_clg_equals_kaldis_own_fstcomposecontext_output():
             return tuple(windows[i - 1])
         return ("#-1",) if i == W + 1 + D else ("dis", disambig[i - W - 1])
 
-    def key_kaldi(i):  # Kaldi's ilabel info: [] epsilon, [0] #-1, [-d] disambiguation d, else the window
-        v = ilabels[i]
+    def key_kaldi(i):
+        v = list(ilabels[i])
         if not v:
             return ()
         if len(v) == 1:
@@ -193,7 +177,7 @@ def test_clg_equals_kaldis_own_fstcomposecontext_output():
                            a.weight, a.nextstate, a.final)
     B = hfst.arrays_to_fst(b.num_states, b.start, b.sources(), [ids(key_kaldi(int(i))) for i in b.ilabel], b.olabel,
                            b.weight, b.nextstate, b.final)
-    enc = fst.EncodeMapper("standard", encode_labels=True)
+    enc = fst.EncodeMapper("standard", encode_labels=True)  # one mapper: same pairs, same codes
     acc = lambda f: fst.determinize(f.copy().encode(enc).rmepsilon())  # noqa: E731
     assert fst.equivalent(acc(A), acc(B), delta=1e-4)
-    assert a.num_arcs == b.num_arcs and A.num_states() <= B.num_states()
+    return A, B, a, b

@@ -4,11 +4,18 @@ reordered alignment, and word times as lattice-align-words."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
 
 from hclg.lattice.archives import read_lattices
+from hclg.search.options import DecoderOptions
+
+#: the decode options of the real recipe in tests/data (both its systems):
+#: gmm-latgen-faster --max-active=7000 --beam=13.0 --acoustic-scale=0.083333
+KALDI_OPTIONS = DecoderOptions(beam=13.0, max_active=7000, acoustic_scale=0.083333, input_kind="log-likelihoods",
+                               alignment=True)
 
 
 def lattice_best_paths(lats, lmwt: float = 12.0, word_penalty: float = 0.0, with_cost: bool = False):
@@ -75,3 +82,15 @@ def kaldi_word_times(ali, words, tm, word_boundary):
             times.append((start, b))
     assert len(times) == len(words)
     return times
+
+
+def read_decode_log(path) -> dict[str, dict]:
+    """utt -> {"words": 1-best words, "loglike": "Log-like per frame"} of a Kaldi decode log
+    (gmm-latgen-faster's ``decode.N.log``)."""
+    log: dict[str, dict] = {}
+    text = Path(path).read_text()
+    for m in re.finditer(r"^(R\S+) (.*)$", text, re.MULTILINE):
+        log.setdefault(m.group(1), {})["words"] = m.group(2).split()
+    for m in re.finditer(r"Log-like per frame for utterance (\S+) is (\S+) over (\d+) frames", text):
+        log[m.group(1)]["loglike"] = float(m.group(2))
+    return log

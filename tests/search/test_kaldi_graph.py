@@ -17,11 +17,13 @@ import re
 import numpy as np
 import pytest
 from helpers import ROOT
-from oracles.kaldi_gmm import recipe_loglikes
+from oracles.kaldi_gmm import recipe_test_loglikes
 from oracles.kaldi_rules import (
+    KALDI_OPTIONS,
     kaldi_split_to_phones,
     kaldi_word_times,
     lattice_best_paths,
+    read_decode_log,
     read_word_boundary,
 )
 
@@ -29,28 +31,15 @@ from hclg.graph.kaldi_graph import import_kaldi_graph
 from hclg.graph.kaldi_model import read_transition_model
 from hclg.graph.symbols import SymbolTable
 from hclg.search.decoder import Decoder
-from hclg.search.options import DecoderOptions
 
 SYSTEM = ROOT / "tests" / "data" / "kaldi_mono_system"
 LATS = ROOT / "tests" / "data" / "kaldi_mono_lattices" / "lat.1.gz"
-# as the recipe's decode: gmm-latgen-faster --max-active=7000 --beam=13.0 --acoustic-scale=0.083333
-KALDI_OPTIONS = DecoderOptions(beam=13.0, max_active=7000, acoustic_scale=0.083333, input_kind="log-likelihoods",
-                               alignment=True)
 
 
 @pytest.fixture(scope="module")
 def kaldi_system(tmp_path_factory):
     out = import_kaldi_graph(SYSTEM / "graph", SYSTEM / "final.mdl", tmp_path_factory.mktemp("k") / "graph")
-    u2s = dict(line.split() for line in (SYSTEM / "features" / "utt2spk").read_text().splitlines())
-    ll = recipe_loglikes(SYSTEM / "features" / "raw_mfcc_test.1.ark", SYSTEM / "features" / "cmvn_test.ark", u2s,
-                         SYSTEM / "final.mdl")
-    log = {}
-    text = (SYSTEM / "decode.1.log").read_text()
-    for m in re.finditer(r"^(R\S+) (.*)$", text, re.MULTILINE):
-        log.setdefault(m.group(1), {})["words"] = m.group(2).split()
-    for m in re.finditer(r"Log-like per frame for utterance (\S+) is (\S+) over (\d+) frames", text):
-        log[m.group(1)]["loglike"] = float(m.group(2))
-    return out, ll, log
+    return out, recipe_test_loglikes(SYSTEM / "final.mdl"), read_decode_log(SYSTEM / "decode.1.log")
 
 
 def kaldi_best_paths(lmwt: float = 12.0, word_penalty: float = 0.0, with_cost: bool = False):

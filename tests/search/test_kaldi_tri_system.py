@@ -16,35 +16,49 @@ import re
 
 import pytest
 from helpers import ROOT
-from oracles.kaldi_gmm import recipe_loglikes
-from oracles.kaldi_rules import kaldi_word_times, lattice_best_paths, read_word_boundary
+from oracles.kaldi_gmm import recipe_test_loglikes
+from oracles.kaldi_rules import (
+    KALDI_OPTIONS,
+    kaldi_word_times,
+    lattice_best_paths,
+    read_decode_log,
+    read_word_boundary,
+)
 
 from hclg.graph.kaldi_graph import import_kaldi_graph
 from hclg.graph.kaldi_model import read_transition_model
 from hclg.graph.kaldi_tree import read_kaldi_tree
 from hclg.search.decoder import Decoder
-from hclg.search.options import DecoderOptions
 
 TRI = ROOT / "tests" / "data" / "kaldi_tri_system"
 MONO = ROOT / "tests" / "data" / "kaldi_mono_system"
-# as the recipe's decode: gmm-latgen-faster --max-active=7000 --beam=13.0 --acoustic-scale=0.083333
-KALDI_OPTIONS = DecoderOptions(beam=13.0, max_active=7000, acoustic_scale=0.083333, input_kind="log-likelihoods",
-                               alignment=True)
 
 
 @pytest.fixture(scope="module")
 def tri_system(tmp_path_factory):
     out = import_kaldi_graph(TRI / "graph", TRI / "final.mdl", tmp_path_factory.mktemp("tri") / "graph")
-    u2s = dict(line.split() for line in (MONO / "features" / "utt2spk").read_text().splitlines())
-    ll = recipe_loglikes(MONO / "features" / "raw_mfcc_test.1.ark", MONO / "features" / "cmvn_test.ark", u2s,
-                         TRI / "final.mdl")
-    log = {}
-    text = (TRI / "decode.1.log").read_text()
-    for m in re.finditer(r"^(R\S+) (.*)$", text, re.MULTILINE):
-        log.setdefault(m.group(1), {})["words"] = m.group(2).split()
-    for m in re.finditer(r"Log-like per frame for utterance (\S+) is (\S+) over (\d+) frames", text):
-        log[m.group(1)]["loglike"] = float(m.group(2))
-    return out, ll, log
+    return out, recipe_test_loglikes(TRI / "final.mdl"), read_decode_log(TRI / "decode.1.log")
+
+
+def assert_same_graph(mine, kaldis, ll):
+    """Graph ``mine`` (compiled by hclg) decodes as Kaldi's own (imported): the same words,
+    frame alignments and word times on every utterance, costs within Kaldi's weight
+    rounding, the same sum over all paths (forward algorithm, within 0.02: Kaldi's weight
+    quantisation over ~400 frames), and it is no larger."""
+    from hclg.transcript.forward import forward_backward
+
+    a, b = Decoder(mine, KALDI_OPTIONS), Decoder(kaldis, KALDI_OPTIONS)
+    for utt in sorted(ll):
+        ra, rb = a.decode(ll[utt], utt), b.decode(ll[utt], utt)
+        assert ra.words == rb.words and ra.alignment == rb.alignment, utt
+        assert ra.cost == pytest.approx(rb.cost, abs=0.01), utt
+        assert (ra.start_frames, ra.end_frames) == (rb.start_frames, rb.end_frames), utt
+    mine_n, kaldis_n = a.graph.manifest["counts"], b.graph.manifest["counts"]
+    assert mine_n["states"] <= kaldis_n["states"] and mine_n["arcs"] <= kaldis_n["arcs"]
+    for utt in sorted(ll)[:10]:
+        x = a.loglikes(ll[utt], utt)
+        assert forward_backward(a.search_graph, x).log_likelihood == pytest.approx(
+            forward_backward(b.search_graph, x).log_likelihood, abs=0.02), utt
 
 
 @pytest.mark.parametrize("system", ["kaldi_tri_system", "kaldi_mono_system"])
@@ -141,7 +155,6 @@ def test_compile_with_kaldis_triphone_model_and_tree_gives_kaldis_graph(tri_syst
     from click.testing import CliRunner
 
     from hclg.cli import main
-    from hclg.transcript.forward import forward_backward
 
     kaldi_graph, ll, _ = tri_system
     args = ["compile", "-l", str(MONO / "lang" / "lexicon.txt"), "-g", str(MONO / "lang" / "lm.arpa"),
@@ -154,17 +167,7 @@ def test_compile_with_kaldis_triphone_model_and_tree_gives_kaldis_graph(tri_syst
     assert r.exit_code != 0 and "context-dependent" in r.output
     r = CliRunner().invoke(main, [*args[:-1], "--kaldi-tree", str(TRI / "tree"), args[-1]])
     assert r.exit_code == 0, r.output
-    a, b = Decoder(tmp_path / "g", KALDI_OPTIONS), Decoder(kaldi_graph, KALDI_OPTIONS)
-    for utt in sorted(ll):
-        ra, rb = a.decode(ll[utt], utt), b.decode(ll[utt], utt)
-        assert ra.words == rb.words and ra.alignment == rb.alignment, utt
-        assert ra.cost == pytest.approx(rb.cost, abs=0.01), utt
-    mine, kaldis = a.graph.manifest["counts"], b.graph.manifest["counts"]
-    assert mine["states"] <= kaldis["states"] and mine["arcs"] <= kaldis["arcs"]
-    for utt in sorted(ll)[:10]:
-        x = a.loglikes(ll[utt], utt)
-        assert forward_backward(a.search_graph, x).log_likelihood == pytest.approx(
-            forward_backward(b.search_graph, x).log_likelihood, abs=0.02), utt
+    assert_same_graph(tmp_path / "g", kaldi_graph, ll)
 
 
 def test_compile_refuses_a_tree_of_another_model(tmp_path):
@@ -208,27 +211,13 @@ def test_mkgraph_on_kaldis_data_lang_gives_kaldis_graph(system, tmp_path):
     from click.testing import CliRunner
 
     from hclg.cli import main
-    from hclg.transcript.forward import forward_backward
 
     model_dir = ROOT / "tests" / "data" / system
     kaldi_graph = import_kaldi_graph(model_dir / "graph", model_dir / "final.mdl", tmp_path / "kaldi")
-    u2s = dict(line.split() for line in (MONO / "features" / "utt2spk").read_text().splitlines())
-    ll = recipe_loglikes(MONO / "features" / "raw_mfcc_test.1.ark", MONO / "features" / "cmvn_test.ark", u2s,
-                         model_dir / "final.mdl")
+    ll = recipe_test_loglikes(model_dir / "final.mdl")
     r = CliRunner().invoke(main, ["mkgraph", str(MONO / "lang"), str(model_dir), str(tmp_path / "g")])
     assert r.exit_code == 0, r.output
-    a, b = Decoder(tmp_path / "g", KALDI_OPTIONS), Decoder(kaldi_graph, KALDI_OPTIONS)
-    for utt in sorted(ll):
-        ra, rb = a.decode(ll[utt], utt), b.decode(ll[utt], utt)
-        assert ra.words == rb.words and ra.alignment == rb.alignment, utt
-        assert ra.cost == pytest.approx(rb.cost, abs=0.01), utt
-        assert (ra.start_frames, ra.end_frames) == (rb.start_frames, rb.end_frames), utt
-    mine, kaldis = a.graph.manifest["counts"], b.graph.manifest["counts"]
-    assert mine["states"] <= kaldis["states"] and mine["arcs"] <= kaldis["arcs"]
-    for utt in sorted(ll)[:10]:
-        x = a.loglikes(ll[utt], utt)
-        assert forward_backward(a.search_graph, x).log_likelihood == pytest.approx(
-            forward_backward(b.search_graph, x).log_likelihood, abs=0.02), utt
+    assert_same_graph(tmp_path / "g", kaldi_graph, ll)
     # a model directory or lang directory that is not one says so
     r = CliRunner().invoke(main, ["mkgraph", str(MONO / "lang"), str(MONO / "lang"), str(tmp_path / "g2")])
     assert r.exit_code != 0 and "no final.mdl" in r.output

@@ -32,24 +32,13 @@ def an4_loglikes():
 
 
 @pytest.fixture(scope="module")
-def ctc_graph(tmp_path_factory):
-    """The AN4 phone CTC model's lang compiled into a TLG, and 4 held-out utterances of
-    its real log-posteriors."""
-    if not SHARED_AN4.exists():
-        pytest.skip("needs ../shared/an4")
-    import sys
-
-    sys.path.insert(0, str(ROOT / "tests" / "search"))
-    from test_icefall_interop import icefall_lang_phone
-
-    d = tmp_path_factory.mktemp("ctc")
-    lang = icefall_lang_phone(d / "lang")
-    compile_graph(lang / "lexicon.txt", SHARED_AN4 / "lm_train_3gram.arpa", d / "g", CompileOptions(topology="ctc"),
-                  tokens=lang / "tokens.txt")
+def ctc_graph(an4_ctc_lang):
+    """The AN4 CTC TLG (tests/conftest.py) and 4 held-out utterances of the model's real
+    log-posteriors."""
     dev = (SHARED_AN4 / "ctc_dev_utts.txt").read_text().split()[:4]
     mats = {k: np.array(m) for k, m in kaldi_native_io.SequentialFloatMatrixReader(
         f"ark:{SHARED_AN4 / 'ctc_train_logprobs.ark'}") if k in dev}
-    return d / "g", mats
+    return an4_ctc_lang.graph, mats
 
 
 def stream_decode(dec, m, sizes, utt="u"):
@@ -113,11 +102,15 @@ def test_random_chunks_with_empty_ones_give_the_whole_decode(an4_graph, ctc_grap
             same(stream_decode(dec, m, sizes, utt), dec.decode(m, utt))
 
 
-def test_lattice_of_a_stream_is_the_whole_utterances(an4_graph):
+@pytest.mark.parametrize("kind", ["hmm", "ctc"])
+def test_lattice_of_a_stream_is_the_whole_utterances(an4_graph, ctc_graph, kind):
     from hclg.lattice.generation import LatticeDecoder
 
-    dec = LatticeDecoder(an4_graph, LL)
-    for utt, m in list(an4_loglikes().items())[:3]:
+    if kind == "hmm":
+        dec, mats = LatticeDecoder(an4_graph, LL), an4_loglikes()
+    else:
+        dec, mats = LatticeDecoder(ctc_graph[0]), ctc_graph[1]
+    for utt, m in list(mats.items())[:3]:
         r0, lat0 = dec.decode_lattice(m, utt)
         s = dec.stream(utt, keep_loglikes=True)
         for i in range(0, len(m), 17):
@@ -126,6 +119,7 @@ def test_lattice_of_a_stream_is_the_whole_utterances(an4_graph):
         same(r1, r0)
         assert lat1.num_states == lat0.num_states and lat1.num_arcs == lat0.num_arcs
         assert np.array_equal(lat1.word, lat0.word) and np.allclose(lat1.graph, lat0.graph)
+        assert np.allclose(lat1.acoustic, lat0.acoustic)
 
 
 def test_certain_words_never_change_and_partials_lead_to_the_result(an4_graph, ctc_graph, small_compaction):
@@ -308,3 +302,29 @@ def test_cli_streams_archives_as_json_lines(an4_graph, tmp_path):
     r = CliRunner().invoke(main, [*args, "--resume"])
     again = [json.loads(line) for line in out.read_text().splitlines()]
     assert sum(1 for rec in again if rec.get("done")) == 6 and len(again) == len(recs)
+
+
+def test_streams_in_threads_share_one_decoder(an4_graph):
+    """One stream per thread, the decoder (graph, options, index arrays' pool) shared:
+    the same results as one after another."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    dec = Decoder(an4_graph, LL)
+    mats = an4_loglikes()
+    want = {u: dec.decode(m, u) for u, m in mats.items()}
+
+    def run(item):
+        u, m = item
+        out = []
+        for _ in range(3):
+            s = dec.stream(u)
+            for i in range(0, len(m), 7):
+                s.accept(m[i:i + 7])
+                s.partial()
+            out.append(s.finalize())
+        return u, out
+
+    with ThreadPoolExecutor(4) as ex:
+        for u, results in ex.map(run, mats.items()):
+            for r in results:
+                same(r, want[u])
