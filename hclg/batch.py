@@ -201,10 +201,20 @@ def _open_outputs(text_out, line_outputs, lattice_out, alignments_out, resume: b
             AlignmentWriter(alignments_out, append=resume, keep=keep) if alignments_out else None)
 
 
+def _batch_decoder(graph, options, log_priors, hotwords, lattice_out) -> LatticeDecoder:
+    """The batch's decoder, its hotwords compiled once (before any worker forks)."""
+    if hotwords is not None and lattice_out:
+        raise ValueError("hotwords bias the 1-best search; the lattice search does not take them yet: "
+                         "leave out --lattice or --hotwords")
+    decoder = LatticeDecoder(graph, options, log_priors)
+    return decoder.with_bias(hotwords) if hotwords is not None else decoder
+
+
 def decode_batch(graph, inputs, options: DecoderOptions = DecoderOptions(), text_out="-", ctm_out=None,
                  json_out=None, resume: bool = False, jobs: int = 1, log_priors: np.ndarray | None = None,
                  progress: bool | None = None, lattice_out: str | None = None,
-                 alignments_out: str | None = None, phone_ctm_out: str | None = None) -> BatchSummary:
+                 alignments_out: str | None = None, phone_ctm_out: str | None = None,
+                 hotwords: list | None = None) -> BatchSummary:
     """Decodes every utterance of ``inputs`` and writes Kaldi text (and CTM/JSON) lines.
 
     Args:
@@ -227,6 +237,8 @@ def decode_batch(graph, inputs, options: DecoderOptions = DecoderOptions(), text
             before its text line.
         phone_ctm_out: path for phone CTM lines (``utt 1 start dur phone``, as Kaldi's
             ``ali-to-phones --ctm-output``), or None.
+        hotwords: phrases every utterance's search favours (``"phrase"`` or ``("phrase",
+            boost)``; :mod:`hclg.search.bias`), or None. Not with ``lattice_out``.
 
     Returns:
         BatchSummary; ``failed`` > 0 means some utterances were not decoded.
@@ -238,7 +250,7 @@ def decode_batch(graph, inputs, options: DecoderOptions = DecoderOptions(), text
     _check_outputs(inputs, jobs, (text_out, ctm_out, json_out, phone_ctm_out), lattice_out, alignments_out)
     if (alignments_out or phone_ctm_out) and not options.alignment:
         options = dataclasses.replace(options, alignment=True)
-    decoder = LatticeDecoder(graph, options, log_priors)
+    decoder = _batch_decoder(graph, options, log_priors, hotwords, lattice_out)
     if progress is None:
         progress = sys.stderr.isatty()
     done = _done_ids(Path(text_out)) if resume else set()

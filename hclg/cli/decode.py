@@ -21,17 +21,19 @@ from hclg.search.options import DecoderOptions
 @click.option("--lattice", "lattice_out", default=None, help="Also write word lattices: ark,t:PATH (Kaldi text), ark:PATH (Kaldi binary), npz:DIR or fst:DIR.")
 @click.option("--alignments", "alignments_out", default=None, help="Also write each 1-best's frame alignment (transition ids on HMM graphs), as Kaldi's --alignment-wspecifier: ark:PATH (binary) or ark,t:PATH.")
 @click.option("--phone-ctm", "phone_ctm_out", type=click.Path(dir_okay=False), default=None, help="Also write each 1-best's phones with times (utt 1 start dur phone), as Kaldi's ali-to-phones --ctm-output.")
+@click.option("--hotwords", type=click.Path(exists=True, dir_okay=False), default=None, help="Phrases to favour, one a line: 'phrase [boost]' (boost: cost taken off each path that says the phrase, default 3.0).")
 @click.option("--resume", is_flag=True, help="Skip utterances already in the text output; append.")
 @click.option("-j", "--jobs", type=int, default=1, show_default=True, help="Decoding processes sharing the memory-mapped graph.")
 @options_from(DecoderOptions, skip=("word_times", "alignment"))  # word times are on with --ctm/--json
 @verbose_option()
-def decode_cmd(graph_dir, inputs, text_out, ctm_out, json_out, lattice_out, alignments_out, phone_ctm_out, priors, resume,
-               jobs, verbose, **kw):
+def decode_cmd(graph_dir, inputs, text_out, ctm_out, json_out, lattice_out, alignments_out, phone_ctm_out, priors,
+               hotwords, resume, jobs, verbose, **kw):
     """Decode posterior matrices (Kaldi ark:/scp:, .npy, .npz, or a folder of .npy) with GRAPH_DIR.
 
     Exits with status 1 if any utterance failed; the others are still decoded.
     """
     from hclg.batch import decode_batch
+    from hclg.search.bias import read_hotwords
     from hclg.search.likelihoods import read_priors
 
     setup_logging(verbose)
@@ -40,7 +42,8 @@ def decode_cmd(graph_dir, inputs, text_out, ctm_out, json_out, lattice_out, alig
         opts = DecoderOptions(**kw, word_times=bool(ctm_out or json_out))
         lp = read_priors(priors) if priors else None
         return decode_batch(graph_dir, list(inputs), opts, text_out, ctm_out, json_out, resume, jobs, lp,
-                            lattice_out=lattice_out, alignments_out=alignments_out, phone_ctm_out=phone_ctm_out)
+                            lattice_out=lattice_out, alignments_out=alignments_out, phone_ctm_out=phone_ctm_out,
+                            hotwords=read_hotwords(hotwords) if hotwords else None)
 
     summary = call(run)
     # summary.stopped, if any, was logged as an error where the run stopped

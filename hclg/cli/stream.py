@@ -20,11 +20,12 @@ from hclg.search.options import DecoderOptions
 @click.option("--partials/--no-partials", default=True, show_default=True, help="Write the partial result after each chunk that changes it.")
 @click.option("--endpoint/--no-endpoint", "use_endpoint", default=True, show_default=True, help="Cut each utterance into segments at endpoints (Kaldi's rules); off: one segment an utterance.")
 @click.option("--priors", type=click.Path(exists=True, dir_okay=False), default=None, help="Priors to divide posteriors by (as hclg decode).")
+@click.option("--hotwords", type=click.Path(exists=True, dir_okay=False), default=None, help="Phrases to favour, one a line: 'phrase [boost]' (as hclg decode).")
 @click.option("--resume", is_flag=True, help="Keep the utterances the output already has done; skip them and append.")
 @options_from(DecoderOptions, skip=("word_times", "alignment", "blank_skip_threshold", "lattice_beam", "prune_interval", "max_lattice_mem", "max_mem"))
 @options_from(EndpointOptions)
 @verbose_option()
-def stream_cmd(graph_dir, inputs, output, chunk_frames, partials, use_endpoint, priors, resume, verbose, **kw):
+def stream_cmd(graph_dir, inputs, output, chunk_frames, partials, use_endpoint, priors, hotwords, resume, verbose, **kw):
     """Decode posterior matrices chunk by chunk with GRAPH_DIR, as a streaming recognizer:
     partial results as they change, and one final result per endpointed segment, as JSON
     lines.
@@ -33,6 +34,7 @@ def stream_cmd(graph_dir, inputs, output, chunk_frames, partials, use_endpoint, 
     """
     import dataclasses
 
+    from hclg.search.bias import read_hotwords
     from hclg.search.decoder import Decoder
     from hclg.search.likelihoods import read_priors
     from hclg.search.stream_batch import stream_archives
@@ -44,6 +46,8 @@ def stream_cmd(graph_dir, inputs, output, chunk_frames, partials, use_endpoint, 
 
     def run():
         dec = Decoder(graph_dir, DecoderOptions(**dec_kw), read_priors(priors) if priors else None)
+        if hotwords:
+            dec = dec.with_bias(read_hotwords(hotwords))
         return stream_archives(dec, list(inputs), output, chunk_frames, EndpointOptions(**ep) if use_endpoint else None,
                                partials, resume)
 

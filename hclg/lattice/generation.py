@@ -34,6 +34,8 @@ class LatticeDecoder(Decoder):
         o = self.options
         if self.is_ctc and o.blank_skip_threshold is not None:
             raise DecodeError("lattices are made on every frame: leave blank_skip_threshold unset")
+        if self.bias is not None:
+            raise DecodeError("hotwords bias the 1-best search; the lattice search does not take them yet")
         return self.lattice_of_loglikes(self.loglikes(matrix, utt), utt)
 
     def lattice_of_loglikes(self, ll: np.ndarray, utt: str = "") -> tuple[Result, Lattice]:
@@ -66,6 +68,8 @@ class LatticeDecoder(Decoder):
         Returns:
             (Result, Lattice), the Result equal to ``stream.finalize()``'s.
         """
+        if stream.bias is not None:
+            raise DecodeError("hotwords bias the 1-best search; the lattice search does not take them yet")
         stream.finalize()
         return self.lattice_of_loglikes(stream.loglikes(), stream.utt)
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import dataclasses
+import copy
 import logging
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -12,6 +11,7 @@ from hclg import constants
 from hclg.errors import DecodeError, GraphFormatError
 from hclg.graph.arc_records import first_bad_record
 from hclg.graph.graph_dir import Graph, load_graph
+from hclg.search.bias import Bias, compile_bias
 from hclg.search.kernel_state import (
     EVENT_BLANK,
     EVENT_NONE,
@@ -23,75 +23,11 @@ from hclg.search.lattice_kernel import lattice_search
 from hclg.search.likelihoods import as_array, blank_skip_frames, scaled_loglikes
 from hclg.search.options import DecoderOptions
 from hclg.search.raw_lattice import RawLattice
+from hclg.search.result import Result
 from hclg.search.viterbi_kernel import viterbi
 from hclg.search.word_times import unit_segments, word_times
 
 log = logging.getLogger("hclg")
-
-
-@dataclass(frozen=True)
-class Result:
-    """The 1-best of one utterance.
-
-    Attributes:
-        utt: utterance id.
-        words: the words.
-        word_ids: their ids in the graph's words.txt.
-        start_frames, end_frames: per word, first and last (output) frame, inclusive;
-            empty when the options turn word times off.
-        cost: total cost (graph + acoustic, including the final cost).
-        graph_cost: graph part of ``cost`` (LM, lexicon, transitions, and the options'
-            word insertion penalty).
-        acoustic_cost: acoustic part (-sum of scaled log-likelihoods on the path).
-        frames: frames decoded.
-        partial: True if no final state was reached (best partial hypothesis).
-        frame_seconds: seconds per output frame (frame_shift * subsampling).
-        arcs_expanded: emitting arcs expanded by the search (for benchmarks).
-        alignment: with ``options.alignment``, the input label of every frame
-            (transition ids on HMM graphs, Kaldi's alignment); else empty.
-        phones: with ``options.alignment``, (phone, first frame, last frame) of each phone
-            of the path (CTC: each token and its first frame); else empty.
-    """
-
-    utt: str
-    words: tuple[str, ...]
-    word_ids: tuple[int, ...]
-    start_frames: tuple[int, ...]
-    end_frames: tuple[int, ...]
-    cost: float
-    graph_cost: float
-    acoustic_cost: float
-    frames: int
-    partial: bool
-    frame_seconds: float
-    arcs_expanded: int = 0
-    alignment: tuple[int, ...] = ()
-    phones: tuple[tuple[str, int, int], ...] = ()
-
-    @property
-    def text(self) -> str:
-        return " ".join(self.words)
-
-    def ctm_lines(self) -> list[str]:
-        """Kaldi CTM lines ``utt 1 start duration word`` in seconds."""
-        fs = self.frame_seconds
-        return [f"{self.utt} 1 {s * fs:.3f} {(e - s + 1) * fs:.3f} {w}"
-                for w, s, e in zip(self.words, self.start_frames, self.end_frames)]
-
-    def phone_ctm_lines(self) -> list[str]:
-        """Kaldi phone CTM lines ``utt 1 start duration phone`` (as ali-to-phones
-        --ctm-output), in seconds; empty without ``options.alignment``."""
-        fs = self.frame_seconds
-        return [f"{self.utt} 1 {s * fs:.3f} {(e - s + 1) * fs:.3f} {p}" for p, s, e in self.phones]
-
-    def as_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["words"], d["word_ids"] = list(self.words), list(self.word_ids)
-        d["start_frames"], d["end_frames"] = list(self.start_frames), list(self.end_frames)
-        d["phones"] = [list(p) for p in self.phones]
-        d["start_seconds"] = [round(s * self.frame_seconds, 3) for s in self.start_frames]
-        d["end_seconds"] = [round((e + 1) * self.frame_seconds, 3) for e in self.end_frames]
-        return d
 
 
 class Decoder:
@@ -168,6 +104,8 @@ class Decoder:
         self._word_boundary = None
         self._index = None  # the kernel's two per-state index arrays, made on first decode
         self._stream_indices: list = []  # index pairs that finished streams gave back (all -1)
+        #: the hotwords every decode favours unless it gives its own (see :meth:`with_bias`)
+        self.bias: Bias | None = None
         arrays = g.arrays.with_word_penalty(options.word_insertion_penalty) if options.word_insertion_penalty else g.arrays
         self.search_graph = arrays.search_graph()
         sg = self.search_graph
@@ -194,12 +132,15 @@ class Decoder:
         return scaled_loglikes(x, self.options.input_kind, self.acoustic_scale, self.log_priors,
                                self.options.prior_scale, self.blank_column, self.options.blank_penalty, utt)
 
-    def decode(self, matrix, utt: str = "") -> Result:
+    def decode(self, matrix, utt: str = "", bias=None) -> Result:
         """Decodes one utterance.
 
         Args:
             matrix: [frames, columns] network output (see ``options.input_kind``).
             utt: its id, for messages and the Result.
+            bias: hotwords for this utterance: a Bias (:meth:`compile_bias`), or the
+                phrases themselves (``"phrase"`` or ``("phrase", boost)`` items), compiled
+                for this call; None: :attr:`bias` (the decoder's default, usually none).
 
         Returns:
             Result.
@@ -220,7 +161,8 @@ class Decoder:
             keep = blank_skip_frames(ll, np.exp(lp), self.blank_column, thr)
             frame_map = keep
             ll = np.ascontiguousarray(ll[keep])
-        out = viterbi(self.search_graph, ll, self.event_kind, self.beam_options, *self.indices())
+        out = viterbi(self.search_graph, ll, self.event_kind, self.beam_options, *self.indices(),
+                      self._bias_of(bias))
         self.check_search(out.best_cost, out.reached_final, utt)
         return self.result_of_search(out, ll.shape[0], utt, frame_map, int(matrix.shape[0]))
 
@@ -296,33 +238,31 @@ class Decoder:
                          out.olabel, out.graph, out.acoustic, float(out.best_total))
         return raw, bool(out.reached_final), int(out.arcs_expanded)
 
-    def stream(self, utt: str = "", endpoint=None, keep_loglikes: bool = False):
+    def stream(self, utt: str = "", endpoint=None, keep_loglikes: bool = False, bias=None):
         """A :class:`~hclg.search.stream.Stream`: this decoder's search, fed chunk by chunk
-        (see that module). ``endpoint``: EndpointOptions (Kaldi's rules by default)."""
+        (see that module). ``endpoint``: EndpointOptions (Kaldi's rules by default);
+        ``bias``: hotwords, as :meth:`decode` takes them."""
         from hclg.search.stream import Stream
 
-        return Stream(self, utt, endpoint, keep_loglikes)
+        return Stream(self, utt, endpoint, keep_loglikes, self._bias_of(bias))
 
-    def stream_events(self) -> tuple[np.ndarray, np.ndarray]:
-        """(event kinds, silence flags) per input label for a stream: the unit starts are
-        always recorded (the trailing silence of the best path is read from them, as
-        Kaldi's TrailingSilenceLength reads its traceback), and on CTC graphs the start of
-        each blank run too; silence is a nonword unit, or the blank. The records the
-        whole-utterance search would not make are left out of the final Result."""
-        ev = self.label_event_kind.copy()
-        is_sil = np.zeros(len(ev), dtype=np.bool_)
-        names = self.graph.units.symbols
-        units = self.unit_of_label
-        for il in range(1, len(ev)):
-            u = int(units[il])
-            is_sil[il] = 0 <= u < len(names) and names[u] in self.nonword_units
-        if self.is_ctc:
-            blank = self.blank_column + 1
-            ev[blank] = EVENT_TOKEN
-            is_sil[blank] = True
-        if self.options.alignment:
-            ev[:] = self.event_kind
-        return ev, is_sil
+    def compile_bias(self, phrases):
+        """Hotwords for this decoder's graph (:func:`hclg.search.bias.compile_bias`): phrases
+        of its words, each ``"phrase"`` or ``("phrase", boost)``; a path's cost goes down by
+        the boost of every phrase it says. Milliseconds for thousands of phrases."""
+        return compile_bias(phrases, self.graph.words)
+
+    def with_bias(self, phrases) -> "Decoder":
+        """A decoder like this one (same graph, options, arrays) whose decodes favour
+        ``phrases`` unless a call says otherwise: for a batch with one list of hotwords."""
+        other = copy.copy(self)
+        other.bias = self.compile_bias(phrases) if phrases is not None else None
+        return other
+
+    def _bias_of(self, bias):
+        if bias is None:
+            return self.bias
+        return bias if isinstance(bias, Bias) else self.compile_bias(bias)
 
     def warm_up(self) -> None:
         """Loads the compiled search kernel (from numba's cache) and makes the index

@@ -59,6 +59,9 @@ class Tokens(NamedTuple):
     ac: np.ndarray  # float64: the acoustic part of that cost (graph cost = cost - ac)
     link: np.ndarray  # int32: the path's newest traceback link, -1 at the start
     last: np.ndarray  # int32: input label of the path's last emitting arc (CTC: repeat or new token)
+    ctx: np.ndarray  # int32: with biasing, the biasing automaton's state (a token is a (state, ctx) pair)
+    chain: np.ndarray  # int32: with biasing, the next slot of the same graph state (-1: none; the index
+    #                    gives the first)
 
 
 class TraceLinks(NamedTuple):
@@ -134,14 +137,15 @@ class LatticeSearchOutput(NamedTuple):
 @njit(cache=True)
 def new_tokens(cap):
     return Tokens(np.empty(cap, np.int32), np.empty(cap, np.float64), np.empty(cap, np.float64),
-                  np.empty(cap, np.int32), np.empty(cap, np.int32))
+                  np.empty(cap, np.int32), np.empty(cap, np.int32), np.zeros(cap, np.int32),
+                  np.full(cap, -1, np.int32))
 
 
 @njit(cache=True, inline="always")
 def grown_tokens(tok, need):
     """``tok`` with room for ``need`` tokens (the same arrays when they have it)."""
     return Tokens(grown(tok.state, need), grown(tok.cost, need), grown(tok.ac, need), grown(tok.link, need),
-                  grown(tok.last, need))
+                  grown(tok.last, need), grown(tok.ctx, need), grown(tok.chain, need))
 
 
 @njit(cache=True)

@@ -27,6 +27,7 @@ import numpy as np
 from hclg.errors import DecodeError
 from hclg.search.endpoint import EndpointOptions, endpoint_rule
 from hclg.search.kernel_state import EVENT_PHONE_END, EVENT_TOKEN, TraceLinks
+from hclg.search.result import Result
 from hclg.search.stream_kernel import (
     best_slots,
     compact_trace,
@@ -75,6 +76,31 @@ class Partial:
         return " ".join(self.words)
 
 
+
+
+
+def stream_events(decoder) -> tuple[np.ndarray, np.ndarray]:
+    """(event kinds, silence flags) per input label for a stream: the unit starts are
+    always recorded (the trailing silence of the best path is read from them, as
+    Kaldi's TrailingSilenceLength reads its traceback), and on CTC graphs the start of
+    each blank run too; silence is a nonword unit, or the blank. The records the
+    whole-utterance search would not make are left out of the final Result."""
+    ev = decoder.label_event_kind.copy()
+    is_sil = np.zeros(len(ev), dtype=np.bool_)
+    names = decoder.graph.units.symbols
+    units = decoder.unit_of_label
+    for il in range(1, len(ev)):
+        u = int(units[il])
+        is_sil[il] = 0 <= u < len(names) and names[u] in decoder.nonword_units
+    if decoder.is_ctc:
+        blank = decoder.blank_column + 1
+        ev[blank] = EVENT_TOKEN
+        is_sil[blank] = True
+    if decoder.options.alignment:
+        ev[:] = decoder.event_kind
+    return ev, is_sil
+
+
 class Stream:
     """One utterance decoded chunk by chunk; made by :meth:`Decoder.stream`.
 
@@ -84,18 +110,21 @@ class Stream:
         endpoint: the endpointing rules (Kaldi's defaults if None).
         keep_loglikes: keep the scaled log-likelihoods of every frame (for a lattice of
             the utterance at the end: :meth:`loglikes`).
+        bias: hotwords: a compiled Bias (:meth:`Decoder.compile_bias`), or None.
     """
 
-    def __init__(self, decoder, utt: str = "", endpoint: EndpointOptions | None = None, keep_loglikes: bool = False):
+    def __init__(self, decoder, utt: str = "", endpoint: EndpointOptions | None = None, keep_loglikes: bool = False,
+                 bias=None):
         if decoder.is_ctc and decoder.options.blank_skip_threshold is not None:
             raise DecodeError("blank skipping looks at the frames on both sides of a blank run: a stream cannot; "
                               "leave blank_skip_threshold unset")
         self.decoder = decoder
         self.utt = utt
         self.endpoint_options = endpoint or EndpointOptions()
-        self.event_kind, self.is_silence = decoder.stream_events()
+        self.event_kind, self.is_silence = stream_events(decoder)
         self._indices = decoder.borrow_indices()
-        self._st = viterbi_start(decoder.search_graph, *self._indices)
+        self.bias = bias
+        self._st = viterbi_start(decoder.search_graph, *self._indices, bias)
         self._done_labels = np.empty(0, np.int32)  # the certain records, oldest first
         self._done_frames = np.empty(0, np.int32)
         self._n_done = 0
@@ -117,7 +146,7 @@ class Stream:
         if self._loglikes is not None:
             self._loglikes.append(ll)
         d = self.decoder
-        self._st = viterbi_advance(self._st, d.search_graph, ll, self.event_kind, d.beam_options)
+        self._st = viterbi_advance(self._st, d.search_graph, ll, self.event_kind, d.beam_options, self.bias)
         if self._st.n_links > self._compact_at:
             self._compact()
 
@@ -150,7 +179,7 @@ class Stream:
         """The best words so far (see the module doc); cheap: the traceback walked is only
         the part not yet certain."""
         st = self._st
-        best, _, _, _ = best_slots(st.cur.cost, st.cur.state, st.nc, self.decoder.search_graph.final)
+        best, _, _, _ = best_slots(st.cur, st.nc, self.decoder.search_graph.final, self.bias)
         tail = path_words(st.links, int(st.cur.link[best])).tolist() if best >= 0 else []
         wsym = self.decoder.graph.words.symbols
         return Partial(self._certain, tuple(wsym[w] for w in tail), self.frames)
@@ -159,14 +188,14 @@ class Stream:
         """Best cost with final costs minus best cost (Kaldi's FinalRelativeCost): 0 when
         the best token is final, inf when none is."""
         st = self._st
-        _, best_cost, fbest, fbest_total = best_slots(st.cur.cost, st.cur.state, st.nc,
-                                                      self.decoder.search_graph.final)
+        _, best_cost, fbest, fbest_total = best_slots(st.cur, st.nc, self.decoder.search_graph.final,
+                                                      self.bias)
         return float(fbest_total - best_cost) if fbest >= 0 else float("inf")
 
     def trailing_silence_frames(self) -> int:
         """Frames of silence at the end of the best path (Kaldi's TrailingSilenceLength)."""
         st = self._st
-        best, _, _, _ = best_slots(st.cur.cost, st.cur.state, st.nc, self.decoder.search_graph.final)
+        best, _, _, _ = best_slots(st.cur, st.nc, self.decoder.search_graph.final, self.bias)
         if best < 0:
             return 0
         start, to_root = trailing_silence(st.links, int(st.cur.link[best]), self.is_silence)
@@ -200,7 +229,7 @@ class Stream:
         return np.concatenate(self._loglikes) if self._loglikes else np.zeros((0, ncol), np.float32)
 
     # --- ending ---
-    def finalize(self) -> "Result":  # noqa: F821 - hclg.search.decoder.Result
+    def finalize(self) -> Result:
         """The Result of the whole utterance, as ``Decoder.decode`` of the same frames
         (Kaldi's FinalizeDecoding + GetBestPath(true)). The stream then takes no more
         frames.
@@ -216,7 +245,7 @@ class Stream:
         d.give_back_indices(self._indices)
         if st.frames == 0 and not st.dead:
             raise DecodeError(f"utterance {self.utt!r}: no frames")
-        best, best_cost, fbest, fbest_total = best_slots(st.cur.cost, st.cur.state, st.nc, d.search_graph.final)
+        best, best_cost, fbest, fbest_total = best_slots(st.cur, st.nc, d.search_graph.final, self.bias)
         reached = fbest >= 0
         slot, total = (fbest, fbest_total) if reached else (best, best_cost)
         link = int(st.cur.link[slot]) if slot >= 0 else -1

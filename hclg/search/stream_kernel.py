@@ -92,16 +92,19 @@ def compact_trace(links, n_links, tok_link, nc):
 
 
 @njit(cache=True)
-def best_slots(cost, state, nc, final):
+def best_slots(tok, nc, final, bias):
     """(best slot, its cost, best slot with final costs, that total) of ``nc`` tokens;
-    slots -1 when there are none (or none is final)."""
+    slots -1 when there are none (or none is final). With ``bias``, a final cost includes
+    the credit of a partly matched phrase, given back."""
     best, best_cost = -1, INF
     fbest, fbest_total = -1, INF
     for i in range(nc):
-        c = cost[i]
+        c = tok.cost[i]
         if c < best_cost:
             best, best_cost = i, c
-        f = final[state[i]]
+        f = final[tok.state[i]]
+        if bias is not None:
+            f += bias.phi[tok.ctx[i]]
         if f < INF and c + f < fbest_total:
             fbest, fbest_total = i, c + f
     return best, best_cost, fbest, fbest_total

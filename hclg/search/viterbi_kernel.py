@@ -20,6 +20,7 @@ from numba import njit
 
 from hclg.fst.growable import grown
 from hclg.graph.arc_records import E_COLUMN, E_ILABEL, E_NEXT, E_OLABEL, E_REC, E_WEIGHT, N_NEXT, N_OLABEL, N_REC, N_WEIGHT
+from hclg.search.bias import bias_step
 from hclg.search.cutoff import frame_cutoffs, prefetch_eps_arcs, prefetch_state
 from hclg.search.kernel_state import (
     EVENT_PHONE_END, EVENT_TOKEN, ViterbiState, grown_tokens, grown_trace_links, new_tokens, new_trace_links,
@@ -50,11 +51,32 @@ def _add_link(links, n_links, prev, label, frame):
     return n_links
 
 
+@njit(cache=True, inline="always")
+def _slot(index, d, cx, tok, n, bias):
+    """The slot of token (state d, biasing state cx) in ``tok``, or -1 - (a new slot's
+    number ``n``, made and chained) when it has none. Without biasing a state has at most
+    one token: ``index[d]``."""
+    j = index[d]
+    if bias is not None:
+        while j >= 0 and tok.ctx[j] != cx:
+            j = tok.chain[j]
+        if j < 0:
+            tok.ctx[n] = cx
+            tok.chain[n] = index[d]
+    if j < 0:
+        index[d] = n
+        tok.state[n] = d
+        return -1 - n
+    return j
+
+
 @njit(cache=True)
-def _emit(t, frame, cur, nc, cut, nxt, nxt_index, g, loglikes, event_kind, links, n_links):
-    """Kaldi's ProcessEmitting for frame ``frame`` (row t of ``loglikes``): expands the ``nc`` tokens of ``cur`` under the
-    weight cutoff into the (empty) next-frame tokens ``nxt``. The caller guarantees room:
-    ``nxt`` for every arc expanded, links for two per arc.
+def _emit(t, frame, cur, nc, cut, nxt, nxt_index, g, loglikes, event_kind, links, n_links, bias):
+    """Kaldi's ProcessEmitting for frame ``frame`` (row t of ``loglikes``): expands the
+    ``nc`` tokens of ``cur`` under the weight cutoff into the (empty) next-frame tokens
+    ``nxt``. The caller guarantees room: ``nxt`` for every arc expanded, links for two per
+    arc. With ``bias`` (a :class:`hclg.search.bias.Bias`; None compiles it all away) a
+    word's arc also moves the token's biasing state and adds its cost.
 
     Returns:
         (tokens in next frame, next frame's cutoff, n_links, arcs expanded)
@@ -62,30 +84,35 @@ def _emit(t, frame, cur, nc, cut, nxt, nxt_index, g, loglikes, event_kind, links
     # fields unpacked once: the loops below then index plain arrays, as numba likes best
     off, e_arc, e_arcw = g.off, g.e_arc, g.e_arcw
     weight_cutoff, adaptive_beam, next_cutoff = cut.weight, cut.adaptive_beam, cut.next
-    c_state, c_cost, c_ac, c_link, c_last = cur
-    x_state, x_cost, x_ac, x_link, x_last = nxt
+    c_cost, c_ac, c_link, c_last, c_ctx = cur.cost, cur.ac, cur.link, cur.last, cur.ctx
+    x_cost, x_ac, x_link, x_last = nxt.cost, nxt.ac, nxt.link, nxt.last
     nx = 0
     arcs = 0
     for i in range(nc):
         tc = c_cost[i]
         if not tc < weight_cutoff:
             continue
-        s = c_state[i]
+        s = cur.state[i]
         for k in range(off[2 * s], off[2 * s + 2]):
             ac = -loglikes[t, e_arc[E_REC * k + E_COLUMN]]
             w = tc + e_arcw[E_REC * k + E_WEIGHT] + ac
             arcs += 1
+            ol = e_arc[E_REC * k + E_OLABEL]
+            cx = 0
+            if bias is not None:
+                cx = c_ctx[i]
+                if ol != 0:
+                    cx, bc = bias_step(bias, cx, ol)
+                    w += bc
             if not w < next_cutoff:
                 continue
             if w + adaptive_beam < next_cutoff:
                 next_cutoff = w + adaptive_beam
             d = e_arc[E_REC * k + E_NEXT]
-            j = nxt_index[d]
+            j = _slot(nxt_index, d, cx, nxt, nx, bias)
             if j < 0:
-                j = nx
+                j = -1 - j
                 nx += 1
-                nxt_index[d] = j
-                x_state[j] = d
                 prefetch_state(off, d)
             elif not x_cost[j] > w:
                 continue
@@ -93,7 +120,6 @@ def _emit(t, frame, cur, nc, cut, nxt, nxt_index, g, loglikes, event_kind, links
             x_ac[j] = c_ac[i] + ac
             il = e_arc[E_REC * k + E_ILABEL]
             link = c_link[i]
-            ol = e_arc[E_REC * k + E_OLABEL]
             kind = event_kind[il]
             if ol != 0:
                 link = _add_link(links, n_links, link, ol, frame)
@@ -107,10 +133,11 @@ def _emit(t, frame, cur, nc, cut, nxt, nxt_index, g, loglikes, event_kind, links
 
 
 @njit(cache=True)
-def _eps(frame, cutoff, tok, nc, index, stack, sp, g, links, n_links):
-    """Kaldi's ProcessNonemitting: follows epsilon arcs from the states on ``stack``.
+def _eps(frame, cutoff, tok, nc, index, stack, sp, g, links, n_links, bias):
+    """Kaldi's ProcessNonemitting: follows epsilon arcs from the tokens (slots) on
+    ``stack``; with ``bias``, as :func:`_emit`.
 
-    Resumable: before popping a state it checks there is room for all its epsilon arcs
+    Resumable: before popping a token it checks there is room for all its epsilon arcs
     (tokens, stack, links); if not it returns with ``full`` set and the caller grows the
     arrays and calls again with the same stack.
 
@@ -118,31 +145,36 @@ def _eps(frame, cutoff, tok, nc, index, stack, sp, g, links, n_links):
         (nc, sp, n_links, full)
     """
     off, n_arc, n_arcw = g.off, g.n_arc, g.n_arcw
-    t_state, t_cost, t_ac, t_link, t_last = tok
-    cap = t_state.shape[0]
+    t_cost, t_ac, t_link, t_last, t_ctx = tok.cost, tok.ac, tok.link, tok.last, tok.ctx
+    cap = tok.state.shape[0]
     scap = stack.shape[0]
     lcap = links.prev.shape[0]
     while sp > 0:
-        s = stack[sp - 1]
+        i = stack[sp - 1]
+        s = tok.state[i]
         deg = off[2 * s + 3] - off[2 * s + 1]
         if nc + deg > cap or sp + deg > scap or n_links + deg > lcap:
             return nc, sp, n_links, True
         sp -= 1
-        i = index[s]
         tc = t_cost[i]
         if tc > cutoff:
             continue
         for k in range(off[2 * s + 1], off[2 * s + 3]):
             w = tc + n_arcw[N_REC * k + N_WEIGHT]
+            ol = n_arc[N_REC * k + N_OLABEL]
+            cx = 0
+            if bias is not None:
+                cx = t_ctx[i]
+                if ol != 0:
+                    cx, bc = bias_step(bias, cx, ol)
+                    w += bc
             if w > cutoff:
                 continue
             d = n_arc[N_REC * k + N_NEXT]
-            j = index[d]
+            j = _slot(index, d, cx, tok, nc, bias)
             if j < 0:
-                j = nc
+                j = -1 - j
                 nc += 1
-                index[d] = j
-                t_state[j] = d
                 prefetch_state(off, d)
             elif not t_cost[j] > w:
                 continue
@@ -150,25 +182,27 @@ def _eps(frame, cutoff, tok, nc, index, stack, sp, g, links, n_links):
             t_ac[j] = t_ac[i]
             t_last[j] = t_last[i]
             link = t_link[i]
-            ol = n_arc[N_REC * k + N_OLABEL]
             if ol != 0:
                 link = _add_link(links, n_links, link, ol, frame)
                 n_links += 1
             t_link[j] = link
-            stack[sp] = d
+            stack[sp] = j
             sp += 1
     return nc, sp, n_links, False
 
 
 @njit(cache=True)
-def _best_token(tok, nc, final):
+def _best_token(tok, nc, final, bias):
     """(slot, total cost, reached final) of the best token, final costs included when some
-    token is final, else the best partial one (slot -1: no tokens)."""
+    token is final (with ``bias``, the credit of a partly matched phrase given back), else
+    the best partial one (slot -1: no tokens)."""
     state, cost = tok.state, tok.cost
     best = -1
     best_total = INF
     for i in range(nc):
         f = final[state[i]]
+        if bias is not None:
+            f += bias.phi[tok.ctx[i]]
         if f < INF and cost[i] + f < best_total:
             best_total = cost[i] + f
             best = i
@@ -182,17 +216,17 @@ def _best_token(tok, nc, final):
 
 
 @njit(cache=True)
-def _closure(cur, nc, cur_index, stack, links, n_links, cutoff, frame, g):
+def _closure(cur, nc, cur_index, stack, links, n_links, cutoff, frame, g, bias):
     """The epsilon closure of the ``nc`` tokens of ``cur`` at frame ``frame`` (growing the
     stores as :func:`_eps` asks). Returns (cur, nc, stack, links, n_links)."""
     stack = grown(stack, nc)
     states, off, n_arc = cur.state, g.off, g.n_arc
     for i in range(nc):
-        stack[i] = states[i]
+        stack[i] = i
         prefetch_eps_arcs(off, n_arc, states[i])
     sp = nc
     while True:
-        nc, sp, n_links, full = _eps(frame, cutoff, cur, nc, cur_index, stack, sp, g, links, n_links)
+        nc, sp, n_links, full = _eps(frame, cutoff, cur, nc, cur_index, stack, sp, g, links, n_links, bias)
         if not full:
             break
         cur = grown_tokens(cur, 2 * cur.state.shape[0])
@@ -202,12 +236,13 @@ def _closure(cur, nc, cur_index, stack, links, n_links, cutoff, frame, g):
 
 
 @njit(cache=True)
-def viterbi_start(g, index_a, index_b):
+def viterbi_start(g, index_a, index_b, bias):
     """The search before its first frame: the start state and its epsilon closure.
 
     Args:
         g: the graph (SearchGraph).
         index_a, index_b: int32 [S], all -1 (the search owns them until released).
+        bias: the biasing automaton (:class:`hclg.search.bias.Bias`), or None.
 
     Returns:
         ViterbiState.
@@ -218,15 +253,17 @@ def viterbi_start(g, index_a, index_b):
     cur.ac[0] = 0.0
     cur.link[0] = -1
     cur.last[0] = 0
+    cur.ctx[0] = 0
+    cur.chain[0] = -1
     index_a[g.start] = 0
     links = new_trace_links(4096)
-    cur, nc, stack, links, n_links = _closure(cur, 1, index_a, np.empty(1024, np.int32), links, 0, INF, 0, g)
+    cur, nc, stack, links, n_links = _closure(cur, 1, index_a, np.empty(1024, np.int32), links, 0, INF, 0, g, bias)
     return ViterbiState(cur, new_tokens(1024), nc, index_a, index_b, np.empty(1024, np.float64), stack, links,
                         n_links, 0, 0, False)
 
 
 @njit(cache=True)
-def viterbi_advance(st, g, loglikes, event_kind, opts):
+def viterbi_advance(st, g, loglikes, event_kind, opts, bias):
     """Decodes the frames of ``loglikes`` (the next ones of the search ``st``; any number,
     0 included), as Kaldi's AdvanceDecoding.
 
@@ -236,6 +273,7 @@ def viterbi_advance(st, g, loglikes, event_kind, opts):
         loglikes: float32 [T, C]; scaled log-likelihoods (acoustic cost = -loglike).
         event_kind: int8 [max_ilabel+1]; EVENT_* per input label.
         opts: BeamOptions.
+        bias: the biasing automaton, or None (as given to :func:`viterbi_start`).
 
     Returns:
         The ViterbiState after them.
@@ -252,7 +290,7 @@ def viterbi_advance(st, g, loglikes, event_kind, opts):
         nxt = grown_tokens(nxt, cut.arcs)  # room for every arc the expansion may take
         links = grown_trace_links(links, n_links + 2 * cut.arcs)
         nx, cutoff, n_links, arcs = _emit(t, frame, cur, nc, cut, nxt, nxt_index, g, loglikes, event_kind, links,
-                                          n_links)
+                                          n_links, bias)
         arcs_expanded += arcs
         states = cur.state
         for i in range(nc):
@@ -264,7 +302,7 @@ def viterbi_advance(st, g, loglikes, event_kind, opts):
             dead = True
             break
         frames = frame + 1
-        cur, nc, stack, links, n_links = _closure(cur, nc, cur_index, stack, links, n_links, cutoff, frame, g)
+        cur, nc, stack, links, n_links = _closure(cur, nc, cur_index, stack, links, n_links, cutoff, frame, g, bias)
     return ViterbiState(cur, nxt, nc, cur_index, nxt_index, scratch, stack, links, n_links, frames, arcs_expanded,
                         dead)
 
@@ -278,7 +316,7 @@ def viterbi_release(st):
 
 
 @njit(cache=True)
-def viterbi(g, loglikes, event_kind, opts, index_a, index_b):
+def viterbi(g, loglikes, event_kind, opts, index_a, index_b, bias=None):
     """1-best token-passing search over one utterance (:func:`viterbi_start`, then
     :func:`viterbi_advance` over all its frames).
 
@@ -288,12 +326,13 @@ def viterbi(g, loglikes, event_kind, opts, index_a, index_b):
         event_kind: int8 [max_ilabel+1]; EVENT_* per input label.
         opts: BeamOptions.
         index_a, index_b: int32 [S], all -1 on entry (and on return).
+        bias: the biasing automaton (:class:`hclg.search.bias.Bias`), or None.
 
     Returns:
         ViterbiOutput.
     """
-    st = viterbi_advance(viterbi_start(g, index_a, index_b), g, loglikes, event_kind, opts)
-    best, best_total, reached_final = _best_token(st.cur, st.nc, g.final)
+    st = viterbi_advance(viterbi_start(g, index_a, index_b, bias), g, loglikes, event_kind, opts, bias)
+    best, best_total, reached_final = _best_token(st.cur, st.nc, g.final, bias)
     best_ac = 0.0
     best_link = -1
     if best >= 0:

@@ -1,0 +1,100 @@
+"""Hotwords benchmark: what per-request biasing costs. For 0, 100, 1,000 and 10,000
+phrases (1-3 random words of the graph's vocabulary each, boost 3): the time to compile
+them (the Aho–Corasick automaton) and the decode time against the unbiased decode of the
+same utterances (goal: <= 1.2x at 1,000; pyctcdecode's hotwords take 20x at 200), with
+the share of 1-bests unchanged. Interleaved repeats, the fastest kept.
+
+Material: the 20k-word CTC and HMM graphs of ``benchmarks/compile.py`` with synthetic
+utterances (as ``benchmarks/decode.py``), and the AN4 CTC TLG with the model's real
+posteriors (50 held-out utterances) when ``../shared/an4`` is there.
+
+Usage:
+    python benchmarks/hotwords.py [--bench build/bench] [--utts 40] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from oracles import synth  # noqa: E402
+
+
+def random_phrases(words, n, rng):
+    vocab = [w for w in words.symbols[1:] if not w.startswith("#") and not w.startswith("<")]
+    return [(" ".join(rng.choice(vocab, rng.integers(1, 4))), 3.0) for _ in range(n)]
+
+
+def bench(name, graph_dir, mats, input_kind, repeat):
+    from hclg.search.decoder import Decoder
+    from hclg.search.options import DecoderOptions
+
+    dec = Decoder(graph_dir, DecoderOptions(input_kind=input_kind))
+    rng = np.random.default_rng(0)
+    frames = sum(len(m) for m in mats)
+    print(f"\n== {name}: {len(mats)} utterances, {frames} frames", flush=True)
+    plain = [dec.decode(m) for m in mats]
+    biases = {}
+    for n in (100, 1000, 10000):
+        phrases = random_phrases(dec.graph.words, n, rng)
+        t = time.perf_counter()
+        biases[n] = dec.compile_bias(phrases)
+        print(f"  {n:5d} phrases compiled in {1e3 * (time.perf_counter() - t):.1f} ms "
+              f"({biases[n].num_states} automaton states)", flush=True)
+        dec.decode(mats[0], bias=biases[n])  # the biased kernel compiled before timing
+    best = {0: float("inf"), **{n: float("inf") for n in biases}}
+    results = {}
+    for _ in range(repeat):
+        for n in best:
+            t = time.perf_counter()
+            results[n] = [dec.decode(m, bias=biases.get(n)) for m in mats]
+            best[n] = min(best[n], time.perf_counter() - t)
+    for n in biases:
+        same = sum(r.words == p.words for r, p in zip(results[n], plain))
+        print(f"  {n:5d} phrases: {best[n]:.3f}s = {best[n] / best[0]:.2f}x the unbiased {best[0]:.3f}s; "
+              f"1-best unchanged on {same}/{len(mats)}", flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bench", default=str(ROOT / "build" / "bench"), help="benchmarks/compile.py's output")
+    ap.add_argument("--size", default="20000")
+    ap.add_argument("--utts", type=int, default=40)
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    from stream import SHARED_AN4, an4_ctc
+
+    from hclg.graph.graph_dir import load_graph
+
+    with tempfile.TemporaryDirectory() as tmp:
+        if SHARED_AN4.exists():
+            g, mats = an4_ctc(tmp)
+            bench("AN4 real CTC posteriors, AN4 CTC TLG (3-gram)", g, mats, "log-posteriors", args.repeat)
+    base = Path(args.bench) / f"v{args.size}"
+    lex = {}
+    if (base / "lexicon.txt").exists():
+        for line in open(base / "lexicon.txt"):
+            p = line.split()
+            lex.setdefault(p[0], p[1:])
+    for kind in ("ctc", "hmm"):
+        gdir = base / f"{kind}-graph"
+        if not gdir.exists():
+            print(f"\n(no {gdir}: run benchmarks/compile.py --sizes {args.size} first)")
+            continue
+        utts = synth.make_utterances(load_graph(gdir), lex, kind, args.utts)
+        bench(f"{args.size}-word {kind.upper()} graph, synthetic utterances", gdir, [u.scores for u in utts],
+              "log-likelihoods" if kind == "hmm" else "log-posteriors", args.repeat)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,182 @@
+"""Per-request biasing (hotwords): phrases whose paths the search favours, by a boost per
+phrase, composed on the fly with the decoding graph (any graph: HMM or CTC).
+
+The phrases become an Aho–Corasick automaton over word ids (a trie with failure links, as
+icefall's ContextGraph), read by the search whenever a path outputs a word. Its weights
+are exact: a path's cost goes down by the boost of every occurrence of a phrase in its
+words, and by nothing else. While a phrase is partly matched, part of its boost is
+credited early (so that pruning sees it), and given back if the match fails or the
+utterance ends: with a potential ``phi(s)`` per automaton state (the credit held there),
+moving from ``s`` to ``s'`` costs ``-out(s') - phi(s') + phi(s)``, ``out(s')`` being the
+boosts of the phrases that end there, and ending in ``s`` costs ``phi(s)``.
+
+Boosts are costs (natural log, the graph's units): a boost of 3 makes a path with the
+phrase win over one without it whose cost is up to 3 lower.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+from numba import njit
+
+from hclg.errors import DecodeError, InputFormatError
+
+#: the boost of a phrase that gives none
+DEFAULT_BOOST = 3.0
+
+
+class Bias(NamedTuple):
+    """The biasing automaton as arrays (state 0: nothing matched).
+
+    Attributes:
+        child_off: int64 [N+1]: the trie arcs of state s are child_off[s]:child_off[s+1].
+        child_word: int32 [E]: their words (ascending within a state).
+        child_state: int32 [E]: the states they lead to.
+        fail: int32 [N]: the longest proper suffix of s's words that is a trie state.
+        out: float64 [N]: the boosts of the phrases ending at s (through failure links too).
+        phi: float64 [N]: the credit a path holds in s (given back if it leaves s without
+            completing a phrase, or ends there).
+    """
+
+    child_off: np.ndarray
+    child_word: np.ndarray
+    child_state: np.ndarray
+    fail: np.ndarray
+    out: np.ndarray
+    phi: np.ndarray
+
+    @property
+    def num_states(self) -> int:
+        return int(self.fail.shape[0])
+
+
+@njit(cache=True)
+def bias_step(bias, s, w):
+    """(next state, cost) of the automaton in state ``s`` reading word ``w``."""
+    t = s
+    while True:
+        lo, hi = bias.child_off[t], bias.child_off[t + 1]
+        while lo < hi:  # binary search among t's words
+            mid = (lo + hi) >> 1
+            if bias.child_word[mid] < w:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo < bias.child_off[t + 1] and bias.child_word[lo] == w:
+            n = bias.child_state[lo]
+            break
+        if t == 0:
+            n = 0
+            break
+        t = bias.fail[t]
+    return n, -bias.out[n] - bias.phi[n] + bias.phi[s]
+
+
+def compile_bias(phrases, words) -> Bias:
+    """The automaton of ``phrases``: (words, boost) pairs, each ``words`` a string of
+    space-separated words or a sequence of them, ``boost`` > 0 (None: DEFAULT_BOOST).
+    A phrase given twice adds its boosts.
+
+    Args:
+        phrases: the phrases.
+        words: the graph's word table (a SymbolTable).
+
+    Raises:
+        DecodeError: a word the graph cannot output (not in its words.txt), or a bad boost.
+    """
+    children: list[dict[int, int]] = [{}]
+    end_boost = [0.0]
+    phrase_list = []
+    for item in phrases:
+        text, boost = (item, None) if isinstance(item, str) else item
+        seq = text.split() if isinstance(text, str) else list(text)
+        boost = DEFAULT_BOOST if boost is None else float(boost)
+        if not seq:
+            continue
+        if not boost > 0 or not np.isfinite(boost):
+            raise DecodeError(f"hotword {' '.join(seq)!r}: the boost must be a positive number, got {boost}")
+        missing = [w for w in seq if w not in words]
+        if missing:
+            raise DecodeError(f"hotword {' '.join(seq)!r}: {', '.join(repr(w) for w in missing)} not in the graph's "
+                              "words.txt (a word the graph cannot output cannot be boosted; add it to the lexicon "
+                              "and grammar)")
+        s = 0
+        for w in seq:
+            wid = words.id(w)
+            nxt = children[s].get(wid)
+            if nxt is None:
+                nxt = children[s][wid] = len(children)
+                children.append({})
+                end_boost.append(0.0)
+            s = nxt
+        end_boost[s] += boost
+        phrase_list.append((seq, boost, s))
+    n = len(children)
+    depth = np.zeros(n, np.int64)
+    fail = np.zeros(n, np.int32)
+    out = np.array(end_boost, dtype=np.float64)
+    order = []
+    queue = deque([0])
+    while queue:  # breadth first: failure links and outputs, as Aho–Corasick
+        u = queue.popleft()
+        order.append(u)
+        for w, c in children[u].items():
+            depth[c] = depth[u] + 1
+            if u:
+                f = fail[u]
+                while f and w not in children[f]:
+                    f = fail[f]
+                fail[c] = children[f].get(w, 0)
+            out[c] += out[fail[c]]
+            queue.append(c)
+    phi = np.zeros(n, np.float64)
+    for seq, boost, end in phrase_list:  # credit along each phrase, in proportion to the words matched
+        s = 0
+        for k, w in enumerate(seq[:-1], 1):
+            s = children[s][words.id(w)]
+            phi[s] = max(phi[s], boost * k / len(seq))
+    off = np.zeros(n + 1, np.int64)
+    for u in range(n):
+        off[u + 1] = off[u] + len(children[u])
+    cw = np.empty(off[-1], np.int32)
+    cs = np.empty(off[-1], np.int32)
+    for u in range(n):
+        items = sorted(children[u].items())
+        cw[off[u]:off[u + 1]] = [w for w, _ in items]
+        cs[off[u]:off[u + 1]] = [c for _, c in items]
+    return Bias(off, cw, cs, fail, out, phi)
+
+
+def read_hotwords(path) -> list[tuple[str, float | None]]:
+    """A hotwords file: one phrase a line, optionally followed by its boost (``phrase
+    [boost]``; a last field that is a number is the boost); ``#`` comments.
+
+    Raises:
+        InputFormatError: naming the file and line.
+    """
+    p = Path(path)
+    out = []
+    try:
+        lines = p.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputFormatError(p, None, f"cannot read it as UTF-8 text ({e})") from None
+    for n, line in enumerate(lines, 1):
+        f = line.split("#", 1)[0].split()
+        if not f:
+            continue
+        boost = None
+        try:
+            boost = float(f[-1])
+            f = f[:-1]
+        except ValueError:
+            pass
+        if not f:
+            raise InputFormatError(p, n, f"expected 'phrase [boost]', got {line.strip()!r}")
+        if boost is not None and not (boost > 0 and np.isfinite(boost)):
+            raise InputFormatError(p, n, f"the boost must be a positive number, got {line.strip()!r}")
+        out.append((" ".join(f), boost))
+    return out
