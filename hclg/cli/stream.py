@@ -22,7 +22,7 @@ from hclg.search.options import DecoderOptions
 @click.option("--priors", type=click.Path(exists=True, dir_okay=False), default=None, help="Priors to divide posteriors by (as hclg decode).")
 @click.option("--hotwords", type=click.Path(exists=True, dir_okay=False), default=None, help="Phrases to favour, one a line: 'phrase [boost]' (as hclg decode).")
 @click.option("--resume", is_flag=True, help="Keep the utterances the output already has done; skip them and append.")
-@options_from(DecoderOptions, skip=("word_times", "alignment", "blank_skip_threshold", "lattice_beam", "prune_interval", "max_lattice_mem", "max_mem"))
+@options_from(DecoderOptions, skip=("word_times", "alignment", "lattice_beam", "prune_interval", "max_lattice_mem", "max_mem"))
 @options_from(EndpointOptions)
 @verbose_option()
 def stream_cmd(graph_dir, inputs, output, chunk_frames, partials, use_endpoint, priors, hotwords, resume, verbose, **kw):

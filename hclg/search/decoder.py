@@ -152,19 +152,23 @@ class Decoder:
         frame_map = None
         thr = self.options.blank_skip_threshold
         if self.is_ctc and thr is not None:
-            # blank posterior from the unscaled log-probabilities
-            lp = ll[:, self.blank_column] / self.acoustic_scale + self.options.blank_penalty
-            if self.log_priors is not None and self.options.input_kind != "log-likelihoods":
-                lp = lp + self.options.prior_scale * self.log_priors[self.blank_column]
             # frames whose blank posterior exceeds thr are dropped, but a repeated token
             # ("a <blank> a") keeps a blank between its two copies
-            keep = blank_skip_frames(ll, np.exp(lp), self.blank_column, thr)
+            keep = blank_skip_frames(ll, self.blank_posteriors(ll), self.blank_column, thr)
             frame_map = keep
             ll = np.ascontiguousarray(ll[keep])
         out = viterbi(self.search_graph, ll, self.event_kind, self.beam_options, *self.indices(),
                       self._bias_of(bias))
         self.check_search(out.best_cost, out.reached_final, utt)
         return self.result_of_search(out, ll.shape[0], utt, frame_map, int(matrix.shape[0]))
+
+    def blank_posteriors(self, ll: np.ndarray) -> np.ndarray:
+        """The blank's posterior on each frame of scaled log-likelihoods (for blank
+        skipping), from the unscaled log-probabilities."""
+        lp = ll[:, self.blank_column] / self.acoustic_scale + self.options.blank_penalty
+        if self.log_priors is not None and self.options.input_kind != "log-likelihoods":
+            lp = lp + self.options.prior_scale * self.log_priors[self.blank_column]
+        return np.exp(lp)
 
     def result_of_search(self, out, T: int, utt: str, frame_map=None, input_frames: int = 0) -> Result:
         """The Result of a finished 1-best search (``viterbi``'s output) over ``T`` frames:

@@ -218,15 +218,73 @@ def blank_skip_frames(ll: np.ndarray, blank_post: np.ndarray, blank_column: int,
     inner = (starts > 0) & (ends < T)
     starts, ends = starts[inner], ends[inner]
     if len(starts):
-        k = min(2, C - 1)  # with a single token, both sides are always that token
-
-        def top(frames):
-            x = np.array(ll[frames], dtype=np.float64)
-            x[:, blank_column] = -np.inf
-            return np.argpartition(-x, k - 1, axis=1)[:, :k]
-
-        a, b = top(starts - 1), top(ends)
+        a, b = top_tokens(ll[starts - 1], blank_column), top_tokens(ll[ends], blank_column)
         keep[starts[(a[:, :, None] == b[:, None, :]).any(axis=(1, 2))]] = True
     if not keep.any():
         keep[0] = True
     return np.nonzero(keep)[0]
+
+
+def top_tokens(rows: np.ndarray, blank_column: int) -> np.ndarray:
+    """The two best non-blank columns of each row (one if there is only one token)."""
+    k = min(2, rows.shape[1] - 1)  # with a single token, both sides are always that token
+    x = np.array(rows, dtype=np.float64)
+    x[:, blank_column] = -np.inf
+    return np.argpartition(-x, k - 1, axis=1)[:, :k]
+
+
+class BlankSkipper:
+    """:func:`blank_skip_frames` on frames as they arrive (a stream): each call gives the
+    frames decided so far, and :meth:`finish` the rest, so that a stream reads exactly the
+    frames the whole utterance's decode reads. A run of skipped frames waits for the frame
+    after it (its first frame is kept when the tokens on either side may be the same); a
+    run at the end goes whole.
+
+    Args:
+        blank_column: the blank's column.
+        threshold: in (0, 1].
+    """
+
+    def __init__(self, blank_column: int, threshold: float):
+        self.blank_column, self.threshold = blank_column, threshold
+        self.seen = 0  # frames pushed
+        self.fed = 0  # frames given out
+        self.run_start = -1  # the pending run of skipped frames (-1: none) and its first row
+        self.run_row = None
+        self.prev_top = None  # top tokens of the last frame given out that was not skipped
+        self.first_row = None
+
+    def push(self, ll: np.ndarray, blank_post: np.ndarray) -> tuple[list, list]:
+        """(rows, their frame numbers) to read now, of the frames seen so far."""
+        rows, idx = [], []
+        if self.first_row is None and len(ll):
+            self.first_row = np.array(ll[0])
+        skip = blank_post > self.threshold
+        tops = top_tokens(ll[~skip], self.blank_column) if (~skip).any() else None
+        j = 0
+        for t in range(len(ll)):
+            a = self.seen + t
+            if skip[t]:
+                if self.run_start < 0:
+                    self.run_start, self.run_row = a, np.array(ll[t])
+                continue
+            top = tops[j]
+            j += 1
+            if self.run_start >= 0 and self.prev_top is not None and np.intersect1d(self.prev_top, top).size:
+                rows.append(self.run_row)
+                idx.append(self.run_start)
+            self.run_start = -1
+            rows.append(ll[t])
+            idx.append(a)
+            self.prev_top = top
+        self.seen += len(ll)
+        self.fed += len(rows)
+        return rows, idx
+
+    def finish(self) -> tuple[list, list]:
+        """The frames still to read at the end: none (a final run goes whole), or frame 0
+        when every frame was skipped."""
+        if self.fed == 0 and self.first_row is not None:
+            self.fed = 1
+            return [self.first_row], [0]
+        return [], []

@@ -27,6 +27,7 @@ import numpy as np
 from hclg.errors import DecodeError
 from hclg.search.endpoint import EndpointOptions, endpoint_rule
 from hclg.search.kernel_state import EVENT_PHONE_END, EVENT_TOKEN, TraceLinks
+from hclg.search.likelihoods import BlankSkipper
 from hclg.search.result import Result
 from hclg.search.stream_kernel import (
     best_slots,
@@ -115,9 +116,15 @@ class Stream:
 
     def __init__(self, decoder, utt: str = "", endpoint: EndpointOptions | None = None, keep_loglikes: bool = False,
                  bias=None):
-        if decoder.is_ctc and decoder.options.blank_skip_threshold is not None:
-            raise DecodeError("blank skipping looks at the frames on both sides of a blank run: a stream cannot; "
-                              "leave blank_skip_threshold unset")
+        thr = decoder.options.blank_skip_threshold
+        if thr is not None and keep_loglikes:
+            raise DecodeError("lattices are made on every frame: leave blank_skip_threshold unset")
+        #: CTC blank skipping, frame by frame as the whole decode does it (a run of skipped
+        #: frames waits for the frame after it); the frames read, by input frame number
+        self._skipper = BlankSkipper(decoder.blank_column, thr) if decoder.is_ctc and thr is not None else None
+        self._kept = np.empty(0, np.int64)
+        self._n_kept = 0
+        self._in_frames = 0
         self.decoder = decoder
         self.utt = utt
         self.endpoint_options = endpoint or EndpointOptions()
@@ -143,12 +150,35 @@ class Stream:
         if x.ndim == 2 and x.shape[0] == 0:
             return
         ll = self.decoder.loglikes(x, self.utt)
+        self._in_frames += ll.shape[0]
         if self._loglikes is not None:
             self._loglikes.append(ll)
+        if self._skipper is not None:
+            ll = self._skipped(*self._skipper.push(ll, self.decoder.blank_posteriors(ll)))
+        self._advance(ll)
+
+    def _advance(self, ll) -> None:
+        if ll is None or not len(ll):
+            return
         d = self.decoder
         self._st = viterbi_advance(self._st, d.search_graph, ll, self.event_kind, d.beam_options, self.bias)
         if self._st.n_links > self._compact_at:
             self._compact()
+
+    def _skipped(self, rows, idx):
+        """The rows blank skipping lets through, their input frame numbers recorded."""
+        if not rows:
+            return None
+        need = self._n_kept + len(idx)
+        if need > len(self._kept):
+            self._kept = np.resize(self._kept, max(need, 2 * len(self._kept), 256))
+        self._kept[self._n_kept:need] = idx
+        self._n_kept = need
+        return np.ascontiguousarray(np.stack(rows), dtype=np.float32)
+
+    def _input_frame(self, f: int) -> int:
+        """The input frame number of search frame ``f``."""
+        return int(self._kept[f]) if self._skipper is not None else f
 
     def _compact(self) -> None:
         st = self._st
@@ -172,8 +202,8 @@ class Stream:
     # --- reading ---
     @property
     def frames(self) -> int:
-        """Frames decoded so far."""
-        return int(self._st.frames)
+        """Frames taken so far (with blank skipping, also the ones skipped)."""
+        return self._in_frames
 
     def partial(self) -> Partial:
         """The best words so far (see the module doc); cheap: the traceback walked is only
@@ -208,6 +238,10 @@ class Stream:
                     start = int(frames[k])
             else:
                 start = 0
+        if self._skipper is not None:  # search frames -> input frames; a pending skipped run is blank
+            start = self._input_frame(start) if 0 <= start < self._n_kept else -1
+            if start < 0 and self._skipper.run_start >= 0:
+                start = self._skipper.run_start
         return self.frames - start if start >= 0 else 0
 
     def endpoint_rule(self) -> int:
@@ -240,10 +274,12 @@ class Stream:
         if self._finished:
             raise DecodeError(f"utterance {self.utt!r}: the stream is finalized already")
         self._finished = True
+        if self._skipper is not None:
+            self._advance(self._skipped(*self._skipper.finish()))
         d, st = self.decoder, self._st
         viterbi_release(st)
         d.give_back_indices(self._indices)
-        if st.frames == 0 and not st.dead:
+        if self._in_frames == 0:
             raise DecodeError(f"utterance {self.utt!r}: no frames")
         best, best_cost, fbest, fbest_total = best_slots(st.cur, st.nc, d.search_graph.final, self.bias)
         reached = fbest >= 0
@@ -253,6 +289,8 @@ class Stream:
         out = ViterbiOutput(float(total), float(st.cur.ac[slot]) if slot >= 0 else 0.0, head, reached, links,
                             len(links.prev), int(st.arcs_expanded), int(st.frames))
         d.check_search(out.best_cost, out.reached_final, self.utt)
+        if self._skipper is not None:
+            return d.result_of_search(out, int(st.frames), self.utt, self._kept[:self._n_kept], self._in_frames)
         return d.result_of_search(out, int(st.frames), self.utt)
 
     def _joined_links(self, st, link: int):

@@ -92,9 +92,6 @@ def stream_archives(decoder, inputs: list[str], output: str, chunk_frames: int, 
     Returns:
         (utterances done, utterances failed).
     """
-    if decoder.is_ctc and decoder.options.blank_skip_threshold is not None:
-        raise HclgError("blank skipping looks at the frames on both sides of a blank run, which a stream has not "
-                        "seen yet: leave --blank-skip-threshold unset")
     if output != "-":
         out_path = Path(output)
         for spec in inputs:

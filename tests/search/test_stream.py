@@ -196,14 +196,15 @@ def first_endpoint(dec, m):
     return None
 
 
+@pytest.mark.parametrize("skip", [None, 0.95])
 @pytest.mark.parametrize("fsf", [1, 3])
-def test_each_endpoint_rule_fires_at_the_frame_kaldis_rules_say(go_graphs, fsf):
+def test_each_endpoint_rule_fires_at_the_frame_kaldis_rules_say(go_graphs, fsf, skip):
     """Frames are 10 ms (x3 with frame subsampling 3: 30 ms). Hand-computed: rule 1 (5 s of
     silence, nothing else) at 500 frames / 167 (5.01 s); after 'g g ow ow' (4 frames):
     rule 2 (0.5 s, relative cost <= 2) at 4 + 50 / 4 + 17, rule 3 (1 s, <= 8) at 4 + 100 /
     4 + 34, rule 4 (2 s, any cost) at 4 + 200 / 4 + 67; rule 5 (20 s of speech, no pause)
-    at 2000 / 667."""
-    opts = DecoderOptions(frame_subsampling_factor=fsf)
+    at 2000 / 667. The same with blank skipping (the silent frames are then not even read)."""
+    opts = DecoderOptions(frame_subsampling_factor=fsf, blank_skip_threshold=skip)
     B, G, O, X = 0, 1, 2, 3
     speech = [G, G, O, O]
     want = {1: (500, 167), 2: (54, 21), 3: (104, 38), 4: (204, 71), 5: (2000, 667)}
@@ -328,3 +329,34 @@ def test_streams_in_threads_share_one_decoder(an4_graph):
         for u, results in ex.map(run, mats.items()):
             for r in results:
                 same(r, want[u])
+
+
+def test_blank_skipping_frame_by_frame_reads_the_whole_decodes_frames():
+    """BlankSkipper, fed in random chunks, lets through exactly the frames
+    blank_skip_frames picks for the whole utterance (random CTC-like frames with long
+    blank runs, repeats across them, and runs at both ends)."""
+    from hclg.search.likelihoods import BlankSkipper, blank_skip_frames
+
+    rng = np.random.default_rng(4)
+    for _ in range(200):
+        T, C = int(rng.integers(1, 60)), int(rng.integers(2, 6))
+        ll = rng.normal(0, 1, (T, C)).astype(np.float32)
+        post = np.where(rng.random(T) < 0.6, 0.99, 0.1)
+        want = blank_skip_frames(ll, post, 0, 0.95)
+        sk, got, i = BlankSkipper(0, 0.95), [], 0
+        while i < T:
+            n = int(rng.integers(0, 8))
+            got += sk.push(ll[i:i + n], post[i:i + n])[1]
+            i += n
+        got += sk.finish()[1]
+        assert got == want.tolist()
+
+
+def test_streams_with_blank_skipping_give_the_whole_decode(ctc_graph, small_compaction):
+    graph, mats = ctc_graph
+    dec = Decoder(graph, DecoderOptions(blank_skip_threshold=0.95))
+    for utt, m in mats.items():
+        whole = dec.decode(m, utt)
+        for n in (1, 2, 3, 7, 25, len(m)):
+            sizes = [n] * (len(m) // n) + ([len(m) % n] if len(m) % n else [])
+            same(stream_decode(dec, m, sizes, utt), whole)
