@@ -264,9 +264,12 @@ class Decoder:
         return other
 
     def _bias_of(self, bias):
+        """The Bias a search uses: None for no phrases (the unbiased kernel)."""
         if bias is None:
-            return self.bias
-        return bias if isinstance(bias, Bias) else self.compile_bias(bias)
+            bias = self.bias
+        elif not isinstance(bias, Bias):
+            bias = self.compile_bias(bias)
+        return bias if bias is not None and bias.num_states > 1 else None
 
     def warm_up(self) -> None:
         """Loads the compiled search kernel (from numba's cache) and makes the index
