@@ -21,11 +21,13 @@ from hclg.search.options import DecoderOptions
 @click.option("--endpoint/--no-endpoint", "use_endpoint", default=True, show_default=True, help="Cut each utterance into segments at endpoints (Kaldi's rules); off: one segment an utterance.")
 @click.option("--priors", type=click.Path(exists=True, dir_okay=False), default=None, help="Priors to divide posteriors by (as hclg decode).")
 @click.option("--hotwords", type=click.Path(exists=True, dir_okay=False), default=None, help="Phrases to favour, one a line: 'phrase [boost]' (as hclg decode).")
+@click.option("--lattice", "lattice_out", default=None, help="Also write each segment's word lattice (key UTT-SEGMENT): ark,t:PATH, ark:PATH, npz:DIR or fst:DIR.")
 @click.option("--resume", is_flag=True, help="Keep the utterances the output already has done; skip them and append.")
 @options_from(DecoderOptions, skip=("word_times", "alignment", "lattice_beam", "prune_interval", "max_lattice_mem", "max_mem"))
 @options_from(EndpointOptions)
 @verbose_option()
-def stream_cmd(graph_dir, inputs, output, chunk_frames, partials, use_endpoint, priors, hotwords, resume, verbose, **kw):
+def stream_cmd(graph_dir, inputs, output, chunk_frames, partials, use_endpoint, priors, hotwords, lattice_out, resume,
+               verbose, **kw):
     """Decode posterior matrices chunk by chunk with GRAPH_DIR, as a streaming recognizer:
     partial results as they change, and one final result per endpointed segment, as JSON
     lines.
@@ -34,6 +36,8 @@ def stream_cmd(graph_dir, inputs, output, chunk_frames, partials, use_endpoint, 
     """
     import dataclasses
 
+    from hclg.lattice.archives import LatticeWriter, refuse_overwriting
+    from hclg.lattice.generation import LatticeDecoder
     from hclg.search.bias import read_hotwords
     from hclg.search.decoder import Decoder
     from hclg.search.likelihoods import read_priors
@@ -45,11 +49,24 @@ def stream_cmd(graph_dir, inputs, output, chunk_frames, partials, use_endpoint, 
     dec_kw = {k: v for k, v in kw.items() if k not in ep_names}
 
     def run():
-        dec = Decoder(graph_dir, DecoderOptions(**dec_kw), read_priors(priors) if priors else None)
+        if lattice_out and (resume or hotwords):
+            raise ValueError("--lattice is written once, from the start, with no hotwords: leave out --resume and "
+                             "--hotwords")
+        dec = (LatticeDecoder if lattice_out else Decoder)(graph_dir, DecoderOptions(**dec_kw),
+                                                          read_priors(priors) if priors else None)
         if hotwords:
             dec = dec.with_bias(read_hotwords(hotwords))
-        return stream_archives(dec, list(inputs), output, chunk_frames, EndpointOptions(**ep) if use_endpoint else None,
-                               partials, resume)
+        ep_opts = EndpointOptions(**ep) if use_endpoint else None
+        if not lattice_out:
+            return stream_archives(dec, list(inputs), output, chunk_frames, ep_opts, partials, resume)
+        refuse_overwriting(list(inputs), lattice_out)
+        with LatticeWriter(lattice_out) as writer:
+            def finalize(stream, segment):  # each segment's lattice, as its frames' whole decode makes it
+                res, lat = dec.finalize_lattice(stream)
+                writer.write(dataclasses.replace(lat, utt=f"{stream.utt}-{segment}"))
+                return res
+
+            return stream_archives(dec, list(inputs), output, chunk_frames, ep_opts, partials, resume, finalize)
 
     ok, failed = call(run)
     click.echo(f"streamed {ok}, failed {failed}", err=True)

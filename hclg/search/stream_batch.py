@@ -31,7 +31,7 @@ from hclg.search.resume import keep_done_lines
 
 
 def stream_utterance(decoder, utt: str, matrix, chunk_frames: int, endpoint: EndpointOptions | None,
-                     partials: bool = True) -> Iterator[dict]:
+                     partials: bool = True, finalize=None) -> Iterator[dict]:
     """The records of one utterance decoded as a stream (see the module doc).
 
     Args:
@@ -41,6 +41,8 @@ def stream_utterance(decoder, utt: str, matrix, chunk_frames: int, endpoint: End
         chunk_frames: frames a chunk.
         endpoint: the endpoint rules; None: one segment, ended by the input.
         partials: also yield the partial records.
+        finalize: ``(stream, segment) -> Result`` ends a segment (e.g. also writing its
+            lattice; its streams then keep their frames); default ``stream.finalize()``.
     """
     if chunk_frames < 1:
         raise ValueError(f"chunk_frames must be >= 1, got {chunk_frames}")
@@ -49,7 +51,11 @@ def stream_utterance(decoder, utt: str, matrix, chunk_frames: int, endpoint: End
         raise DecodeError(f"utterance {utt!r}: expected a [frames, columns] matrix, got shape {x.shape}")
     sec = decoder.frame_seconds
     segment, offset, pos = 0, 0, 0
-    stream = decoder.stream(utt, endpoint)
+    keep = finalize is not None
+    if finalize is None:
+        def finalize(st, _segment):
+            return st.finalize()
+    stream = decoder.stream(utt, endpoint, keep_loglikes=keep)
     last_text = None
     while pos < len(x):
         stream.accept(x[pos:pos + chunk_frames])
@@ -62,11 +68,11 @@ def stream_utterance(decoder, utt: str, matrix, chunk_frames: int, endpoint: End
                 yield {"utt": utt, "segment": segment, "partial": p.text, "certain": p.certain, "final": False,
                        "frames": offset + p.frames}
         if rule:
-            yield _final(stream.finalize(), utt, segment, offset, rule, sec)
+            yield _final(finalize(stream, segment), utt, segment, offset, rule, sec)
             segment, offset, last_text = segment + 1, pos, None
-            stream = decoder.stream(utt, endpoint)
+            stream = decoder.stream(utt, endpoint, keep_loglikes=keep)
     if stream.frames:
-        yield _final(stream.finalize(), utt, segment, offset, 0, sec)
+        yield _final(finalize(stream, segment), utt, segment, offset, 0, sec)
         segment += 1
     yield {"utt": utt, "done": True, "segments": segment}
 
@@ -80,14 +86,14 @@ def _final(r, utt: str, segment: int, offset: int, rule: int, sec: float) -> dic
 
 
 def stream_archives(decoder, inputs: list[str], output: str, chunk_frames: int, endpoint: EndpointOptions | None,
-                    partials: bool = True, resume: bool = False) -> tuple[int, int]:
+                    partials: bool = True, resume: bool = False, finalize=None) -> tuple[int, int]:
     """Streams every utterance of ``inputs`` (rspecifiers, .npy/.npz, folders) and writes
     the records as JSON lines to ``output`` (a file, or ``-`` for stdout).
 
     A file output is appended to utterance by utterance (each one's records written
     together, then flushed), so an interrupted run keeps the utterances it finished;
     ``resume`` keeps those (the ones with a ``done`` record; other lines are dropped) and
-    skips them. An input file is never written.
+    skips them. An input file is never written. ``finalize``: as :func:`stream_utterance`.
 
     Returns:
         (utterances done, utterances failed).
@@ -118,7 +124,7 @@ def stream_archives(decoder, inputs: list[str], output: str, chunk_frames: int, 
                     if isinstance(mat, Exception):
                         raise mat
                     lines = [json.dumps(r) for r in stream_utterance(decoder, utt, mat, chunk_frames, endpoint,
-                                                                      partials)]
+                                                                      partials, finalize)]
                     ok += 1
                 except HclgError as e:
                     lines = [json.dumps({"utt": utt, "error": str(e)})]

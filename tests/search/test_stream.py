@@ -360,3 +360,30 @@ def test_streams_with_blank_skipping_give_the_whole_decode(ctc_graph, small_comp
         for n in (1, 2, 3, 7, 25, len(m)):
             sizes = [n] * (len(m) // n) + ([len(m) % n] if len(m) % n else [])
             same(stream_decode(dec, m, sizes, utt), whole)
+
+
+def test_cli_stream_writes_each_segments_lattice(an4_graph, tmp_path):
+    """--lattice: one lattice per segment (key UTT-SEGMENT), made from the segment's
+    frames as their whole decode makes it: its best path is the segment's final text."""
+    from click.testing import CliRunner
+
+    from hclg.cli import main
+    from hclg.lattice.archives import read_lattices
+    from hclg.lattice.ops import best_path
+
+    r = CliRunner().invoke(main, ["stream", str(an4_graph), f"ark:{EXAMPLE / 'loglikes_demo.ark'}", "--input-kind",
+                                  "log-likelihoods", "-o", str(tmp_path / "s.jsonl"), "--lattice",
+                                  f"ark:{tmp_path / 'lat.ark'}", "--rule5-min-utterance-length", "1.2"])
+    assert r.exit_code == 0, r.output
+    finals = {f"{rec['utt']}-{rec['segment']}": rec["text"] for rec in map(json.loads, (tmp_path / "s.jsonl").open())
+              if rec.get("final")}
+    assert len(finals) > 6  # rule 5 at 1.2 s cut the longer utterances
+    lats = {lat.utt: lat for lat in read_lattices(f"ark:{tmp_path / 'lat.ark'}")}
+    assert set(lats) == set(finals)
+    wsym = Decoder(an4_graph, LL).graph.words.symbols
+    for key, lat in lats.items():
+        assert " ".join(wsym[w] for w in best_path(lat).words) == finals[key], key
+    r = CliRunner().invoke(main, ["stream", str(an4_graph), f"ark:{EXAMPLE / 'loglikes_demo.ark'}", "--input-kind",
+                                  "log-likelihoods", "-o", str(tmp_path / "s2.jsonl"), "--lattice",
+                                  f"ark:{tmp_path / 'lat2.ark'}", "--resume"])
+    assert r.exit_code != 0 and "--resume" in r.output and "Traceback" not in r.output
