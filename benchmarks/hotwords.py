@@ -27,7 +27,6 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from oracles import synth  # noqa: E402
 
 
 def random_phrases(words, n, rng):
@@ -72,29 +71,14 @@ def main() -> None:
     ap.add_argument("--utts", type=int, default=40)
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
-    from stream import SHARED_AN4, an4_ctc
-
-    from hclg.graph.graph_dir import load_graph
+    from stream import SHARED_AN4, an4_ctc, synthetic_sets
 
     with tempfile.TemporaryDirectory() as tmp:
         if SHARED_AN4.exists():
             g, mats = an4_ctc(tmp)
             bench("AN4 real CTC posteriors, AN4 CTC TLG (3-gram)", g, mats, "log-posteriors", args.repeat)
-    base = Path(args.bench) / f"v{args.size}"
-    lex = {}
-    if (base / "lexicon.txt").exists():
-        for line in open(base / "lexicon.txt"):
-            p = line.split()
-            lex.setdefault(p[0], p[1:])
-    for kind in ("ctc", "hmm"):
-        gdir = base / f"{kind}-graph"
-        if not gdir.exists():
-            print(f"\n(no {gdir}: run benchmarks/compile.py --sizes {args.size} first)")
-            continue
-        utts = synth.make_utterances(load_graph(gdir), lex, kind, args.utts)
-        bench(f"{args.size}-word {kind.upper()} graph, synthetic utterances", gdir, [u.scores for u in utts],
-              "log-likelihoods" if kind == "hmm" else "log-posteriors", args.repeat)
-
+    for kind, gdir, mats, input_kind in synthetic_sets(args.bench, args.size, args.utts):
+        bench(f"{args.size}-word {kind.upper()} graph, synthetic utterances", gdir, mats, input_kind, args.repeat)
 
 if __name__ == "__main__":
     main()

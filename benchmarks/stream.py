@@ -176,7 +176,6 @@ def main() -> None:
     ap.add_argument("--utts", type=int, default=60)
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
-    from hclg.graph.graph_dir import load_graph
 
     with tempfile.TemporaryDirectory() as tmp:
         if SHARED_AN4.exists():
@@ -184,22 +183,28 @@ def main() -> None:
             # the AN4 CTC model's frames are 30 ms (10 ms features subsampled by 3)
             bench("AN4 real CTC posteriors, AN4 CTC TLG (3-gram)", g, mats, "log-posteriors", args.repeat, fsf=3)
             hour_rss(g, mats, "log-posteriors", fsf=3)
-        base = Path(args.bench) / f"v{args.size}"
-        lex = {}
-        if (base / "lexicon.txt").exists():
-            for line in open(base / "lexicon.txt"):
-                p = line.split()
-                lex.setdefault(p[0], p[1:])
-        for kind in ("hmm", "ctc"):
-            gdir = base / f"{kind}-graph"
-            if not gdir.exists():
-                print(f"\n(no {gdir}: run benchmarks/compile.py --sizes {args.size} first)")
-                continue
-            graph = load_graph(gdir)
-            utts = synth.make_utterances(graph, lex, kind, args.utts)
-            bench(f"{args.size}-word {kind.upper()} graph, synthetic utterances", gdir, [u.scores for u in utts],
-                  "log-likelihoods" if kind == "hmm" else "log-posteriors", args.repeat)
+        for kind, gdir, mats, input_kind in synthetic_sets(args.bench, args.size, args.utts):
+            bench(f"{args.size}-word {kind.upper()} graph, synthetic utterances", gdir, mats, input_kind, args.repeat)
 
+
+def synthetic_sets(bench_dir, size, n_utts):
+    """(kind, graph dir, score matrices, input kind) of the synthetic utterances on the
+    ``size``-word graphs of benchmarks/compile.py (HMM, then CTC), those that exist."""
+    from hclg.graph.graph_dir import load_graph
+
+    base = Path(bench_dir) / f"v{size}"
+    lex = {}
+    if (base / "lexicon.txt").exists():
+        for line in open(base / "lexicon.txt"):
+            p = line.split()
+            lex.setdefault(p[0], p[1:])
+    for kind in ("hmm", "ctc"):
+        gdir = base / f"{kind}-graph"
+        if not gdir.exists():
+            print(f"\n(no {gdir}: run benchmarks/compile.py --sizes {size} first)")
+            continue
+        utts = synth.make_utterances(load_graph(gdir), lex, kind, n_utts)
+        yield kind, gdir, [u.scores for u in utts], "log-likelihoods" if kind == "hmm" else "log-posteriors"
 
 if __name__ == "__main__":
     main()

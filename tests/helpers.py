@@ -42,6 +42,19 @@ def best(F, x):
     return shortest(fst.compose(linear(x), F))
 
 
+def frame_lattice(i2c, ll):
+    """Every input label on every frame (labels with a column), weighted by its scaled
+    acoustic cost: composed with a graph, the exact Viterbi search space."""
+    import numpy as np
+
+    T = ll.shape[0]
+    labels = np.nonzero(i2c >= 0)[0]
+    c = fst.Compiler()
+    lines = [f"{t} {t + 1} {i} {i} {-float(ll[t, i2c[i]])!r}" for t in range(T) for i in labels] + [str(T)]
+    print("\n".join(lines), file=c)
+    return c.compile()
+
+
 def random_inputs(F, n, seed=0, max_len=200):
     """n input label sequences of random successful paths of F."""
     out, i = [], 0

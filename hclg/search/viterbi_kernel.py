@@ -52,6 +52,18 @@ def _add_link(links, n_links, prev, label, frame):
 
 
 @njit(cache=True, inline="always")
+def _bias_move(bias, cx, ol, w):
+    """(biasing state, cost) after an arc with output ``ol`` from biasing state ``cx`` at
+    cost ``w`` (without biasing: (0, w))."""
+    if bias is None:
+        return 0, w
+    if ol != 0:
+        nx, bc = bias_step(bias, cx, ol)
+        return nx, w + bc
+    return cx, w
+
+
+@njit(cache=True, inline="always")
 def _slot(index, d, cx, tok, n, bias):
     """The slot of token (state d, biasing state cx) in ``tok``, or -1 - (a new slot's
     number ``n``, made and chained) when it has none. Without biasing a state has at most
@@ -98,12 +110,7 @@ def _emit(t, frame, cur, nc, cut, nxt, nxt_index, g, loglikes, event_kind, links
             w = tc + e_arcw[E_REC * k + E_WEIGHT] + ac
             arcs += 1
             ol = e_arc[E_REC * k + E_OLABEL]
-            cx = 0
-            if bias is not None:
-                cx = c_ctx[i]
-                if ol != 0:
-                    cx, bc = bias_step(bias, cx, ol)
-                    w += bc
+            cx, w = _bias_move(bias, c_ctx[i], ol, w)
             if not w < next_cutoff:
                 continue
             if w + adaptive_beam < next_cutoff:
@@ -162,12 +169,7 @@ def _eps(frame, cutoff, tok, nc, index, stack, sp, g, links, n_links, bias):
         for k in range(off[2 * s + 1], off[2 * s + 3]):
             w = tc + n_arcw[N_REC * k + N_WEIGHT]
             ol = n_arc[N_REC * k + N_OLABEL]
-            cx = 0
-            if bias is not None:
-                cx = t_ctx[i]
-                if ol != 0:
-                    cx, bc = bias_step(bias, cx, ol)
-                    w += bc
+            cx, w = _bias_move(bias, t_ctx[i], ol, w)
             if w > cutoff:
                 continue
             d = n_arc[N_REC * k + N_NEXT]

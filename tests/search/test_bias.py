@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import pywrapfst as fst
-from helpers import shortest
+from helpers import frame_lattice, shortest
 
 from hclg.errors import DecodeError, InputFormatError
 from hclg.graph.symbols import SymbolTable
@@ -76,14 +76,9 @@ def to_fst(bias, n_words):
 
 
 def exhaustive_best_biased(graph_path, i2c, ll, bias_fst):
-    T = ll.shape[0]
-    labels = np.nonzero(i2c >= 0)[0]
-    c = fst.Compiler()
-    print("\n".join([f"{t} {t + 1} {i} {i} {-float(ll[t, i2c[i]])!r}" for t in range(T) for i in labels] + [str(T)]),
-          file=c)
     g = fst.Fst.read(str(graph_path / "HCLG.fst"))
     g.arcsort("ilabel")
-    fg = fst.compose(c.compile(), g)
+    fg = fst.compose(frame_lattice(i2c, ll), g)
     fg.arcsort("olabel")
     return shortest(fst.compose(fg, bias_fst)) or (float("inf"), None)
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 import pywrapfst as fst
-from helpers import shortest, utterances
+from helpers import frame_lattice, shortest, utterances
 
 import kaldi_decoder
 import kaldifst
@@ -15,15 +15,9 @@ from hclg.errors import DecodeError
 def exhaustive_best(hclg_path, i2c, ll):
     """Exact Viterbi: the frame lattice (every label every frame) composed with the graph,
     OpenFst's shortest path. Returns (cost, word ids)."""
-    T = ll.shape[0]
-    labels = np.nonzero(i2c >= 0)[0]
-    c = fst.Compiler()
-    lines = [f"{t} {t + 1} {i} {i} {-float(ll[t, i2c[i]])!r}" for t in range(T) for i in labels] + [str(T)]
-    print("\n".join(lines), file=c)
-    frames = c.compile()
     g = fst.Fst.read(str(hclg_path))
     g.arcsort("ilabel")
-    return shortest(fst.compose(frames, g)) or (float("inf"), None)
+    return shortest(fst.compose(frame_lattice(i2c, ll), g)) or (float("inf"), None)
 
 
 @pytest.mark.parametrize("kind", ["hmm", "ctc"])
