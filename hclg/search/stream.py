@@ -44,7 +44,7 @@ from hclg.search.viterbi_kernel import (
 
 #: records in use past which a chunk's end compacts the traceback (and past twice the
 #: records left by the last compaction)
-COMPACT_AT = 1024
+COMPACT_AT = 4096
 
 
 @dataclass(frozen=True)
