@@ -2,7 +2,8 @@
 kernel on its first call and keeps the machine code in its on-disk cache beside the
 package, so the first ``compile`` or ``decode`` of a fresh install would otherwise spend
 a minute compiling. This runs the library's real paths (graph recipes, 1-best and lattice
-search, lattice determinization and tools, CTC loss and alignment) on tiny inputs, so that every kernel is
+search, streams, hotwords, lattice determinization and tools, CTC loss and alignment) on tiny
+inputs, so that every kernel is
 compiled for the argument types real runs give it. ``make`` runs it once at install.
 """
 
@@ -99,3 +100,27 @@ def _run_everything() -> None:
             aligner.forward(x, ["cat", "and"], "warm-up")
             dec = aligner.decoder
             forward_backward(dec.search_graph, dec.loglikes(x), beam=16.0)
+            _streams(graph, kind, x)
+
+
+def _streams(graph, kind, x) -> None:
+    """Streams (chunks, partials, endpoints, certain records, segment lattices), with and
+    without hotwords and, on CTC graphs, blank skipping."""
+    from hclg.lattice.generation import LatticeDecoder
+    from hclg.search.options import DecoderOptions
+
+    for skip in (None, 0.9) if kind == "log-posteriors" else (None,):
+        dec = LatticeDecoder(graph, DecoderOptions(input_kind=kind, blank_skip_threshold=skip))
+        for bias in (None, [("cat and", 2.0)]):
+            dec.decode(x, bias=bias)
+            s = dec.stream("warm-up", bias=bias)
+            for i in range(0, len(x), 7):
+                s.accept(x[i:i + 7])
+                s.partial()
+                s.is_endpoint()
+            s._compact()  # (the records of 60 frames stay below the compaction threshold)
+            s.finalize()
+        if skip is None:
+            s = dec.stream("warm-up", keep_loglikes=True)
+            s.accept(x)
+            dec.finalize_lattice(s)

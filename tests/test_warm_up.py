@@ -1,5 +1,6 @@
 """`hclg warm-up` compiles every kernel that compile, decode (1-best, lattices, CTM,
-alignments), the lattice tools, forced alignment and the CTC loss use: after it, those commands compile nothing. Checked
+alignments, hotwords), streaming, the lattice tools, forced alignment and the CTC loss use: after it, those
+commands compile nothing. Checked
 with numba's own cache log (NUMBA_DEBUG_CACHE) in a fresh, empty cache directory."""
 
 import os
@@ -34,6 +35,13 @@ def test_after_warm_up_the_commands_compile_no_kernel(tmp_path):
     (tmp_path / "text").write_text((ex / "text_demo").read_text())
     out += run(["align", "--input-kind", "log-likelihoods", "--ctm", tmp_path / "a.ctm", tmp_path / "g",
                 tmp_path / "text", f"ark:{ex / 'loglikes_demo.ark'}"], env, tmp_path)
+    (tmp_path / "hot.txt").write_text("ENTER SEVENTY 8\n")
+    out += run(["decode", "--input-kind", "log-likelihoods", "-o", tmp_path / "hyp3.txt", "--hotwords",
+                tmp_path / "hot.txt", tmp_path / "g", f"ark:{ex / 'loglikes_demo.ark'}"], env, tmp_path)
+    out += run(["stream", "--input-kind", "log-likelihoods", "-o", tmp_path / "s.jsonl", "--lattice",
+                f"ark:{tmp_path / 'slat.ark'}", tmp_path / "g", f"ark:{ex / 'loglikes_demo.ark'}"], env, tmp_path)
+    out += run(["stream", "--input-kind", "log-likelihoods", "-o", tmp_path / "s2.jsonl", "--hotwords",
+                tmp_path / "hot.txt", tmp_path / "g", f"ark:{ex / 'loglikes_demo.ark'}"], env, tmp_path)
     ctc = subprocess.run([sys.executable, "-c", "import numpy as np; from hclg.transcript.ctc_loss import ctc_loss; "
                           "ctc_loss(np.log(np.full((3, 50, 9), 1 / 9, np.float32)), [[1, 2]] * 3, gradient='logits')"],
                          env=env, cwd=tmp_path, capture_output=True, text=True, timeout=900)
