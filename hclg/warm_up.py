@@ -101,6 +101,11 @@ def _run_everything() -> None:
             dec = aligner.decoder
             forward_backward(dec.search_graph, dec.loglikes(x), beam=16.0)
             _streams(graph, kind, x)
+        # a context-dependent graph (C o LG, as with a Kaldi tree or a context table)
+        phones = ("k", "ae", "t", "h", "n", "d", "SIL")
+        (tmp / "ctx.txt").write_text("".join(f"- {p} - {s} {3 * i + s}\n" for i, p in enumerate(phones)
+                                             for s in range(3)), encoding="utf-8")
+        compile_graph(tmp / "lexicon.txt", tmp / "lm.arpa", tmp / "cd", CompileOptions(context_table=str(tmp / "ctx.txt")))
 
 
 def _streams(graph, kind, x) -> None:
