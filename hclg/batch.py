@@ -1,8 +1,11 @@
-"""Decoding many utterances to files: what ``hclg decode`` does.
+"""Decoding many utterances to files: what ``hclg decode`` and ``hclg stream`` do.
 
 Each utterance's output is written and flushed as soon as it is decoded, so an
 interrupted run loses nothing and ``resume`` carries on after the last complete line.
 A bad utterance is reported and counted; the others are decoded.
+
+Longer than 400 lines: the two batches share their input iteration, output checks and
+decoder set-up here.
 """
 
 from __future__ import annotations
@@ -23,9 +26,11 @@ from hclg.errors import HclgError
 from hclg.lattice.archives import LatticeWriter, parse_spec, refuse_overwriting
 from hclg.lattice.generation import LatticeDecoder
 from hclg.search.alignments import AlignmentWriter, parse_alignment_spec
+from hclg.search.endpoint import EndpointOptions
 from hclg.search.matrix_readers import iter_matrices
 from hclg.search.options import DecoderOptions
 from hclg.search.resume import first_field, keep_done_lines
+from hclg.search.stream_records import stream_utterance
 
 log = logging.getLogger("hclg")
 
@@ -105,11 +110,23 @@ def text_output_path(spec: str) -> str:
     return m.group(3)
 
 
-def _json_utt(line: str) -> str:
+def _json_record(line: str) -> dict:
     try:
-        return json.loads(line).get("utt", "")
+        return json.loads(line)
     except ValueError:  # a torn last line
-        return ""
+        return {}
+
+
+def _json_utt(line: str) -> str:
+    return _json_record(line).get("utt", "")
+
+
+def _done_streams(path) -> set[str]:
+    """The utterances a stream output has finished (their ``done`` record is there)."""
+    if not Path(path).exists():
+        return set()
+    with open(path, encoding="utf-8") as fh:
+        return {r["utt"] for r in map(_json_record, fh) if r.get("done")}
 
 
 def _check_outputs(inputs, jobs, text_outputs, lattice_out, alignments_out=None) -> None:
@@ -330,3 +347,65 @@ def decode_batch(graph, inputs, options: DecoderOptions = DecoderOptions(), text
 
 
 __all__ = ["BatchSummary", "decode_batch"]
+
+
+def stream_batch(graph, inputs, options: DecoderOptions, output: str = "-", chunk_frames: int = 30,
+                 endpoint: EndpointOptions | None = None, partials: bool = True, resume: bool = False,
+                 log_priors: np.ndarray | None = None, hotwords: list | None = None,
+                 lattice_out: str | None = None) -> tuple[int, int]:
+    """Decodes every utterance of ``inputs`` as a stream (``hclg stream``) and writes its
+    records (:mod:`hclg.search.stream_records`) as JSON lines to ``output`` (a file, or
+    ``-`` for stdout).
+
+    A file output is appended to utterance by utterance (each one's records written
+    together, then flushed), so an interrupted run keeps the utterances it finished;
+    ``resume`` keeps those (the ones with a ``done`` record; other lines are dropped) and
+    skips them. An input is never written.
+
+    Args:
+        graph, inputs, options, log_priors, hotwords: as :func:`decode_batch`.
+        chunk_frames: frames fed at a time.
+        endpoint: the endpoint rules; None: one segment an utterance.
+        partials: also write the partial records.
+        lattice_out: also write each segment's lattice (key ``UTT-SEGMENT``), made from its
+            frames as their whole decode makes it. Not with ``resume`` or ``hotwords``.
+
+    Returns:
+        (utterances done, utterances failed).
+    """
+    if lattice_out and resume:
+        raise ValueError("--lattice is written once, from the start: leave out --resume")
+    _check_outputs(inputs, 1, (output,), lattice_out)
+    decoder = _batch_decoder(graph, options, log_priors, hotwords, lattice_out)
+    done = _done_streams(output) if resume and output != "-" else set()
+    if output != "-" and resume:
+        keep_done_lines(output, done, _json_utt)
+    elif output != "-":
+        Path(output).unlink(missing_ok=True)
+    fh = sys.stdout if output == "-" else open(output, "a", encoding="utf-8")  # noqa: SIM115 - closed below
+    lat_w = LatticeWriter(lattice_out) if lattice_out else None
+
+    def finalize(stream, segment):  # ends a segment, writing its lattice
+        res, lat = decoder.finalize_lattice(stream)
+        lat_w.write(dataclasses.replace(lat, utt=f"{stream.utt}-{segment}"))
+        return res
+
+    tally = _Tally()
+    try:
+        for utt, mat in _utterances(inputs, decoder, done, tally):  # unreadable ones counted and logged
+            try:
+                lines = [json.dumps(r) for r in stream_utterance(decoder, utt, mat, chunk_frames, endpoint, partials,
+                                                                  finalize if lat_w else None)]
+                tally.decoded += 1
+            except HclgError as e:
+                log.error("%s", e)
+                lines = [json.dumps({"utt": utt, "error": str(e)})]
+                tally.failed += 1
+            fh.write("".join(line + "\n" for line in lines))
+            fh.flush()
+    finally:
+        if output != "-":
+            fh.close()
+        if lat_w:
+            lat_w.close()
+    return tally.decoded, tally.failed

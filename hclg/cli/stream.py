@@ -3,6 +3,7 @@ results and endpointing (JSON lines)."""
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 
 import click
@@ -34,41 +35,17 @@ def stream_cmd(graph_dir, inputs, output, chunk_frames, partials, use_endpoint, 
 
     Exits with status 1 if any utterance failed; the others are still decoded.
     """
-    import dataclasses
-
-    from hclg.lattice.archives import LatticeWriter, refuse_overwriting
-    from hclg.lattice.generation import LatticeDecoder
+    from hclg.batch import stream_batch
     from hclg.search.bias import read_hotwords
-    from hclg.search.decoder import Decoder
     from hclg.search.likelihoods import read_priors
-    from hclg.search.stream_batch import stream_archives
 
     setup_logging(verbose)
     ep_names = {f.name for f in dataclasses.fields(EndpointOptions)}
-    ep = {k: v for k, v in kw.items() if k in ep_names}
-    dec_kw = {k: v for k, v in kw.items() if k not in ep_names}
-
-    def run():
-        if lattice_out and (resume or hotwords):
-            raise ValueError("--lattice is written once, from the start, with no hotwords: leave out --resume and "
-                             "--hotwords")
-        dec = (LatticeDecoder if lattice_out else Decoder)(graph_dir, DecoderOptions(**dec_kw),
-                                                          read_priors(priors) if priors else None)
-        if hotwords:
-            dec = dec.with_bias(read_hotwords(hotwords))
-        ep_opts = EndpointOptions(**ep) if use_endpoint else None
-        if not lattice_out:
-            return stream_archives(dec, list(inputs), output, chunk_frames, ep_opts, partials, resume)
-        refuse_overwriting(list(inputs), lattice_out)
-        with LatticeWriter(lattice_out) as writer:
-            def finalize(stream, segment):  # each segment's lattice, as its frames' whole decode makes it
-                res, lat = dec.finalize_lattice(stream)
-                writer.write(dataclasses.replace(lat, utt=f"{stream.utt}-{segment}"))
-                return res
-
-            return stream_archives(dec, list(inputs), output, chunk_frames, ep_opts, partials, resume, finalize)
-
-    ok, failed = call(run)
+    ep = EndpointOptions(**{k: v for k, v in kw.items() if k in ep_names}) if use_endpoint else None
+    opts = DecoderOptions(**{k: v for k, v in kw.items() if k not in ep_names})
+    ok, failed = call(lambda: stream_batch(graph_dir, list(inputs), opts, output, chunk_frames, ep, partials, resume,
+                                           read_priors(priors) if priors else None,
+                                           read_hotwords(hotwords) if hotwords else None, lattice_out))
     click.echo(f"streamed {ok}, failed {failed}", err=True)
     if failed:
         sys.exit(1)

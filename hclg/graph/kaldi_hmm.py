@@ -113,8 +113,8 @@ def kaldi_h_parts(model_path, tree_path, phones, L, LG):
         (unit, transition id) arcs or None for a monophone H over phones).
     """
     kaldi_phones = SymbolTable.read(phones)
-    table = transition_table_for(model_path, kaldi_phones, L.phones)
     model = read_transition_model(model_path)
+    table = transition_table_for(model, kaldi_phones, L.phones)
     tree = read_kaldi_tree(tree_path) if tree_path else None
     if tree is None or tree.context_width == 1:
         check_monophone(model, tree)

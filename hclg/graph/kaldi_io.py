@@ -90,26 +90,24 @@ class KaldiObjectReader:
         return t
 
     def int32(self) -> int:
+        return self._int4((4,), "<i", "a 4-byte integer")
+
+    def uint32(self) -> int:
+        """Kaldi's WriteBasicType of an unsigned 32-bit integer (size byte -4 in binary)."""
+        return self._int4((0xFC, 4), "<I", "a 4-byte unsigned integer")
+
+    def _int4(self, size_bytes, fmt: str, what: str) -> int:
         if self.binary:
-            if self._take(1) != b"\x04":
+            if self._take(1)[0] not in size_bytes:
                 self.pos -= 1
-                self.fail("expected a 4-byte integer")
-            return struct.unpack("<i", self._take(4))[0]
+                self.fail(f"expected {what}")
+            return struct.unpack(fmt, self._take(4))[0]
         t = self._text()
         try:
             return int(t)
         except ValueError:
             self.pos -= 1
             self.fail(f"expected an integer, found {t[:40]!r}")
-
-    def uint32(self) -> int:
-        """Kaldi's WriteBasicType of an unsigned 32-bit integer (size byte -4 in binary)."""
-        if self.binary:
-            if self._take(1) not in (b"\xfc", b"\x04"):
-                self.pos -= 1
-                self.fail("expected a 4-byte unsigned integer")
-            return struct.unpack("<I", self._take(4))[0]
-        return self.int32()
 
     def float32(self) -> float:
         if self.binary:

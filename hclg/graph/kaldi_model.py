@@ -187,7 +187,7 @@ def transition_table_for(model, kaldi_phones, phones) -> TransitionTable:
     and each transition's phone (and H's output unit) is the phone of that name.
 
     Args:
-        model: Kaldi ``final.mdl`` (monophone: the table has no context).
+        model: a KaldiTransitionModel (:func:`read_transition_model`).
         kaldi_phones: the model's ``phones.txt`` (a SymbolTable): its phone ids by name.
         phones: the graph's phone table (a SymbolTable).
 
@@ -196,11 +196,11 @@ def transition_table_for(model, kaldi_phones, phones) -> TransitionTable:
     """
     from hclg.errors import GraphBuildError
 
-    table = read_transition_model(model).transition_table()
+    table = model.transition_table()
     remap = np.zeros(len(kaldi_phones), np.int32)
     for kid in sorted(set(table.phone[1:].tolist())):
         if not 0 < kid < len(kaldi_phones):
-            raise GraphBuildError(f"{model}: phone id {kid} is not in the phone table given with it")
+            raise GraphBuildError(f"{model.path}: phone id {kid} is not in the phone table given with it")
         name = kaldi_phones.symbols[kid]
         if name not in phones.symbols:
             continue  # a phone the lexicon never uses: unit 0, which H leaves out (its ids stay unused)

@@ -25,18 +25,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from hclg.errors import DecodeError
+from hclg.fst.growable import grown
 from hclg.search.endpoint import EndpointOptions, endpoint_rule
 from hclg.search.kernel_state import EVENT_PHONE_END, EVENT_TOKEN, TraceLinks
 from hclg.search.likelihoods import BlankSkipper
 from hclg.search.result import Result
-from hclg.search.stream_kernel import (
-    best_slots,
-    compact_trace,
-    path_words,
-    trailing_silence,
-)
+from hclg.search.stream_kernel import compact_trace, path_records, trailing_silence
 from hclg.search.viterbi_kernel import (
     ViterbiOutput,
+    best_slots,
+    final_best,
     viterbi_advance,
     viterbi_release,
     viterbi_start,
@@ -87,12 +85,10 @@ def stream_events(decoder) -> tuple[np.ndarray, np.ndarray]:
     each blank run too; silence is a nonword unit, or the blank. The records the
     whole-utterance search would not make are left out of the final Result."""
     ev = decoder.label_event_kind.copy()
-    is_sil = np.zeros(len(ev), dtype=np.bool_)
     names = decoder.graph.units.symbols
-    units = decoder.unit_of_label
-    for il in range(1, len(ev)):
-        u = int(units[il])
-        is_sil[il] = 0 <= u < len(names) and names[u] in decoder.nonword_units
+    silent_units = [u for u, name in enumerate(names) if name in decoder.nonword_units]
+    is_sil = np.isin(decoder.unit_of_label[:len(ev)], silent_units)
+    is_sil[0] = False
     if decoder.is_ctc:
         blank = decoder.blank_column + 1
         ev[blank] = EVENT_TOKEN
@@ -170,15 +166,10 @@ class Stream:
         if not rows:
             return None
         need = self._n_kept + len(idx)
-        if need > len(self._kept):
-            self._kept = np.resize(self._kept, max(need, 2 * len(self._kept), 256))
+        self._kept = grown(self._kept, need)
         self._kept[self._n_kept:need] = idx
         self._n_kept = need
         return np.ascontiguousarray(np.stack(rows), dtype=np.float32)
-
-    def _input_frame(self, f: int) -> int:
-        """The input frame number of search frame ``f``."""
-        return int(self._kept[f]) if self._skipper is not None else f
 
     def _compact(self) -> None:
         st = self._st
@@ -187,10 +178,7 @@ class Stream:
         m = len(labels)
         if m:
             need = self._n_done + m
-            if need > len(self._done_labels):
-                cap = max(need, 2 * len(self._done_labels), 256)
-                self._done_labels = np.resize(self._done_labels, cap)
-                self._done_frames = np.resize(self._done_frames, cap)
+            self._done_labels, self._done_frames = grown(self._done_labels, need), grown(self._done_frames, need)
             self._done_labels[self._n_done:need] = labels
             self._done_frames[self._n_done:need] = frames
             self._n_done = need
@@ -205,30 +193,31 @@ class Stream:
         """Frames taken so far (with blank skipping, also the ones skipped)."""
         return self._in_frames
 
+    def _best(self):
+        """best_slots of the tokens now: (best, its cost, best with finals, that total)."""
+        st = self._st
+        return best_slots(st.cur, st.nc, self.decoder.search_graph.final, self.bias)
+
     def partial(self) -> Partial:
         """The best words so far (see the module doc); cheap: the traceback walked is only
         the part not yet certain."""
-        st = self._st
-        best, _, _, _ = best_slots(st.cur, st.nc, self.decoder.search_graph.final, self.bias)
-        tail = path_words(st.links, int(st.cur.link[best])).tolist() if best >= 0 else []
+        best = self._best()[0]
+        tail = path_records(self._st.links, int(self._st.cur.link[best]))[0] if best >= 0 else np.empty(0, np.int32)
         wsym = self.decoder.graph.words.symbols
-        return Partial(self._certain, tuple(wsym[w] for w in tail), self.frames)
+        return Partial(self._certain, tuple(wsym[w] for w in tail[tail > 0].tolist()), self.frames)
 
-    def final_relative_cost(self) -> float:
+    def final_relative_cost(self, slots=None) -> float:
         """Best cost with final costs minus best cost (Kaldi's FinalRelativeCost): 0 when
-        the best token is final, inf when none is."""
-        st = self._st
-        _, best_cost, fbest, fbest_total = best_slots(st.cur, st.nc, self.decoder.search_graph.final,
-                                                      self.bias)
+        the best token is final, inf when none is. ``slots``: :meth:`_best`'s, if at hand."""
+        _, best_cost, fbest, fbest_total = slots or self._best()
         return float(fbest_total - best_cost) if fbest >= 0 else float("inf")
 
-    def trailing_silence_frames(self) -> int:
+    def trailing_silence_frames(self, slots=None) -> int:
         """Frames of silence at the end of the best path (Kaldi's TrailingSilenceLength)."""
-        st = self._st
-        best, _, _, _ = best_slots(st.cur, st.nc, self.decoder.search_graph.final, self.bias)
+        best = (slots or self._best())[0]
         if best < 0:
             return 0
-        start, to_root = trailing_silence(st.links, int(st.cur.link[best]), self.is_silence)
+        start, to_root = trailing_silence(self._st.links, int(self._st.cur.link[best]), self.is_silence)
         if to_root:  # silence back to the certain prefix: its own trailing silence goes on before
             labels, frames = self._done_labels[:self._n_done], self._done_frames[:self._n_done]
             for k in range(self._n_done - 1, -1, -1):
@@ -239,7 +228,7 @@ class Stream:
             else:
                 start = 0
         if self._skipper is not None:  # search frames -> input frames; a pending skipped run is blank
-            start = self._input_frame(start) if 0 <= start < self._n_kept else -1
+            start = int(self._kept[start]) if 0 <= start < self._n_kept else -1
             if start < 0 and self._skipper.run_start >= 0:
                 start = self._skipper.run_start
         return self.frames - start if start >= 0 else 0
@@ -247,8 +236,9 @@ class Stream:
     def endpoint_rule(self) -> int:
         """The first of Kaldi's endpoint rules that fires now (1..5), 0 if none."""
         sec = self.decoder.frame_seconds
-        return endpoint_rule(self.endpoint_options, self.trailing_silence_frames() * sec, self.final_relative_cost(),
-                             self.frames * sec)
+        slots = self._best()
+        return endpoint_rule(self.endpoint_options, self.trailing_silence_frames(slots) * sec,
+                             self.final_relative_cost(slots), self.frames * sec)
 
     def is_endpoint(self) -> bool:
         """Whether an endpoint rule fires (Kaldi's EndpointDetected)."""
@@ -281,9 +271,7 @@ class Stream:
         d.give_back_indices(self._indices)
         if self._in_frames == 0:
             raise DecodeError(f"utterance {self.utt!r}: no frames")
-        best, best_cost, fbest, fbest_total = best_slots(st.cur, st.nc, d.search_graph.final, self.bias)
-        reached = fbest >= 0
-        slot, total = (fbest, fbest_total) if reached else (best, best_cost)
+        slot, total, reached = final_best(st.cur, st.nc, d.search_graph.final, self.bias)
         link = int(st.cur.link[slot]) if slot >= 0 else -1
         links, head = self._joined_links(st, link)
         out = ViterbiOutput(float(total), float(st.cur.ac[slot]) if slot >= 0 else 0.0, head, reached, links,
@@ -296,20 +284,13 @@ class Stream:
     def _joined_links(self, st, link: int):
         """The certain records and the best path's, as one chain without the streaming's
         own events (CTC blank starts), as the whole-utterance search writes it."""
-        labels, frames = [], []
-        x = link
-        while x >= 0:
-            labels.append(int(st.links.label[x]))
-            frames.append(int(st.links.frame[x]))
-            x = int(st.links.prev[x])
-        lab = np.concatenate([self._done_labels[:self._n_done], np.array(labels[::-1], np.int32)])
-        fr = np.concatenate([self._done_frames[:self._n_done], np.array(frames[::-1], np.int32)])
+        labels, frames = path_records(st.links, link)
+        lab = np.concatenate([self._done_labels[:self._n_done], labels])
+        fr = np.concatenate([self._done_frames[:self._n_done], frames])
         kind = self.decoder.event_kind[-np.minimum(lab, 0)]  # what the whole-utterance search records
         keep = (lab > 0) | (kind == EVENT_PHONE_END) | (kind == EVENT_TOKEN)
-        lab, fr = lab[keep], fr[keep]
-        n = len(lab)
-        prev = np.arange(-1, n - 1, dtype=np.int32)
-        return TraceLinks(prev, lab.astype(np.int32), fr.astype(np.int32)), n - 1
+        n = int(keep.sum())
+        return TraceLinks(np.arange(-1, n - 1, dtype=np.int32), lab[keep], fr[keep]), n - 1
 
 
 __all__ = ["Partial", "Stream"]

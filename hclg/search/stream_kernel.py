@@ -1,7 +1,7 @@
 """Kernels of the streaming search (:mod:`hclg.search.stream`) over the 1-best search's
 state (:class:`hclg.search.kernel_state.ViterbiState`): the traceback's certain prefix cut
 off and its records compacted (bounded memory on streams of any length), the best token
-with and without final costs, and the trailing silence of the best path (Kaldi's
+(:func:`hclg.search.viterbi_kernel.best_slots`), and the trailing silence of the best path (Kaldi's
 ``TrailingSilenceLength``)."""
 
 from __future__ import annotations
@@ -92,25 +92,6 @@ def compact_trace(links, n_links, tok_link, nc):
 
 
 @njit(cache=True)
-def best_slots(tok, nc, final, bias):
-    """(best slot, its cost, best slot with final costs, that total) of ``nc`` tokens;
-    slots -1 when there are none (or none is final). With ``bias``, a final cost includes
-    the credit of a partly matched phrase, given back."""
-    best, best_cost = -1, INF
-    fbest, fbest_total = -1, INF
-    for i in range(nc):
-        c = tok.cost[i]
-        if c < best_cost:
-            best, best_cost = i, c
-        f = final[tok.state[i]]
-        if bias is not None:
-            f += bias.phi[tok.ctx[i]]
-        if f < INF and c + f < fbest_total:
-            fbest, fbest_total = i, c + f
-    return best, best_cost, fbest, fbest_total
-
-
-@njit(cache=True)
 def trailing_silence(links, link, is_silence):
     """Where the trailing silence of a path starts, from its event records (a unit's first
     frame: HMM phone starts, CTC token and blank starts), as Kaldi's TrailingSilenceLength
@@ -134,19 +115,18 @@ def trailing_silence(links, link, is_silence):
 
 
 @njit(cache=True)
-def path_words(links, link):
-    """The word labels on a path's records, oldest first."""
+def path_records(links, link):
+    """(labels, frames) of a path's records, oldest first."""
     n = 0
     x = link
     while x >= 0:
-        if links.label[x] > 0:
-            n += 1
+        n += 1
         x = links.prev[x]
-    out = np.empty(n, np.int32)
+    labels = np.empty(n, np.int32)
+    frames = np.empty(n, np.int32)
     x = link
-    while x >= 0:
-        if links.label[x] > 0:
-            n -= 1
-            out[n] = links.label[x]
+    for j in range(n - 1, -1, -1):
+        labels[j] = links.label[x]
+        frames[j] = links.frame[x]
         x = links.prev[x]
-    return out
+    return labels, frames

@@ -54,9 +54,7 @@ def _add_link(links, n_links, prev, label, frame):
 @njit(cache=True, inline="always")
 def _bias_move(bias, cx, ol, w):
     """(biasing state, cost) after an arc with output ``ol`` from biasing state ``cx`` at
-    cost ``w`` (without biasing: (0, w))."""
-    if bias is None:
-        return 0, w
+    cost ``w``."""
     if ol != 0:
         nx, bc = bias_step(bias, cx, ol)
         return nx, w + bc
@@ -105,12 +103,16 @@ def _emit(t, frame, cur, nc, cut, nxt, nxt_index, g, loglikes, event_kind, links
         if not tc < weight_cutoff:
             continue
         s = cur.state[i]
+        cx0 = 0
+        if bias is not None:
+            cx0 = c_ctx[i]
         for k in range(off[2 * s], off[2 * s + 2]):
             ac = -loglikes[t, e_arc[E_REC * k + E_COLUMN]]
             w = tc + e_arcw[E_REC * k + E_WEIGHT] + ac
             arcs += 1
-            ol = e_arc[E_REC * k + E_OLABEL]
-            cx, w = _bias_move(bias, c_ctx[i], ol, w)
+            cx = cx0
+            if bias is not None:  # before the cutoff: a boost may keep the arc
+                cx, w = _bias_move(bias, cx0, e_arc[E_REC * k + E_OLABEL], w)
             if not w < next_cutoff:
                 continue
             if w + adaptive_beam < next_cutoff:
@@ -126,6 +128,7 @@ def _emit(t, frame, cur, nc, cut, nxt, nxt_index, g, loglikes, event_kind, links
             x_cost[j] = w
             x_ac[j] = c_ac[i] + ac
             il = e_arc[E_REC * k + E_ILABEL]
+            ol = e_arc[E_REC * k + E_OLABEL]
             link = c_link[i]
             kind = event_kind[il]
             if ol != 0:
@@ -166,10 +169,14 @@ def _eps(frame, cutoff, tok, nc, index, stack, sp, g, links, n_links, bias):
         tc = t_cost[i]
         if tc > cutoff:
             continue
+        cx0 = 0
+        if bias is not None:
+            cx0 = t_ctx[i]
         for k in range(off[2 * s + 1], off[2 * s + 3]):
             w = tc + n_arcw[N_REC * k + N_WEIGHT]
-            ol = n_arc[N_REC * k + N_OLABEL]
-            cx, w = _bias_move(bias, t_ctx[i], ol, w)
+            cx = cx0
+            if bias is not None:
+                cx, w = _bias_move(bias, cx0, n_arc[N_REC * k + N_OLABEL], w)
             if w > cutoff:
                 continue
             d = n_arc[N_REC * k + N_NEXT]
@@ -184,6 +191,7 @@ def _eps(frame, cutoff, tok, nc, index, stack, sp, g, links, n_links, bias):
             t_ac[j] = t_ac[i]
             t_last[j] = t_last[i]
             link = t_link[i]
+            ol = n_arc[N_REC * k + N_OLABEL]
             if ol != 0:
                 link = _add_link(links, n_links, link, ol, frame)
                 n_links += 1
@@ -194,27 +202,32 @@ def _eps(frame, cutoff, tok, nc, index, stack, sp, g, links, n_links, bias):
 
 
 @njit(cache=True)
-def _best_token(tok, nc, final, bias):
-    """(slot, total cost, reached final) of the best token, final costs included when some
-    token is final (with ``bias``, the credit of a partly matched phrase given back), else
-    the best partial one (slot -1: no tokens)."""
-    state, cost = tok.state, tok.cost
-    best = -1
-    best_total = INF
+def best_slots(tok, nc, final, bias):
+    """(best slot, its cost, best slot with final costs, that total) of ``nc`` tokens;
+    slots -1 when there are none (or none is final). With ``bias``, a final cost includes
+    the credit of a partly matched phrase, given back."""
+    best, best_cost = -1, INF
+    fbest, fbest_total = -1, INF
     for i in range(nc):
-        f = final[state[i]]
+        c = tok.cost[i]
+        if c < best_cost:
+            best, best_cost = i, c
+        f = final[tok.state[i]]
         if bias is not None:
             f += bias.phi[tok.ctx[i]]
-        if f < INF and cost[i] + f < best_total:
-            best_total = cost[i] + f
-            best = i
-    if best >= 0:
-        return best, best_total, True
-    for i in range(nc):
-        if cost[i] < best_total:
-            best_total = cost[i]
-            best = i
-    return best, best_total, False
+        if f < INF and c + f < fbest_total:
+            fbest, fbest_total = i, c + f
+    return best, best_cost, fbest, fbest_total
+
+
+@njit(cache=True)
+def final_best(tok, nc, final, bias):
+    """(slot, total cost, reached final) of the utterance's best token: final costs
+    included when some token is final, else the best partial one (slot -1: no tokens)."""
+    best, best_cost, fbest, fbest_total = best_slots(tok, nc, final, bias)
+    if fbest >= 0:
+        return fbest, fbest_total, True
+    return best, best_cost, False
 
 
 @njit(cache=True)
@@ -334,7 +347,7 @@ def viterbi(g, loglikes, event_kind, opts, index_a, index_b, bias=None):
         ViterbiOutput.
     """
     st = viterbi_advance(viterbi_start(g, index_a, index_b, bias), g, loglikes, event_kind, opts, bias)
-    best, best_total, reached_final = _best_token(st.cur, st.nc, g.final, bias)
+    best, best_total, reached_final = final_best(st.cur, st.nc, g.final, bias)
     best_ac = 0.0
     best_link = -1
     if best >= 0:

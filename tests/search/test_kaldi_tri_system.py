@@ -19,6 +19,7 @@ from helpers import ROOT
 from oracles.kaldi_gmm import recipe_test_loglikes
 from oracles.kaldi_rules import (
     KALDI_OPTIONS,
+    assert_same_graph,
     kaldi_word_times,
     lattice_best_paths,
     read_decode_log,
@@ -38,27 +39,6 @@ MONO = ROOT / "tests" / "data" / "kaldi_mono_system"
 def tri_system(tmp_path_factory):
     out = import_kaldi_graph(TRI / "graph", TRI / "final.mdl", tmp_path_factory.mktemp("tri") / "graph")
     return out, recipe_test_loglikes(TRI / "final.mdl"), read_decode_log(TRI / "decode.1.log")
-
-
-def assert_same_graph(mine, kaldis, ll):
-    """Graph ``mine`` (compiled by hclg) decodes as Kaldi's own (imported): the same words,
-    frame alignments and word times on every utterance, costs within Kaldi's weight
-    rounding, the same sum over all paths (forward algorithm, within 0.02: Kaldi's weight
-    quantisation over ~400 frames), and it is no larger."""
-    from hclg.transcript.forward import forward_backward
-
-    a, b = Decoder(mine, KALDI_OPTIONS), Decoder(kaldis, KALDI_OPTIONS)
-    for utt in sorted(ll):
-        ra, rb = a.decode(ll[utt], utt), b.decode(ll[utt], utt)
-        assert ra.words == rb.words and ra.alignment == rb.alignment, utt
-        assert ra.cost == pytest.approx(rb.cost, abs=0.01), utt
-        assert (ra.start_frames, ra.end_frames) == (rb.start_frames, rb.end_frames), utt
-    mine_n, kaldis_n = a.graph.manifest["counts"], b.graph.manifest["counts"]
-    assert mine_n["states"] <= kaldis_n["states"] and mine_n["arcs"] <= kaldis_n["arcs"]
-    for utt in sorted(ll)[:10]:
-        x = a.loglikes(ll[utt], utt)
-        assert forward_backward(a.search_graph, x).log_likelihood == pytest.approx(
-            forward_backward(b.search_graph, x).log_likelihood, abs=0.02), utt
 
 
 @pytest.mark.parametrize("system", ["kaldi_tri_system", "kaldi_mono_system"])
