@@ -118,3 +118,29 @@ def assert_same_graph(mine, kaldis, ll):
         x = a.loglikes(ll[utt], utt)
         assert forward_backward(a.search_graph, x).log_likelihood == pytest.approx(
             forward_backward(b.search_graph, x).log_likelihood, abs=0.02), utt
+
+
+def assert_decodes_as_kaldi(graph, ll, log, best, times=None) -> int:
+    """Decoding ``ll`` on ``graph`` gives Kaldi's decode-log words and "Log-like per frame"
+    (printed with 6 digits), and the words and frame alignment of the best path of Kaldi's
+    lattices (``best``); with ``times`` = (transition model, word_boundary), also Kaldi's
+    word times. Returns the words checked."""
+    import pytest
+
+    from hclg.search.decoder import Decoder
+
+    dec = Decoder(graph, KALDI_OPTIONS)
+    wsym = dec.graph.words.symbols
+    assert len(ll) == len(best) == 55
+    checked = 0
+    for utt in sorted(ll):
+        r = dec.decode(ll[utt], utt)
+        assert list(r.words) == log[utt]["words"], utt
+        assert -r.cost / r.frames == pytest.approx(log[utt]["loglike"], abs=6e-5), utt
+        words, ali = best[utt]
+        assert [wsym[w] for w in words] == list(r.words), utt
+        assert list(r.alignment) == ali, utt
+        if times is not None:
+            assert list(zip(r.start_frames, r.end_frames)) == kaldi_word_times(ali, words, *times), utt
+        checked += len(words)
+    return checked

@@ -20,6 +20,7 @@ from helpers import ROOT
 from oracles.kaldi_gmm import recipe_test_loglikes
 from oracles.kaldi_rules import (
     KALDI_OPTIONS,
+    assert_decodes_as_kaldi,
     assert_same_graph,
     kaldi_split_to_phones,
     kaldi_word_times,
@@ -63,18 +64,7 @@ def test_transition_model_is_read_as_kaldi_numbers_it():
 
 def test_kaldi_graph_decodes_to_kaldis_words_costs_and_alignments(kaldi_system):
     graph, ll, log = kaldi_system
-    dec = Decoder(graph, KALDI_OPTIONS)
-    best = kaldi_best_paths()
-    wsym = dec.graph.words.symbols
-    assert len(ll) == len(best) == 55
-    for utt in sorted(ll):
-        r = dec.decode(ll[utt], utt)
-        assert list(r.words) == log[utt]["words"], utt
-        # Kaldi prints -(graph + scaled acoustic cost) / frames with 6 digits
-        assert -r.cost / r.frames == pytest.approx(log[utt]["loglike"], abs=6e-5), utt
-        words, ali = best[utt]
-        assert [wsym[w] for w in words] == list(r.words), utt
-        assert list(r.alignment) == ali, utt
+    assert_decodes_as_kaldi(graph, ll, log, kaldi_best_paths())
 
 
 def test_word_times_on_a_kaldi_graph_are_kaldis(kaldi_system):

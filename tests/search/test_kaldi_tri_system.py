@@ -19,8 +19,8 @@ from helpers import ROOT
 from oracles.kaldi_gmm import recipe_test_loglikes
 from oracles.kaldi_rules import (
     KALDI_OPTIONS,
+    assert_decodes_as_kaldi,
     assert_same_graph,
-    kaldi_word_times,
     lattice_best_paths,
     read_decode_log,
     read_word_boundary,
@@ -89,23 +89,8 @@ def test_truncated_or_foreign_tree_is_refused_naming_the_file(tmp_path):
 
 def test_imported_triphone_graph_decodes_to_kaldis_words_loglikes_and_alignments(tri_system):
     graph, ll, log = tri_system
-    dec = Decoder(graph, KALDI_OPTIONS)
-    best = lattice_best_paths(TRI / "lat.1.gz")
-    tm = read_transition_model(TRI / "final.mdl")
-    wb = read_word_boundary(TRI / "graph" / "phones" / "word_boundary.int")
-    wsym = dec.graph.words.symbols
-    assert len(ll) == len(best) == 55
-    words_checked = 0
-    for utt in sorted(ll):
-        r = dec.decode(ll[utt], utt)
-        assert list(r.words) == log[utt]["words"], utt
-        assert -r.cost / r.frames == pytest.approx(log[utt]["loglike"], abs=6e-5), utt
-        words, ali = best[utt]
-        assert [wsym[w] for w in words] == list(r.words), utt
-        assert list(r.alignment) == ali, utt
-        assert list(zip(r.start_frames, r.end_frames)) == kaldi_word_times(ali, words, tm, wb), utt
-        words_checked += len(words)
-    assert words_checked > 300
+    times = (read_transition_model(TRI / "final.mdl"), read_word_boundary(TRI / "graph" / "phones" / "word_boundary.int"))
+    assert assert_decodes_as_kaldi(graph, ll, log, lattice_best_paths(TRI / "lat.1.gz"), times) > 300
 
 
 def test_triphone_graph_same_1best_as_kaldi_decoders_faster_decoder(tri_system):
