@@ -224,6 +224,9 @@ def _batch_decoder(graph, options, log_priors, hotwords, lattice_out) -> Lattice
         raise ValueError("hotwords bias the 1-best search; the lattice search does not take them yet: "
                          "leave out --lattice or --hotwords")
     decoder = LatticeDecoder(graph, options, log_priors)
+    if lattice_out and decoder.graph.lm is not None:
+        raise ValueError(f"{decoder.graph.path} is an on-the-fly graph; the lattice search does not compose G yet: "
+                         "leave out --lattice, or compile a static graph (without --on-the-fly)")
     return decoder.with_bias(hotwords) if hotwords is not None else decoder
 
 

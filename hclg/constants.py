@@ -40,5 +40,8 @@ FRAME_SHIFT = 0.01
 FRAME_SUBSAMPLING_FACTOR = 1
 
 # Graph directory format.
+#: on-the-fly graph directories (lexicon graph + lm/): a version older hclg refuse, rather than
+#: decode the lexicon graph without G
+ON_THE_FLY_FORMAT_VERSION = 5
 GRAPH_FORMAT_VERSION = 4  # 2: arc records and paired offsets; 3: the unit table is units.txt (was tokens.txt);
 # 4: HMM self-loops after the forward transition, as Kaldi (manifest "self_loops": "reorder")

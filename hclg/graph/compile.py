@@ -14,6 +14,11 @@ CTC (T o L o G)::
 
     L, G -> LG = L o G -> det (log) -> minimize (encoded) -> disambiguation -> eps
          -> T o LG = TLG
+
+On the fly (``on_the_fly``): G is kept as arrays (:mod:`hclg.graph.ngram`) and the same
+steps run with a free loop of G's words in its place, giving the lexicon graph H o C o L
+(or T o L); the graph directory gets G and its lookahead (:mod:`hclg.graph.lookahead`),
+and the search composes the two as it goes.
 """
 
 from __future__ import annotations
@@ -32,12 +37,12 @@ import pywrapfst as fst
 
 from hclg import constants
 from hclg import fst as hfst
-from hclg.errors import GraphBuildError, GraphFormatError
+from hclg.errors import GraphBuildError
 from hclg.graph.compile_options import CompileOptions
 from hclg.graph.context import compose_context, read_context_table, table_instances
 from hclg.graph.ctc_topology import make_ctc_topo, read_token_list
 from hclg.graph.grammar import arpa_to_fst, phrases_to_fst, read_phrases
-from hclg.graph.graph_dir import sha256, write_graph_dir
+from hclg.graph.graph_dir import check_output_dir, replace_dir, sha256, write_graph_dir
 from hclg.graph.h_transducer import (
     h_transducer_from_arcs,
     self_loop_arrays,
@@ -53,6 +58,7 @@ from hclg.graph.hmm_topology import (
 from hclg.graph.kaldi_hmm import kaldi_h_parts
 from hclg.graph.kaldi_lang import read_kaldi_lang
 from hclg.graph.lexicon import make_lexicon_fst, read_fillers, read_lexicon, read_phones
+from hclg.graph.ngram import ngram_arrays, word_loop
 from hclg.graph.symbols import SymbolTable
 
 log = logging.getLogger("hclg")
@@ -103,6 +109,21 @@ def _grammar(grammar, words: SymbolTable, unk: str | None, grammar_words=None):
     if head[:4] == b"\xd6\xfd\xb2\x7e":
         return _map_fst_grammar(fst.Fst.read(str(p)), words, str(p), grammar_words), None
     return phrases_to_fst(read_phrases(p), words, str(p)), None
+
+
+def _grammar_and_lm(grammar, words: SymbolTable, o: CompileOptions, inputs: dict):
+    """(G to compose with L, its stats, G's arrays for an on-the-fly graph or None). On
+    the fly, G is kept as arrays and L is composed with a free loop of G's words."""
+    G, gstats = _grammar(grammar, words, o.unk, o.grammar_words)
+    if o.grammar_words:
+        inputs["grammar_words"] = o.grammar_words
+    if not o.on_the_fly:
+        return G, gstats, None
+    t0 = time.perf_counter()
+    lm = ngram_arrays(G, words.get(constants.BACKOFF_DISAMBIG), str(inputs.get("grammar", "G")))
+    G = word_loop(lm.word)
+    hfst.log_step("G: arrays for on-the-fly composition; free loop of its words", G, t0)
+    return G, gstats, lm
 
 
 def _map_fst_grammar(g, words: SymbolTable, where: str, grammar_words=None):
@@ -209,34 +230,6 @@ def _ctc_symbols(o: CompileOptions, token_list, tokens_path) -> CompileOptions:
     return o
 
 
-def check_output_dir(out: Path, inputs) -> None:
-    """Refuses a graph directory that holds an input, or that exists, is not empty and is
-    not a graph directory (compiling would write among someone else's files)."""
-    if out.exists() and not out.is_dir():
-        raise GraphFormatError(f"{out}: exists and is not a directory")
-    root = out.resolve()
-    for x in inputs:
-        if isinstance(x, (str, Path)) and Path(x).exists() and root in Path(x).resolve().parents:
-            raise GraphFormatError(f"{x}: this input lies inside the graph directory {out}; compiling would "
-                                   "overwrite it: write the graph elsewhere")
-    if out.is_dir() and any(out.iterdir()) and not (out / "manifest.json").exists():
-        raise GraphFormatError(f"{out}: exists, is not empty and is not an hclg graph directory (no manifest.json); "
-                               "refusing to write into it")
-
-
-def replace_dir(new: Path, dest: Path) -> None:
-    """Puts directory ``new`` in the place of ``dest`` by renames, so that ``dest`` is
-    always either the old graph or the new one, whole (the old one is kept beside as
-    ``.NAME.old-PID`` for the instant between the two renames, then removed)."""
-    if not dest.exists():
-        os.replace(new, dest)
-        return
-    old = dest.parent / f".{dest.name}.old-{os.getpid()}"
-    os.replace(dest, old)
-    os.replace(new, dest)
-    shutil.rmtree(old, ignore_errors=True)
-
-
 def _compile(lexicon, grammar, out, o: CompileOptions, phones, tokens, t_start, steps) -> CompileResult:
     inputs = {"lexicon": str(lexicon)}
     fillers: tuple = ()
@@ -271,9 +264,7 @@ def _compile(lexicon, grammar, out, o: CompileOptions, phones, tokens, t_start, 
     hfst.log_step("L (lexicon, disambig)", L.fst, t0)
     if not isinstance(grammar, fst.Fst):
         inputs["grammar"] = str(grammar)
-    G, gstats = _grammar(grammar, L.words, o.unk, o.grammar_words)
-    if o.grammar_words:
-        inputs["grammar_words"] = o.grammar_words
+    G, gstats, lm = _grammar_and_lm(grammar, L.words, o, inputs)
     LG = hfst.compose(L.fst, G, "LG = L o G", "no word of the grammar has a pronunciation, or G accepts nothing")
     del G  # free memory before determinization
     LG = hfst.determinize_log(
@@ -350,7 +341,7 @@ def _compile(lexicon, grammar, out, o: CompileOptions, phones, tokens, t_start, 
     }
     disambig = tuple(L.phones.symbols[i] for i in L.disambig_phones)
     write_graph_dir(out, HCLG, L.words, L.phones, i2c, manifest, disambig, transitions, L.word_boundary,
-                    list(L.align_lexicon), consume=True)
+                    list(L.align_lexicon), consume=True, lm=lm)
     secs = time.perf_counter() - t_start
     return CompileResult(out, st, na, secs, tuple(steps))
 

@@ -42,6 +42,8 @@ HELP = {
     "word_delimiter": "CTC word delimiter token (e.g. '|' for wav2vec2): optional between words, like silence.",
     "unk": "Unknown-word symbol: LM words without pronunciation map to it if the lexicon has it.",
     "lexicon_format": "Lexicon format: auto, kaldi, lexiconp or cmudict.",
+    "on_the_fly": "Write an on-the-fly graph: the lexicon graph (H o C o L, or T o L) with G's lookahead, and G "
+                  "as arrays the search composes as it goes (big LMs without a big HCLG; 'hclg info' says the kind).",
     "max_determinize_mem": "Memory cap (bytes) for each determinization; default 80% of available memory.",
 }
 
@@ -70,6 +72,7 @@ class CompileOptions:
     unk: str = field(default=constants.UNK, metadata={"help": HELP["unk"]})
     lexicon_format: str = field(default="auto", metadata={"help": HELP["lexicon_format"], "choices": LEXICON_FORMATS})
     max_determinize_mem: int | None = field(default=None, metadata={"help": HELP["max_determinize_mem"]})
+    on_the_fly: bool = field(default=False, metadata={"help": HELP["on_the_fly"]})
 
     def __post_init__(self):
         self.validate()

@@ -39,6 +39,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,15 +52,48 @@ from hclg.errors import GraphFormatError
 from hclg.fst.arrays import FstArrays
 from hclg.fst.openfst_file import read_vector_fst_file, write_vector_fst
 from hclg.graph.arc_records import (
-    DECODER_ARRAYS, E_REC, N_REC, DecoderArrays, decoder_arrays, records_of_arrays,
+    DECODER_ARRAYS,
+    E_REC,
+    N_REC,
+    DecoderArrays,
+    decoder_arrays,
+    records_of_arrays,
 )
+from hclg.graph.lookahead import push_lookahead
+from hclg.graph.ngram import NgramArrays, load_ngram, save_ngram, unigram_costs
+from hclg.graph.symbols import SymbolTable
 
 #: the graph format versions this hclg opens (version 2 named units.txt tokens.txt; versions 2 and 3
 #: put HMM self-loops before the forward transition)
-READABLE_FORMAT_VERSIONS = (2, 3, 4)
-from hclg.graph.symbols import SymbolTable
+READABLE_FORMAT_VERSIONS = (2, 3, 4, constants.ON_THE_FLY_FORMAT_VERSION)
 
 
+def check_output_dir(out: Path, inputs) -> None:
+    """Refuses a graph directory that holds an input, or that exists, is not empty and is
+    not a graph directory (compiling would write among someone else's files)."""
+    if out.exists() and not out.is_dir():
+        raise GraphFormatError(f"{out}: exists and is not a directory")
+    root = out.resolve()
+    for x in inputs:
+        if isinstance(x, (str, Path)) and Path(x).exists() and root in Path(x).resolve().parents:
+            raise GraphFormatError(f"{x}: this input lies inside the graph directory {out}; compiling would "
+                                   "overwrite it: write the graph elsewhere")
+    if out.is_dir() and any(out.iterdir()) and not (out / "manifest.json").exists():
+        raise GraphFormatError(f"{out}: exists, is not empty and is not an hclg graph directory (no manifest.json); "
+                               "refusing to write into it")
+
+
+def replace_dir(new: Path, dest: Path) -> None:
+    """Puts directory ``new`` in the place of ``dest`` by renames, so that ``dest`` is
+    always either the old graph or the new one, whole (the old one is kept beside as
+    ``.NAME.old-PID`` for the instant between the two renames, then removed)."""
+    if not dest.exists():
+        os.replace(new, dest)
+        return
+    old = dest.parent / f".{dest.name}.old-{os.getpid()}"
+    os.replace(dest, old)
+    os.replace(new, dest)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def sha256(path) -> str:
@@ -73,12 +108,16 @@ def write_graph_dir(out_dir, f, words: SymbolTable, units: SymbolTable, ilabel_t
                     manifest: dict, disambig: tuple[str, ...] = (), transitions: dict | None = None,
                     word_boundary: tuple[str, ...] | None = None,
                     align_lexicon: list[tuple[str, tuple[str, ...]]] | None = None,
-                    consume: bool = False) -> Path:
+                    consume: bool = False, lm: NgramArrays | None = None) -> Path:
     """Writes a graph directory (see the module doc). Returns its path.
 
     ``f`` is the graph: an FST, or FstArrays whose arcs are sorted by input label.
     With ``consume``, ``f`` is emptied once written, so that it and the decoder arrays
     made from it are not in memory together.
+
+    With ``lm`` (an on-the-fly graph: ``f`` is the lexicon graph, H∘C∘L or T∘L, and ``lm``
+    G's arrays), G is written to ``lm/`` and the decoder arrays get G's lookahead
+    (:func:`hclg.graph.lookahead.push_lookahead`); HCLG.fst stays the lexicon graph.
     """
     out = Path(out_dir)
     (out / "decoder").mkdir(parents=True, exist_ok=True)
@@ -113,10 +152,15 @@ def write_graph_dir(out_dir, f, words: SymbolTable, units: SymbolTable, ilabel_t
         arr = records_of_arrays(read_vector_fst_file(out / "HCLG.fst"), ilabel_to_column)
     else:
         arr = decoder_arrays(f, ilabel_to_column)
+    manifest = dict(manifest)
+    if lm is not None:
+        arr = push_lookahead(arr, unigram_costs(lm, len(words)))
+        save_ngram(lm, out / "lm")
+        manifest["lm"] = {"start": lm.start, "states": lm.num_states, "arcs": lm.num_arcs}
+    manifest["kind"] = "on-the-fly" if lm is not None else "static"
     for name in DECODER_ARRAYS:
         np.save(out / "decoder" / f"{name}.npy", getattr(arr, name))
-    manifest = dict(manifest)
-    manifest["format_version"] = constants.GRAPH_FORMAT_VERSION
+    manifest["format_version"] = constants.ON_THE_FLY_FORMAT_VERSION if lm is not None else constants.GRAPH_FORMAT_VERSION
     manifest["start"] = arr.start
     manifest.setdefault("counts", {}).update(
         states=arr.num_states,
@@ -142,6 +186,8 @@ class Graph:
         units: the phone (HMM) or CTC token table, by unit label (``units.txt``).
         ilabel_to_column: int32 [max_ilabel + 1].
         num_columns: posterior columns the graph reads.
+        lm: an on-the-fly graph's G (the search composes it with the arrays, which are
+            then the lexicon graph H∘C∘L or T∘L); None for a static graph (HCLG, TLG).
     """
 
     path: Path
@@ -150,6 +196,12 @@ class Graph:
     words: SymbolTable
     units: SymbolTable
     ilabel_to_column: np.ndarray
+    lm: NgramArrays | None = None
+
+    @property
+    def kind(self) -> str:
+        """'static' (HCLG, TLG) or 'on-the-fly' (lexicon graph + G)."""
+        return "on-the-fly" if self.lm is not None else "static"
 
     @property
     def num_columns(self) -> int:
@@ -201,7 +253,8 @@ def load_graph(path) -> Graph:
     if v not in READABLE_FORMAT_VERSIONS:
         raise GraphFormatError(
             f"{path}: graph format version {v}, but this hclg reads version {constants.GRAPH_FORMAT_VERSION}"
-            f" (and {', '.join(map(str, READABLE_FORMAT_VERSIONS[:-1]))}); compile the graph again with this version"
+            f" (and {', '.join(map(str, READABLE_FORMAT_VERSIONS[:-2]))}, and {constants.ON_THE_FLY_FORMAT_VERSION} for "
+            "on-the-fly graphs); compile the graph again with this version"
         )
     if manifest.get("topology") == "hmm" and not (path / "transitions.npz").exists():
         raise GraphFormatError(f"{path}: missing transitions.npz; the graph directory is incomplete")
@@ -215,7 +268,12 @@ def load_graph(path) -> Graph:
     except FileNotFoundError as e:
         raise GraphFormatError(f"{path}: missing {Path(e.filename).name}; the graph directory is incomplete") from None
     _check_arrays(path, manifest, arrs, i2c)
-    return Graph(path, manifest, DecoderArrays(start=int(manifest["start"]), **arrs), words, units, i2c)
+    lm = None
+    if manifest.get("kind") == "on-the-fly":
+        lm = load_ngram(path / "lm", int(manifest.get("lm", {}).get("start", -1)))
+        if lm.num_arcs and int(lm.word.max()) >= len(words):
+            raise GraphFormatError(f"{path}: lm/word.npy reads words beyond words.txt; compile the graph again")
+    return Graph(path, manifest, DecoderArrays(start=int(manifest["start"]), **arrs), words, units, i2c, lm)
 
 
 def _load_array(p: Path, mmap: bool = False) -> np.ndarray:
@@ -281,6 +339,7 @@ def graph_info(path) -> dict:
     c = g.manifest["counts"]
     return {
         "graph": str(path),
+        "kind": g.kind,
         "topology": g.topology,
         "format_version": g.manifest["format_version"],
         "states": c["states"],
@@ -294,4 +353,5 @@ def graph_info(path) -> dict:
         "disk_bytes": disk,
         "stochastic_min": smin,
         "stochastic_max": smax,
+        **({"lm_states": g.lm.num_states, "lm_arcs": g.lm.num_arcs} if g.lm is not None else {}),
     }

@@ -20,8 +20,7 @@ from pathlib import Path
 
 from hclg.errors import GraphFormatError
 from hclg.fst.convert import fst_to_arrays
-from hclg.graph.compile import check_output_dir, replace_dir
-from hclg.graph.graph_dir import sha256, write_graph_dir
+from hclg.graph.graph_dir import check_output_dir, replace_dir, sha256, write_graph_dir
 from hclg.graph.kaldi_lang import (
     read_align_lexicon,
     read_kaldi_fst,

@@ -68,8 +68,9 @@ class LatticeDecoder(Decoder):
         Returns:
             (Result, Lattice), the Result equal to ``stream.finalize()``'s.
         """
-        if stream.bias is not None:
-            raise DecodeError("hotwords bias the 1-best search; the lattice search does not take them yet")
+        if stream.context is not None:  # (an on-the-fly graph's G, or hotwords)
+            what = "an on-the-fly graph's G is" if self.graph.lm is not None else "hotwords are"
+            raise DecodeError(f"{what} composed by the 1-best search; the lattice search does not take it yet")
         stream.finalize()
         return self.lattice_of_loglikes(stream.loglikes(), stream.utt)
 

@@ -8,7 +8,7 @@ import numpy as np
 from numba import njit
 
 from hclg.fst.prefetch import prefetch
-from hclg.graph.arc_records import E_COLUMN, E_REC, E_WEIGHT, N_REC
+from hclg.graph.arc_records import E_COLUMN, E_OLABEL, E_REC, E_WEIGHT, N_REC
 from hclg.search.kernel_state import Cutoffs
 
 INF = np.inf
@@ -79,7 +79,7 @@ def get_cutoff(costs, n, beam, max_active, min_active, beam_delta, scratch):
 
 
 @njit(cache=True)
-def frame_cutoffs(t, states, costs, nc, opts, scratch, g, loglikes):
+def frame_cutoffs(t, states, costs, nc, opts, scratch, g, loglikes, words_exact):
     """What expanding frame t needs before it starts, as Kaldi's decoders work it out:
     the weight cutoff (GetCutoff), the next frame's first cutoff (the best token's arcs
     plus the adaptive beam) and how many arcs the tokens under the cutoff have.
@@ -92,6 +92,9 @@ def frame_cutoffs(t, states, costs, nc, opts, scratch, g, loglikes):
         scratch: float64 [>= nc] work space.
         g: the SearchGraph.
         loglikes: float32 [T, C] scaled log-likelihoods.
+        words_exact: whether an arc costs what the graph says; False when a context
+            composed on the fly (G, hotwords) adds a cost to word arcs: those are left out
+            of the first cutoff (a cost it does not see could make it too tight).
 
     Returns:
         Cutoffs.
@@ -109,6 +112,8 @@ def frame_cutoffs(t, states, costs, nc, opts, scratch, g, loglikes):
     next_cutoff = INF
     s = states[best]
     for k in range(off[2 * s], off[2 * s + 2]):
+        if not words_exact and e_arc[E_REC * k + E_OLABEL] != 0:
+            continue
         w = costs[best] + e_arcw[E_REC * k + E_WEIGHT] - loglikes[t, e_arc[E_REC * k + E_COLUMN]]
         if w + adaptive_beam < next_cutoff:
             next_cutoff = w + adaptive_beam

@@ -25,6 +25,7 @@ from hclg.search.options import DecoderOptions
 from hclg.search.raw_lattice import RawLattice
 from hclg.search.result import Result
 from hclg.search.viterbi_kernel import viterbi
+from hclg.search.word_context import word_context
 from hclg.search.word_times import unit_segments, word_times
 
 log = logging.getLogger("hclg")
@@ -158,7 +159,7 @@ class Decoder:
             frame_map = keep
             ll = np.ascontiguousarray(ll[keep])
         out = viterbi(self.search_graph, ll, self.event_kind, self.beam_options, *self.indices(),
-                      self._bias_of(bias))
+                      self.context_of(bias))
         self.check_search(out.best_cost, out.reached_final, utt)
         return self.result_of_search(out, ll.shape[0], utt, frame_map, int(matrix.shape[0]))
 
@@ -223,6 +224,9 @@ class Decoder:
             DecodeError: as :meth:`decode`.
         """
         o = self.options
+        if self.graph.lm is not None:
+            raise DecodeError(f"utterance {utt!r}: {self.graph.path} is an on-the-fly graph; the lattice search does "
+                              "not compose G yet: decode its 1-best, or compile a static graph for lattices")
         beam = float(o.lattice_beam)
         for attempt in range(3):  # as determinization: past the memory cap, again with half the beam
             out = lattice_search(self.search_graph, ll, self.beam_options, beam, int(o.prune_interval),
@@ -248,7 +252,7 @@ class Decoder:
         ``bias``: hotwords, as :meth:`decode` takes them."""
         from hclg.search.stream import Stream
 
-        return Stream(self, utt, endpoint, keep_loglikes, self._bias_of(bias))
+        return Stream(self, utt, endpoint, keep_loglikes, self.context_of(bias))
 
     def compile_bias(self, phrases):
         """Hotwords for this decoder's graph (:func:`hclg.search.bias.compile_bias`): phrases
@@ -263,13 +267,15 @@ class Decoder:
         other.bias = self.compile_bias(phrases) if phrases is not None else None
         return other
 
-    def _bias_of(self, bias):
-        """The Bias a search uses: None for no phrases (the unbiased kernel)."""
+    def context_of(self, bias):
+        """What a search composes on the fly: the graph's G (an on-the-fly graph) and the
+        hotwords ``bias`` (as :meth:`decode` takes them; no phrases: none); None for a
+        static graph without hotwords (the plain kernel)."""
         if bias is None:
             bias = self.bias
         elif not isinstance(bias, Bias):
             bias = self.compile_bias(bias)
-        return bias if bias is not None and bias.num_states > 1 else None
+        return word_context(self.graph.lm, bias if bias is not None and bias.num_states > 1 else None)
 
     def warm_up(self) -> None:
         """Loads the compiled search kernel (from numba's cache) and makes the index
@@ -280,7 +286,7 @@ class Decoder:
             log.warning("compiling hclg's search kernels for this machine (numba); this happens once, later runs "
                         "load them from the cache")
         ll = np.zeros((1, self.graph.num_columns), np.float32)
-        viterbi(self.search_graph, ll, self.event_kind, self.beam_options, *self.indices())
+        viterbi(self.search_graph, ll, self.event_kind, self.beam_options, *self.indices(), self.context_of(None))
 
     def indices(self):
         """The kernels' two per-state index arrays (all -1), made on first use."""

@@ -59,9 +59,10 @@ class Tokens(NamedTuple):
     ac: np.ndarray  # float64: the acoustic part of that cost (graph cost = cost - ac)
     link: np.ndarray  # int32: the path's newest traceback link, -1 at the start
     last: np.ndarray  # int32: input label of the path's last emitting arc (CTC: repeat or new token)
-    ctx: np.ndarray  # int32: with biasing, the biasing automaton's state (a token is a (state, ctx) pair)
-    chain: np.ndarray  # int32: with biasing, the next slot of the same graph state (-1: none; the index
-    #                    gives the first)
+    ctx: np.ndarray  # int64: with a context composed on the fly (G, hotwords: word_context), its state
+    #                  (a token is then a (state, ctx) pair)
+    chain: np.ndarray  # int32: with a context, the next slot of the same graph state (-1: none; the
+    #                    index gives the first)
 
 
 class TraceLinks(NamedTuple):
@@ -137,7 +138,7 @@ class LatticeSearchOutput(NamedTuple):
 @njit(cache=True)
 def new_tokens(cap):
     return Tokens(np.empty(cap, np.int32), np.empty(cap, np.float64), np.empty(cap, np.float64),
-                  np.empty(cap, np.int32), np.empty(cap, np.int32), np.zeros(cap, np.int32),
+                  np.empty(cap, np.int32), np.empty(cap, np.int32), np.zeros(cap, np.int64),
                   np.full(cap, -1, np.int32))
 
 

@@ -107,7 +107,8 @@ class Stream:
         endpoint: the endpointing rules (Kaldi's defaults if None).
         keep_loglikes: keep the scaled log-likelihoods of every frame (for a lattice of
             the utterance at the end: :meth:`loglikes`).
-        bias: hotwords: a compiled Bias (:meth:`Decoder.compile_bias`), or None.
+        bias: what the search composes on the fly (:meth:`Decoder.context_of`: G of an
+            on-the-fly graph, hotwords), or None.
     """
 
     def __init__(self, decoder, utt: str = "", endpoint: EndpointOptions | None = None, keep_loglikes: bool = False,
@@ -126,7 +127,7 @@ class Stream:
         self.endpoint_options = endpoint or EndpointOptions()
         self.event_kind, self.is_silence = stream_events(decoder)
         self._indices = decoder.borrow_indices()
-        self.bias = bias
+        self.context = bias
         self._st = viterbi_start(decoder.search_graph, *self._indices, bias)
         self._done_labels = np.empty(0, np.int32)  # the certain records, oldest first
         self._done_frames = np.empty(0, np.int32)
@@ -157,7 +158,7 @@ class Stream:
         if ll is None or not len(ll):
             return
         d = self.decoder
-        self._st = viterbi_advance(self._st, d.search_graph, ll, self.event_kind, d.beam_options, self.bias)
+        self._st = viterbi_advance(self._st, d.search_graph, ll, self.event_kind, d.beam_options, self.context)
         if self._st.n_links > self._compact_at:
             self._compact()
 
@@ -196,7 +197,7 @@ class Stream:
     def _best(self):
         """best_slots of the tokens now: (best, its cost, best with finals, that total)."""
         st = self._st
-        return best_slots(st.cur, st.nc, self.decoder.search_graph.final, self.bias)
+        return best_slots(st.cur, st.nc, self.decoder.search_graph.final, self.context)
 
     def partial(self) -> Partial:
         """The best words so far (see the module doc); cheap: the traceback walked is only
@@ -271,7 +272,7 @@ class Stream:
         d.give_back_indices(self._indices)
         if self._in_frames == 0:
             raise DecodeError(f"utterance {self.utt!r}: no frames")
-        slot, total, reached = final_best(st.cur, st.nc, d.search_graph.final, self.bias)
+        slot, total, reached = final_best(st.cur, st.nc, d.search_graph.final, self.context)
         link = int(st.cur.link[slot]) if slot >= 0 else -1
         links, head = self._joined_links(st, link)
         out = ViterbiOutput(float(total), float(st.cur.ac[slot]) if slot >= 0 else 0.0, head, reached, links,

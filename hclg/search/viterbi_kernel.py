@@ -20,11 +20,11 @@ from numba import njit
 
 from hclg.fst.growable import grown
 from hclg.graph.arc_records import E_COLUMN, E_ILABEL, E_NEXT, E_OLABEL, E_REC, E_WEIGHT, N_NEXT, N_OLABEL, N_REC, N_WEIGHT
-from hclg.search.bias import bias_step
 from hclg.search.cutoff import frame_cutoffs, prefetch_eps_arcs, prefetch_state
 from hclg.search.kernel_state import (
     EVENT_PHONE_END, EVENT_TOKEN, ViterbiState, grown_tokens, grown_trace_links, new_tokens, new_trace_links,
 )
+from hclg.search.word_context import context_final, context_start, context_step
 
 INF = np.inf
 
@@ -52,22 +52,21 @@ def _add_link(links, n_links, prev, label, frame):
 
 
 @njit(cache=True, inline="always")
-def _bias_move(bias, cx, ol, w):
-    """(biasing state, cost) after an arc with output ``ol`` from biasing state ``cx`` at
-    cost ``w``."""
+def _context_move(context, cx, ol, w):
+    """(context, cost) after an arc with output ``ol`` from context ``cx`` at cost ``w``."""
     if ol != 0:
-        nx, bc = bias_step(bias, cx, ol)
+        nx, bc = context_step(context, cx, ol)
         return nx, w + bc
     return cx, w
 
 
 @njit(cache=True, inline="always")
-def _slot(index, d, cx, tok, n, bias):
-    """The slot of token (state d, biasing state cx) in ``tok``, or -1 - (a new slot's
-    number ``n``, made and chained) when it has none. Without biasing a state has at most
-    one token: ``index[d]``."""
+def _slot(index, d, cx, tok, n, context):
+    """The slot of token (state d, context cx) in ``tok``, or -1 - (a new slot's number
+    ``n``, made and chained) when it has none. Without a context a state has at most one
+    token: ``index[d]``."""
     j = index[d]
-    if bias is not None:
+    if context is not None:
         while j >= 0 and tok.ctx[j] != cx:
             j = tok.chain[j]
         if j < 0:
@@ -81,12 +80,13 @@ def _slot(index, d, cx, tok, n, bias):
 
 
 @njit(cache=True)
-def _emit(t, frame, cur, nc, cut, nxt, nxt_index, g, loglikes, event_kind, links, n_links, bias):
+def _emit(t, frame, cur, nc, cut, nxt, nxt_index, g, loglikes, event_kind, links, n_links, context):
     """Kaldi's ProcessEmitting for frame ``frame`` (row t of ``loglikes``): expands the
     ``nc`` tokens of ``cur`` under the weight cutoff into the (empty) next-frame tokens
     ``nxt``. The caller guarantees room: ``nxt`` for every arc expanded, links for two per
-    arc. With ``bias`` (a :class:`hclg.search.bias.Bias`; None compiles it all away) a
-    word's arc also moves the token's biasing state and adds its cost.
+    arc. With ``context`` (:func:`hclg.search.word_context.word_context`: G, hotwords;
+    None compiles it all away) a word's arc also moves the token's context and adds its
+    cost.
 
     Returns:
         (tokens in next frame, next frame's cutoff, n_links, arcs expanded)
@@ -104,21 +104,21 @@ def _emit(t, frame, cur, nc, cut, nxt, nxt_index, g, loglikes, event_kind, links
             continue
         s = cur.state[i]
         cx0 = 0
-        if bias is not None:
+        if context is not None:
             cx0 = c_ctx[i]
         for k in range(off[2 * s], off[2 * s + 2]):
             ac = -loglikes[t, e_arc[E_REC * k + E_COLUMN]]
             w = tc + e_arcw[E_REC * k + E_WEIGHT] + ac
             arcs += 1
             cx = cx0
-            if bias is not None:  # before the cutoff: a boost may keep the arc
-                cx, w = _bias_move(bias, cx0, e_arc[E_REC * k + E_OLABEL], w)
+            if context is not None:  # before the cutoff: a boost may keep the arc, G may drop it
+                cx, w = _context_move(context, cx0, e_arc[E_REC * k + E_OLABEL], w)
             if not w < next_cutoff:
                 continue
             if w + adaptive_beam < next_cutoff:
                 next_cutoff = w + adaptive_beam
             d = e_arc[E_REC * k + E_NEXT]
-            j = _slot(nxt_index, d, cx, nxt, nx, bias)
+            j = _slot(nxt_index, d, cx, nxt, nx, context)
             if j < 0:
                 j = -1 - j
                 nx += 1
@@ -143,9 +143,9 @@ def _emit(t, frame, cur, nc, cut, nxt, nxt_index, g, loglikes, event_kind, links
 
 
 @njit(cache=True)
-def _eps(frame, cutoff, tok, nc, index, stack, sp, g, links, n_links, bias):
+def _eps(frame, cutoff, tok, nc, index, stack, sp, g, links, n_links, context):
     """Kaldi's ProcessNonemitting: follows epsilon arcs from the tokens (slots) on
-    ``stack``; with ``bias``, as :func:`_emit`.
+    ``stack``; with ``context``, as :func:`_emit`.
 
     Resumable: before popping a token it checks there is room for all its epsilon arcs
     (tokens, stack, links); if not it returns with ``full`` set and the caller grows the
@@ -170,17 +170,17 @@ def _eps(frame, cutoff, tok, nc, index, stack, sp, g, links, n_links, bias):
         if tc > cutoff:
             continue
         cx0 = 0
-        if bias is not None:
+        if context is not None:
             cx0 = t_ctx[i]
         for k in range(off[2 * s + 1], off[2 * s + 3]):
             w = tc + n_arcw[N_REC * k + N_WEIGHT]
             cx = cx0
-            if bias is not None:
-                cx, w = _bias_move(bias, cx0, n_arc[N_REC * k + N_OLABEL], w)
+            if context is not None:
+                cx, w = _context_move(context, cx0, n_arc[N_REC * k + N_OLABEL], w)
             if w > cutoff:
                 continue
             d = n_arc[N_REC * k + N_NEXT]
-            j = _slot(index, d, cx, tok, nc, bias)
+            j = _slot(index, d, cx, tok, nc, context)
             if j < 0:
                 j = -1 - j
                 nc += 1
@@ -202,10 +202,10 @@ def _eps(frame, cutoff, tok, nc, index, stack, sp, g, links, n_links, bias):
 
 
 @njit(cache=True)
-def best_slots(tok, nc, final, bias):
+def best_slots(tok, nc, final, context):
     """(best slot, its cost, best slot with final costs, that total) of ``nc`` tokens;
-    slots -1 when there are none (or none is final). With ``bias``, a final cost includes
-    the credit of a partly matched phrase, given back."""
+    slots -1 when there are none (or none is final). With ``context``, a final cost
+    includes its end (G's end of sentence, a partly matched phrase's credit given back)."""
     best, best_cost = -1, INF
     fbest, fbest_total = -1, INF
     for i in range(nc):
@@ -213,25 +213,25 @@ def best_slots(tok, nc, final, bias):
         if c < best_cost:
             best, best_cost = i, c
         f = final[tok.state[i]]
-        if bias is not None:
-            f += bias.phi[tok.ctx[i]]
+        if context is not None:
+            f += context_final(context, tok.ctx[i])
         if f < INF and c + f < fbest_total:
             fbest, fbest_total = i, c + f
     return best, best_cost, fbest, fbest_total
 
 
 @njit(cache=True)
-def final_best(tok, nc, final, bias):
+def final_best(tok, nc, final, context):
     """(slot, total cost, reached final) of the utterance's best token: final costs
     included when some token is final, else the best partial one (slot -1: no tokens)."""
-    best, best_cost, fbest, fbest_total = best_slots(tok, nc, final, bias)
+    best, best_cost, fbest, fbest_total = best_slots(tok, nc, final, context)
     if fbest >= 0:
         return fbest, fbest_total, True
     return best, best_cost, False
 
 
 @njit(cache=True)
-def _closure(cur, nc, cur_index, stack, links, n_links, cutoff, frame, g, bias):
+def _closure(cur, nc, cur_index, stack, links, n_links, cutoff, frame, g, context):
     """The epsilon closure of the ``nc`` tokens of ``cur`` at frame ``frame`` (growing the
     stores as :func:`_eps` asks). Returns (cur, nc, stack, links, n_links)."""
     stack = grown(stack, nc)
@@ -241,7 +241,7 @@ def _closure(cur, nc, cur_index, stack, links, n_links, cutoff, frame, g, bias):
         prefetch_eps_arcs(off, n_arc, states[i])
     sp = nc
     while True:
-        nc, sp, n_links, full = _eps(frame, cutoff, cur, nc, cur_index, stack, sp, g, links, n_links, bias)
+        nc, sp, n_links, full = _eps(frame, cutoff, cur, nc, cur_index, stack, sp, g, links, n_links, context)
         if not full:
             break
         cur = grown_tokens(cur, 2 * cur.state.shape[0])
@@ -251,13 +251,13 @@ def _closure(cur, nc, cur_index, stack, links, n_links, cutoff, frame, g, bias):
 
 
 @njit(cache=True)
-def viterbi_start(g, index_a, index_b, bias):
+def viterbi_start(g, index_a, index_b, context):
     """The search before its first frame: the start state and its epsilon closure.
 
     Args:
         g: the graph (SearchGraph).
         index_a, index_b: int32 [S], all -1 (the search owns them until released).
-        bias: the biasing automaton (:class:`hclg.search.bias.Bias`), or None.
+        context: what the search composes on the fly (:func:`hclg.search.word_context.word_context`: G, hotwords), or None.
 
     Returns:
         ViterbiState.
@@ -269,16 +269,18 @@ def viterbi_start(g, index_a, index_b, bias):
     cur.link[0] = -1
     cur.last[0] = 0
     cur.ctx[0] = 0
+    if context is not None:
+        cur.ctx[0] = context_start(context)
     cur.chain[0] = -1
     index_a[g.start] = 0
     links = new_trace_links(4096)
-    cur, nc, stack, links, n_links = _closure(cur, 1, index_a, np.empty(1024, np.int32), links, 0, INF, 0, g, bias)
+    cur, nc, stack, links, n_links = _closure(cur, 1, index_a, np.empty(1024, np.int32), links, 0, INF, 0, g, context)
     return ViterbiState(cur, new_tokens(1024), nc, index_a, index_b, np.empty(1024, np.float64), stack, links,
                         n_links, 0, 0, False)
 
 
 @njit(cache=True)
-def viterbi_advance(st, g, loglikes, event_kind, opts, bias):
+def viterbi_advance(st, g, loglikes, event_kind, opts, context):
     """Decodes the frames of ``loglikes`` (the next ones of the search ``st``; any number,
     0 included), as Kaldi's AdvanceDecoding.
 
@@ -288,7 +290,7 @@ def viterbi_advance(st, g, loglikes, event_kind, opts, bias):
         loglikes: float32 [T, C]; scaled log-likelihoods (acoustic cost = -loglike).
         event_kind: int8 [max_ilabel+1]; EVENT_* per input label.
         opts: BeamOptions.
-        bias: the biasing automaton, or None (as given to :func:`viterbi_start`).
+        context: as given to :func:`viterbi_start`.
 
     Returns:
         The ViterbiState after them.
@@ -301,11 +303,11 @@ def viterbi_advance(st, g, loglikes, event_kind, opts, bias):
             break
         frame = frames
         scratch = grown(scratch, nc)
-        cut = frame_cutoffs(t, cur.state, cur.cost, nc, opts, scratch, g, loglikes)
+        cut = frame_cutoffs(t, cur.state, cur.cost, nc, opts, scratch, g, loglikes, context is None)
         nxt = grown_tokens(nxt, cut.arcs)  # room for every arc the expansion may take
         links = grown_trace_links(links, n_links + 2 * cut.arcs)
         nx, cutoff, n_links, arcs = _emit(t, frame, cur, nc, cut, nxt, nxt_index, g, loglikes, event_kind, links,
-                                          n_links, bias)
+                                          n_links, context)
         arcs_expanded += arcs
         states = cur.state
         for i in range(nc):
@@ -317,7 +319,7 @@ def viterbi_advance(st, g, loglikes, event_kind, opts, bias):
             dead = True
             break
         frames = frame + 1
-        cur, nc, stack, links, n_links = _closure(cur, nc, cur_index, stack, links, n_links, cutoff, frame, g, bias)
+        cur, nc, stack, links, n_links = _closure(cur, nc, cur_index, stack, links, n_links, cutoff, frame, g, context)
     return ViterbiState(cur, nxt, nc, cur_index, nxt_index, scratch, stack, links, n_links, frames, arcs_expanded,
                         dead)
 
@@ -331,7 +333,7 @@ def viterbi_release(st):
 
 
 @njit(cache=True)
-def viterbi(g, loglikes, event_kind, opts, index_a, index_b, bias=None):
+def viterbi(g, loglikes, event_kind, opts, index_a, index_b, context=None):
     """1-best token-passing search over one utterance (:func:`viterbi_start`, then
     :func:`viterbi_advance` over all its frames).
 
@@ -341,13 +343,13 @@ def viterbi(g, loglikes, event_kind, opts, index_a, index_b, bias=None):
         event_kind: int8 [max_ilabel+1]; EVENT_* per input label.
         opts: BeamOptions.
         index_a, index_b: int32 [S], all -1 on entry (and on return).
-        bias: the biasing automaton (:class:`hclg.search.bias.Bias`), or None.
+        context: what the search composes on the fly (:func:`hclg.search.word_context.word_context`: G, hotwords), or None.
 
     Returns:
         ViterbiOutput.
     """
-    st = viterbi_advance(viterbi_start(g, index_a, index_b, bias), g, loglikes, event_kind, opts, bias)
-    best, best_total, reached_final = final_best(st.cur, st.nc, g.final, bias)
+    st = viterbi_advance(viterbi_start(g, index_a, index_b, context), g, loglikes, event_kind, opts, context)
+    best, best_total, reached_final = final_best(st.cur, st.nc, g.final, context)
     best_ac = 0.0
     best_link = -1
     if best >= 0:

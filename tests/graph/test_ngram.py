@@ -1,0 +1,105 @@
+"""G as arrays for on-the-fly composition. Independent answers: Kaldi's arpa2fst G (kaldilm)
+walked with the n-gram model's backoff rule (take a word's arc where the state has one,
+else the #0 arc), a hand-computed probability, and Kaldi's G's best path (its epsilon
+backoff arcs allow more paths: never costlier)."""
+
+import numpy as np
+import pytest
+import pywrapfst as fst
+from test_grammar import ARPA, WORDS, kaldi_g
+
+from hclg.errors import GraphBuildError
+from hclg.graph.grammar import arpa_to_fst
+from hclg.graph.lexicon import make_lexicon_fst, read_lexicon, read_phones
+from hclg.graph.ngram import ngram_arrays, sentence_cost, word_loop
+
+
+def kaldi_sentence_cost(K, word_ids):
+    """Best path of Kaldi's G reading the sentence (its backoff arcs read #0: made epsilon)."""
+    G = K.copy()
+    G.project("output")  # words on both sides, backoff arcs epsilon
+    G.arcsort("ilabel")
+    c = fst.Compiler()
+    print("\n".join([f"{i} {i + 1} {w} {w}" for i, w in enumerate(word_ids)] + [str(len(word_ids))]), file=c)
+    d = fst.shortestdistance(fst.compose(c.compile(), G), reverse=True)
+    return float(d[0]) if d else np.inf
+
+
+def kaldi_backoff_walk(K, word_ids, backoff_label):
+    """The ARPA model's cost of the sentence, read off Kaldi's G: in each state the word's
+    arc if there is one, else the backoff arc (#0) and try again; the end likewise."""
+    s, total = K.start(), 0.0
+    for w in list(word_ids) + [None]:
+        while True:
+            arcs = {a.ilabel: a for a in K.arcs(s)}
+            if w is None and float(K.final(s)) < np.inf:
+                return total + float(K.final(s))
+            if w is not None and w in arcs:
+                total += float(arcs[w].weight)
+                s = arcs[w].nextstate
+                break
+            if backoff_label not in arcs:
+                return np.inf
+            total += float(arcs[backoff_label].weight)
+            s = arcs[backoff_label].nextstate
+
+
+def check_all_sentences(arpa, words, tmp_path, sentences):
+    G, _ = arpa_to_fst(arpa, words)
+    lm = ngram_arrays(G, words.id("#0"))
+    K = kaldi_g(arpa, words, tmp_path)
+    lower = 0
+    for s in sentences:
+        ids = [words.id(w) for w in s]
+        c = sentence_cost(lm, ids)
+        assert c == pytest.approx(kaldi_backoff_walk(K, ids, words.id("#0")), abs=1e-4), s
+        k = kaldi_sentence_cost(K, ids)
+        assert k <= c + 1e-4
+        lower += k < c - 1e-3
+    return lower
+
+
+def test_sentence_costs_equal_kaldi_g_with_backoff(tmp_path):
+    p = tmp_path / "lm.arpa"
+    p.write_text(ARPA)
+    vocab = ["cat", "hat", "and"]
+    rng = np.random.default_rng(0)
+    sentences = [[]] + [list(rng.choice(vocab, size=n)) for n in rng.integers(1, 7, size=60)]
+    check_all_sentences(p, WORDS, tmp_path, sentences)
+    G, _ = arpa_to_fst(p, WORDS)  # by hand, as in test_grammar: p(cat and hat </s>)
+    lm = ngram_arrays(G, WORDS.id("#0"))
+    assert sentence_cost(lm, [WORDS.id("cat"), WORDS.id("and"), WORDS.id("hat")]) == pytest.approx(
+        (0.3 + 0.1 + 0.2 + 0.3) * np.log(10), abs=1e-4)
+
+
+def test_sentence_costs_equal_kaldi_g_on_an4_trigram(an4_example, tmp_path):
+    lex = read_lexicon(an4_example / "lexicon.dic", phones=read_phones(an4_example / "phones.txt"))
+    words = make_lexicon_fst(lex).words
+    vocab = sorted(lex.words if hasattr(lex, "words") else {w for w, _ in lex.entries})
+    rng = np.random.default_rng(1)
+    text = [ln.split()[1:] for ln in (an4_example / "text_demo").read_text().splitlines()]
+    # the demo's sentences (seen n-grams) and random ones (mostly backing off to unigrams)
+    sentences = text + [list(rng.choice(vocab, size=n)) for n in rng.integers(1, 9, size=150)]
+    lower = check_all_sentences(an4_example / "lm_train_3gram.arpa", words, tmp_path, sentences)
+    assert lower > 10  # Kaldi's epsilon backoff does find cheaper paths than the model's rule
+
+
+def test_nondeterministic_grammar_is_refused():
+    c = fst.Compiler()
+    print("0 1 3 3 1.0\n0 2 3 3 2.0\n1\n2", file=c)
+    with pytest.raises(GraphBuildError, match="two arcs of word 3"):
+        ngram_arrays(c.compile(), 99)
+    c = fst.Compiler()
+    print("0 1 0 0 1.0\n0 2 0 0 2.0\n1\n2", file=c)
+    with pytest.raises(GraphBuildError, match="two epsilon"):
+        ngram_arrays(c.compile(), 99)
+    c = fst.Compiler()
+    print("0 1 0 0 1.0\n1 0 0 0 1.0\n0 1 5 5 1.0\n1", file=c)
+    with pytest.raises(GraphBuildError, match="cycle"):
+        ngram_arrays(c.compile(), 99)
+
+
+def test_word_loop_reads_each_word_once_per_arc():
+    g = word_loop(np.array([5, 3, 5, 9]))
+    assert g.num_states() == 1 and sorted(a.ilabel for a in g.arcs(0)) == [3, 5, 9]
+    assert float(g.final(0)) == 0.0

@@ -1,0 +1,210 @@
+"""On-the-fly composition: the lexicon graph composed with G (and hotwords) during the
+search. Independent answers: exhaustive Viterbi over the written lexicon graph composed
+(OpenFst) with G spelled out as a word transducer, and the static HCLG/TLG of the same
+lexicon and LM (same 1-best at a wide beam; costs that differ only by the static graph's
+summed backoff paths)."""
+
+import json
+
+import kaldi_native_io
+import numpy as np
+import pytest
+import pywrapfst as fst
+from click.testing import CliRunner
+from helpers import frame_lattice, shortest
+from test_bias import to_fst as bias_fst
+
+from hclg.cli import main
+from hclg.errors import DecodeError, GraphFormatError
+from hclg.graph.compile import compile_graph
+from hclg.graph.compile_options import CompileOptions
+from hclg.graph.graph_dir import graph_info, load_graph
+from hclg.graph.ngram import ngram_step
+from hclg.search.decoder import Decoder
+from hclg.search.options import DecoderOptions
+
+ARPA = """
+\\data\\
+ngram 1=6
+ngram 2=5
+ngram 3=3
+
+\\1-grams:
+-1.0 </s>
+-99 <s> -0.5
+-0.7 cat -0.3
+-0.8 hat -0.2
+-0.9 and -0.25
+-1.5 at -0.1
+
+\\2-grams:
+-0.3 <s> cat -0.1
+-0.4 cat and -0.2
+-0.5 and hat
+-0.6 hat </s>
+-0.2 at cat
+
+\\3-grams:
+-0.1 <s> cat and
+-0.2 cat and hat
+-0.3 and hat </s>
+
+\\end\\
+"""
+LEXICON = "and ae n d\nand ax n\ncat k ae t\nhat h ae t\nhat hh ae t\nat ae t\n"
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """Static and on-the-fly graphs, HMM and CTC, of a lexicon with alternative
+    pronunciations and a trigram that backs off."""
+    d = tmp_path_factory.mktemp("otf")
+    (d / "lexicon.txt").write_text(LEXICON)
+    (d / "lm.arpa").write_text(ARPA)
+    out = {}
+    for kind, opts in (("hmm", CompileOptions(sil_phone="sil")), ("ctc", CompileOptions(topology="ctc"))):
+        for otf in (False, True):
+            out[kind, otf] = compile_graph(d / "lexicon.txt", d / "lm.arpa", d / f"{kind}-{otf}",
+                                           CompileOptions(**{**opts.__dict__, "on_the_fly": otf})).path
+    return out
+
+
+def g_fst(lm, n_words):
+    """G spelled out: every state reads every word as :func:`ngram_step` says (the model's
+    backoff rule, checked against Kaldi's G in tests/graph/test_ngram.py)."""
+    c = fst.Compiler()
+    lines = []
+    for s in range(lm.num_states):
+        for w in range(1, n_words):
+            d, cost = ngram_step(lm, s, w)
+            if d >= 0:
+                lines.append(f"{s} {d} {w} {w} {float(cost)!r}")
+        if np.isfinite(lm.final[s]):
+            lines.append(f"{s} {float(lm.final[s])!r}")
+    print(f"{lm.start} {lm.start} 0 0 0\n" + "\n".join(lines), file=c)  # start state first
+    return c.compile()
+
+
+def exhaustive(path, ll, word_fsts):
+    """Best path over the lexicon graph (HCLG.fst of the on-the-fly directory) composed
+    with the frames and the word automata."""
+    g = fst.Fst.read(str(path / "HCLG.fst"))
+    g.arcsort("ilabel")
+    f = fst.compose(frame_lattice(load_graph(path).ilabel_to_column, ll), g)
+    for w in word_fsts:
+        f.arcsort("olabel")
+        w.arcsort("ilabel")
+        f = fst.compose(f, w)
+    return shortest(f) or (float("inf"), None)
+
+
+OPTS = DecoderOptions(beam=1e4, min_active=0, input_kind="log-likelihoods", acoustic_scale=1.0)
+
+
+@pytest.mark.parametrize("kind", ["hmm", "ctc"])
+def test_onthefly_decode_is_exact_viterbi_over_lexicon_graph_and_g(tiny, kind):
+    dec = Decoder(tiny[kind, True], OPTS)
+    static = Decoder(tiny[kind, False], OPTS)
+    G = g_fst(dec.graph.lm, len(dec.graph.words))
+    rng = np.random.default_rng(3)
+    checked = 0
+    for T in [6, 9, 12, 16, 20, 25] * 3:
+        ll = rng.normal(0, 2, size=(T, dec.graph.num_columns)).astype(np.float32)
+        cost, words = exhaustive(tiny[kind, True], ll, [G])
+        if not np.isfinite(cost):
+            continue
+        r = dec.decode(ll)
+        assert r.cost == pytest.approx(cost, abs=2e-3) and list(r.word_ids) == words
+        s = static.decode(ll)  # the static graph sums G's backoff paths: never costlier, and close
+        assert s.cost <= r.cost + 2e-3 and r.cost - s.cost < 0.5
+        checked += 1
+    assert checked >= 12
+
+
+def test_onthefly_with_hotwords_is_exact(tiny):
+    path = tiny["hmm", True]
+    dec = Decoder(path, OPTS)
+    bias = dec.compile_bias([("cat and", 4.0), ("hat", 1.5), ("at cat", 6.0)])
+    G = g_fst(dec.graph.lm, len(dec.graph.words))
+    B = bias_fst(bias, len(dec.graph.words))
+    rng = np.random.default_rng(5)
+    checked = changed = 0
+    for T in [8, 12, 16, 20, 25] * 3:
+        ll = rng.normal(0, 2, size=(T, dec.graph.num_columns)).astype(np.float32)
+        cost, words = exhaustive(path, ll, [G, B])
+        if not np.isfinite(cost):
+            continue
+        r = dec.decode(ll, bias=bias)
+        assert r.cost == pytest.approx(cost, abs=2e-3) and list(r.word_ids) == words
+        changed += r.words != dec.decode(ll).words
+        checked += 1
+    assert checked >= 8 and changed >= 1
+
+
+def test_onthefly_equals_static_on_real_an4_scores(an4_example, tmp_path):
+    """AN4's GMM scores with the trigram, at a wide beam: the on-the-fly graph gives the
+    static HCLG's 1-best and word times on 5 of the 6 utterances; on cen8-fjlp-b the static
+    graph's extra backoff paths (summed in by its log determinization) make 'O SEVENTY
+    ...' cheaper than the model's own 'GO SEVENTY ...'. The graph is far smaller."""
+    ex = an4_example
+    opts = {"hmm_topology": str(ex / "transitions.txt"), "pdf_map": str(ex / "pdf_map.txt")}
+    paths = {otf: compile_graph(ex / "lexicon.dic", ex / "lm_train_3gram.arpa", tmp_path / str(otf),
+                                CompileOptions(**opts, on_the_fly=otf), phones=ex / "phones.txt").path
+             for otf in (False, True)}
+    o = DecoderOptions(input_kind="log-likelihoods", beam=24)
+    static, otf = Decoder(paths[False], o), Decoder(paths[True], o)
+    assert otf.graph.arrays.num_states * 10 < static.graph.arrays.num_states
+    same = n = 0
+    for utt, m in kaldi_native_io.SequentialFloatMatrixReader(f"ark:{ex / 'loglikes_demo.ark'}"):
+        a, b = static.decode(m, utt), otf.decode(m, utt)
+        same += a.words == b.words and a.start_frames == b.start_frames
+        # the static graph sums up to 3 trigram paths (direct, backing off once or twice) of each
+        # word and of the end: at most ln 3 cheaper each
+        assert a.cost <= b.cost + 1e-2 and b.cost - a.cost < np.log(3) * (len(a.words) + 1)
+        n += 1
+    assert n == 6 and same == 5
+
+
+def test_info_kind_lattice_refused_and_bad_lm_arrays(tiny, tmp_path):
+    path = tiny["hmm", True]
+    assert graph_info(path)["kind"] == "on-the-fly" and graph_info(tiny["hmm", False])["kind"] == "static"
+    res = CliRunner().invoke(main, ["info", str(path)])
+    assert res.exit_code == 0 and "on-the-fly" in res.output
+    dec = Decoder(path, OPTS)
+    with pytest.raises(DecodeError, match="on-the-fly graph; the lattice search"):
+        dec.search_lattice(np.zeros((3, dec.graph.num_columns), np.float32), "u1")
+    import shutil
+
+    bad = tmp_path / "bad"
+    shutil.copytree(path, bad)
+    nxt = np.load(bad / "lm" / "next.npy")
+    nxt[0] = 10**6
+    np.save(bad / "lm" / "next.npy", nxt)
+    with pytest.raises(GraphFormatError, match="n-gram arrays do not agree"):
+        load_graph(bad)
+    (bad / "lm" / "next.npy").unlink()
+    with pytest.raises(GraphFormatError, match="missing"):
+        load_graph(bad)
+
+
+def test_cli_compile_on_the_fly_and_decode(tiny, tmp_path):
+    d = tmp_path
+    (d / "lexicon.txt").write_text(LEXICON)
+    (d / "lm.arpa").write_text(ARPA)
+    res = CliRunner().invoke(main, ["compile", "-l", str(d / "lexicon.txt"), "-g", str(d / "lm.arpa"), "--topology",
+                                    "ctc", "--on-the-fly", str(d / "g")])
+    assert res.exit_code == 0, res.output
+    manifest = json.loads((d / "g" / "manifest.json").read_text())
+    assert manifest["kind"] == "on-the-fly" and manifest["lm"]["states"] > 1
+    assert manifest["format_version"] == 5  # an older hclg refuses it instead of decoding without G
+    dec = Decoder(d / "g", DecoderOptions(input_kind="log-posteriors"))
+    x = np.random.default_rng(0).normal(0, 2, size=(40, dec.graph.num_columns)).astype(np.float32)
+    x -= np.log(np.exp(x).sum(axis=1, keepdims=True))
+    np.save(d / "u1.npy", x)
+    res = CliRunner().invoke(main, ["decode", "--input-kind", "log-posteriors", "-o", str(d / "hyp.txt"), str(d / "g"),
+                                    str(d / "u1.npy")])
+    assert res.exit_code == 0, res.output
+    assert (d / "hyp.txt").read_text().split()[1:] == list(dec.decode(x).words)
+    res = CliRunner().invoke(main, ["decode", "--input-kind", "log-posteriors", "-o", str(d / "hyp2.txt"),
+                                    "--lattice", f"ark:{d / 'lat.ark'}", str(d / "g"), str(d / "u1.npy")])
+    assert res.exit_code != 0 and "on-the-fly graph" in res.output
