@@ -5,8 +5,8 @@ LM cost is known only where the graph outputs the word, often at its end: until 
 pruning sees no LM cost at all, and every word of the vocabulary looks as likely as any
 other. As the unigram lookahead of classic one-pass decoders (Ortmanns, Ney and Coenen
 1996), each state s of the lexicon graph gets a potential ``pi(s)``: the least LM cost of
-the next word a path from s can output, with ``word_cost`` a bound on each word's cost
-(:func:`hclg.graph.ngram.word_lower_bounds`). Arc weights become
+the next word a path from s can output, ``word_cost`` giving each word's cost
+(the unigram costs, :func:`hclg.graph.ngram.unigram_costs`). Arc weights become
 ``w + pi(next) - pi(s)`` and final costs ``final(s) - pi(s) + pi(start)``: a path's total
 is unchanged (the potentials telescope), but a path entering a word's subtree pays the
 cheapest cost it can still get there at once, and the rest when the word is known.

@@ -183,14 +183,6 @@ def sentence_cost(lm: NgramArrays, word_ids) -> float:
     return float(total + lm.final[g])
 
 
-def word_lower_bounds(lm: NgramArrays, num_words: int) -> np.ndarray:
-    """float32 [num_words]: the least cost of each word on any arc of G (+inf for words G
-    never reads): a bound the search's lookahead may promise before the word is known."""
-    out = np.full(num_words, np.inf, np.float32)
-    np.minimum.at(out, lm.word, lm.cost)
-    return out
-
-
 def save_ngram(lm: NgramArrays, folder) -> None:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

@@ -107,12 +107,12 @@ class Stream:
         endpoint: the endpointing rules (Kaldi's defaults if None).
         keep_loglikes: keep the scaled log-likelihoods of every frame (for a lattice of
             the utterance at the end: :meth:`loglikes`).
-        bias: what the search composes on the fly (:meth:`Decoder.context_of`: G of an
-            on-the-fly graph, hotwords), or None.
+        context: what the search composes on the fly (:meth:`Decoder.context_of`: G of
+            an on-the-fly graph, hotwords), or None.
     """
 
     def __init__(self, decoder, utt: str = "", endpoint: EndpointOptions | None = None, keep_loglikes: bool = False,
-                 bias=None):
+                 context=None):
         thr = decoder.options.blank_skip_threshold
         if thr is not None and keep_loglikes:
             raise DecodeError("lattices are made on every frame: leave blank_skip_threshold unset")
@@ -127,8 +127,8 @@ class Stream:
         self.endpoint_options = endpoint or EndpointOptions()
         self.event_kind, self.is_silence = stream_events(decoder)
         self._indices = decoder.borrow_indices()
-        self.context = bias
-        self._st = viterbi_start(decoder.search_graph, *self._indices, bias)
+        self.context = context
+        self._st = viterbi_start(decoder.search_graph, *self._indices, context)
         self._done_labels = np.empty(0, np.int32)  # the certain records, oldest first
         self._done_frames = np.empty(0, np.int32)
         self._n_done = 0
