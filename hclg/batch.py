@@ -218,15 +218,9 @@ def _open_outputs(text_out, line_outputs, lattice_out, alignments_out, resume: b
             AlignmentWriter(alignments_out, append=resume, keep=keep) if alignments_out else None)
 
 
-def _batch_decoder(graph, options, log_priors, hotwords, lattice_out) -> LatticeDecoder:
+def _batch_decoder(graph, options, log_priors, hotwords) -> LatticeDecoder:
     """The batch's decoder, its hotwords compiled once (before any worker forks)."""
-    if hotwords is not None and lattice_out:
-        raise ValueError("hotwords bias the 1-best search; the lattice search does not take them yet: "
-                         "leave out --lattice or --hotwords")
     decoder = LatticeDecoder(graph, options, log_priors)
-    if lattice_out and decoder.graph.lm is not None:
-        raise ValueError(f"{decoder.graph.path} is an on-the-fly graph; the lattice search does not compose G yet: "
-                         "leave out --lattice, or compile a static graph (without --on-the-fly)")
     return decoder.with_bias(hotwords) if hotwords is not None else decoder
 
 
@@ -258,7 +252,7 @@ def decode_batch(graph, inputs, options: DecoderOptions = DecoderOptions(), text
         phone_ctm_out: path for phone CTM lines (``utt 1 start dur phone``, as Kaldi's
             ``ali-to-phones --ctm-output``), or None.
         hotwords: phrases every utterance's search favours (``"phrase"`` or ``("phrase",
-            boost)``; :mod:`hclg.search.bias`), or None. Not with ``lattice_out``.
+            boost)``; :mod:`hclg.search.bias`), or None.
 
     Returns:
         BatchSummary; ``failed`` > 0 means some utterances were not decoded.
@@ -270,7 +264,7 @@ def decode_batch(graph, inputs, options: DecoderOptions = DecoderOptions(), text
     _check_outputs(inputs, jobs, (text_out, ctm_out, json_out, phone_ctm_out), lattice_out, alignments_out)
     if (alignments_out or phone_ctm_out) and not options.alignment:
         options = dataclasses.replace(options, alignment=True)
-    decoder = _batch_decoder(graph, options, log_priors, hotwords, lattice_out)
+    decoder = _batch_decoder(graph, options, log_priors, hotwords)
     if progress is None:
         progress = sys.stderr.isatty()
     done = _done_ids(Path(text_out)) if resume else set()
@@ -379,7 +373,7 @@ def stream_batch(graph, inputs, options: DecoderOptions, output: str = "-", chun
     if lattice_out and resume:
         raise ValueError("--lattice is written once, from the start: leave out --resume")
     _check_outputs(inputs, 1, (output,), lattice_out)
-    decoder = _batch_decoder(graph, options, log_priors, hotwords, lattice_out)
+    decoder = _batch_decoder(graph, options, log_priors, hotwords)
     done = _done_streams(output) if resume and output != "-" else set()
     if output != "-" and resume:
         keep_done_lines(output, done, _json_utt)

@@ -104,7 +104,7 @@ def _run_everything() -> None:
             # an on-the-fly graph: the lexicon graph and G's arrays, composed by the search (with hotwords too)
             compile_graph(tmp / "lexicon.txt", tmp / "lm.arpa", tmp / "otf", CompileOptions(topology=topology,
                                                                                           on_the_fly=True))
-            _streams(tmp / "otf", kind, x, lattices=False)
+            _streams(tmp / "otf", kind, x)
         # a context-dependent graph (C o LG, as with a Kaldi tree or a context table)
         phones = ("k", "ae", "t", "h", "n", "d", "SIL")
         (tmp / "ctx.txt").write_text("".join(f"- {p} - {s} {3 * i + s}\n" for i, p in enumerate(phones)
@@ -112,7 +112,7 @@ def _run_everything() -> None:
         compile_graph(tmp / "lexicon.txt", tmp / "lm.arpa", tmp / "cd", CompileOptions(context_table=str(tmp / "ctx.txt")))
 
 
-def _streams(graph, kind, x, lattices: bool = True) -> None:
+def _streams(graph, kind, x) -> None:
     """Streams (chunks, partials, endpoints, certain records, segment lattices), with and
     without hotwords and, on CTC graphs, blank skipping."""
     from hclg.lattice.generation import LatticeDecoder
@@ -129,7 +129,7 @@ def _streams(graph, kind, x, lattices: bool = True) -> None:
                 s.is_endpoint()
             s._compact()  # (the records of 60 frames stay below the compaction threshold)
             s.finalize()
-        if skip is None and lattices:
-            s = dec.stream("warm-up", keep_loglikes=True)
-            s.accept(x)
-            dec.finalize_lattice(s)
+            if skip is None:
+                s = dec.stream("warm-up", keep_loglikes=True, bias=bias)
+                s.accept(x)
+                dec.finalize_lattice(s)

@@ -55,6 +55,24 @@ def frame_lattice(i2c, ll):
     return c.compile()
 
 
+def sequence_costs(x):
+    """{output label tuple: cost} over every path of an acyclic deterministic FST."""
+    import numpy as np
+
+    out = {}
+    if x.start() == fst.NO_STATE_ID:
+        return out
+    stack = [(x.start(), (), 0.0)]
+    while stack:
+        s, words, cost = stack.pop()
+        fw = float(x.final(s))
+        if np.isfinite(fw):
+            out[words] = cost + fw
+        for a in x.arcs(s):
+            stack.append((a.nextstate, words + (a.olabel,), cost + float(a.weight)))
+    return out
+
+
 def random_inputs(F, n, seed=0, max_len=200):
     """n input label sequences of random successful paths of F."""
     out, i = [], 0

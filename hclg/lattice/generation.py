@@ -19,10 +19,12 @@ class LatticeDecoder(Decoder):
     Args: as :class:`~hclg.search.decoder.Decoder`.
     """
 
-    def decode_lattice(self, matrix, utt: str = "") -> tuple[Result, Lattice]:
+    def decode_lattice(self, matrix, utt: str = "", bias=None) -> tuple[Result, Lattice]:
         """Decodes one utterance and keeps its lattice (Kaldi's LatticeFasterDecoder: the
         same search as :meth:`decode`, with forward links pruned to ``lattice_beam``, then
-        determinized to a word lattice).
+        determinized to a word lattice). On an on-the-fly graph, and with hotwords
+        (``bias``, as :meth:`decode` takes them), the lattice's graph costs include G's
+        costs and the boosts, as a static graph's would.
 
         Returns:
             (Result, Lattice): the 1-best is the lattice's best path, so it equals
@@ -34,14 +36,12 @@ class LatticeDecoder(Decoder):
         o = self.options
         if self.is_ctc and o.blank_skip_threshold is not None:
             raise DecodeError("lattices are made on every frame: leave blank_skip_threshold unset")
-        if self.bias is not None:
-            raise DecodeError("hotwords bias the 1-best search; the lattice search does not take them yet")
-        return self.lattice_of_loglikes(self.loglikes(matrix, utt), utt)
+        return self.lattice_of_loglikes(self.loglikes(matrix, utt), utt, bias)
 
-    def lattice_of_loglikes(self, ll: np.ndarray, utt: str = "") -> tuple[Result, Lattice]:
+    def lattice_of_loglikes(self, ll: np.ndarray, utt: str = "", bias=None) -> tuple[Result, Lattice]:
         """:meth:`decode_lattice` on scaled log-likelihoods (:meth:`loglikes`)."""
         o = self.options
-        raw, reached, arcs = self.search_lattice(ll, utt)
+        raw, reached, arcs = self.search_lattice(ll, utt, bias)
         lat = determinize(raw, utt, float(o.lattice_beam), self.acoustic_scale, self.frame_seconds,
                           int(o.max_mem)).with_words(self.graph.words)
         p = best_path(lat)
@@ -68,11 +68,9 @@ class LatticeDecoder(Decoder):
         Returns:
             (Result, Lattice), the Result equal to ``stream.finalize()``'s.
         """
-        if stream.context is not None:  # (an on-the-fly graph's G, or hotwords)
-            what = "an on-the-fly graph's G is" if self.graph.lm is not None else "hotwords are"
-            raise DecodeError(f"{what} composed by the 1-best search; the lattice search does not take it yet")
         stream.finalize()
-        return self.lattice_of_loglikes(stream.loglikes(), stream.utt)
+        # the stream's hotwords (none: an empty list, not None, which would mean the decoder's)
+        return self.lattice_of_loglikes(stream.loglikes(), stream.utt, stream.bias if stream.bias is not None else ())
 
     def warm_up(self, lattice: bool = True) -> None:
         """As :meth:`Decoder.warm_up`, and with ``lattice`` the lattice search's and

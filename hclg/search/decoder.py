@@ -212,9 +212,12 @@ class Decoder:
                       float(cost), float(cost - ac), float(ac), T, not reached, self.frame_seconds, int(arcs), alignment,
                       phones)
 
-    def search_lattice(self, ll: np.ndarray, utt: str = "") -> tuple[RawLattice, bool, int]:
+    def search_lattice(self, ll: np.ndarray, utt: str = "", bias=None) -> tuple[RawLattice, bool, int]:
         """The lattice search (Kaldi's LatticeFasterDecoder) on scaled log-likelihoods: the
-        same search as :meth:`decode`, keeping every forward link within ``lattice_beam``.
+        same search as :meth:`decode`, keeping every forward link within ``lattice_beam``;
+        it composes the same context on the fly (an on-the-fly graph's G, hotwords
+        ``bias`` as :meth:`decode` takes them), so a link's graph cost includes G's and the
+        boosts.
 
         Returns:
             (the state-level lattice, whether a final state was reached, arcs expanded);
@@ -224,13 +227,11 @@ class Decoder:
             DecodeError: as :meth:`decode`.
         """
         o = self.options
-        if self.graph.lm is not None:
-            raise DecodeError(f"utterance {utt!r}: {self.graph.path} is an on-the-fly graph; the lattice search does "
-                              "not compose G yet: decode its 1-best, or compile a static graph for lattices")
+        context = self.context_of(bias)
         beam = float(o.lattice_beam)
         for attempt in range(3):  # as determinization: past the memory cap, again with half the beam
             out = lattice_search(self.search_graph, ll, self.beam_options, beam, int(o.prune_interval),
-                                 *self.indices(), int(o.max_lattice_mem))
+                                 *self.indices(), int(o.max_lattice_mem), context)
             if not out.too_big:
                 break
             if attempt == 2:
@@ -252,7 +253,7 @@ class Decoder:
         ``bias``: hotwords, as :meth:`decode` takes them."""
         from hclg.search.stream import Stream
 
-        return Stream(self, utt, endpoint, keep_loglikes, self.context_of(bias))
+        return Stream(self, utt, endpoint, keep_loglikes, self.resolved_bias(bias))
 
     def compile_bias(self, phrases):
         """Hotwords for this decoder's graph (:func:`hclg.search.bias.compile_bias`): phrases
@@ -267,15 +268,20 @@ class Decoder:
         other.bias = self.compile_bias(phrases) if phrases is not None else None
         return other
 
-    def context_of(self, bias):
-        """What a search composes on the fly: the graph's G (an on-the-fly graph) and the
-        hotwords ``bias`` (as :meth:`decode` takes them; no phrases: none); None for a
-        static graph without hotwords (the plain kernel)."""
+    def resolved_bias(self, bias) -> Bias | None:
+        """The hotwords a search uses: ``bias`` as :meth:`decode` takes it (None: the
+        decoder's own, :attr:`bias`), compiled; None when there are no phrases."""
         if bias is None:
             bias = self.bias
         elif not isinstance(bias, Bias):
             bias = self.compile_bias(bias)
-        return word_context(self.graph.lm, bias if bias is not None and bias.num_states > 1 else None)
+        return bias if bias is not None and bias.num_states > 1 else None
+
+    def context_of(self, bias):
+        """What a search composes on the fly: the graph's G (an on-the-fly graph) and the
+        hotwords ``bias`` (as :meth:`decode` takes them); None for a static graph without
+        hotwords (the plain kernel)."""
+        return word_context(self.graph.lm, self.resolved_bias(bias))
 
     def warm_up(self) -> None:
         """Loads the compiled search kernel (from numba's cache) and makes the index

@@ -104,6 +104,9 @@ class LatticeTokens(NamedTuple):
     ehi: np.ndarray  # int32
     nlo: np.ndarray  # int32: its epsilon links are links nlo:nhi (made again when it improves)
     nhi: np.ndarray  # int32
+    ctx: np.ndarray  # int64: with a context composed on the fly (G, hotwords), its state: a token is a (state, ctx) pair
+    chain: np.ndarray  # int32: with a context, while its frame is built, the next slot of the same graph state in
+    #                    the frame (-1: none; ``index[state]`` is the first), as Tokens.chain
 
 
 class ForwardLinks(NamedTuple):
@@ -163,13 +166,14 @@ def grown_trace_links(links, need):
 def new_lattice_tokens(cap):
     return LatticeTokens(np.empty(cap, np.int32), np.empty(cap, np.float64), np.empty(cap, np.float64),
                          np.empty(cap, np.int32), np.empty(cap, np.int32), np.empty(cap, np.int32),
-                         np.empty(cap, np.int32))
+                         np.empty(cap, np.int32), np.zeros(cap, np.int64), np.full(cap, -1, np.int32))
 
 
 @njit(cache=True, inline="always")
 def grown_lattice_tokens(tok, need):
     return LatticeTokens(grown(tok.state, need), grown(tok.cost, need), grown(tok.extra, need),
-                         grown(tok.elo, need), grown(tok.ehi, need), grown(tok.nlo, need), grown(tok.nhi, need))
+                         grown(tok.elo, need), grown(tok.ehi, need), grown(tok.nlo, need), grown(tok.nhi, need),
+                         grown(tok.ctx, need), grown(tok.chain, need))
 
 
 @njit(cache=True)

@@ -45,27 +45,59 @@ from hclg.search.lattice_pruning import compact_all, prune_active, prune_frame
 from hclg.search.kernel_state import (
     LatticeSearchOutput, grown_forward_links, grown_lattice_tokens, new_forward_links, new_lattice_tokens,
 )
+from hclg.search.word_context import context_final, context_start, context_step
 
 INF = np.inf
 #: bytes a kept token and a kept link take (LatticeTokens, ForwardLinks); their arrays grow
 #: by doubling, so what is allocated is up to twice the count
-TOKEN_BYTES = 36
+TOKEN_BYTES = 48
 LINK_BYTES = 12
 
 
+@njit(cache=True, inline="always")
+def _slot(index, d, cx, tok, base, n, context):
+    """The slot (in the frame starting at ``base``) of token (state d, context cx), or
+    -1 - (a new slot's number ``n``, its state and context set, chained) when it has none;
+    as the 1-best search's: without a context a state has one token, ``index[d]``."""
+    j = index[d]
+    if context is not None:
+        while j >= 0 and tok.ctx[base + j] != cx:
+            j = tok.chain[base + j]
+        if j < 0:
+            tok.ctx[base + n] = cx
+            tok.chain[base + n] = index[d]
+    if j < 0:
+        index[d] = n
+        tok.state[base + n] = d
+        return -1 - n
+    return j
+
+
+@njit(cache=True, inline="always")
+def _word_cost(context, cx, ol):
+    """(context, cost) a context adds when a path outputs ``ol`` (0: none) in context cx."""
+    if context is not None and ol != 0:
+        return context_step(context, cx, ol)
+    return cx, 0.0
+
+
 @njit(cache=True)
-def _emit_links(t, base, nc, nbase, costs, cut, lattice_beam, tok, nxt_index, g, loglikes, links, n_links):
+def _emit_links(t, base, nc, nbase, costs, cut, lattice_beam, tok, nxt_index, g, loglikes, links, n_links,
+                context):
     """ProcessEmitting from frame t (tokens base..base+nc-1, their costs in ``costs``)
     into the empty frame starting at ``nbase``, with a forward link for every arc within
     the cutoff, except links that cost more than ``lattice_beam`` over the best way into
     their token so far: their extra cost can only grow, so pruning would delete them.
-    The caller guarantees room (a token and a link for every arc expanded).
+    The caller guarantees room (a token and a link for every arc expanded). With
+    ``context`` (G, hotwords: :func:`hclg.search.word_context.word_context`) a word's arc
+    moves the token's context and its link's cost includes the context's.
 
     Returns:
         (tokens in the new frame, its cutoff, n_links, arcs expanded)
     """
     # fields unpacked once: the loops below then index plain arrays, as numba likes best
     tok_state, tok_cost, tok_elo, tok_ehi, tok_nlo, tok_nhi = tok.state, tok.cost, tok.elo, tok.ehi, tok.nlo, tok.nhi
+    tok_ctx = tok.ctx
     lk_dst, lk_arc, lk_cost = links.dst, links.arc, links.cost
     off, e_arc, e_arcw = g.off, g.e_arc, g.e_arcw
     weight_cutoff, adaptive_beam, next_cutoff = cut.weight, cut.adaptive_beam, cut.next
@@ -79,20 +111,21 @@ def _emit_links(t, base, nc, nbase, costs, cut, lattice_beam, tok, nxt_index, g,
             tok_ehi[gi] = n_links
             continue
         s = tok_state[gi]
+        cx0 = tok_ctx[gi]
         for k in range(off[2 * s], off[2 * s + 2]):
             w = tc + e_arcw[E_REC * k + E_WEIGHT] - loglikes[t, e_arc[E_REC * k + E_COLUMN]]
             arcs_expanded += 1
+            cx, wc = _word_cost(context, cx0, e_arc[E_REC * k + E_OLABEL])
+            w += wc
             if not w < next_cutoff:
                 continue
             if w + adaptive_beam < next_cutoff:
                 next_cutoff = w + adaptive_beam
             d = e_arc[E_REC * k + E_NEXT]
-            j = nxt_index[d]
+            j = _slot(nxt_index, d, cx, tok, nbase, nx, context)
             if j < 0:
-                j = nx
+                j = -1 - j
                 nx += 1
-                nxt_index[d] = j
-                tok_state[nbase + j] = d
                 tok_cost[nbase + j] = w
                 prefetch_state(off, d)
                 tok_nlo[nbase + j] = 0
@@ -110,29 +143,31 @@ def _emit_links(t, base, nc, nbase, costs, cut, lattice_beam, tok, nxt_index, g,
 
 
 @njit(cache=True)
-def _eps_links(cutoff, lattice_beam, base, nc, index, stack, sp, g, tok, links, n_links):
+def _eps_links(cutoff, lattice_beam, base, nc, index, stack, sp, g, tok, links, n_links, context):
     """ProcessNonemitting on the frame whose tokens start at ``base``: follows epsilon
-    arcs from the states on ``stack``, linking every arc within the cutoff. Resumable as
-    the 1-best search's: returns with ``full`` set when a state's arcs might not fit.
+    arcs from the tokens (slots in the frame) on ``stack``, linking every arc within the
+    cutoff; with ``context``, as :func:`_emit_links`. Resumable as the 1-best search's:
+    returns with ``full`` set when a token's arcs might not fit.
 
     Returns:
         (nc, sp, n_links, full)
     """
     # fields unpacked once: the loops below then index plain arrays, as numba likes best
-    tok_state, tok_cost, tok_nlo, tok_nhi = tok.state, tok.cost, tok.nlo, tok.nhi
+    tok_state, tok_cost, tok_nlo, tok_nhi, tok_ctx = tok.state, tok.cost, tok.nlo, tok.nhi, tok.ctx
     lk_dst, lk_arc, lk_cost = links.dst, links.arc, links.cost
     off, n_arc, n_arcw = g.off, g.n_arc, g.n_arcw
     cap = tok_state.shape[0]
     scap = stack.shape[0]
     lcap = lk_dst.shape[0]
     while sp > 0:
-        s = stack[sp - 1]
+        gi = base + stack[sp - 1]
+        s = tok_state[gi]
         deg = off[2 * s + 3] - off[2 * s + 1]
         if base + nc + deg > cap or sp + deg > scap or n_links + deg > lcap:
             return nc, sp, n_links, True
         sp -= 1
-        gi = base + index[s]
         tc = tok_cost[gi]
+        cx0 = tok_ctx[gi]
         for lk in range(tok_nlo[gi], tok_nhi[gi]):  # a new run replaces the old one
             lk_dst[lk] = -1  # (Kaldi's DeleteForwardLinks)
         tok_nlo[gi] = n_links
@@ -140,17 +175,16 @@ def _eps_links(cutoff, lattice_beam, base, nc, index, stack, sp, g, tok, links, 
         if tc > cutoff:
             continue
         for k in range(off[2 * s + 1], off[2 * s + 3]):
-            w = tc + n_arcw[N_REC * k + N_WEIGHT]
+            cx, wc = _word_cost(context, cx0, n_arc[N_REC * k + N_OLABEL])
+            w = tc + n_arcw[N_REC * k + N_WEIGHT] + wc
             if w > cutoff:
                 continue
             d = n_arc[N_REC * k + N_NEXT]
-            j = index[d]
+            j = _slot(index, d, cx, tok, base, nc, context)
             push = False
             if j < 0:
-                j = nc
+                j = -1 - j
                 nc += 1
-                index[d] = j
-                tok_state[base + j] = d
                 tok_cost[base + j] = w
                 prefetch_state(off, d)
                 tok_nlo[base + j] = 0
@@ -163,17 +197,17 @@ def _eps_links(cutoff, lattice_beam, base, nc, index, stack, sp, g, tok, links, 
                 continue  # can only be pruned
             lk_dst[n_links] = base + j
             lk_arc[n_links] = -k - 1
-            lk_cost[n_links] = n_arcw[N_REC * k + N_WEIGHT]
+            lk_cost[n_links] = n_arcw[N_REC * k + N_WEIGHT] + wc
             n_links += 1
             if push:
-                stack[sp] = d
+                stack[sp] = j
                 sp += 1
         tok_nhi[gi] = n_links
     return nc, sp, n_links, False
 
 
 @njit(cache=True)
-def lattice_search(g, loglikes, opts, lattice_beam, prune_interval, index_a, index_b, max_mem):
+def lattice_search(g, loglikes, opts, lattice_beam, prune_interval, index_a, index_b, max_mem, context=None):
     """Token passing with forward links over one utterance.
 
     Args:
@@ -185,6 +219,9 @@ def lattice_search(g, loglikes, opts, lattice_beam, prune_interval, index_a, ind
         index_a, index_b: int32 [S], all -1 on entry (and on return).
         max_mem: bytes; when the tokens and links kept pass it (counted after each
             frame), the search stops there with ``too_big`` set.
+        context: what the search composes on the fly (:func:`hclg.search.word_context.word_context`:
+            G, hotwords), or None; a lattice state is then a (graph state, context) pair,
+            and a link's graph cost includes the context's.
 
     Returns:
         LatticeSearchOutput.
@@ -206,6 +243,10 @@ def lattice_search(g, loglikes, opts, lattice_beam, prune_interval, index_a, ind
     tok.cost[0] = 0.0
     tok.nlo[0] = 0
     tok.nhi[0] = 0
+    tok.ctx[0] = 0
+    if context is not None:
+        tok.ctx[0] = context_start(context)
+    tok.chain[0] = -1
     cur_index[g.start] = 0
     nc = 1
     base = 0
@@ -219,12 +260,12 @@ def lattice_search(g, loglikes, opts, lattice_beam, prune_interval, index_a, ind
             tok_cost = tok.cost
             for i in range(nc):
                 costs[i] = tok_cost[base + i]
-            cut = frame_cutoffs(t, tok.state[base:base + nc], costs, nc, opts, scratch, g, loglikes, True)
+            cut = frame_cutoffs(t, tok.state[base:base + nc], costs, nc, opts, scratch, g, loglikes, context is None)
             nbase = base + nc
             tok = grown_lattice_tokens(tok, nbase + cut.arcs)
             links = grown_forward_links(links, n_links + cut.arcs)
             nx, cutoff, n_links, arcs = _emit_links(t, base, nc, nbase, costs, cut, lattice_beam, tok, nxt_index,
-                                                    g, loglikes, links, n_links)
+                                                    g, loglikes, links, n_links, context)
             arcs_expanded += arcs
             tok_state = tok.state
             for i in range(nc):
@@ -240,12 +281,12 @@ def lattice_search(g, loglikes, opts, lattice_beam, prune_interval, index_a, ind
         stack = grown(stack, nc)
         tok_state, off, n_arc = tok.state, g.off, g.n_arc
         for i in range(nc):
-            stack[i] = tok_state[base + i]
-            prefetch_eps_arcs(off, n_arc, stack[i])
+            stack[i] = i
+            prefetch_eps_arcs(off, n_arc, tok_state[base + i])
         sp = nc
         while True:
             nc, sp, n_links, full = _eps_links(cutoff, lattice_beam, base, nc, cur_index, stack, sp, g, tok,
-                                               links, n_links)
+                                               links, n_links, context)
             if not full:
                 break
             tok = grown_lattice_tokens(tok, 2 * tok.state.shape[0])
@@ -267,20 +308,29 @@ def lattice_search(g, loglikes, opts, lattice_beam, prune_interval, index_a, ind
     tok_state = tok.state
     for gi in range(frame_start[frames], frame_start[frames] + nc):
         cur_index[tok_state[gi]] = -1
-    return _finish(g, loglikes, frames, nc, frame_start, lattice_beam, tok, links, arcs_expanded, too_big)
+    return _finish(g, loglikes, frames, nc, frame_start, lattice_beam, tok, links, arcs_expanded, too_big, context)
+
+
+@njit(cache=True, inline="always")
+def _final_cost(g, tok, gi, context):
+    """Token gi's final cost: its state's, and its context's end (G's end of sentence...)."""
+    f = g.final[tok.state[gi]]
+    if context is not None and f < INF:
+        f += context_final(context, tok.ctx[gi])
+    return f
 
 
 @njit(cache=True)
-def _finish(g, loglikes, frames, nc, frame_start, lattice_beam, tok, links, arcs_expanded, too_big):
+def _finish(g, loglikes, frames, nc, frame_start, lattice_beam, tok, links, arcs_expanded, too_big, context):
     """The end of the lattice search: the best final cost, PruneForwardLinksFinal on the
     last frame, exact pruning of every frame, the final compaction, and the surviving
-    links' exact costs read from the graph."""
+    links' exact costs read from the graph (and the context)."""
     b = frame_start[frames]
     e = b + nc
     best_total = INF
     reached = False
     for gi in range(b, e):
-        f = g.final[tok.state[gi]]
+        f = _final_cost(g, tok, gi, context)
         if f < INF:
             reached = True
             if tok.cost[gi] + f < best_total:
@@ -292,7 +342,7 @@ def _finish(g, loglikes, frames, nc, frame_start, lattice_beam, tok, links, arcs
     last_final = np.full(nc, INF)
     final_extra = np.full(nc, INF)
     for gi in range(b, e):
-        f = g.final[tok.state[gi]] if reached else 0.0
+        f = _final_cost(g, tok, gi, context) if reached else 0.0
         last_final[gi - b] = f
         x = tok.cost[gi] + f - best_total
         if x <= lattice_beam:
@@ -332,6 +382,7 @@ def _finish(g, loglikes, frames, nc, frame_start, lattice_beam, tok, links, arcs
                     lk_olab[lk] = n_arc[N_REC * (-k - 1) + N_OLABEL]
                     lk_g[lk] = n_arcw[N_REC * (-k - 1) + N_WEIGHT]
                     lk_a[lk] = 0.0
+                lk_g[lk] += _word_cost(context, tok.ctx[gi], lk_olab[lk])[1]
     return LatticeSearchOutput(frames, reached, best_total, arcs_expanded, frame_start[: frames + 2].copy(),
                                tok.cost[:ntok].copy(), tok.extra[:ntok].copy(), tok_final,
                                lk_src, links.dst[:n_links].copy(), lk_ilab, lk_olab, lk_g, lk_a, too_big)

@@ -98,7 +98,7 @@ def compact_all(n_frames, frame_start, tok, links, new_id):
         (tokens, links, the new ForwardLinks): tokens are compacted in place, frame_start
         updated in place.
     """
-    tok_state, tok_cost, tok_extra, tok_elo, tok_ehi, tok_nlo, tok_nhi = tok  # plain arrays in the loops
+    tok_state, tok_cost, tok_extra, tok_elo, tok_ehi, tok_nlo, tok_nhi, tok_ctx = tok[:8]  # plain arrays in the loops
     lk_dst = links.dst
     n_tok = frame_start[n_frames]
     k = 0
@@ -133,6 +133,7 @@ def compact_all(n_frames, frame_start, tok, links, new_id):
         tok_state[j] = tok_state[gi]
         tok_cost[j] = tok_cost[gi]
         tok_extra[j] = tok_extra[gi]
+        tok_ctx[j] = tok_ctx[gi]
         tok_elo[j] = elo
         tok_ehi[j] = nlo
         tok_nlo[j] = nlo
@@ -188,7 +189,7 @@ def compact_tail(r, n_frames, frame_start, tok, links, l0, n_links, new_pos, new
     Returns:
         (tokens, links) after compaction; frame_start updated in place.
     """
-    tok_state, tok_cost, tok_extra = tok.state, tok.cost, tok.extra  # plain arrays in the loops
+    tok_state, tok_cost, tok_extra, tok_ctx = tok.state, tok.cost, tok.extra, tok.ctx  # plain arrays in the loops
     lk_dst, lk_arc, lk_cost = links.dst, links.arc, links.cost
     t0 = frame_start[r]
     m = l0
@@ -212,6 +213,7 @@ def compact_tail(r, n_frames, frame_start, tok, links, l0, n_links, new_pos, new
             tok_state[k] = tok_state[gi]
             tok_cost[k] = tok_cost[gi]
             tok_extra[k] = tok_extra[gi]
+            tok_ctx[k] = tok_ctx[gi]
             _remap_runs(gi, k, l0, new_pos, tok)
             k += 1
     frame_start[n_frames] = k

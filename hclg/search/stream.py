@@ -39,6 +39,7 @@ from hclg.search.viterbi_kernel import (
     viterbi_release,
     viterbi_start,
 )
+from hclg.search.word_context import word_context
 
 #: records in use past which a chunk's end compacts the traceback (and past twice the
 #: records left by the last compaction)
@@ -107,12 +108,12 @@ class Stream:
         endpoint: the endpointing rules (Kaldi's defaults if None).
         keep_loglikes: keep the scaled log-likelihoods of every frame (for a lattice of
             the utterance at the end: :meth:`loglikes`).
-        context: what the search composes on the fly (:meth:`Decoder.context_of`: G of
-            an on-the-fly graph, hotwords), or None.
+        bias: the hotwords (a compiled Bias, :meth:`Decoder.resolved_bias`), or None; the
+            search composes them, and an on-the-fly graph's G, on the fly (``context``).
     """
 
     def __init__(self, decoder, utt: str = "", endpoint: EndpointOptions | None = None, keep_loglikes: bool = False,
-                 context=None):
+                 bias=None):
         thr = decoder.options.blank_skip_threshold
         if thr is not None and keep_loglikes:
             raise DecodeError("lattices are made on every frame: leave blank_skip_threshold unset")
@@ -127,8 +128,9 @@ class Stream:
         self.endpoint_options = endpoint or EndpointOptions()
         self.event_kind, self.is_silence = stream_events(decoder)
         self._indices = decoder.borrow_indices()
-        self.context = context
-        self._st = viterbi_start(decoder.search_graph, *self._indices, context)
+        self.bias = bias
+        self.context = word_context(decoder.graph.lm, bias)
+        self._st = viterbi_start(decoder.search_graph, *self._indices, self.context)
         self._done_labels = np.empty(0, np.int32)  # the certain records, oldest first
         self._done_frames = np.empty(0, np.int32)
         self._n_done = 0

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 import pywrapfst as fst
-from helpers import utterances
+from helpers import sequence_costs, utterances
 
 from hclg.lattice import ops
 from hclg.search.options import DecoderOptions
@@ -21,22 +21,6 @@ def word_sequence_costs(hclg_path, i2c, ll):
     g.arcsort("ilabel")
     x = fst.compose(c.compile(), g).project("output").rmepsilon()
     return sequence_costs(fst.determinize(x).connect())
-
-
-def sequence_costs(x):
-    """{output label tuple: cost} over every path of an acyclic deterministic FST."""
-    out = {}
-    if x.start() == fst.NO_STATE_ID:
-        return out
-    stack = [(x.start(), (), 0.0)]
-    while stack:
-        s, words, cost = stack.pop()
-        fw = float(x.final(s))
-        if np.isfinite(fw):
-            out[words] = cost + fw
-        for a in x.arcs(s):
-            stack.append((a.nextstate, words + (a.olabel,), cost + float(a.weight)))
-    return out
 
 
 def count_paths(lat):

@@ -4,6 +4,7 @@ search. Independent answers: exhaustive Viterbi over the written lexicon graph c
 lexicon and LM (same 1-best at a wide beam; costs that differ only by the static graph's
 summed backoff paths)."""
 
+import dataclasses
 import json
 
 import kaldi_native_io
@@ -11,15 +12,17 @@ import numpy as np
 import pytest
 import pywrapfst as fst
 from click.testing import CliRunner
-from helpers import frame_lattice, shortest
+from helpers import frame_lattice, sequence_costs, shortest
 from test_bias import to_fst as bias_fst
 
 from hclg.cli import main
-from hclg.errors import DecodeError, GraphFormatError
+from hclg.errors import GraphFormatError
 from hclg.graph.compile import compile_graph
 from hclg.graph.compile_options import CompileOptions
 from hclg.graph.graph_dir import graph_info, load_graph
 from hclg.graph.ngram import ngram_step
+from hclg.lattice import ops
+from hclg.lattice.generation import LatticeDecoder
 from hclg.search.decoder import Decoder
 from hclg.search.options import DecoderOptions
 
@@ -85,9 +88,9 @@ def g_fst(lm, n_words):
     return c.compile()
 
 
-def exhaustive(path, ll, word_fsts):
-    """Best path over the lexicon graph (HCLG.fst of the on-the-fly directory) composed
-    with the frames and the word automata."""
+def search_space(path, ll, word_fsts):
+    """The frames composed with the lexicon graph (HCLG.fst of the on-the-fly directory)
+    and the word automata (G, hotwords), by OpenFst: every path the search may take."""
     g = fst.Fst.read(str(path / "HCLG.fst"))
     g.arcsort("ilabel")
     f = fst.compose(frame_lattice(load_graph(path).ilabel_to_column, ll), g)
@@ -95,7 +98,18 @@ def exhaustive(path, ll, word_fsts):
         f.arcsort("olabel")
         w.arcsort("ilabel")
         f = fst.compose(f, w)
-    return shortest(f) or (float("inf"), None)
+    return f
+
+
+def exhaustive(path, ll, word_fsts):
+    """(cost, words) of the best path of :func:`search_space`."""
+    return shortest(search_space(path, ll, word_fsts)) or (float("inf"), None)
+
+
+def exact_sequences(path, ll, word_fsts):
+    """{words: best cost} of every word sequence of :func:`search_space`."""
+    x = search_space(path, ll, word_fsts).project("output").rmepsilon()
+    return sequence_costs(fst.determinize(x).connect())
 
 
 OPTS = DecoderOptions(beam=1e4, min_active=0, input_kind="log-likelihoods", acoustic_scale=1.0)
@@ -145,14 +159,15 @@ def test_onthefly_equals_static_on_real_an4_scores(an4_example, tmp_path):
     """AN4's GMM scores with the trigram, at a wide beam: the on-the-fly graph gives the
     static HCLG's 1-best and word times on 5 of the 6 utterances; on cen8-fjlp-b the static
     graph's extra backoff paths (summed in by its log determinization) make 'O SEVENTY
-    ...' cheaper than the model's own 'GO SEVENTY ...'. The graph is far smaller."""
+    ...' cheaper than the model's own 'GO SEVENTY ...'. The graph is far smaller. The
+    lattice's best path is the 1-best."""
     ex = an4_example
     opts = {"hmm_topology": str(ex / "transitions.txt"), "pdf_map": str(ex / "pdf_map.txt")}
     paths = {otf: compile_graph(ex / "lexicon.dic", ex / "lm_train_3gram.arpa", tmp_path / str(otf),
                                 CompileOptions(**opts, on_the_fly=otf), phones=ex / "phones.txt").path
              for otf in (False, True)}
     o = DecoderOptions(input_kind="log-likelihoods", beam=24)
-    static, otf = Decoder(paths[False], o), Decoder(paths[True], o)
+    static, otf = Decoder(paths[False], o), LatticeDecoder(paths[True], o)
     assert otf.graph.arrays.num_states * 10 < static.graph.arrays.num_states
     same = n = 0
     for utt, m in kaldi_native_io.SequentialFloatMatrixReader(f"ark:{ex / 'loglikes_demo.ark'}"):
@@ -161,18 +176,74 @@ def test_onthefly_equals_static_on_real_an4_scores(an4_example, tmp_path):
         # the static graph sums up to 3 trigram paths (direct, backing off once or twice) of each
         # word and of the end: at most ln 3 cheaper each
         assert a.cost <= b.cost + 1e-2 and b.cost - a.cost < np.log(3) * (len(a.words) + 1)
+        if n < 2:  # the lattice's best path is the 1-best, word times too
+            c, lat = otf.decode_lattice(m, utt)
+            assert (c.words, c.start_frames, c.end_frames) == (b.words, b.start_frames, b.end_frames)
+            assert c.cost == pytest.approx(b.cost, abs=1e-3) and ops.depth(lat) > 1
         n += 1
     assert n == 6 and same == 5
 
 
-def test_info_kind_lattice_refused_and_bad_lm_arrays(tiny, tmp_path):
+@pytest.mark.parametrize("kind,hot", [("hmm", False), ("ctc", False), ("hmm", True), ("ctc", True)])
+def test_onthefly_lattice_holds_exactly_the_word_sequences_within_the_beam(tiny, kind, hot):
+    """The lattice of an on-the-fly graph (with hotwords too) holds every word sequence of
+    the exact search space within the lattice beam, each at its best cost, and its best
+    path is the 1-best decode's."""
+    path = tiny[kind, True]
+    lattice_beam = 6.0
+    dec = LatticeDecoder(path, dataclasses.replace(OPTS, lattice_beam=lattice_beam, prune_interval=4))
+    bias = dec.compile_bias([("cat and", 4.0), ("hat", 1.5), ("at cat", 6.0)]) if hot else None
+    word_fsts = [g_fst(dec.graph.lm, len(dec.graph.words))] + ([bias_fst(bias, len(dec.graph.words))] if hot else [])
+    rng = np.random.default_rng(7)
+    checked = multi = 0
+    for T in [6, 9, 12, 16, 20, 25] * 3:
+        ll = rng.normal(0, 1.5, size=(T, dec.graph.num_columns)).astype(np.float32)
+        exact = exact_sequences(path, ll, word_fsts)
+        if not exact:
+            continue
+        res, lat = dec.decode_lattice(ll, bias=bias)
+        best = min(exact.values())
+        want = {w for w, c in exact.items() if c <= best + lattice_beam - 1e-3}
+        got = {p.words: p.cost for p in ops.nbest(lat, 1000)}
+        # each word sequence within the beam is there at its best cost (G's costs and the
+        # boosts are in the lattice); a few just past the beam may stay, at a cost of theirs,
+        # where a determinized state is shared with a better prefix (as Kaldi's
+        # DeterminizeLatticePruned keeps them)
+        assert want <= set(got)
+        for w, c in got.items():
+            if w in want:
+                assert c == pytest.approx(exact[w], abs=2e-3)
+            else:
+                assert exact[w] > best + lattice_beam - 2e-3 and c >= exact[w] - 2e-3
+        r = dec.decode(ll, bias=bias)
+        assert res.word_ids == r.word_ids and res.cost == pytest.approx(best, abs=2e-3)
+        assert res.cost == pytest.approx(r.cost, abs=2e-3) and res.graph_cost == pytest.approx(r.graph_cost, abs=2e-3)
+        checked += 1
+        multi += len(got) > 1
+    assert checked >= 12 and multi >= 6
+
+
+def test_onthefly_lattice_of_a_stream_with_hotwords_is_the_whole_utterances(tiny):
+    dec = LatticeDecoder(tiny["ctc", True], dataclasses.replace(OPTS, lattice_beam=5.0))
+    rng = np.random.default_rng(11)
+    for hot in (None, [("cat and", 4.0)]):
+        for T in (12, 25):
+            ll = rng.normal(0, 1.5, size=(T, dec.graph.num_columns)).astype(np.float32)
+            r0, lat0 = dec.decode_lattice(ll, "u", bias=hot)
+            s = dec.stream("u", keep_loglikes=True, bias=hot)
+            for i in range(0, T, 7):
+                s.accept(ll[i:i + 7])
+            r1, lat1 = dec.finalize_lattice(s)
+            assert r1.word_ids == r0.word_ids and r1.cost == pytest.approx(r0.cost, abs=1e-4)
+            assert {p.words: round(p.cost, 3) for p in ops.nbest(lat1, 50)} == {
+                p.words: round(p.cost, 3) for p in ops.nbest(lat0, 50)}
+
+
+def test_info_kind_and_bad_lm_arrays(tiny, tmp_path):
     path = tiny["hmm", True]
     assert graph_info(path)["kind"] == "on-the-fly" and graph_info(tiny["hmm", False])["kind"] == "static"
     res = CliRunner().invoke(main, ["info", str(path)])
     assert res.exit_code == 0 and "on-the-fly" in res.output
-    dec = Decoder(path, OPTS)
-    with pytest.raises(DecodeError, match="on-the-fly graph; the lattice search"):
-        dec.search_lattice(np.zeros((3, dec.graph.num_columns), np.float32), "u1")
     import shutil
 
     bad = tmp_path / "bad"
@@ -205,6 +276,13 @@ def test_cli_compile_on_the_fly_and_decode(tiny, tmp_path):
                                     str(d / "u1.npy")])
     assert res.exit_code == 0, res.output
     assert (d / "hyp.txt").read_text().split()[1:] == list(dec.decode(x).words)
+    (d / "hot.txt").write_text("cat and 5\n")
     res = CliRunner().invoke(main, ["decode", "--input-kind", "log-posteriors", "-o", str(d / "hyp2.txt"),
-                                    "--lattice", f"ark:{d / 'lat.ark'}", str(d / "g"), str(d / "u1.npy")])
-    assert res.exit_code != 0 and "on-the-fly graph" in res.output
+                                    "--hotwords", str(d / "hot.txt"), "--lattice", f"ark,t:{d / 'lat.txt'}",
+                                    str(d / "g"), str(d / "u1.npy")])
+    assert res.exit_code == 0, res.output
+    r, lat = LatticeDecoder(d / "g", DecoderOptions(input_kind="log-posteriors")).decode_lattice(x, bias=[("cat and", 5.0)])
+    assert (d / "hyp2.txt").read_text().split()[1:] == list(r.words) == list(dec.decode(x, bias=[("cat and", 5.0)]).words)
+    res = CliRunner().invoke(main, ["lattice", "best", "--graph", str(d / "g"), "-o", str(d / "best.txt"),
+                                    f"ark,t:{d / 'lat.txt'}"])
+    assert res.exit_code == 0 and (d / "best.txt").read_text().split()[1:] == list(r.words), res.output
