@@ -13,7 +13,8 @@ command line stay quick)::
 Layers, each a subpackage, importing only those below it: :mod:`hclg.fst` (FST machinery,
 no speech knowledge) <- :mod:`hclg.graph` (building and storing decoding graphs) <-
 :mod:`hclg.search` (likelihoods and the beam search) <- :mod:`hclg.lattice` (word lattices)
-<- :mod:`hclg.batch` (decoding a corpus to files) <- :mod:`hclg.cli`.
+<- :mod:`hclg.batch` (decoding a corpus to files, here or on a Dask cluster through
+:mod:`hclg.cluster`) <- :mod:`hclg.cli`.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ _PUBLIC = {
     "read_lattices": "hclg.lattice.archives",
     "mbr_decode": "hclg.lattice.mbr",
     "decode_batch": "hclg.batch",
+    "decode_corpus": "hclg.batch",
     "import_kaldi_graph": "hclg.graph.kaldi_graph",
     "mkgraph": "hclg.graph.kaldi_graph",
     "read_transition_model": "hclg.graph.kaldi_model",

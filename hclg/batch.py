@@ -18,16 +18,17 @@ import re
 import sys
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from hclg.errors import HclgError
 from hclg.lattice.archives import LatticeWriter, parse_spec, refuse_overwriting
-from hclg.lattice.generation import LatticeDecoder
+from hclg.lattice.generation import LatticeDecoder, decode_utterance
 from hclg.search.alignments import AlignmentWriter, parse_alignment_spec
 from hclg.search.endpoint import EndpointOptions
-from hclg.search.matrix_readers import iter_matrices
+from hclg.search.matrix_readers import count_utterances, iter_matrices
 from hclg.search.options import DecoderOptions
 from hclg.search.resume import first_field, keep_done_lines
 from hclg.search.stream_records import stream_utterance
@@ -80,23 +81,9 @@ def _init_worker(decoder, lattice):
     _want_lattice = lattice
 
 
-def _run(decoder: LatticeDecoder, utt, mat, lattice: bool):
-    """(result, lattice or None, error message or None) for one utterance."""
-    try:
-        if lattice:
-            res, lat = decoder.decode_lattice(mat, utt)
-            return res, lat, None
-        return decoder.decode(mat, utt), None, None
-    except HclgError as e:
-        return None, None, str(e)
-    except MemoryError:  # this utterance fails; the next may fit
-        return None, None, (f"utterance {utt!r}: out of memory ({mat.shape[0]} frames); decode it in pieces, or give "
-                            "a smaller --beam or --lattice-beam")
-
-
 def _decode_one(item):
     utt, mat = item
-    return (utt, *_run(_worker, utt, mat, _want_lattice))
+    return (utt, *decode_utterance(_worker, utt, mat, _want_lattice))
 
 
 def text_output_path(spec: str) -> str:
@@ -210,6 +197,10 @@ def _open_outputs(text_out, line_outputs, lattice_out, alignments_out, resume: b
     and alignment archives are then cut back to the utterances ``done``): the text, each
     of ``line_outputs`` (CTM, JSON, phone CTM; None where not asked), the lattice and
     alignment writers."""
+    if resume:  # what was written after the last text line is not done: cut it
+        for path, utt_of in zip(line_outputs, (first_field, _json_utt, first_field)):
+            if path:
+                keep_done_lines(path, done, utt_of)
     mode = "a" if resume else "w"
     keep = done if resume else None
     return (sys.stdout if text_out == "-" else open(text_out, mode, encoding="utf-8"),
@@ -224,11 +215,42 @@ def _batch_decoder(graph, options, log_priors, hotwords) -> LatticeDecoder:
     return decoder.with_bias(hotwords) if hotwords is not None else decoder
 
 
+def _total(inputs) -> int | None:
+    """The utterances of ``inputs``, where cheap to know (:func:`count_utterances`)."""
+    counts = [count_utterances(spec) for spec in inputs]
+    return None if None in counts else sum(counts)
+
+
+def _show_progress(tally: _Tally, seconds: float, total: int | None) -> None:
+    """The progress line on stderr: utterances, frames/s, failures, and the time left
+    when the number of utterances is known."""
+    line = f"\rdecoded {tally.decoded} utterances, {tally.frames / max(seconds, 1e-9):.0f} frames/s, {tally.failed} failed"
+    if total:
+        n = tally.decoded + tally.failed
+        left = max(total - tally.skipped - n, 0)
+        line += f", {n + tally.skipped}/{total}, ETA {seconds / max(n, 1) * left:.0f}s"
+    sys.stderr.write(line)
+    sys.stderr.flush()
+
+
+def _write_archives(lat_w, ali_w, utt, res, lat) -> str | None:
+    """Writes an utterance's lattice and alignment (where asked); why it could not, if so
+    (an id that cannot name a file or be an archive key: that utterance fails)."""
+    try:
+        if lat_w is not None:
+            lat_w.write(lat)
+        if ali_w is not None:
+            ali_w.write(utt, res.alignment)
+    except (HclgError, ValueError) as e:
+        return str(e)
+    return None
+
+
 def decode_batch(graph, inputs, options: DecoderOptions = DecoderOptions(), text_out="-", ctm_out=None,
                  json_out=None, resume: bool = False, jobs: int = 1, log_priors: np.ndarray | None = None,
                  progress: bool | None = None, lattice_out: str | None = None,
                  alignments_out: str | None = None, phone_ctm_out: str | None = None,
-                 hotwords: list | None = None) -> BatchSummary:
+                 hotwords: list | None = None, cluster=None, shard_size: int = 8) -> BatchSummary:
     """Decodes every utterance of ``inputs`` and writes Kaldi text (and CTM/JSON) lines.
 
     Args:
@@ -253,6 +275,10 @@ def decode_batch(graph, inputs, options: DecoderOptions = DecoderOptions(), text
             ``ali-to-phones --ctm-output``), or None.
         hotwords: phrases every utterance's search favours (``"phrase"`` or ``("phrase",
             boost)``; :mod:`hclg.search.bias`), or None.
+        cluster: decode on a Dask cluster (:mod:`hclg.cluster`) instead of here: ``local``,
+            ``local:N`` (N worker processes on this machine), a scheduler's address, or a
+            ``distributed.Client``; the outputs are the same, byte for byte. Not with ``jobs``.
+        shard_size: with ``cluster``, utterances a task decodes.
 
     Returns:
         BatchSummary; ``failed`` > 0 means some utterances were not decoded.
@@ -262,19 +288,18 @@ def decode_batch(graph, inputs, options: DecoderOptions = DecoderOptions(), text
     if resume and text_out == "-":
         raise ValueError("--resume needs the text output in a file: it is the record of what is done")
     _check_outputs(inputs, jobs, (text_out, ctm_out, json_out, phone_ctm_out), lattice_out, alignments_out)
+    if cluster is not None and jobs > 1:
+        raise ValueError("--jobs runs processes here, --cluster on a Dask cluster: give one of them")
     if (alignments_out or phone_ctm_out) and not options.alignment:
         options = dataclasses.replace(options, alignment=True)
     decoder = _batch_decoder(graph, options, log_priors, hotwords)
     if progress is None:
         progress = sys.stderr.isatty()
     done = _done_ids(Path(text_out)) if resume else set()
-    if resume:  # what was written after the last text line is not done: cut it
-        for path, utt_of in ((ctm_out, first_field), (json_out, _json_utt), (phone_ctm_out, first_field)):
-            if path:
-                keep_done_lines(path, done, utt_of)
     text_fh, ctm_fh, json_fh, phone_fh, lat_w, ali_w = _open_outputs(text_out, (ctm_out, json_out, phone_ctm_out),
                                                                      lattice_out, alignments_out, resume, done)
     tally = _Tally()
+    total = _total(inputs) if progress else None
     decoder.warm_up(lattice=lat_w is not None)  # kernels loaded (or compiled) before the clock starts
     t0 = time.perf_counter()
 
@@ -283,20 +308,11 @@ def decode_batch(graph, inputs, options: DecoderOptions = DecoderOptions(), text
             tally.failed += 1
             log.error("%s", err)
             return
-        if lat_w is not None:
-            try:
-                lat_w.write(lat)
-            except HclgError as e:  # e.g. an id that cannot name a file: this utterance fails
-                tally.failed += 1
-                log.error("%s", e)
-                return
-        if ali_w is not None:
-            try:
-                ali_w.write(utt, res.alignment)
-            except ValueError as e:  # an id that cannot be an archive key: this utterance fails
-                tally.failed += 1
-                log.error("%s", e)
-                return
+        problem = _write_archives(lat_w, ali_w, utt, res, lat)
+        if problem is not None:
+            tally.failed += 1
+            log.error("%s", problem)
+            return
         if res.partial:
             log.warning("utterance %r: no final state reached; output is the best partial hypothesis", utt)
         # the text line last: it is the record that the utterance is done (resume reads it)
@@ -315,15 +331,21 @@ def decode_batch(graph, inputs, options: DecoderOptions = DecoderOptions(), text
         tally.frames += res.frames
         tally.partial += res.partial
         if progress and tally.decoded % 10 == 0:
-            dt = time.perf_counter() - t0
-            sys.stderr.write(f"\rdecoded {tally.decoded} utterances, {tally.frames / max(dt, 1e-9):.0f} frames/s, "
-                             f"{tally.failed} failed")
-            sys.stderr.flush()
+            _show_progress(tally, time.perf_counter() - t0, total)
 
     try:
-        if jobs == 1:
+        if cluster is not None:
+            from hclg.cluster import run_on_cluster
+
+            graph = str(Path(graph).resolve())  # the workers open it by this path
+            for out in run_on_cluster(cluster, _utterances(inputs, decoder, done, tally), graph,
+                                      partial(_cluster_decoder, graph, options, log_priors, hotwords),
+                                      partial(_decode_item, lattice=lat_w is not None), _decode_failed, shard_size,
+                                      progress):
+                write(*out)
+        elif jobs == 1:
             for utt, mat in _utterances(inputs, decoder, done, tally):
-                write(utt, *_run(decoder, utt, mat, lat_w is not None))
+                write(utt, *decode_utterance(decoder, utt, mat, lat_w is not None))
         else:
             ctx = mp.get_context("fork")  # (the decoder was warmed up above: once, not once per worker)
             with ctx.Pool(jobs, initializer=_init_worker, initargs=(decoder, lat_w is not None)) as pool:
@@ -343,7 +365,29 @@ def decode_batch(graph, inputs, options: DecoderOptions = DecoderOptions(), text
     return s
 
 
-__all__ = ["BatchSummary", "decode_batch"]
+def _cluster_decoder(graph, options, log_priors, hotwords) -> LatticeDecoder:
+    """A cluster worker's decoder (:mod:`hclg.cluster`), its kernels loaded."""
+    decoder = _batch_decoder(graph, options, log_priors, hotwords)
+    decoder.warm_up(lattice=True)
+    return decoder
+
+
+def _decode_item(decoder, item, lattice: bool):
+    utt, mat = item
+    return (utt, *decode_utterance(decoder, utt, mat, lattice))
+
+
+def _decode_failed(item, message):
+    return item[0], None, None, message
+
+
+def decode_corpus(graph, inputs, text_out, cluster="local", **kwargs) -> BatchSummary:
+    """:func:`decode_batch` on a Dask cluster (``local`` by default: one worker process
+    per core here); the same outputs as in one process, in input order."""
+    return decode_batch(graph, inputs, text_out=text_out, cluster=cluster, **kwargs)
+
+
+__all__ = ["BatchSummary", "decode_batch", "decode_corpus"]
 
 
 def stream_batch(graph, inputs, options: DecoderOptions, output: str = "-", chunk_frames: int = 30,

@@ -127,3 +127,23 @@ def test_kernel_loading_is_not_counted_in_the_speed_and_compiling_is_said(an4_gr
     assert "compiling hclg's search kernels" in caplog.text
     monkeypatch.undo()
     assert dmod.kernels_cached(dmod.viterbi)  # the test suite has compiled them
+
+
+def test_progress_counts_what_it_can_and_gives_the_time_left(an4_graph, an4_example, tmp_path, capsys):
+    from hclg.search.matrix_readers import count_utterances
+
+    mats = demo_matrices(an4_example)
+    many = {f"{u}-{k}": m for k in range(4) for u, m in mats}  # 24 utterances
+    np.savez(tmp_path / "u.npz", **many)
+    (tmp_path / "d").mkdir()
+    for u, m in list(many.items())[:5]:
+        np.save(tmp_path / "d" / f"{u}.npy", m)
+    (tmp_path / "u.scp").write_text("a x.ark:1\n\nb x.ark:9\n")
+    assert count_utterances(str(tmp_path / "u.npz")) == 24
+    assert count_utterances(str(tmp_path / "d")) == 5
+    assert count_utterances(f"scp:{tmp_path / 'u.scp'}") == 2
+    assert count_utterances(f"ark:{an4_example / 'loglikes_demo.ark'}") is None  # it would be read twice
+    decode_batch(an4_graph, [str(tmp_path / "u.npz")], DecoderOptions(input_kind="log-likelihoods"),
+                 str(tmp_path / "hyp.txt"), progress=True)
+    err = capsys.readouterr().err
+    assert "decoded 10 utterances" in err and "10/24, ETA " in err and "20/24, ETA " in err

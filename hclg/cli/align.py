@@ -31,11 +31,13 @@ _H = {f.name: f.metadata["help"] for f in DecoderOptions.__dataclass_fields__.va
 @click.option("--frame-shift", type=float, default=0.01, show_default=True, help=_H["frame_shift"])
 @click.option("--frame-subsampling-factor", type=int, default=None, help=_H["frame_subsampling_factor"])
 @click.option("-j", "--jobs", type=int, default=1, show_default=True, help="Aligning processes.")
+@click.option("--cluster", default=None, help="Align on a Dask cluster instead (as hclg decode --cluster): local, local:N, or a scheduler address.")
+@click.option("--shard-size", type=int, default=8, show_default=True, help="With --cluster: utterances a task aligns.")
 @click.option("--resume", is_flag=True, help="Skip the utterances already in --alignments (written last for each) and append.")
 @verbose_option()
 def align_cmd(graph_dir, text, inputs, alignments_out, ctm_out, phone_ctm_out, scores_out, phone_scores_out,
               transition_scale, self_loop_scale, beam, retry_beam, input_kind, acoustic_scale, priors, frame_shift,
-              frame_subsampling_factor, jobs, resume, verbose):
+              frame_subsampling_factor, jobs, cluster, shard_size, resume, verbose):
     """Align the posterior matrices INPUTS to their transcripts in TEXT (Kaldi text) with
     GRAPH_DIR's lexicon and topology, as Kaldi's compile-train-graphs + align-mapped.
 
@@ -51,7 +53,7 @@ def align_cmd(graph_dir, text, inputs, alignments_out, ctm_out, phone_ctm_out, s
                               frame_subsampling_factor=frame_subsampling_factor)
         return align_batch(graph_dir, text, list(inputs), opts, retry_beam, alignments_out, ctm_out, phone_ctm_out,
                            scores_out, read_priors(priors) if priors else None, jobs, resume, phone_scores_out,
-                           transition_scale, self_loop_scale)
+                           transition_scale, self_loop_scale, cluster, shard_size)
 
     s = call(run)
     click.echo(f"aligned {s.aligned}, failed {s.failed}, skipped {s.skipped} ({s.retried} with the retry beam); "

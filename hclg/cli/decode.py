@@ -24,10 +24,12 @@ from hclg.search.options import DecoderOptions
 @click.option("--hotwords", type=click.Path(exists=True, dir_okay=False), default=None, help="Phrases to favour, one a line: 'phrase [boost]' (boost: cost taken off each path that says the phrase, default 3.0).")
 @click.option("--resume", is_flag=True, help="Skip utterances already in the text output; append.")
 @click.option("-j", "--jobs", type=int, default=1, show_default=True, help="Decoding processes sharing the memory-mapped graph.")
+@click.option("--cluster", default=None, help="Decode on a Dask cluster instead: local (a worker process per core), local:N, or a scheduler address (tcp://host:8786); the graph directory must be at the same path on every worker. Needs pip install 'hclg[cluster]'.")
+@click.option("--shard-size", type=int, default=8, show_default=True, help="With --cluster: utterances a task decodes.")
 @options_from(DecoderOptions, skip=("word_times", "alignment"))  # word times are on with --ctm/--json
 @verbose_option()
 def decode_cmd(graph_dir, inputs, text_out, ctm_out, json_out, lattice_out, alignments_out, phone_ctm_out, priors,
-               hotwords, resume, jobs, verbose, **kw):
+               hotwords, resume, jobs, cluster, shard_size, verbose, **kw):
     """Decode posterior matrices (Kaldi ark:/scp:, .npy, .npz, or a folder of .npy) with GRAPH_DIR.
 
     Exits with status 1 if any utterance failed; the others are still decoded.
@@ -43,7 +45,8 @@ def decode_cmd(graph_dir, inputs, text_out, ctm_out, json_out, lattice_out, alig
         lp = read_priors(priors) if priors else None
         return decode_batch(graph_dir, list(inputs), opts, text_out, ctm_out, json_out, resume, jobs, lp,
                             lattice_out=lattice_out, alignments_out=alignments_out, phone_ctm_out=phone_ctm_out,
-                            hotwords=read_hotwords(hotwords) if hotwords else None)
+                            hotwords=read_hotwords(hotwords) if hotwords else None, cluster=cluster,
+                            shard_size=shard_size)
 
     summary = call(run)
     # summary.stopped, if any, was logged as an error where the run stopped

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hclg.errors import DecodeError
+from hclg.errors import DecodeError, HclgError
 from hclg.lattice.determinize import determinize
 from hclg.lattice.lattice import Lattice
 from hclg.lattice.ops import best_path
@@ -81,3 +81,19 @@ class LatticeDecoder(Decoder):
                 self.lattice_of_loglikes(np.zeros((1, self.graph.num_columns), np.float32), "warm-up")
             except DecodeError:
                 pass  # e.g. no final state after one frame with allow_partial off
+
+
+def decode_utterance(decoder: LatticeDecoder, utt: str, mat, lattice: bool):
+    """(Result or None, Lattice or None, error message or None) of one utterance of a
+    batch: its decode (with its lattice when ``lattice``), or why it failed; one bad
+    utterance never ends a batch."""
+    try:
+        if lattice:
+            res, lat = decoder.decode_lattice(mat, utt)
+            return res, lat, None
+        return decoder.decode(mat, utt), None, None
+    except HclgError as e:
+        return None, None, str(e)
+    except MemoryError:  # this utterance fails; the next may fit
+        return None, None, (f"utterance {utt!r}: out of memory ({mat.shape[0]} frames); decode it in pieces, or give "
+                            "a smaller --beam or --lattice-beam")

@@ -111,6 +111,31 @@ def _is_utterance_id(name: str) -> bool:
     return bool(name) and not any(c.isspace() for c in name)
 
 
+def count_utterances(spec: str) -> int | None:
+    """How many utterances :func:`iter_matrices` will yield for ``spec``, where that is
+    cheap to know (an scp's lines, a folder's or an .npz's arrays, an .npy); None for an
+    archive (it would be read twice) or an input that cannot be read."""
+    try:
+        m = _RSPEC.match(spec)
+        if m:
+            kind, path = spec.split(":", 1)
+            if not kind.startswith("scp") or path == "-":
+                return None
+            with open(path, encoding="utf-8") as fh:
+                return sum(1 for line in fh if line.strip())
+        p = Path(spec)
+        if p.is_dir():
+            return len(list(p.glob("*.npy")))
+        if p.suffix == ".npy":
+            return 1
+        if p.suffix == ".npz":
+            with np.load(p, allow_pickle=False) as z:
+                return len(z.files)
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+    return None
+
+
 def iter_matrices(spec: str) -> Iterator[tuple[str, object]]:
     """Yields (utt_id, matrix or exception) from one input.
 

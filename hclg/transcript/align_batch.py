@@ -8,6 +8,7 @@ import logging
 import multiprocessing as mp
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -73,11 +74,15 @@ def _align_one(item):
     return _align(_worker, item)
 
 
+def _align_failed(item, message):
+    return item[0], None, message
+
+
 def align_batch(graph, text, inputs, options: DecoderOptions = DecoderOptions(beam=10.0), retry_beam: float = 40.0,
                 alignments_out: str | None = None, ctm_out=None, phone_ctm_out=None, scores_out=None,
                 log_priors: np.ndarray | None = None, jobs: int = 1, resume: bool = False,
                 phone_scores_out=None, transition_scale: float | None = None,
-                self_loop_scale: float | None = None) -> AlignSummary:
+                self_loop_scale: float | None = None, cluster=None, shard_size: int = 8) -> AlignSummary:
     """Aligns every utterance of ``inputs`` to its transcript in ``text``.
 
     Args:
@@ -97,12 +102,16 @@ def align_batch(graph, text, inputs, options: DecoderOptions = DecoderOptions(be
         resume: skip the utterances already in the alignment archive and append to the
             outputs, cut back first to those utterances. The archive is each utterance's
             last output, the record of what is done, so ``resume`` needs it.
+        cluster, shard_size: align on a Dask cluster, as :func:`hclg.batch.decode_batch`
+            decodes (the same outputs, byte for byte). Not with ``jobs``.
 
     Returns:
         AlignSummary.
     """
     if jobs < 1:
         raise ValueError(f"jobs must be >= 1, got {jobs}")
+    if cluster is not None and jobs > 1:
+        raise ValueError("--jobs runs processes here, --cluster on a Dask cluster: give one of them")
     if resume and not alignments_out:
         raise ValueError("--resume needs --alignments: that archive is the record of what is done")
     line_outputs = (ctm_out, phone_ctm_out, scores_out, phone_scores_out)
@@ -154,7 +163,14 @@ def align_batch(graph, text, inputs, options: DecoderOptions = DecoderOptions(be
         counts["frames"] += res.frames
 
     try:
-        if jobs == 1:
+        if cluster is not None:
+            from hclg.cluster import run_on_cluster
+
+            graph = str(Path(graph).resolve())  # the workers open it by this path
+            make = partial(Aligner, graph, options, retry_beam, log_priors, transition_scale, self_loop_scale)
+            for out in run_on_cluster(cluster, items(), graph, make, _align, _align_failed, shard_size):
+                write(*out)
+        elif jobs == 1:
             for item in items():
                 write(*_align(aligner, item))
         else:
