@@ -73,13 +73,11 @@ def bias_step(bias, s, w):
             else:
                 hi = mid
         if lo < bias.child_off[t + 1] and bias.child_word[lo] == w:
-            n = bias.child_state[lo]
-            break
-        if t == 0:
-            n = 0
-            break
+            n = np.int64(bias.child_state[lo])
+            return n, -bias.out[n] - bias.phi[n] + bias.phi[s]
+        if t == 0:  # (returns, not a value set in a branch: numba then drops its reference counts of bias's arrays)
+            return np.int64(0), -bias.out[0] - bias.phi[0] + bias.phi[s]
         t = bias.fail[t]
-    return n, -bias.out[n] - bias.phi[n] + bias.phi[s]
 
 
 def compile_bias(phrases, words) -> Bias:

@@ -55,12 +55,13 @@ LINK_BYTES = 12
 
 
 @njit(cache=True, inline="always")
-def _slot(index, d, cx, tok, base, n, context):
+def _slot(index, d, cx, tok, base, n, paired):
     """The slot (in the frame starting at ``base``) of token (state d, context cx), or
     -1 - (a new slot's number ``n``, its state and context set, chained) when it has none;
-    as the 1-best search's: without a context a state has one token, ``index[d]``."""
+    as the 1-best search's: without a context (``paired`` False) a state has one token,
+    ``index[d]``."""
     j = index[d]
-    if context is not None:
+    if paired:
         while j >= 0 and tok.ctx[base + j] != cx:
             j = tok.chain[base + j]
         if j < 0:
@@ -71,14 +72,6 @@ def _slot(index, d, cx, tok, base, n, context):
         tok.state[base + n] = d
         return -1 - n
     return j
-
-
-@njit(cache=True, inline="always")
-def _word_cost(context, cx, ol):
-    """(context, cost) a context adds when a path outputs ``ol`` (0: none) in context cx."""
-    if context is not None and ol != 0:
-        return context_step(context, cx, ol)
-    return cx, 0.0
 
 
 @njit(cache=True)
@@ -115,14 +108,17 @@ def _emit_links(t, base, nc, nbase, costs, cut, lattice_beam, tok, nxt_index, g,
         for k in range(off[2 * s], off[2 * s + 2]):
             w = tc + e_arcw[E_REC * k + E_WEIGHT] - loglikes[t, e_arc[E_REC * k + E_COLUMN]]
             arcs_expanded += 1
-            cx, wc = _word_cost(context, cx0, e_arc[E_REC * k + E_OLABEL])
-            w += wc
+            cx = cx0
+            ol = e_arc[E_REC * k + E_OLABEL]
+            if context is not None and ol != 0:  # (the context handed on only here: see viterbi_kernel._slot)
+                cx, wc = context_step(context, cx0, ol)
+                w += wc
             if not w < next_cutoff:
                 continue
             if w + adaptive_beam < next_cutoff:
                 next_cutoff = w + adaptive_beam
             d = e_arc[E_REC * k + E_NEXT]
-            j = _slot(nxt_index, d, cx, tok, nbase, nx, context)
+            j = _slot(nxt_index, d, cx, tok, nbase, nx, context is not None)
             if j < 0:
                 j = -1 - j
                 nx += 1
@@ -175,12 +171,16 @@ def _eps_links(cutoff, lattice_beam, base, nc, index, stack, sp, g, tok, links, 
         if tc > cutoff:
             continue
         for k in range(off[2 * s + 1], off[2 * s + 3]):
-            cx, wc = _word_cost(context, cx0, n_arc[N_REC * k + N_OLABEL])
+            cx = cx0
+            wc = 0.0
+            ol = n_arc[N_REC * k + N_OLABEL]
+            if context is not None and ol != 0:
+                cx, wc = context_step(context, cx0, ol)
             w = tc + n_arcw[N_REC * k + N_WEIGHT] + wc
             if w > cutoff:
                 continue
             d = n_arc[N_REC * k + N_NEXT]
-            j = _slot(index, d, cx, tok, base, nc, context)
+            j = _slot(index, d, cx, tok, base, nc, context is not None)
             push = False
             if j < 0:
                 j = -1 - j
@@ -382,7 +382,8 @@ def _finish(g, loglikes, frames, nc, frame_start, lattice_beam, tok, links, arcs
                     lk_olab[lk] = n_arc[N_REC * (-k - 1) + N_OLABEL]
                     lk_g[lk] = n_arcw[N_REC * (-k - 1) + N_WEIGHT]
                     lk_a[lk] = 0.0
-                lk_g[lk] += _word_cost(context, tok.ctx[gi], lk_olab[lk])[1]
+                if context is not None and lk_olab[lk] != 0:
+                    lk_g[lk] += context_step(context, tok.ctx[gi], lk_olab[lk])[1]
     return LatticeSearchOutput(frames, reached, best_total, arcs_expanded, frame_start[: frames + 2].copy(),
                                tok.cost[:ntok].copy(), tok.extra[:ntok].copy(), tok_final,
                                lk_src, links.dst[:n_links].copy(), lk_ilab, lk_olab, lk_g, lk_a, too_big)

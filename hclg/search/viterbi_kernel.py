@@ -52,21 +52,14 @@ def _add_link(links, n_links, prev, label, frame):
 
 
 @njit(cache=True, inline="always")
-def _context_move(context, cx, ol, w):
-    """(context, cost) after an arc with output ``ol`` from context ``cx`` at cost ``w``."""
-    if ol != 0:
-        nx, bc = context_step(context, cx, ol)
-        return nx, w + bc
-    return cx, w
-
-
-@njit(cache=True, inline="always")
-def _slot(index, d, cx, tok, n, context):
+def _slot(index, d, cx, tok, n, paired):
     """The slot of token (state d, context cx) in ``tok``, or -1 - (a new slot's number
-    ``n``, made and chained) when it has none. Without a context a state has at most one
-    token: ``index[d]``."""
+    ``n``, made and chained) when it has none. Without a context (``paired`` False) a
+    state has at most one token: ``index[d]``. (A flag, not the context: handing the
+    context to an inlined function costs a count of references to each of its arrays,
+    on every arc.)"""
     j = index[d]
-    if context is not None:
+    if paired:
         while j >= 0 and tok.ctx[j] != cx:
             j = tok.chain[j]
         if j < 0:
@@ -112,13 +105,16 @@ def _emit(t, frame, cur, nc, cut, nxt, nxt_index, g, loglikes, event_kind, links
             arcs += 1
             cx = cx0
             if context is not None:  # before the cutoff: a boost may keep the arc, G may drop it
-                cx, w = _context_move(context, cx0, e_arc[E_REC * k + E_OLABEL], w)
+                ol = e_arc[E_REC * k + E_OLABEL]
+                if ol != 0:  # (the context handed on only here: see _slot)
+                    cx, dw = context_step(context, cx0, ol)
+                    w += dw
             if not w < next_cutoff:
                 continue
             if w + adaptive_beam < next_cutoff:
                 next_cutoff = w + adaptive_beam
             d = e_arc[E_REC * k + E_NEXT]
-            j = _slot(nxt_index, d, cx, nxt, nx, context)
+            j = _slot(nxt_index, d, cx, nxt, nx, context is not None)
             if j < 0:
                 j = -1 - j
                 nx += 1
@@ -176,11 +172,14 @@ def _eps(frame, cutoff, tok, nc, index, stack, sp, g, links, n_links, context):
             w = tc + n_arcw[N_REC * k + N_WEIGHT]
             cx = cx0
             if context is not None:
-                cx, w = _context_move(context, cx0, n_arc[N_REC * k + N_OLABEL], w)
+                ol = n_arc[N_REC * k + N_OLABEL]
+                if ol != 0:
+                    cx, dw = context_step(context, cx0, ol)
+                    w += dw
             if w > cutoff:
                 continue
             d = n_arc[N_REC * k + N_NEXT]
-            j = _slot(index, d, cx, tok, nc, context)
+            j = _slot(index, d, cx, tok, nc, context is not None)
             if j < 0:
                 j = -1 - j
                 nc += 1

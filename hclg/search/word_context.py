@@ -61,10 +61,9 @@ def _context_step(c, cx, w):
         return lambda c, cx, w: ngram_step(c, cx, w)
 
     def both(c, cx, w):  # the context packs the pair: g * (hotword states) + b
-        lm, bias = c
-        nb = bias.fail.shape[0]
-        g2, lc = ngram_step(lm, cx // nb, w)
-        b2, bc = bias_step(bias, cx % nb, w)
+        nb = c[1].fail.shape[0]
+        g2, lc = ngram_step(c[0], cx // nb, w)
+        b2, bc = bias_step(c[1], cx % nb, w)
         return np.int64(g2) * nb + b2, lc + bc
 
     return both
