@@ -5,9 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import kaldialign
-import numpy as np
-
 from hclg.errors import HclgError, InputFormatError
 
 #: Kaldi's --mode: "strict" stops at a reference utterance the hypothesis lacks, "present"
@@ -39,6 +36,8 @@ def read_text(path) -> dict[str, list[str]]:
 def edit_distance(ref, hyp) -> int:
     """Levenshtein distance between two word (or id) sequences, Kaldi's
     LevenshteinEditDistance."""
+    import kaldialign  # (here, not at the top: hclg --help reads MODES and loads no numerics)
+
     return int(kaldialign.edit_distance(list(ref), list(hyp))["total"])
 
 
@@ -87,6 +86,8 @@ class WerResult:
 
 def _percent(n: int, d: int) -> float:
     """100 n / d in single precision, as Kaldi's BaseFloat."""
+    import numpy as np
+
     return float(np.float32(100.0) * np.float32(n) / np.float32(d))
 
 
@@ -102,6 +103,7 @@ def compute_wer(ref: dict[str, list[str]], hyp: dict[str, list[str]], mode: str 
             score (no reference utterance in the hypothesis, or no reference words).
         ValueError: an unknown mode.
     """
+    import kaldialign
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     ins = dels = subs = words = sents = sent_errs = missing = 0

@@ -9,7 +9,8 @@ import click
 
 from hclg.cli.options import call, quiet_broken_pipe, setup_logging
 from hclg.errors import HclgError
-from hclg.lattice.archives import refuse_overwriting
+
+# (each command imports what it runs: hclg --help imports no numpy or numba)
 
 
 @click.group("lattice")
@@ -140,6 +141,7 @@ def lattice_posteriors(lattices, graph_dir, acoustic_scale, lm_scale, output):
 @click.option("-o", "--output", required=True, help="Output lattices (ark,t:, ark:, npz:DIR, fst:DIR).")
 def lattice_prune(lattices, graph_dir, acoustic_scale, lm_scale, beam, output):
     """Prune lattices to a beam (as lattice-prune)."""
+    from hclg.lattice.archives import refuse_overwriting
     from hclg.lattice.tools import run_prune
 
     call(refuse_overwriting, [lattices], output)
@@ -168,6 +170,7 @@ def lattice_rescore(lattices, graph_dir, new_lm, old_lm, output):
     """Replace the graph's LM score by a new LM's (as Kaldi's lmrescore)."""
     from pathlib import Path
 
+    from hclg.lattice.archives import refuse_overwriting
     from hclg.lattice.tools import run_rescore
 
     call(refuse_overwriting, [lattices], output)
