@@ -45,33 +45,13 @@ from hclg.search.lattice_pruning import compact_all, prune_active, prune_frame
 from hclg.search.kernel_state import (
     LatticeSearchOutput, grown_forward_links, grown_lattice_tokens, new_forward_links, new_lattice_tokens,
 )
-from hclg.search.word_context import context_final, context_start, context_step
+from hclg.search.word_context import context_start, context_step, token_final, token_slot
 
 INF = np.inf
 #: bytes a kept token and a kept link take (LatticeTokens, ForwardLinks); their arrays grow
 #: by doubling, so what is allocated is up to twice the count
 TOKEN_BYTES = 48
 LINK_BYTES = 12
-
-
-@njit(cache=True, inline="always")
-def _slot(index, d, cx, tok, base, n, paired):
-    """The slot (in the frame starting at ``base``) of token (state d, context cx), or
-    -1 - (a new slot's number ``n``, its state and context set, chained) when it has none;
-    as the 1-best search's: without a context (``paired`` False) a state has one token,
-    ``index[d]``."""
-    j = index[d]
-    if paired:
-        while j >= 0 and tok.ctx[base + j] != cx:
-            j = tok.chain[base + j]
-        if j < 0:
-            tok.ctx[base + n] = cx
-            tok.chain[base + n] = index[d]
-    if j < 0:
-        index[d] = n
-        tok.state[base + n] = d
-        return -1 - n
-    return j
 
 
 @njit(cache=True)
@@ -109,16 +89,17 @@ def _emit_links(t, base, nc, nbase, costs, cut, lattice_beam, tok, nxt_index, g,
             w = tc + e_arcw[E_REC * k + E_WEIGHT] - loglikes[t, e_arc[E_REC * k + E_COLUMN]]
             arcs_expanded += 1
             cx = cx0
-            ol = e_arc[E_REC * k + E_OLABEL]
-            if context is not None and ol != 0:  # (the context handed on only here: see viterbi_kernel._slot)
-                cx, wc = context_step(context, cx0, ol)
-                w += wc
+            if context is not None:  # the context handed on only for word arcs (see token_slot)
+                ol = e_arc[E_REC * k + E_OLABEL]
+                if ol != 0:
+                    cx, wc = context_step(context, cx0, ol)
+                    w += wc
             if not w < next_cutoff:
                 continue
             if w + adaptive_beam < next_cutoff:
                 next_cutoff = w + adaptive_beam
             d = e_arc[E_REC * k + E_NEXT]
-            j = _slot(nxt_index, d, cx, tok, nbase, nx, context is not None)
+            j = token_slot(nxt_index, d, cx, tok, nbase, nx, context is not None)
             if j < 0:
                 j = -1 - j
                 nx += 1
@@ -173,14 +154,15 @@ def _eps_links(cutoff, lattice_beam, base, nc, index, stack, sp, g, tok, links, 
         for k in range(off[2 * s + 1], off[2 * s + 3]):
             cx = cx0
             wc = 0.0
-            ol = n_arc[N_REC * k + N_OLABEL]
-            if context is not None and ol != 0:
-                cx, wc = context_step(context, cx0, ol)
+            if context is not None:
+                ol = n_arc[N_REC * k + N_OLABEL]
+                if ol != 0:
+                    cx, wc = context_step(context, cx0, ol)
             w = tc + n_arcw[N_REC * k + N_WEIGHT] + wc
             if w > cutoff:
                 continue
             d = n_arc[N_REC * k + N_NEXT]
-            j = _slot(index, d, cx, tok, base, nc, context is not None)
+            j = token_slot(index, d, cx, tok, base, nc, context is not None)
             push = False
             if j < 0:
                 j = -1 - j
@@ -311,15 +293,6 @@ def lattice_search(g, loglikes, opts, lattice_beam, prune_interval, index_a, ind
     return _finish(g, loglikes, frames, nc, frame_start, lattice_beam, tok, links, arcs_expanded, too_big, context)
 
 
-@njit(cache=True, inline="always")
-def _final_cost(g, tok, gi, context):
-    """Token gi's final cost: its state's, and its context's end (G's end of sentence...)."""
-    f = g.final[tok.state[gi]]
-    if context is not None and f < INF:
-        f += context_final(context, tok.ctx[gi])
-    return f
-
-
 @njit(cache=True)
 def _finish(g, loglikes, frames, nc, frame_start, lattice_beam, tok, links, arcs_expanded, too_big, context):
     """The end of the lattice search: the best final cost, PruneForwardLinksFinal on the
@@ -330,7 +303,7 @@ def _finish(g, loglikes, frames, nc, frame_start, lattice_beam, tok, links, arcs
     best_total = INF
     reached = False
     for gi in range(b, e):
-        f = _final_cost(g, tok, gi, context)
+        f = token_final(g.final, tok, gi, context)
         if f < INF:
             reached = True
             if tok.cost[gi] + f < best_total:
@@ -342,7 +315,7 @@ def _finish(g, loglikes, frames, nc, frame_start, lattice_beam, tok, links, arcs
     last_final = np.full(nc, INF)
     final_extra = np.full(nc, INF)
     for gi in range(b, e):
-        f = _final_cost(g, tok, gi, context) if reached else 0.0
+        f = token_final(g.final, tok, gi, context) if reached else 0.0
         last_final[gi - b] = f
         x = tok.cost[gi] + f - best_total
         if x <= lattice_beam:

@@ -24,7 +24,7 @@ from hclg.search.cutoff import frame_cutoffs, prefetch_eps_arcs, prefetch_state
 from hclg.search.kernel_state import (
     EVENT_PHONE_END, EVENT_TOKEN, ViterbiState, grown_tokens, grown_trace_links, new_tokens, new_trace_links,
 )
-from hclg.search.word_context import context_final, context_start, context_step
+from hclg.search.word_context import context_start, context_step, token_final, token_slot
 
 INF = np.inf
 
@@ -49,27 +49,6 @@ def _add_link(links, n_links, prev, label, frame):
     links.label[n_links] = label
     links.frame[n_links] = frame
     return n_links
-
-
-@njit(cache=True, inline="always")
-def _slot(index, d, cx, tok, n, paired):
-    """The slot of token (state d, context cx) in ``tok``, or -1 - (a new slot's number
-    ``n``, made and chained) when it has none. Without a context (``paired`` False) a
-    state has at most one token: ``index[d]``. (A flag, not the context: handing the
-    context to an inlined function costs a count of references to each of its arrays,
-    on every arc.)"""
-    j = index[d]
-    if paired:
-        while j >= 0 and tok.ctx[j] != cx:
-            j = tok.chain[j]
-        if j < 0:
-            tok.ctx[n] = cx
-            tok.chain[n] = index[d]
-    if j < 0:
-        index[d] = n
-        tok.state[n] = d
-        return -1 - n
-    return j
 
 
 @njit(cache=True)
@@ -106,7 +85,7 @@ def _emit(t, frame, cur, nc, cut, nxt, nxt_index, g, loglikes, event_kind, links
             cx = cx0
             if context is not None:  # before the cutoff: a boost may keep the arc, G may drop it
                 ol = e_arc[E_REC * k + E_OLABEL]
-                if ol != 0:  # (the context handed on only here: see _slot)
+                if ol != 0:  # (the context handed on only here: see token_slot)
                     cx, dw = context_step(context, cx0, ol)
                     w += dw
             if not w < next_cutoff:
@@ -114,7 +93,7 @@ def _emit(t, frame, cur, nc, cut, nxt, nxt_index, g, loglikes, event_kind, links
             if w + adaptive_beam < next_cutoff:
                 next_cutoff = w + adaptive_beam
             d = e_arc[E_REC * k + E_NEXT]
-            j = _slot(nxt_index, d, cx, nxt, nx, context is not None)
+            j = token_slot(nxt_index, d, cx, nxt, 0, nx, context is not None)
             if j < 0:
                 j = -1 - j
                 nx += 1
@@ -179,7 +158,7 @@ def _eps(frame, cutoff, tok, nc, index, stack, sp, g, links, n_links, context):
             if w > cutoff:
                 continue
             d = n_arc[N_REC * k + N_NEXT]
-            j = _slot(index, d, cx, tok, nc, context is not None)
+            j = token_slot(index, d, cx, tok, 0, nc, context is not None)
             if j < 0:
                 j = -1 - j
                 nc += 1
@@ -211,9 +190,7 @@ def best_slots(tok, nc, final, context):
         c = tok.cost[i]
         if c < best_cost:
             best, best_cost = i, c
-        f = final[tok.state[i]]
-        if context is not None:
-            f += context_final(context, tok.ctx[i])
+        f = token_final(final, tok, i, context)
         if f < INF and c + f < fbest_total:
             fbest, fbest_total = i, c + f
     return best, best_cost, fbest, fbest_total

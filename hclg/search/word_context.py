@@ -9,7 +9,7 @@ context packs the pair: ``g * num_bias_states + b``.
 from __future__ import annotations
 
 import numpy as np
-from numba import types
+from numba import njit, types
 from numba.extending import overload
 
 from hclg.graph.ngram import NgramArrays, ngram_step
@@ -26,6 +26,39 @@ def word_context(lm: NgramArrays | None, bias: Bias | None):
     if lm is None:
         return bias
     return lm if bias is None else (lm, bias)
+
+
+@njit(cache=True, inline="always")
+def token_slot(index, d, cx, tok, base, n, paired):
+    """The slot (in the frame whose tokens start at ``base``) of token (state d, context
+    cx) in ``tok`` (Tokens or LatticeTokens), or -1 - (a new slot's number ``n``, its state
+    and context set, chained to the state's other tokens) when it has none. Without a
+    context (``paired`` False) a state has one token a frame: ``index[d]``.
+
+    A flag, not the context: handing the context to an inlined function makes numba count
+    references to each of its arrays, on every arc."""
+    j = index[d]
+    if paired:
+        while j >= 0 and tok.ctx[base + j] != cx:
+            j = tok.chain[base + j]
+        if j < 0:
+            tok.ctx[base + n] = cx
+            tok.chain[base + n] = index[d]
+    if j < 0:
+        index[d] = n
+        tok.state[base + n] = d
+        return -1 - n
+    return j
+
+
+@njit(cache=True, inline="always")
+def token_final(final, tok, i, context):
+    """The final cost of token i: its state's, plus (with a context, where the state is
+    final) the context's end: G's end of sentence, a partly matched phrase's credit."""
+    f = final[tok.state[i]]
+    if context is not None and f < np.inf:
+        f += context_final(context, tok.ctx[i])
+    return f
 
 
 def context_step(c, cx, w):
