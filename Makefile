@@ -1,7 +1,8 @@
 # Two entry points that do all set-up on a fresh machine:
 #   (installing runs `hclg warm-up`: numba compiles the kernels once, so no later command waits)
 #   make demo   - create .venv, install hclg, compile the bundled AN4 example, decode it with
-#                 lattices, show n-best, oracle WER and trigram rescoring, then stream it in chunks
+#                 lattices, show n-best, oracle WER and trigram rescoring, then stream it in chunks;
+#                 then the CTC half: a real CTC model's posteriors on a TLG, WER, CTM and n-best
 #   make test   - create .venv, install hclg with its test oracles, check the layering contract
 #                 (import-linter, pyproject.toml), run the tests
 PYTHON ?= python3
@@ -37,6 +38,15 @@ demo: $(VENV)/.installed
 	# the same utterances as a streaming recognizer sees them: 30 frames at a time, partial results as JSON lines
 	$(HCLG) stream --input-kind log-likelihoods --chunk-frames 30 -o $(BUILD)/an4-stream.jsonl $(BUILD)/an4-hmm ark:$(EX)/loglikes_demo.ark
 	grep -m 8 '"utt": "cen8-fjlp-b"' $(BUILD)/an4-stream.jsonl
+	# the CTC half: a real neural CTC model's log-posteriors (12 held-out AN4 utterances, 30 ms frames),
+	# a TLG over its tokens; --blank-penalty 2 was tuned on the 50 held-out utterances (benchmarks/real.py)
+	$(HCLG) compile --topology ctc --lexicon $(EX)/ctc_lexicon.txt --tokens $(EX)/ctc_tokens.txt \
+	  --lm $(EX)/lm_train_3gram.arpa --frame-subsampling-factor 3 $(BUILD)/an4-ctc
+	$(HCLG) decode --blank-penalty 2 -o $(BUILD)/an4-ctc-hyp.txt --ctm $(BUILD)/an4-ctc-hyp.ctm \
+	  --lattice ark,t:$(BUILD)/an4-ctc-lat.txt --lattice-beam 6 $(BUILD)/an4-ctc ark:$(EX)/ctc_logprobs_demo.ark
+	$(HCLG) wer --show $(EX)/text_ctc_demo $(BUILD)/an4-ctc-hyp.txt
+	head -n 8 $(BUILD)/an4-ctc-hyp.ctm
+	$(HCLG) lattice nbest -n 3 --graph $(BUILD)/an4-ctc ark,t:$(BUILD)/an4-ctc-lat.txt
 
 test: $(VENV)/.installed
 	$(VENV)/bin/lint-imports --no-cache

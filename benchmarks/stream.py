@@ -97,8 +97,8 @@ def bench(name, graph_dir, mats, input_kind, repeat, with_kaldi=True, fsf=None):
 
         kfst = kaldifst.StdVectorFst.read(str(Path(graph_dir) / "HCLG.fst"))
         kdec = kaldi_decoder.FasterDecoder(kfst, kaldi_decoder.FasterDecoderOptions(beam=dec.options.beam,
-                                                                                    max_active=dec.options.max_active,
-                                                                                    min_active=dec.options.min_active))
+                                                                                    max_active=dec.max_active,
+                                                                                    min_active=dec.min_active))
         expanded = [expand_columns(dec.loglikes(m), dec.graph.ilabel_to_column) for m in mats]
     for chunk in (10, 30, 60):
         best, kbest = None, None

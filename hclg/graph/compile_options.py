@@ -44,6 +44,9 @@ HELP = {
     "lexicon_format": "Lexicon format: auto, kaldi, lexiconp or cmudict.",
     "on_the_fly": "Write an on-the-fly graph: the lexicon graph (H o C o L, or T o L) with G's lookahead, and G "
                   "as arrays the search composes as it goes (big LMs without a big HCLG; 'hclg info' says the kind).",
+    "frame_subsampling_factor": "Input (feature) frames per output frame of the acoustic model the graph is for "
+                                "(3 for Kaldi's chain models and many CTC models): kept with the graph, so that "
+                                "decoding gives word times in seconds without being told.",
     "max_determinize_mem": "Memory cap (bytes) for each determinization; default 80% of available memory.",
 }
 
@@ -73,6 +76,7 @@ class CompileOptions:
     lexicon_format: str = field(default="auto", metadata={"help": HELP["lexicon_format"], "choices": LEXICON_FORMATS})
     max_determinize_mem: int | None = field(default=None, metadata={"help": HELP["max_determinize_mem"]})
     on_the_fly: bool = field(default=False, metadata={"help": HELP["on_the_fly"]})
+    frame_subsampling_factor: int = field(default=constants.FRAME_SUBSAMPLING_FACTOR, metadata={"help": HELP["frame_subsampling_factor"]})
 
     def __post_init__(self):
         self.validate()
@@ -102,6 +106,8 @@ class CompileOptions:
             raise ValueError("context_table needs topology 'hmm'")
         if self.topology == "hmm" and self.hmm_topology not in BUILTIN_TOPOLOGY_NAMES and not Path(self.hmm_topology).exists():
             raise ValueError(f"hmm_topology {self.hmm_topology!r} is neither {sorted(BUILTIN_TOPOLOGY_NAMES)} nor a file")
+        if self.frame_subsampling_factor < 1:
+            raise ValueError(f"frame_subsampling_factor must be >= 1, got {self.frame_subsampling_factor}")
         if self.lexicon_format not in LEXICON_FORMATS:
             raise ValueError(f"lexicon_format must be one of {LEXICON_FORMATS}, got {self.lexicon_format!r}")
         return self

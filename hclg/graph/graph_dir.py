@@ -348,6 +348,7 @@ def graph_info(path) -> dict:
         "epsilon_arcs": c["epsilon_arcs"],
         "input_labels": int(len(g.ilabel_to_column) - 1),
         "posterior_columns": g.num_columns,
+        "frame_subsampling_factor": g.manifest.get("options", {}).get("frame_subsampling_factor", constants.FRAME_SUBSAMPLING_FACTOR),
         "words": sum(w not in (constants.EPS, constants.BACKOFF_DISAMBIG, constants.BOS, constants.EOS) for w in g.words.symbols),
         "units": len(g.units) - 1,
         "disk_bytes": disk,

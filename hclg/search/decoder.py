@@ -117,7 +117,8 @@ class Decoder:
                                    "compile the graph again")
         o = self.options
         # beam and beam_delta in single precision, as Kaldi's options (BaseFloat)
-        self.beam_options = BeamOptions(float(np.float32(o.beam)), int(o.max_active), int(o.min_active),
+        self.max_active, self.min_active = o.active_limits(self.is_ctc)
+        self.beam_options = BeamOptions(float(np.float32(o.beam)), self.max_active, self.min_active,
                                         float(np.float32(o.beam_delta)))
 
     def loglikes(self, matrix, utt: str = "") -> np.ndarray:
@@ -155,9 +156,7 @@ class Decoder:
         if self.is_ctc and thr is not None:
             # frames whose blank posterior exceeds thr are dropped, but a repeated token
             # ("a <blank> a") keeps a blank between its two copies
-            keep = blank_skip_frames(ll, self.blank_posteriors(ll), self.blank_column, thr)
-            frame_map = keep
-            ll = np.ascontiguousarray(ll[keep])
+            frame_map, ll = blank_skip_frames(ll, self.blank_posteriors(ll), self.blank_column, thr)
         out = viterbi(self.search_graph, ll, self.event_kind, self.beam_options, *self.indices(),
                       self.context_of(bias))
         self.check_search(out.best_cost, out.reached_final, utt)

@@ -16,12 +16,15 @@ class DecoderOptions:
     each field's help string.
 
     ``acoustic_scale=None`` means 0.1 for HMM graphs (Kaldi's hybrid default; 1.0 for the
-    chain topology) and 1.0 for CTC graphs.
+    chain topology) and 1.0 for CTC graphs. ``max_active``/``min_active`` ``None`` mean
+    Kaldi's (no limit, 200) for HMM graphs and 7000/20 for CTC graphs, where a blank keeps
+    few states alive and min-active 200 keeps nearly all of a small graph's (as sherpa-onnx
+    and icefall): :meth:`active_limits` resolves them.
     """
 
     beam: float = field(default=constants.BEAM, metadata={"help": "Decoding beam: tokens costlier than best + beam are pruned."})
-    max_active: int = field(default=constants.MAX_ACTIVE, metadata={"help": "Most tokens kept per frame (tightens the beam)."})
-    min_active: int = field(default=constants.MIN_ACTIVE, metadata={"help": "Fewest tokens kept per frame (widens the beam)."})
+    max_active: int | None = field(default=None, metadata={"help": "Most tokens kept per frame (tightens the beam). Default: no limit for HMM graphs (Kaldi's), 7000 for CTC."})
+    min_active: int | None = field(default=None, metadata={"help": "Fewest tokens kept per frame (widens the beam). Default: 200 for HMM graphs (Kaldi's), 20 for CTC."})
     beam_delta: float = field(default=constants.BEAM_DELTA, metadata={"help": "Added to the beam when max/min-active set the cutoff."})
     lattice_beam: float = field(default=constants.LATTICE_BEAM, metadata={"help": "Lattice beam: with lattices, keep the word sequences within this cost of the best."})
     prune_interval: int = field(default=constants.PRUNE_INTERVAL, metadata={"help": "Frames between lattice prunings."})
@@ -47,10 +50,12 @@ class DecoderOptions:
         options are made)."""
         if not (self.beam > 0 and math.isfinite(self.beam)):
             raise ValueError(f"beam must be > 0, got {self.beam}")
-        if self.max_active <= 1:  # as Kaldi's decoders: one token would prune every path
+        if self.max_active is not None and self.max_active <= 1:  # as Kaldi's decoders: one token would prune every path
             raise ValueError(f"max_active must be > 1, got {self.max_active}")
-        if self.min_active < 0 or self.min_active >= self.max_active:  # as Kaldi's decoders
-            raise ValueError(f"need 0 <= min_active < max_active, got {self.min_active}, {self.max_active}")
+        if self.min_active is not None and self.min_active < 0:
+            raise ValueError(f"min_active must be >= 0, got {self.min_active}")
+        if self.max_active is not None and self.min_active is not None:
+            self.active_limits(False)
         if self.beam_delta < 0:
             raise ValueError(f"beam_delta must be >= 0, got {self.beam_delta}")
         if self.lattice_beam <= 0 or self.prune_interval < 1 or self.max_mem < 1 or self.max_lattice_mem < 1:
@@ -66,3 +71,19 @@ class DecoderOptions:
         if self.frame_shift <= 0 or (self.frame_subsampling_factor is not None and self.frame_subsampling_factor < 1):
             raise ValueError("frame_shift must be > 0 and frame_subsampling_factor >= 1")
         return self
+
+    def active_limits(self, ctc: bool) -> tuple[int, int]:
+        """(max_active, min_active) on a CTC (``ctc``) or HMM graph: the fields, or the
+        topology's defaults where they are None.
+
+        Raises:
+            ValueError: min_active >= max_active (as Kaldi's decoders).
+        """
+        max_a = self.max_active if self.max_active is not None else (
+            constants.CTC_MAX_ACTIVE if ctc else constants.MAX_ACTIVE)
+        min_a = self.min_active if self.min_active is not None else (
+            constants.CTC_MIN_ACTIVE if ctc else constants.MIN_ACTIVE)
+        if min_a >= max_a:  # as Kaldi's decoders
+            raise ValueError(f"need min_active < max_active, got {min_a}, {max_a}"
+                             + ("" if self.min_active is not None else f" (min_active's default on {'CTC' if ctc else 'HMM'} graphs)"))
+        return max_a, min_a

@@ -201,7 +201,7 @@ class Aligner:
         o = dec.options
         beams = [float(o.beam)] + ([self.retry_beam] if self.retry_beam > o.beam else [])
         for k, beam in enumerate(beams):
-            bo = BeamOptions(float(np.float32(beam)), int(o.max_active), int(o.min_active), float(np.float32(o.beam_delta)))
+            bo = BeamOptions(float(np.float32(beam)), dec.max_active, dec.min_active, float(np.float32(o.beam_delta)))
             out = viterbi(sg, ll, dec.event_kind, bo, *index)
             if out.reached_final and np.isfinite(out.best_cost):
                 break

@@ -184,3 +184,40 @@ def test_corrupt_graph_arrays_are_refused_before_the_search(tiny_graphs, tmp_pat
         np.save(g / "decoder" / f"{name}.npy", a)
         with pytest.raises(GraphFormatError, match=f"{what} points outside the graph"):
             Decoder(g, DecoderOptions(input_kind="log-likelihoods"))
+
+
+def test_active_limits_default_per_graph_kind(tiny_graphs):
+    """max/min-active left unset: Kaldi's (no limit, 200) on an HMM graph, 7000/20 on a CTC
+    graph (issue 19, part 4); set ones are kept, and an HMM graph's min-active 200 against a
+    smaller max-active is refused naming the default."""
+    hmm, ctc = tiny_graphs[0], tiny_graphs[1]
+    opts = DecoderOptions(input_kind="log-likelihoods")
+    assert (Decoder(hmm, opts).max_active, Decoder(hmm, opts).min_active) == (2**31 - 1, 200)
+    assert (Decoder(ctc, opts).beam_options.max_active, Decoder(ctc, opts).beam_options.min_active) == (7000, 20)
+    own = DecoderOptions(input_kind="log-likelihoods", max_active=500, min_active=5)
+    assert (Decoder(ctc, own).beam_options.max_active, Decoder(hmm, own).beam_options.min_active) == (500, 5)
+    assert Decoder(ctc, DecoderOptions(max_active=100)).min_active == 20
+    with pytest.raises(ValueError, match="min_active's default on HMM graphs"):
+        Decoder(hmm, DecoderOptions(input_kind="log-likelihoods", max_active=100))
+    with pytest.raises(ValueError, match="min_active"):
+        DecoderOptions(max_active=10, min_active=10)
+
+
+def test_blank_skipping_keeps_every_word_on_real_ctc_output(an4_ctc_lang):
+    """All 948 utterances of the AN4 CTC model (issue 19, part 2): skipping frames whose blank
+    exceeds 0.95 gives the words of the decode that reads every frame. Before the kept frame
+    of a run held the run's sum, cen1-mtcv-b's "... L A A N" was read "... L A N": one weak
+    blank frame between the two EYs cost less than the LM's second A."""
+    from helpers import SHARED_AN4
+    from hclg.search.matrix_readers import iter_matrices
+
+    full = Decoder(an4_ctc_lang.graph, DecoderOptions())
+    skip = Decoder(an4_ctc_lang.graph, DecoderOptions(blank_skip_threshold=0.95))
+    n, differ = 0, []
+    for utt, m in iter_matrices(f"ark:{SHARED_AN4 / 'ctc_train_logprobs.ark'}"):
+        m = np.array(m, dtype=np.float32)
+        a, b = full.decode(m, utt), skip.decode(m, utt)
+        if a.words != b.words:
+            differ.append((utt, a.words, b.words))
+        n += 1
+    assert n == 948 and differ == []

@@ -50,8 +50,12 @@ def test_icefall_lang_dir_compiles_as_it_is_and_sherpa_onnx_reads_the_graph(tmp_
     assert r.exit_code == 0, r.output
     assert "read as the blank" in r.output
     dec = Decoder(tmp_path / "g", DecoderOptions())
+    # a CTC graph's defaults (issue 19): max-active 7000 and min-active 20, as sherpa-onnx's
+    # CTC FST decoder; Kaldi's 200 would keep nearly every state of this graph alive
+    assert (dec.beam_options.max_active, dec.beam_options.min_active) == (7000, 20)
     kfst = kaldifst.StdVectorFst.read(str(tmp_path / "g" / "HCLG.fst"))
-    kdec = kaldi_decoder.FasterDecoder(kfst, kaldi_decoder.FasterDecoderOptions(beam=16.0, min_active=200))
+    kdec = kaldi_decoder.FasterDecoder(kfst, kaldi_decoder.FasterDecoderOptions(beam=16.0, max_active=7000,
+                                                                                min_active=20))
     dev = set((SHARED_AN4 / "ctc_dev_utts.txt").read_text().split())
     n = 0
     for utt, m in iter_matrices(f"ark:{SHARED_AN4 / 'ctc_train_logprobs.ark'}"):

@@ -81,10 +81,15 @@ def test_blank_skip_keeps_a_blank_only_where_a_repeat_may_need_it():
         (B, 0.99, None),  # trailing run: dropped
     ])
     post = np.exp(ll[:, B])
-    assert blank_skip_frames(ll, post, B, 0.95).tolist() == [2, 6, 7, 9, 10, 11]
-    assert blank_skip_frames(ll, post, B, 1.0).tolist() == list(range(13))
+    frames, rows = blank_skip_frames(ll, post, B, 0.95)
+    assert frames.tolist() == [2, 6, 7, 9, 10, 11]
+    # the kept frame 7 stands for its run (7, 8): it holds their sum; the others are as read
+    want = ll[[2, 6, 7, 9, 10, 11]].copy()
+    want[2] = ll[7] + ll[8]
+    np.testing.assert_array_equal(rows, want)
+    assert blank_skip_frames(ll, post, B, 1.0)[0].tolist() == list(range(13))
     everything_blank = ll[[0, 1]]
-    assert blank_skip_frames(everything_blank, np.exp(everything_blank[:, B]), B, 0.95).tolist() == [0]
+    assert blank_skip_frames(everything_blank, np.exp(everything_blank[:, B]), B, 0.95)[0].tolist() == [0]
 
 
 def test_a_matrix_that_is_not_its_declared_kind_is_refused():

@@ -342,14 +342,16 @@ def test_blank_skipping_frame_by_frame_reads_the_whole_decodes_frames():
         T, C = int(rng.integers(1, 60)), int(rng.integers(2, 6))
         ll = rng.normal(0, 1, (T, C)).astype(np.float32)
         post = np.where(rng.random(T) < 0.6, 0.99, 0.1)
-        want = blank_skip_frames(ll, post, 0, 0.95)
-        sk, got, i = BlankSkipper(0, 0.95), [], 0
+        want, want_rows = blank_skip_frames(ll, post, 0, 0.95)
+        sk, got, rows, i = BlankSkipper(0, 0.95), [], [], 0
         while i < T:
             n = int(rng.integers(0, 8))
-            got += sk.push(ll[i:i + n], post[i:i + n])[1]
-            i += n
-        got += sk.finish()[1]
+            r, f = sk.push(ll[i:i + n], post[i:i + n])
+            rows, got, i = rows + r, got + f, i + n
+        r, f = sk.finish()
+        rows, got = rows + r, got + f
         assert got == want.tolist()
+        np.testing.assert_array_equal(np.array(rows, dtype=np.float32).reshape(want_rows.shape), want_rows)
 
 
 def test_streams_with_blank_skipping_give_the_whole_decode(ctc_graph, small_compaction):
