@@ -71,3 +71,25 @@ def map_set(m, slot, key, val):
         keys, vals = rehash(m.keys, m.vals)
         return IntMap(keys, vals, m.size)
     return m
+
+
+@njit(cache=True)
+def map_with_room(m, more):
+    """The map, rehashed as needed so that ``more`` keys can be added with plain stores
+    (no :func:`map_set` rehash: a kernel adding keys in a loop then rebuilds no structure
+    there, and numba counts no references per key)."""
+    keys, vals = m.keys, m.vals
+    if 2 * (m.size[0] + more) <= keys.shape[0]:
+        return m
+    while 2 * (m.size[0] + more) > keys.shape[0]:
+        keys, vals = rehash(keys, vals)
+    return IntMap(keys, vals, m.size)
+
+
+@njit(cache=True, inline="always")
+def map_store(m, slot, key, val):
+    """:func:`map_set` into a map with room (:func:`map_with_room`): nothing returned."""
+    if m.keys[slot] != key:
+        m.keys[slot] = key
+        m.size[0] += 1
+    m.vals[slot] = val

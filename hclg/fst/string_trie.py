@@ -12,7 +12,7 @@ import numpy as np
 from numba import njit
 
 from hclg.fst.growable import grown
-from hclg.fst.hash_table import map_set, new_int_map, slot_of
+from hclg.fst.hash_table import map_store, map_with_room, new_int_map, slot_of
 
 
 class StringTrie(NamedTuple):
@@ -34,29 +34,35 @@ def new_trie(nodes, slots):
                       new_int_map(slots), size)
 
 
-@njit(cache=True, inline="always")
-def trie_child(trie, ss, il):
-    """The node of string ``ss`` + label ``il``, made if new.
+@njit(cache=True)
+def trie_with_room(trie, more):
+    """The trie, grown as needed so that ``more`` nodes can be added by :func:`trie_add`
+    (which then grows nothing: a kernel that adds nodes in a loop rebuilds no structure
+    there, and numba counts no references per node)."""
+    ch = trie.children
+    if trie.size[0] + more <= trie.parent.shape[0] and 2 * (ch.size[0] + more) <= ch.keys.shape[0]:
+        return trie
+    m = max(2 * trie.parent.shape[0], trie.size[0] + more)
+    return StringTrie(grown(trie.parent, m), grown(trie.label, m), grown(trie.depth, m), map_with_room(ch, more),
+                      trie.size)
 
-    Returns:
-        (node, trie): the trie grown (or its map rehashed) when it was full.
-    """
+
+@njit(cache=True, inline="always")
+def trie_add(trie, ss, il):
+    """The node of string ``ss`` + label ``il``, made if new, in a trie with room
+    (:func:`trie_with_room`)."""
     key = (np.int64(ss) << 32) | np.int64(il)
     ch = trie.children
     slt = slot_of(ch.keys, key)
     if ch.keys[slt] == key:
-        return np.int64(ch.vals[slt]), trie
+        return np.int64(ch.vals[slt])
     ns = trie.size[0]
     trie.size[0] = ns + 1
-    parent, label, depth = trie.parent, trie.label, trie.depth
-    if ns + 1 > parent.shape[0]:
-        m = 2 * parent.shape[0]
-        parent, label, depth = grown(parent, m), grown(label, m), grown(depth, m)
-    parent[ns] = ss
-    label[ns] = il
-    depth[ns] = depth[ss] + 1
-    ch = map_set(ch, slt, key, ns)
-    return np.int64(ns), StringTrie(parent, label, depth, ch, trie.size)
+    trie.parent[ns] = ss
+    trie.label[ns] = il
+    trie.depth[ns] = trie.depth[ss] + 1
+    map_store(ch, slt, key, ns)
+    return np.int64(ns)
 
 
 @njit(cache=True)

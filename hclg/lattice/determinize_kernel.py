@@ -29,13 +29,12 @@ from __future__ import annotations
 import heapq
 
 import numpy as np
-from numba import njit, types
-from numba.typed import Dict
+from numba import njit
 
 from hclg.fst.growable import grown
 from hclg.fst.hash_table import new_int_map
 from hclg.fst.heap import heap_pop, heap_push
-from hclg.fst.string_trie import new_trie, trie_child
+from hclg.fst.string_trie import new_trie, trie_add, trie_with_room
 from hclg.lattice.determinize_state import (
     Candidates, Closure, Determinized, Finals, Subsets, WordArcs, add_final, add_word_arc, grown_candidates,
     grown_elements, new_elements, new_finals, new_word_arcs,
@@ -45,35 +44,30 @@ from hclg.lattice.determinize_subsets import common_weight, find_or_add_subset, 
 INF = np.inf
 
 
-@njit(cache=True, inline="always")
-def _closure(raw, cl, nc, Fq, limit, trie):
-    """The closure of the seeds ``cl.elements[0:nc]`` (forward cost ``Fq``): links without
-    a word are followed, keeping the cheapest way to each raw state.
+@njit(cache=True)
+def closure_pass(raw, c, stamp, slot, hp, trie, nc, nh, serial, Fq, limit):
+    """The closure's loop (see :func:`_closure`), with the room it needs made by the
+    caller: it runs until the heap is empty (status 0) or the room for the next state's
+    links runs out (status 1: the caller grows ``c``, ``hp`` and ``trie`` and calls
+    again). No structure is rebuilt inside it, so numba counts no references per link.
 
     Returns:
-        (nc, cl, trie), grown as needed.
+        (nc, nh, status).
     """
-    c = cl.elements
-    serial = cl.serial[0] + 1
-    cl.serial[0] = serial
-    stamp, slot = cl.stamp, cl.slot
-    for i in range(nc):
-        stamp[c.state[i]] = serial
-        slot[c.state[i]] = i
-    # raw states are topologically numbered: visiting them in increasing order settles
-    # each one before it is expanded
-    hp = grown(cl.heap, nc)
-    nh = 0
-    for i in range(nc):
-        nh = heap_push(hp, nh, np.int64(c.state[i]))
+    ch = trie.children
     while nh > 0:
+        s = hp[0]
+        deg = raw.off[s + 1] - raw.off[s]
+        if (nc + deg > c.state.shape[0] or nh + deg > hp.shape[0] or trie.size[0] + deg > trie.parent.shape[0]
+                or 2 * (ch.size[0] + deg) > ch.keys.shape[0]):
+            return nc, nh, 1
         s, nh = heap_pop(hp, nh)
         i = slot[s]
         if c.state[i] != s or stamp[s] != serial:
             continue
         sg = c.graph[i]
         sa = c.acoustic[i]
-        ss = c.string[i]
+        ss = np.int64(c.string[i])
         for k in range(raw.off[s], raw.off[s + 1]):
             if raw.olabel[k] != 0:
                 continue
@@ -82,7 +76,6 @@ def _closure(raw, cl, nc, Fq, limit, trie):
             na = sa + raw.acoustic[k]
             if Fq + ng + na + raw.beta[d] > limit:
                 continue
-            push = False
             if stamp[d] == serial:
                 j = slot[d]
                 t_old = c.graph[j] + c.acoustic[j]
@@ -93,25 +86,47 @@ def _closure(raw, cl, nc, Fq, limit, trie):
             else:
                 j = nc
                 nc += 1
-                if nc > c.state.shape[0]:
-                    c = grown_elements(c, 2 * c.state.shape[0])
                 stamp[d] = serial
                 slot[d] = j
                 c.state[j] = d
                 push = True
             il = raw.ilabel[k]  # the string: ss + ilabel
-            if il != 0:
-                ns, trie = trie_child(trie, ss, il)
-                c.string[j] = ns
-            else:
-                c.string[j] = ss
+            c.string[j] = trie_add(trie, ss, il) if il != 0 else ss
             c.graph[j] = ng
             c.acoustic[j] = na
             if push:
-                if nh >= hp.shape[0]:
-                    hp = grown(hp, 2 * hp.shape[0])
                 nh = heap_push(hp, nh, np.int64(d))
-    return nc, Closure(c, stamp, slot, hp, cl.serial), trie
+    return nc, nh, 0
+
+
+@njit(cache=True, inline="always")
+def _closure(raw, cl, nc, Fq, limit, trie):
+    """The closure of the seeds ``cl.elements[0:nc]`` (forward cost ``Fq``): links without
+    a word are followed, keeping the cheapest way to each raw state. Raw states are
+    topologically numbered: visiting them in increasing order settles each one before it
+    is expanded (:func:`closure_pass`).
+
+    Returns:
+        (nc, cl, trie), grown as needed.
+    """
+    c = cl.elements
+    serial = cl.serial[0] + 1
+    cl.serial[0] = serial
+    for i in range(nc):
+        cl.stamp[c.state[i]] = serial
+        cl.slot[c.state[i]] = i
+    hp = grown(cl.heap, nc)
+    nh = 0
+    for i in range(nc):
+        nh = heap_push(hp, nh, np.int64(c.state[i]))
+    while True:
+        nc, nh, status = closure_pass(raw, c, cl.stamp, cl.slot, hp, trie, nc, nh, serial, Fq, limit)
+        if status == 0:
+            break
+        c = grown_elements(c, 2 * c.state.shape[0])
+        hp = grown(hp, 2 * hp.shape[0])
+        trie = trie_with_room(trie, trie.parent.shape[0])
+    return nc, Closure(c, cl.stamp, cl.slot, hp, cl.serial), trie
 
 
 @njit(cache=True, inline="always")
@@ -163,6 +178,11 @@ def _word_links(q, Fq, limit, subsets, raw, cand, trie):
     """
     el = subsets.elements
     nx = 0
+    more = 0  # room first: no structure rebuilt in the loop (see residual_strings)
+    for e in range(subsets.off[q], subsets.off[q + 1]):
+        more += raw.off[el.state[e] + 1] - raw.off[el.state[e]]
+    trie = trie_with_room(trie, more)
+    cand = grown_candidates(cand, more)
     for e in range(subsets.off[q], subsets.off[q + 1]):
         s = el.state[e]
         for k in range(raw.off[s], raw.off[s + 1]):
@@ -173,12 +193,10 @@ def _word_links(q, Fq, limit, subsets, raw, cand, trie):
             na = el.acoustic[e] + raw.acoustic[k]
             if Fq + ng + na + raw.beta[d] > limit:
                 continue
-            if nx >= cand.word.shape[0]:
-                cand = grown_candidates(cand, 2 * cand.word.shape[0])
             ss = np.int64(el.string[e])
             il = raw.ilabel[k]
             if il != 0:
-                ss, trie = trie_child(trie, ss, il)
+                ss = trie_add(trie, ss, il)
             cand.word[nx] = raw.olabel[k]
             cand.dst[nx] = d
             cand.string[nx] = ss
@@ -254,7 +272,7 @@ def determinize_kernel(raw, beam, best_total, max_mem):
     memo = new_int_map(1 << 16)  # (node, depth) -> the node's suffix below depth
     subsets = Subsets(np.zeros(1025, np.int64), np.empty(1024, np.float64), np.empty(1024, np.int64),
                       np.zeros(1024, np.bool_), new_elements(4096), np.zeros(1, np.int64))
-    table = Dict.empty(key_type=types.int64, value_type=types.int64)  # subset hash -> newest subset
+    table = new_int_map(1 << 12)  # subset hash -> newest subset (see find_or_add_subset)
     cl = Closure(new_elements(1024), np.full(n, -1, np.int64), np.empty(n, np.int32), np.empty(1024, np.int64),
                  np.zeros(1, np.int64))
     keep = np.empty(1024, np.int32)
@@ -289,7 +307,7 @@ def determinize_kernel(raw, beam, best_total, max_mem):
             if nk > 0:
                 cg, ca, p = common_weight(cl.elements, keep, nk, trie)
                 rest, path, trie, memo = residual_strings(cl.elements, keep, nk, trie.depth[p], trie, memo, rest, path)
-                found, subsets = find_or_add_subset(cl.elements, keep, nk, rest, cg, ca, Fq, raw, subsets, table, heap,
+                found, subsets, table = find_or_add_subset(cl.elements, keep, nk, rest, cg, ca, Fq, raw, subsets, table, heap,
                                                      max_mem, 16 * trie.size[0] + 40 * arcs.size[0])
                 if found < 0:
                     ok = False

@@ -10,8 +10,8 @@ import numpy as np
 from numba import njit
 
 from hclg.fst.growable import grown
-from hclg.fst.hash_table import map_set, slot_of
-from hclg.fst.string_trie import trie_child, trie_lca
+from hclg.fst.hash_table import map_set, map_store, map_with_room, slot_of
+from hclg.fst.string_trie import trie_add, trie_lca, trie_with_room
 from hclg.lattice.determinize_state import Subsets, grown_elements
 
 INF = np.inf
@@ -39,20 +39,29 @@ def common_weight(c, keep, nk, trie):
 def residual_strings(c, keep, nk, pd, trie, memo, rest, path):
     """The kept strings with their first ``pd`` labels removed, each re-rooted as a string
     of its own. Memoized per (node, pd) in ``memo``, so strings that share a prefix are
-    re-rooted once.
+    re-rooted once. The room for every node and memo entry this can make is made first,
+    so the loops below rebuild no structure (numba's reference counting of a trie
+    returned in the loop made this most of the determinization's time).
 
     Returns:
         (rest, path, trie, memo): rest[t] the residual of kept element t.
     """
     rest = grown(rest, nk)
+    need = 0
+    longest = 0
+    for t in range(nk):
+        L = trie.depth[c.string[keep[t]]] - pd
+        need += L
+        longest = max(longest, L)
+    path = grown(path, longest)
+    trie = trie_with_room(trie, need)
+    memo = map_with_room(memo, need)
     for t in range(nk):
         x = np.int64(c.string[keep[t]])
-        L = trie.depth[x] - pd
-        if L == 0:
+        if trie.depth[x] == pd:
             rest[t] = 0
             continue
         # walk up to a memoized ancestor (or to depth pd), collecting nodes
-        path = grown(path, L)
         npath = 0
         rt = np.int64(0)
         y = x
@@ -68,9 +77,9 @@ def residual_strings(c, keep, nk, pd, trie, memo, rest, path):
         # come back down, making the children and memoizing each step
         for u in range(npath - 1, -1, -1):
             y = np.int64(path[u])
-            rt, trie = trie_child(trie, rt, trie.label[y])
+            rt = trie_add(trie, rt, trie.label[y])
             rkey = y * np.int64(1 << 20) + pd
-            memo = map_set(memo, slot_of(memo.keys, rkey), rkey, rt)
+            map_store(memo, slot_of(memo.keys, rkey), rkey, rt)
         rest[t] = rt
     return rest, path, trie, memo
 
@@ -85,7 +94,11 @@ def find_or_add_subset(c, keep, nk, rest, cg, ca, Fq, raw, subsets, table, heap,
         other_bytes: what the trie and the arcs take, for the max_mem estimate.
 
     Returns:
-        (subset id, subsets); id -1 when making it would pass ``max_mem`` (Kaldi's estimate).
+        (subset id, subsets, table); id -1 when making it would pass ``max_mem`` (Kaldi's
+        estimate). ``table`` (an IntMap: subset hash -> the newest subset with it; the
+        others by ``subsets.chain``) replaced a numba typed Dict, whose lookups missed keys
+        it held once the kernel around it changed (found on AN4's lattices: equal subsets
+        made twice, larger lattices).
     """
     order = np.argsort(c.state[keep[:nk]])
     h = np.int64(1469598103934665603)
@@ -101,9 +114,11 @@ def find_or_add_subset(c, keep, nk, rest, cg, ca, Fq, raw, subsets, table, heap,
         v = rg + ra + raw.beta[c.state[i]]
         if v < prio:
             prio = v
-    r = np.int64(-1)
-    if h in table:
-        r = table[h]
+    if h == -1:  # the map's empty key
+        h = np.int64(-2)
+    hs = slot_of(table.keys, h)
+    head = np.int64(table.vals[hs]) if table.keys[hs] == h else np.int64(-1)
+    r = head
     found = np.int64(-1)
     el = subsets.elements
     while r >= 0:
@@ -126,10 +141,10 @@ def find_or_add_subset(c, keep, nk, rest, cg, ca, Fq, raw, subsets, table, heap,
         if Fn < subsets.forward[found] - 1e-9 and not subsets.done[found]:
             subsets.forward[found] = Fn
             heapq.heappush(heap, (Fn + prio, np.int64(found)))
-        return found, subsets
+        return found, subsets, table
     n_sub = subsets.size[0]
     if 24 * (subsets.off[n_sub] + nk) + 48 * n_sub + other_bytes > max_mem:
-        return np.int64(-1), subsets
+        return np.int64(-1), subsets, table
     found = n_sub
     subsets.size[0] = n_sub + 1
     if n_sub + 2 > subsets.forward.shape[0]:
@@ -149,7 +164,7 @@ def find_or_add_subset(c, keep, nk, rest, cg, ca, Fq, raw, subsets, table, heap,
         el.acoustic[base + t] = c.acoustic[i] - ca
     subsets.forward[found] = Fn
     subsets.done[found] = False
-    subsets.chain[found] = table[h] if h in table else np.int64(-1)
-    table[h] = found
+    subsets.chain[found] = head
+    table = map_set(table, hs, h, found)
     heapq.heappush(heap, (Fn + prio, np.int64(found)))
-    return found, subsets
+    return found, subsets, table

@@ -6,9 +6,9 @@ import heapq
 import numpy as np
 
 from hclg.fst.growable import grown, grown_by_half
-from hclg.fst.hash_table import map_set, new_int_map, slot_of
+from hclg.fst.hash_table import map_set, map_store, map_with_room, new_int_map, slot_of
 from hclg.fst.heap import heap_pop, heap_push
-from hclg.fst.string_trie import new_trie, trie_child, trie_lca
+from hclg.fst.string_trie import new_trie, trie_add, trie_lca, trie_with_room
 
 
 def test_int_map_agrees_with_a_dict_through_rehashes():
@@ -25,6 +25,15 @@ def test_int_map_agrees_with_a_dict_through_rehashes():
         s = slot_of(m.keys, key)
         assert m.keys[s] == key and m.vals[s] == val
     assert m.keys[slot_of(m.keys, 1 << 50)] == -1  # absent: an empty slot
+    # map_with_room then plain stores: the same map
+    r = new_int_map(8)
+    items = list(want.items())
+    for i in range(0, len(items), 100):
+        r = map_with_room(r, 100)
+        for key, val in items[i:i + 100]:
+            map_store(r, slot_of(r.keys, key), key, val)
+        assert 2 * r.size[0] <= len(r.keys)
+    assert r.size[0] == len(want) and all(r.vals[slot_of(r.keys, k)] == v for k, v in want.items())
 
 
 def test_string_trie_makes_each_string_once_and_finds_common_prefixes():
@@ -34,8 +43,9 @@ def test_string_trie_makes_each_string_once_and_finds_common_prefixes():
     strings = [tuple(int(x) for x in rng.integers(1, 4, size=rng.integers(0, 7))) for _ in range(300)]
     for s in strings:
         node = 0
+        trie = trie_with_room(trie, len(s))  # then trie_add grows nothing
         for i, lab in enumerate(s):
-            node, trie = trie_child(trie, node, lab)
+            node = trie_add(trie, node, lab)
             node = int(node)
             assert node_of.setdefault(s[: i + 1], node) == node
     assert trie.size[0] == len(node_of)
