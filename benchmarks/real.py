@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))  # the oracles
 
+from benchmarks.decode import timed_interleaved  # noqa: E402
 from oracles.kaldi_recipes import expand_columns, kaldi_faster_decode  # noqa: E402
 
 SHARED_AN4 = ROOT.parent / "shared" / "an4"
@@ -48,13 +49,7 @@ INT_MAX = 2**31 - 1
 def cpu_min(fns, repeat):
     """Runs each of ``fns`` ``repeat`` times, interleaved; returns (minimum CPU seconds of
     each, the last result of each)."""
-    best, out = [float("inf")] * len(fns), [None] * len(fns)
-    for _ in range(repeat):
-        for i, fn in enumerate(fns):
-            t0 = time.process_time()
-            out[i] = fn()
-            best[i] = min(best[i], time.process_time() - t0)
-    return best, out
+    return timed_interleaved(fns, repeat, time.process_time)
 
 
 def wer(refs, hyps):
@@ -109,31 +104,34 @@ def tune(graphs, mats, refs):
 
 
 def compare_kaldi(name, graph_dir, mats, refs, opts_list, repeat):
-    """hclg against kaldi-decoder's FasterDecoder at the same options, one line each."""
+    """hclg against kaldi-decoder's FasterDecoder at the same options, on the graph as a
+    VectorFst and as a ConstFst (what Kaldi's mkgraph.sh writes), interleaved; one line each."""
     import kaldi_decoder
     import kaldifst
 
     from hclg.search.decoder import Decoder
 
-    kfst = kaldifst.StdVectorFst.read(str(Path(graph_dir) / "HCLG.fst"))
+    vfst = kaldifst.StdVectorFst.read(str(Path(graph_dir) / "HCLG.fst"))
+    cfst = kaldifst.StdConstFst(vfst)
     frames = sum(len(m) for m in mats)
-    print(f"\n== {name}: {len(mats)} utterances, {frames} frames; hclg vs Kaldi's FasterDecoder", flush=True)
+    print(f"\n== {name}: {len(mats)} utterances, {frames} frames; hclg vs Kaldi's FasterDecoder (VectorFst, ConstFst)",
+          flush=True)
     for o in opts_list:
         dec = Decoder(graph_dir, o)
-        lls = [dec.loglikes(m) for m in mats]
-        expanded = [expand_columns(ll, dec.graph.ilabel_to_column) for ll in lls]
-        kdec = kaldi_decoder.FasterDecoder(kfst, kaldi_decoder.FasterDecoderOptions(
-            beam=o.beam, max_active=dec.max_active, min_active=dec.min_active))
+        expanded = [expand_columns(dec.loglikes(m), dec.graph.ilabel_to_column) for m in mats]
+        kopts = kaldi_decoder.FasterDecoderOptions(beam=o.beam, max_active=dec.max_active, min_active=dec.min_active)
+        kv, kc = kaldi_decoder.FasterDecoder(vfst, kopts), kaldi_decoder.FasterDecoder(cfst, kopts)
         dec.decode(mats[0])
-        (t_h, t_k), (res, kres) = cpu_min([lambda: [dec.decode(m) for m in mats],
-                                           lambda: [kaldi_faster_decode(kdec, x) for x in expanded]], repeat)
-        same = sum(list(r.word_ids) == k[0] for r, k in zip(res, kres))
-        tokens = sum(r.active_tokens for r in res) / frames if hasattr(res[0], "active_tokens") else float("nan")
+        (t_h, t_v, t_c), (res, kres, cres) = cpu_min([lambda: [dec.decode(m) for m in mats],
+                                                      lambda: [kaldi_faster_decode(kv, x) for x in expanded],
+                                                      lambda: [kaldi_faster_decode(kc, x) for x in expanded]], repeat)
+        same = sum(list(r.word_ids) == k[0] == c[0] for r, k, c in zip(res, kres, cres))
+        tokens = sum(r.tokens_expanded for r in res) / frames
         arcs = sum(r.arcs_expanded for r in res) / frames
         print(f"beam {o.beam:g} max-active {dec.max_active} min-active {dec.min_active}: hclg {frames / t_h:,.0f} "
-              f"frames/s, Kaldi {frames / t_k:,.0f} ({t_k / t_h:.2f}x); {arcs:.0f} arcs/frame; 1-best identical "
+              f"frames/s; Kaldi VectorFst {frames / t_v:,.0f} ({t_v / t_h:.2f}x), ConstFst {frames / t_c:,.0f} "
+              f"({t_c / t_h:.2f}x); {tokens:.0f} tokens, {arcs:.0f} arcs a frame; 1-best identical "
               f"{same}/{len(mats)}; WER {wer(refs, [list(r.words) for r in res]):.2f} %", flush=True)
-        del tokens
 
 
 def lattice_ratio(name, graph_dir, mats, opts_list, repeat):
@@ -237,9 +235,30 @@ def gmm(tmp: Path, repeat):
             kaldi_lattice_cost(f"AN4 GMM test, {lm} HCLG", g, mats, 13.0, lb, repeat)
 
 
+FLOOR = """
+import numpy as np
+from numba import njit
+@njit(cache=True)
+def f(x):
+    return x.sum()
+f(np.ones(3))
+"""
+
+KALDI_ONE = """
+import sys, kaldifst, kaldi_decoder, kaldi_native_io, numpy as np
+f = kaldifst.StdVectorFst.read(sys.argv[1] + "/HCLG.fst")
+d = kaldi_decoder.FasterDecoder(f, kaldi_decoder.FasterDecoderOptions(max_active=7000, min_active=20))
+for u, m in kaldi_native_io.SequentialFloatMatrixReader("ark:" + sys.argv[2]):
+    d.decode(kaldi_decoder.DecodableCtc(np.array(m)))
+    print(u, kaldifst.get_linear_symbol_sequence(d.get_best_path()[1])[2])
+"""
+
+
 def cold(tmp: Path, repeat):
     """One-utterance ``hclg decode`` in a fresh process: numba's cache empty (NUMBA_CACHE_DIR
-    an empty folder: as a fresh install before ``hclg warm-up``) against warm."""
+    an empty folder: as a fresh install before ``hclg warm-up``) against warm; beside it,
+    the same decode with Kaldi's decoder from Python, and the floor of any numba program
+    (a process that loads one cached numba function)."""
     import kaldi_native_io
 
     hclg = str(Path(sys.executable).parent / "hclg")
@@ -253,21 +272,30 @@ def cold(tmp: Path, repeat):
     w = kaldi_native_io.FloatMatrixWriter(f"ark:{one}")
     w.write(u, np.array(m))
     w.close()
+    (tmp / "floor.py").write_text(FLOOR)
+    (tmp / "kaldi_one.py").write_text(KALDI_ONE)
 
-    def run(env, *extra):
+    def run(cmd, env=None):
         t0 = time.perf_counter()
-        subprocess.run([hclg, "decode", str(g), f"ark:{one}", "-o", str(tmp / "hyp.txt"), *extra], check=True,
-                       capture_output=True, env=env)
+        subprocess.run(cmd, check=True, capture_output=True, env=env or dict(os.environ))
         return time.perf_counter() - t0
 
-    print("\n== cold start: one-utterance `hclg decode` (wall seconds, fresh process)", flush=True)
-    for extra, what in (((), "1-best"), (("--lattice", f"ark:{tmp / 'lat.ark'}"), "with a lattice")):
-        warm = min(run(dict(os.environ), *extra) for _ in range(repeat))
-        colds = []
-        for _ in range(max(1, repeat - 1)):
-            with tempfile.TemporaryDirectory() as cache:
-                colds.append(run(dict(os.environ, NUMBA_CACHE_DIR=cache), *extra))
-        print(f"{what}: warm {warm:.2f}s, cold {min(colds):.2f}s (+{min(colds) - warm:.1f}s)", flush=True)
+    decode = [hclg, "decode", str(g), f"ark:{one}", "-o", str(tmp / "hyp.txt")]
+    run([sys.executable, str(tmp / "floor.py")])  # its cache
+    print("\n== cold start and fixed costs: one-utterance decode, fresh process (wall seconds, minimum)", flush=True)
+    warm = {}
+    for name, cmd in (("python -c 'import numpy'", [sys.executable, "-c", "import numpy"]),
+                      ("numba floor (one cached function)", [sys.executable, str(tmp / "floor.py")]),
+                      ("hclg --help", [hclg, "--help"]),
+                      ("Kaldi's FasterDecoder from Python", [sys.executable, str(tmp / "kaldi_one.py"), str(g), str(one)]),
+                      ("hclg decode", decode),
+                      ("hclg decode --lattice", decode + ["--lattice", f"ark:{tmp / 'lat.ark'}"])):
+        warm[name] = min(run(cmd) for _ in range(repeat))
+        print(f"{name}: {warm[name]:.2f}s", flush=True)
+    for name, cmd in (("hclg decode", decode), ("hclg decode --lattice", decode + ["--lattice", f"ark:{tmp / 'lat.ark'}"])):
+        with tempfile.TemporaryDirectory() as cache:
+            t = run(cmd, dict(os.environ, NUMBA_CACHE_DIR=cache))
+        print(f"{name}, numba's cache empty: {t:.1f}s (+{t - warm[name]:.1f}s over warm)", flush=True)
 
 
 def main() -> None:

@@ -209,7 +209,7 @@ class Decoder:
         wsym = self.graph.words.symbols
         return Result(utt, tuple(wsym[w] for w in words), tuple(words), tuple(starts), tuple(ends),
                       float(cost), float(cost - ac), float(ac), T, not reached, self.frame_seconds, int(arcs), alignment,
-                      phones)
+                      phones, int(out.tokens_expanded))
 
     def search_lattice(self, ll: np.ndarray, utt: str = "", bias=None) -> tuple[RawLattice, bool, int]:
         """The lattice search (Kaldi's LatticeFasterDecoder) on scaled log-likelihoods: the

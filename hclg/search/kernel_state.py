@@ -91,6 +91,7 @@ class ViterbiState(NamedTuple):
     n_links: int  # records in use
     frames: int  # frames decoded (the next frame's number)
     arcs_expanded: int  # emitting arcs expanded so far
+    tokens_expanded: int  # tokens expanded so far (the tokens alive at each frame, summed)
     dead: bool  # no token survived a frame: the search has ended without a path
 
 

@@ -28,6 +28,8 @@ class Result:
             (transition ids on HMM graphs, Kaldi's alignment); else empty.
         phones: with ``options.alignment``, (phone, first frame, last frame) of each phone
             of the path (CTC: each token and its first frame); else empty.
+        tokens_expanded: tokens the 1-best search expanded, summed over frames (divided by
+            ``frames``: active tokens per frame, for benchmarks; 0 from lattice searches).
     """
 
     utt: str
@@ -44,6 +46,7 @@ class Result:
     arcs_expanded: int = 0
     alignment: tuple[int, ...] = ()
     phones: tuple[tuple[str, int, int], ...] = ()
+    tokens_expanded: int = 0
 
     @property
     def text(self) -> str:

@@ -278,7 +278,7 @@ class Stream:
         link = int(st.cur.link[slot]) if slot >= 0 else -1
         links, head = self._joined_links(st, link)
         out = ViterbiOutput(float(total), float(st.cur.ac[slot]) if slot >= 0 else 0.0, head, reached, links,
-                            len(links.prev), int(st.arcs_expanded), int(st.frames))
+                            len(links.prev), int(st.arcs_expanded), int(st.frames), int(st.tokens_expanded))
         d.check_search(out.best_cost, out.reached_final, self.utt)
         if self._skipper is not None:
             return d.result_of_search(out, int(st.frames), self.utt, self._kept[:self._n_kept], self._in_frames)

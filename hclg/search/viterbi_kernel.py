@@ -40,6 +40,7 @@ class ViterbiOutput(NamedTuple):
     n_links: int  # records in use
     arcs_expanded: int  # emitting arcs expanded
     frames: int  # frames decoded
+    tokens_expanded: int  # tokens expanded, summed over frames (active tokens per frame x frames)
 
 
 @njit(cache=True, inline="always")
@@ -252,7 +253,7 @@ def viterbi_start(g, index_a, index_b, context):
     links = new_trace_links(4096)
     cur, nc, stack, links, n_links = _closure(cur, 1, index_a, np.empty(1024, np.int32), links, 0, INF, 0, g, context)
     return ViterbiState(cur, new_tokens(1024), nc, index_a, index_b, np.empty(1024, np.float64), stack, links,
-                        n_links, 0, 0, False)
+                        n_links, 0, 0, 0, False)
 
 
 @njit(cache=True)
@@ -273,7 +274,7 @@ def viterbi_advance(st, g, loglikes, event_kind, opts, context):
     """
     cur, nxt, nc, cur_index, nxt_index = st.cur, st.nxt, st.nc, st.cur_index, st.nxt_index
     scratch, stack, links, n_links = st.scratch, st.stack, st.links, st.n_links
-    frames, arcs_expanded, dead = st.frames, st.arcs_expanded, st.dead
+    frames, arcs_expanded, tokens_expanded, dead = st.frames, st.arcs_expanded, st.tokens_expanded, st.dead
     for t in range(loglikes.shape[0]):
         if dead:
             break
@@ -285,6 +286,7 @@ def viterbi_advance(st, g, loglikes, event_kind, opts, context):
         nx, cutoff, n_links, arcs = _emit(t, frame, cur, nc, cut, nxt, nxt_index, g, loglikes, event_kind, links,
                                           n_links, context)
         arcs_expanded += arcs
+        tokens_expanded += nc
         states = cur.state
         for i in range(nc):
             cur_index[states[i]] = -1
@@ -297,7 +299,7 @@ def viterbi_advance(st, g, loglikes, event_kind, opts, context):
         frames = frame + 1
         cur, nc, stack, links, n_links = _closure(cur, nc, cur_index, stack, links, n_links, cutoff, frame, g, context)
     return ViterbiState(cur, nxt, nc, cur_index, nxt_index, scratch, stack, links, n_links, frames, arcs_expanded,
-                        dead)
+                        tokens_expanded, dead)
 
 
 @njit(cache=True)
@@ -333,4 +335,4 @@ def viterbi(g, loglikes, event_kind, opts, index_a, index_b, context=None):
         best_link = st.cur.link[best]
     viterbi_release(st)
     return ViterbiOutput(best_total, best_ac, best_link, reached_final, st.links, st.n_links, st.arcs_expanded,
-                         st.frames)
+                         st.frames, st.tokens_expanded)

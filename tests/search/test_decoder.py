@@ -221,3 +221,30 @@ def test_blank_skipping_keeps_every_word_on_real_ctc_output(an4_ctc_lang):
             differ.append((utt, a.words, b.words))
         n += 1
     assert n == 948 and differ == []
+
+
+@pytest.mark.parametrize("kind", ["hmm", "ctc"])
+def test_tokens_expanded_counts_the_states_alive_at_each_frame(tiny_graphs, kind):
+    """Result.tokens_expanded (benchmarks print it as active tokens per frame): with nothing
+    pruned it is the number of graph states reachable at each frame (by OpenFst's arcs:
+    emitting arcs take a frame, epsilon arcs none), summed over the frames expanded."""
+    path = tiny_graphs[0] if kind == "hmm" else tiny_graphs[1]
+    dec = Decoder(path, DecoderOptions(beam=1e4, min_active=0, input_kind="log-likelihoods", acoustic_scale=1.0))
+    g = fst.Fst.read(str(path / "HCLG.fst"))
+
+    def closure(states):
+        todo, seen = list(states), set(states)
+        while todo:
+            for a in g.arcs(todo.pop()):
+                if a.ilabel == 0 and a.nextstate not in seen:
+                    seen.add(a.nextstate)
+                    todo.append(a.nextstate)
+        return seen
+
+    T = 12
+    ll = np.random.default_rng(3).normal(0, 1, size=(T, dec.graph.num_columns)).astype(np.float32)
+    alive, want = closure({g.start()}), 0
+    for _ in range(T):
+        want += len(alive)
+        alive = closure({a.nextstate for s in alive for a in g.arcs(s) if a.ilabel != 0})
+    assert dec.decode(ll).tokens_expanded == want > 0
