@@ -82,8 +82,7 @@ def _init_worker(decoder, lattice):
 
 
 def _decode_one(item):
-    utt, mat = item
-    return (utt, *decode_utterance(_worker, utt, mat, _want_lattice))
+    return _decode_item(_worker, item, _want_lattice)
 
 
 def text_output_path(spec: str) -> str:

@@ -28,7 +28,6 @@ from hclg.graph.ctc_topology import make_ctc_topo
 from hclg.graph.h_transducer import add_self_loops, make_h_transducer
 from hclg.graph.hmm_topology import TransitionTable
 from hclg.search.decoder import Decoder, Result
-from hclg.search.kernel_state import BeamOptions
 from hclg.search.options import DecoderOptions
 from hclg.search.viterbi_kernel import viterbi
 from hclg.transcript.transcript_graph import (
@@ -201,7 +200,7 @@ class Aligner:
         o = dec.options
         beams = [float(o.beam)] + ([self.retry_beam] if self.retry_beam > o.beam else [])
         for k, beam in enumerate(beams):
-            bo = BeamOptions(float(np.float32(beam)), dec.max_active, dec.min_active, float(np.float32(o.beam_delta)))
+            bo = dec.beam_options._replace(beam=float(np.float32(beam)))  # the decoder's, with this beam
             out = viterbi(sg, ll, dec.event_kind, bo, *index)
             if out.reached_final and np.isfinite(out.best_cost):
                 break
