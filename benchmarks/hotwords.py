@@ -8,6 +8,9 @@ Material: the 20k-word CTC and HMM graphs of ``benchmarks/compile.py`` with synt
 utterances (as ``benchmarks/decode.py``), and the AN4 CTC TLG with the model's real
 posteriors (50 held-out utterances) when ``../shared/an4`` is there.
 
+With ``benchmarks/onthefly.py``'s on-the-fly graphs beside them, the same on those, and on
+the CTC one the cost of adding words the graph lacks (10, 100, 1,000 new words as hotwords).
+
 Usage:
     python benchmarks/hotwords.py [--bench build/bench] [--utts 40] [--repeat 3]
 """
@@ -64,6 +67,48 @@ def bench(name, graph_dir, mats, input_kind, repeat):
               f"1-best unchanged on {same}/{len(mats)}", flush=True)
 
 
+def bench_new_words(graph_dir, mats, repeat):
+    """Words the graph lacks, added per request (hclg.graph.new_words): for 10, 100 and
+    1,000 new words (each the pronunciation of a random lexicon word spliced with
+    another's, as a name), the time to add them and to compile them as hotwords, and the
+    decode time against the plain decode."""
+    from hclg.search.decoder import Decoder
+    from hclg.search.options import DecoderOptions
+
+    dec = Decoder(graph_dir, DecoderOptions(input_kind="log-posteriors"))
+    prons = [p for ps in dec.graph.align_lexicon().values() for p in ps]
+    rng = np.random.default_rng(1)
+    print(f"\n== new words on {graph_dir} ({dec.graph.arrays.num_states} states): {len(mats)} utterances", flush=True)
+    plain = [dec.decode(m) for m in mats]
+    decs = {}
+    for n in (10, 100, 1000):
+        new = {}
+        for k in range(n):
+            a, b = prons[rng.integers(len(prons))], prons[rng.integers(len(prons))]
+            new[f"NEWWORD{k}"] = [a[: max(1, len(a) // 2)] + b[len(b) // 2:]]
+        secs = []
+        for _ in range(3):  # the first also reads G's arrays from disk
+            t = time.perf_counter()
+            decs[n] = dec.with_bias([(w, 3.0) for w in new], new)
+            secs.append(time.perf_counter() - t)
+        print(f"  {n:5d} new words added and compiled as hotwords in {1e3 * min(secs):.1f} ms "
+              f"(first time {1e3 * secs[0]:.1f} ms) "
+              f"(+{decs[n].graph.arrays.num_states - dec.graph.arrays.num_states} states)", flush=True)
+        decs[n].decode(mats[0])
+    best = {0: float("inf"), **{n: float("inf") for n in decs}}
+    results = {}
+    for _ in range(repeat):
+        for n in best:
+            d = decs.get(n, dec)
+            t = time.perf_counter()
+            results[n] = [d.decode(m) for m in mats]
+            best[n] = min(best[n], time.perf_counter() - t)
+    for n in decs:
+        same = sum(r.words == p.words for r, p in zip(results[n], plain))
+        print(f"  {n:5d} new words: {best[n]:.3f}s = {best[n] / best[0]:.2f}x the plain {best[0]:.3f}s; "
+              f"1-best unchanged on {same}/{len(mats)}", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bench", default=str(ROOT / "build" / "bench"), help="benchmarks/compile.py's output")
@@ -79,6 +124,12 @@ def main() -> None:
             bench("AN4 real CTC posteriors, AN4 CTC TLG (3-gram)", g, mats, "log-posteriors", args.repeat)
     for kind, gdir, mats, input_kind in synthetic_sets(args.bench, args.size, args.utts):
         bench(f"{args.size}-word {kind.upper()} graph, synthetic utterances", gdir, mats, input_kind, args.repeat)
+        otf = gdir.parent / f"{kind}-onthefly"
+        if otf.exists():
+            bench(f"{args.size}-word {kind.upper()} on-the-fly graph, synthetic utterances", otf, mats, input_kind,
+                  args.repeat)
+        if (otf / "word_starts.npy").exists():
+            bench_new_words(otf, mats, args.repeat)
 
 if __name__ == "__main__":
     main()

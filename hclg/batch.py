@@ -208,10 +208,28 @@ def _open_outputs(text_out, line_outputs, lattice_out, alignments_out, resume: b
             AlignmentWriter(alignments_out, append=resume, keep=keep) if alignments_out else None)
 
 
-def _batch_decoder(graph, options, log_priors, hotwords) -> LatticeDecoder:
-    """The batch's decoder, its hotwords compiled once (before any worker forks)."""
+def _batch_decoder(graph, options, log_priors, hotwords, pronunciations=None, lattice_out=None) -> LatticeDecoder:
+    """The batch's decoder, its hotwords compiled once (before any worker forks), with the
+    words the graph lacks added (:meth:`~hclg.search.decoder.Decoder.with_bias`); with
+    ``lattice_out``, says the ids the lattices give those words."""
     decoder = LatticeDecoder(graph, options, log_priors)
-    return decoder.with_bias(hotwords) if hotwords is not None else decoder
+    if hotwords is None:
+        return decoder
+    decoder = decoder.with_bias(hotwords, pronunciations)
+    if lattice_out:
+        _say_new_word_ids(decoder, lattice_out)
+    return decoder
+
+
+def _say_new_word_ids(decoder, lattice_out) -> None:
+    """Warns that lattices name the words added for this run (hotwords the graph lacks)
+    by ids past the graph's words.txt, and which."""
+    g = decoder.graph
+    if g.new_words:
+        base = len(decoder.base_graph.words)
+        ids = ", ".join(f"{w} {g.words.id(w)}" for w in dict.fromkeys(w for w, _ in g.new_words))
+        log.warning("%s: the words added for this run have ids past %s/words.txt (%d symbols): %s; tools that read "
+                    "the lattices with that table cannot name them", lattice_out, decoder.base_graph.path, base, ids)
 
 
 def _total(inputs) -> int | None:
@@ -249,7 +267,8 @@ def decode_batch(graph, inputs, options: DecoderOptions = DecoderOptions(), text
                  json_out=None, resume: bool = False, jobs: int = 1, log_priors: np.ndarray | None = None,
                  progress: bool | None = None, lattice_out: str | None = None,
                  alignments_out: str | None = None, phone_ctm_out: str | None = None,
-                 hotwords: list | None = None, cluster=None, shard_size: int = 8) -> BatchSummary:
+                 hotwords: list | None = None, cluster=None, shard_size: int = 8,
+                 pronunciations: dict | None = None) -> BatchSummary:
     """Decodes every utterance of ``inputs`` and writes Kaldi text (and CTM/JSON) lines.
 
     Args:
@@ -273,7 +292,8 @@ def decode_batch(graph, inputs, options: DecoderOptions = DecoderOptions(), text
         phone_ctm_out: path for phone CTM lines (``utt 1 start dur phone``, as Kaldi's
             ``ali-to-phones --ctm-output``), or None.
         hotwords: phrases every utterance's search favours (``"phrase"`` or ``("phrase",
-            boost)``; :mod:`hclg.search.bias`), or None.
+            boost)``; :mod:`hclg.search.bias`), or None; ``pronunciations`` (word -> token
+            sequences) give the tokens of their words the graph lacks (added for the batch).
         cluster: decode on a Dask cluster (:mod:`hclg.cluster`) instead of here: ``local``,
             ``local:N`` (N worker processes on this machine), a scheduler's address, or a
             ``distributed.Client``; the outputs are the same, byte for byte. Not with ``jobs``.
@@ -291,7 +311,7 @@ def decode_batch(graph, inputs, options: DecoderOptions = DecoderOptions(), text
         raise ValueError("--jobs runs processes here, --cluster on a Dask cluster: give one of them")
     if (alignments_out or phone_ctm_out) and not options.alignment:
         options = dataclasses.replace(options, alignment=True)
-    decoder = _batch_decoder(graph, options, log_priors, hotwords)
+    decoder = _batch_decoder(graph, options, log_priors, hotwords, pronunciations, lattice_out)
     if progress is None:
         progress = sys.stderr.isatty()
     done = _done_ids(Path(text_out)) if resume else set()
@@ -338,7 +358,7 @@ def decode_batch(graph, inputs, options: DecoderOptions = DecoderOptions(), text
 
             graph = str(Path(graph).resolve())  # the workers open it by this path
             for out in run_on_cluster(cluster, _utterances(inputs, decoder, done, tally), graph,
-                                      partial(_cluster_decoder, graph, options, log_priors, hotwords),
+                                      partial(_cluster_decoder, graph, options, log_priors, hotwords, pronunciations),
                                       partial(_decode_item, lattice=lat_w is not None), _decode_failed, shard_size,
                                       progress):
                 write(*out)
@@ -364,9 +384,9 @@ def decode_batch(graph, inputs, options: DecoderOptions = DecoderOptions(), text
     return s
 
 
-def _cluster_decoder(graph, options, log_priors, hotwords) -> LatticeDecoder:
+def _cluster_decoder(graph, options, log_priors, hotwords, pronunciations=None) -> LatticeDecoder:
     """A cluster worker's decoder (:mod:`hclg.cluster`), its kernels loaded."""
-    decoder = _batch_decoder(graph, options, log_priors, hotwords)
+    decoder = _batch_decoder(graph, options, log_priors, hotwords, pronunciations)
     decoder.warm_up(lattice=True)
     return decoder
 
@@ -392,7 +412,7 @@ __all__ = ["BatchSummary", "decode_batch", "decode_corpus"]
 def stream_batch(graph, inputs, options: DecoderOptions, output: str = "-", chunk_frames: int = 30,
                  endpoint: EndpointOptions | None = None, partials: bool = True, resume: bool = False,
                  log_priors: np.ndarray | None = None, hotwords: list | None = None,
-                 lattice_out: str | None = None) -> tuple[int, int]:
+                 lattice_out: str | None = None, pronunciations: dict | None = None) -> tuple[int, int]:
     """Decodes every utterance of ``inputs`` as a stream (``hclg stream``) and writes its
     records (:mod:`hclg.search.stream_records`) as JSON lines to ``output`` (a file, or
     ``-`` for stdout).
@@ -403,7 +423,7 @@ def stream_batch(graph, inputs, options: DecoderOptions, output: str = "-", chun
     skips them. An input is never written.
 
     Args:
-        graph, inputs, options, log_priors, hotwords: as :func:`decode_batch`.
+        graph, inputs, options, log_priors, hotwords, pronunciations: as :func:`decode_batch`.
         chunk_frames: frames fed at a time.
         endpoint: the endpoint rules; None: one segment an utterance.
         partials: also write the partial records.
@@ -416,7 +436,7 @@ def stream_batch(graph, inputs, options: DecoderOptions, output: str = "-", chun
     if lattice_out and resume:
         raise ValueError("--lattice is written once, from the start: leave out --resume")
     _check_outputs(inputs, 1, (output,), lattice_out)
-    decoder = _batch_decoder(graph, options, log_priors, hotwords)
+    decoder = _batch_decoder(graph, options, log_priors, hotwords, pronunciations, lattice_out)
     done = _done_streams(output) if resume and output != "-" else set()
     if output != "-" and resume:
         keep_done_lines(output, done, _json_utt)

@@ -22,6 +22,7 @@ from hclg.search.options import DecoderOptions
 @click.option("--alignments", "alignments_out", default=None, help="Also write each 1-best's frame alignment (transition ids on HMM graphs), as Kaldi's --alignment-wspecifier: ark:PATH (binary) or ark,t:PATH.")
 @click.option("--phone-ctm", "phone_ctm_out", type=click.Path(dir_okay=False), default=None, help="Also write each 1-best's phones with times (utt 1 start dur phone), as Kaldi's ali-to-phones --ctm-output.")
 @click.option("--hotwords", type=click.Path(exists=True, dir_okay=False), default=None, help="Phrases to favour, one a line: 'phrase [boost]' (boost: cost taken off each path that says the phrase, default 3.0).")
+@click.option("--hotword-lexicon", type=click.Path(exists=True, dir_okay=False), default=None, help="Tokens of hotwords the graph lacks ('word tok1 tok2 ...' lines, as a lexicon), added for this run; on-the-fly CTC graphs only (a graph of spelled words spells them itself).")
 @click.option("--resume", is_flag=True, help="Skip utterances already in the text output; append.")
 @click.option("-j", "--jobs", type=int, default=1, show_default=True, help="Decoding processes sharing the memory-mapped graph.")
 @click.option("--cluster", default=None, help="Decode on a Dask cluster instead: local (a worker process per core), local:N, or a scheduler address (tcp://host:8786); the graph directory must be at the same path on every worker. Needs pip install 'hclg[cluster]'.")
@@ -29,13 +30,13 @@ from hclg.search.options import DecoderOptions
 @options_from(DecoderOptions, skip=("word_times", "alignment"))  # word times are on with --ctm/--json
 @verbose_option()
 def decode_cmd(graph_dir, inputs, text_out, ctm_out, json_out, lattice_out, alignments_out, phone_ctm_out, priors,
-               hotwords, resume, jobs, cluster, shard_size, verbose, **kw):
+               hotwords, hotword_lexicon, resume, jobs, cluster, shard_size, verbose, **kw):
     """Decode posterior matrices (Kaldi ark:/scp:, .npy, .npz, or a folder of .npy) with GRAPH_DIR.
 
     Exits with status 1 if any utterance failed; the others are still decoded.
     """
     from hclg.batch import decode_batch
-    from hclg.search.bias import read_hotwords
+    from hclg.search.bias import read_hotword_lexicon, read_hotwords
     from hclg.search.likelihoods import read_priors
 
     setup_logging(verbose)
@@ -46,7 +47,8 @@ def decode_cmd(graph_dir, inputs, text_out, ctm_out, json_out, lattice_out, alig
         return decode_batch(graph_dir, list(inputs), opts, text_out, ctm_out, json_out, resume, jobs, lp,
                             lattice_out=lattice_out, alignments_out=alignments_out, phone_ctm_out=phone_ctm_out,
                             hotwords=read_hotwords(hotwords) if hotwords else None, cluster=cluster,
-                            shard_size=shard_size)
+                            shard_size=shard_size,
+                            pronunciations=read_hotword_lexicon(hotword_lexicon) if hotword_lexicon else None)
 
     summary = call(run)
     # summary.stopped, if any, was logged as an error where the run stopped

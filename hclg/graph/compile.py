@@ -40,7 +40,7 @@ from hclg import fst as hfst
 from hclg.errors import GraphBuildError
 from hclg.graph.compile_options import CompileOptions
 from hclg.graph.context import compose_context, read_context_table, table_instances
-from hclg.graph.ctc_topology import make_ctc_topo, read_token_list
+from hclg.graph.ctc_topology import compose_ctc_topology, read_token_list
 from hclg.graph.grammar import arpa_to_fst, phrases_to_fst, read_phrases
 from hclg.graph.graph_dir import check_output_dir, replace_dir, sha256, write_graph_dir
 from hclg.graph.h_transducer import (
@@ -272,14 +272,11 @@ def _compile(lexicon, grammar, out, o: CompileOptions, phones, tokens, t_start, 
         "L o G is not determinizable: homophones or words that are prefixes of others without "
         "disambiguation symbols, or a grammar with epsilon cycles", o.max_determinize_mem, consume=True)
     LG = hfst.minimize_encoded(LG, "LG: minimize (encoded)", consume=True)
-    transitions = None
+    transitions = word_starts = None
     if o.topology == "ctc":
         LG = hfst.relabel_to_epsilon(LG, L.disambig_phones, "input", "LG: disambiguation -> eps")
         LG.arcsort("ilabel")
-        t0 = time.perf_counter()
-        T = make_ctc_topo(len(token_list), token_list.index(o.blank), compact=o.ctc_topo == "compact")
-        hfst.log_step(f"T (ctc {o.ctc_topo})", T, t0)
-        HCLG = hfst.compose(T, LG, "TLG = T o LG", "the lexicon's tokens are not the token list's")
+        HCLG, word_starts = compose_ctc_topology(LG, o, token_list, len(L.phones), lm is not None)
         del LG
         ncol = len(token_list)
         i2c = np.full(len(L.phones), -1, dtype=np.int32)
@@ -341,7 +338,7 @@ def _compile(lexicon, grammar, out, o: CompileOptions, phones, tokens, t_start, 
     }
     disambig = tuple(L.phones.symbols[i] for i in L.disambig_phones)
     write_graph_dir(out, HCLG, L.words, L.phones, i2c, manifest, disambig, transitions, L.word_boundary,
-                    list(L.align_lexicon), consume=True, lm=lm)
+                    list(L.align_lexicon), consume=True, lm=lm, word_starts=word_starts)
     secs = time.perf_counter() - t_start
     return CompileResult(out, st, na, secs, tuple(steps))
 

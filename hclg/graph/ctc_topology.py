@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from pathlib import Path
 
 import numpy as np
 
 from hclg import constants
 from hclg.errors import InputFormatError
+from hclg import fst as hfst
 from hclg.fst.convert import arrays_to_fst
+from hclg.graph.new_words import mark_word_starts, take_word_starts
 
 log = logging.getLogger("hclg")
 
@@ -60,6 +63,24 @@ def make_ctc_topo(num_tokens: int, blank_id: int, compact: bool = False):
         final = np.full(ns, np.inf, dtype=np.float32)
         final[0] = 0.0
     return arrays_to_fst(ns, start, src, ilab, olab, np.zeros(len(src), np.float32), dst, final)
+
+
+def compose_ctc_topology(LG, o, token_list, num_labels: int, on_the_fly: bool):
+    """(T o LG, T of the options' ``ctc_topo`` and ``blank``; and on an on-the-fly graph without optional silence between words its
+    word-start states, else None: :mod:`hclg.graph.new_words`)."""
+    t0 = time.perf_counter()
+    T = make_ctc_topo(len(token_list), token_list.index(o.blank), compact=o.ctc_topo == "compact")
+    hfst.log_step(f"T (ctc {o.ctc_topo})", T, t0)
+    marked = on_the_fly and o.ctc_topo == "standard" and not o.sil_prob
+    if marked:  # markers above every label
+        mark_word_starts(T, LG, num_labels)
+    TLG = hfst.compose(T, LG, "TLG = T o LG", "the lexicon's tokens are not the token list's")
+    if not marked:
+        return TLG, None
+    t0 = time.perf_counter()
+    TL, word_starts = take_word_starts(TLG, num_labels)
+    hfst.log_step("TL: word-start states (for words added at decode time)", TL, t0)
+    return TL, word_starts
 
 
 def read_token_list(path) -> tuple[str, ...]:

@@ -17,6 +17,10 @@ Layout::
       align_lexicon.txt   ``word unit ...`` per pronunciation, in units.txt's units: how
                           the decoder splits a phone/token alignment into words
       manifest.json       format version, topology, options, counts, versions, checksums
+      word_starts.npy     on-the-fly CTC graphs only: int32 [M, 2], the states where a word
+                          may start, each with the token column read last (words a request
+                          adds start there: hclg.graph.new_words)
+      lm/*.npy            on-the-fly graphs only: G's arrays (hclg.graph.ngram)
       decoder/*.npy       the decoder's flat arrays, loaded memory-mapped:
         final.npy         float32 [S]: final cost, +inf if not final
         offsets.npy       int64 [S+1, 2]: arc offsets, emitting and epsilon side by side: the
@@ -108,7 +112,8 @@ def write_graph_dir(out_dir, f, words: SymbolTable, units: SymbolTable, ilabel_t
                     manifest: dict, disambig: tuple[str, ...] = (), transitions: dict | None = None,
                     word_boundary: tuple[str, ...] | None = None,
                     align_lexicon: list[tuple[str, tuple[str, ...]]] | None = None,
-                    consume: bool = False, lm: NgramArrays | None = None) -> Path:
+                    consume: bool = False, lm: NgramArrays | None = None,
+                    word_starts: np.ndarray | None = None) -> Path:
     """Writes a graph directory (see the module doc). Returns its path.
 
     ``f`` is the graph: an FST, or FstArrays whose arcs are sorted by input label.
@@ -118,6 +123,8 @@ def write_graph_dir(out_dir, f, words: SymbolTable, units: SymbolTable, ilabel_t
     With ``lm`` (an on-the-fly graph: ``f`` is the lexicon graph, H∘C∘L or T∘L, and ``lm``
     G's arrays), G is written to ``lm/`` and the decoder arrays get G's lookahead
     (:func:`hclg.graph.lookahead.push_lookahead`); HCLG.fst stays the lexicon graph.
+    ``word_starts`` (an on-the-fly CTC graph's word-start state after each token,
+    :mod:`hclg.graph.new_words`) is written to ``word_starts.npy``.
     """
     out = Path(out_dir)
     (out / "decoder").mkdir(parents=True, exist_ok=True)
@@ -141,6 +148,8 @@ def write_graph_dir(out_dir, f, words: SymbolTable, units: SymbolTable, ilabel_t
         (out / "word_boundary.txt").write_text(
             "".join(f"{p} {k}\n" for p, k in zip(units.symbols, word_boundary) if p != constants.EPS and not p.startswith("#")),
             encoding="utf-8")
+    if word_starts is not None:
+        np.save(out / "word_starts.npy", word_starts.astype(np.int32))
     if align_lexicon is not None:
         (out / "align_lexicon.txt").write_text("".join(f"{w} {' '.join(p)}\n" for w, p in align_lexicon), encoding="utf-8")
     if isinstance(f, FstArrays):
@@ -188,6 +197,8 @@ class Graph:
         num_columns: posterior columns the graph reads.
         lm: an on-the-fly graph's G (the search composes it with the arrays, which are
             then the lexicon graph H∘C∘L or T∘L); None for a static graph (HCLG, TLG).
+        new_words: (word, tokens) of the words added for a request
+            (:func:`hclg.graph.new_words.with_new_words`), beside the lexicon's.
     """
 
     path: Path
@@ -197,6 +208,7 @@ class Graph:
     units: SymbolTable
     ilabel_to_column: np.ndarray
     lm: NgramArrays | None = None
+    new_words: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def kind(self) -> str:
@@ -220,7 +232,22 @@ class Graph:
                 parts = line.split()
                 if parts:
                     out.setdefault(parts[0], []).append(tuple(parts[1:]))
+        for w, pron in self.new_words:
+            out.setdefault(w, []).append(pron)
         return out
+
+    def word_starts(self) -> np.ndarray | None:
+        """int32 [M, 2]: an on-the-fly CTC graph's word-start states, each with the token
+        column read last (:mod:`hclg.graph.new_words`); None where the graph has none
+        recorded."""
+        p = self.path / "word_starts.npy"
+        if not p.exists():
+            return None
+        a = _load_array(p)
+        if a.ndim != 2 or a.shape[1] != 2 or not len(a) or a.min() < 0 or a[:, 0].max() >= self.num_columns \
+                or a[:, 1].max() >= self.arrays.num_states:
+            raise GraphFormatError(f"{p}: not (column, state) rows of this graph; compile the graph again")
+        return a
 
     def word_boundary(self) -> dict[str, str]:
         """phone -> its word position (begin, end, internal, singleton, nonword), from
@@ -355,4 +382,6 @@ def graph_info(path) -> dict:
         "stochastic_min": smin,
         "stochastic_max": smax,
         **({"lm_states": g.lm.num_states, "lm_arcs": g.lm.num_arcs} if g.lm is not None else {}),
+        # hotwords outside the lexicon can be added to it per request (hclg.graph.new_words)
+        "takes_new_words": g.word_starts() is not None,
     }

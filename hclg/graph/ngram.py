@@ -220,12 +220,17 @@ def load_ngram(folder, start: int) -> NgramArrays:
     return NgramArrays(start, **arrs)
 
 
-def unigram_costs(lm: NgramArrays, num_words: int) -> np.ndarray:
-    """float32 [num_words]: each word's cost in the empty-history state (the backoff
-    chains' end with the most words), +inf for words it lacks."""
-    roots = np.flatnonzero(lm.backoff < 0)
+def empty_history_state(lm: NgramArrays) -> int:
+    """G's empty-history (unigram) state: the backoff chains' end with the most words."""
+    roots = np.flatnonzero(np.asarray(lm.backoff) < 0)
     fan = lm.offsets[roots + 1] - lm.offsets[roots]
-    z = int(roots[np.argmax(fan)])
+    return int(roots[np.argmax(fan)])
+
+
+def unigram_costs(lm: NgramArrays, num_words: int) -> np.ndarray:
+    """float32 [num_words]: each word's cost in the empty-history state
+    (:func:`empty_history_state`), +inf for words it lacks."""
+    z = empty_history_state(lm)
     out = np.full(num_words, np.inf, np.float32)
     lo, hi = lm.offsets[z], lm.offsets[z + 1]
     out[lm.word[lo:hi]] = lm.cost[lo:hi]

@@ -24,6 +24,7 @@ import numpy as np
 from numba import njit
 
 from hclg.errors import DecodeError, InputFormatError
+from hclg.graph.lexicon import read_lexicon
 
 #: the boost of a phrase that gives none
 DEFAULT_BOOST = 3.0
@@ -106,8 +107,8 @@ def compile_bias(phrases, words) -> Bias:
         missing = [w for w in seq if w not in words]
         if missing:
             raise DecodeError(f"hotword {' '.join(seq)!r}: {', '.join(repr(w) for w in missing)} not in the graph's "
-                              "words.txt (a word the graph cannot output cannot be boosted; add it to the lexicon "
-                              "and grammar)")
+                              "words.txt (a word the graph cannot output cannot be boosted: add it to the lexicon "
+                              "and grammar, or on an on-the-fly CTC graph give its tokens, Decoder.with_bias)")
         s = 0
         for w in seq:
             wid = words.id(w)
@@ -157,6 +158,19 @@ def compile_bias(phrases, words) -> Bias:
     return Bias(off, cw, cs, fail, out, phi, starts)
 
 
+def word_credit(phrases, words) -> dict[str, float]:
+    """For each of ``words``, the largest share of a phrase's boost it brings (the boost
+    over the phrase's length): what a search may expect to get back when it says the
+    word (the lookahead of words added to a graph, :mod:`hclg.graph.new_words`)."""
+    out: dict[str, float] = {}
+    for item in phrases:
+        text, boost = (item, None) if isinstance(item, str) else item
+        seq = text.split() if isinstance(text, str) else list(text)
+        for w in set(seq) & set(words):
+            out[w] = max(out.get(w, 0.0), (DEFAULT_BOOST if boost is None else float(boost)) / len(seq))
+    return out
+
+
 def read_hotwords(path) -> list[tuple[str, float | None]]:
     """A hotwords file: one phrase a line, optionally followed by its boost (``phrase
     [boost]``; a last field that is a number is the boost); ``#`` comments.
@@ -185,4 +199,19 @@ def read_hotwords(path) -> list[tuple[str, float | None]]:
         if boost is not None and not (boost > 0 and np.isfinite(boost)):
             raise InputFormatError(p, n, f"the boost must be a positive number, got {line.strip()!r}")
         out.append((" ".join(f), boost))
+    return out
+
+
+def read_hotword_lexicon(path) -> dict[str, list[tuple[str, ...]]]:
+    """The tokens of hotwords a graph lacks (``--hotword-lexicon``): a lexicon of
+    ``word tok1 tok2 ...`` lines (Kaldi's lexicon.txt or lexiconp.txt, or CMUdict), read
+    as a graph's lexicon is (:func:`hclg.graph.lexicon.read_lexicon`); word -> its
+    pronunciations.
+
+    Raises:
+        InputFormatError: naming the file and line.
+    """
+    out: dict[str, list[tuple[str, ...]]] = {}
+    for e in read_lexicon(path).entries:
+        out.setdefault(e.word, []).append(tuple(e.phones))
     return out

@@ -11,7 +11,8 @@ from hclg import constants
 from hclg.errors import DecodeError, GraphFormatError
 from hclg.graph.arc_records import first_bad_record
 from hclg.graph.graph_dir import Graph, load_graph
-from hclg.search.bias import Bias, compile_bias
+from hclg.graph.new_words import new_word_pronunciations, with_new_words
+from hclg.search.bias import Bias, compile_bias, word_credit
 from hclg.search.kernel_state import (
     EVENT_BLANK,
     EVENT_NONE,
@@ -44,6 +45,8 @@ class Decoder:
 
     def __init__(self, graph, options: DecoderOptions = DecoderOptions(), log_priors: np.ndarray | None = None):
         self.graph: Graph = graph if isinstance(graph, Graph) else load_graph(graph)
+        #: the graph as opened, without the words :meth:`with_bias` adds
+        self.base_graph: Graph = self.graph
         self.options = options.validate()
         g = self.graph
         if log_priors is not None and len(log_priors) != g.num_columns:
@@ -150,6 +153,10 @@ class Decoder:
         Raises:
             DecodeError: bad shape, no frames, NaN/inf, or nothing survived the search.
         """
+        if bias is not None and not isinstance(bias, Bias):
+            bias = list(bias)
+            if self.new_word_pronunciations(bias):  # words the graph lacks, spelled: added for this call
+                return self.with_bias(bias).decode(matrix, utt)
         ll = self.loglikes(matrix, utt)
         frame_map = None
         thr = self.options.blank_skip_threshold
@@ -260,12 +267,37 @@ class Decoder:
         the boost of every phrase it says. Milliseconds for thousands of phrases."""
         return compile_bias(phrases, self.graph.words)
 
-    def with_bias(self, phrases) -> "Decoder":
+    def with_bias(self, phrases, pronunciations=None) -> "Decoder":
         """A decoder like this one (same graph, options, arrays) whose decodes favour
-        ``phrases`` unless a call says otherwise: for a batch with one list of hotwords."""
-        other = copy.copy(self)
-        other.bias = self.compile_bias(phrases) if phrases is not None else None
+        ``phrases`` unless a call says otherwise: for a batch with one list of hotwords.
+
+        Words of the phrases that the graph lacks are added to this decoder's copy of it
+        (an on-the-fly CTC graph only; :mod:`hclg.graph.new_words`, tens of milliseconds
+        on a 20k-word graph): their tokens from ``pronunciations`` (word -> token
+        sequences; a lexicon's lines), or on a graph of spelled words, their letters.
+
+        Raises:
+            DecodeError: a word the graph lacks and cannot take (saying why), a bad boost.
+        """
+        if phrases is None:
+            other = copy.copy(self)
+            other.bias = None
+            return other
+        phrases = list(phrases)
+        new = self.new_word_pronunciations(phrases, pronunciations)
+        if new:
+            graph = with_new_words(self.base_graph, new, word_credit(phrases, new))
+            other = type(self)(graph, self.options, self.log_priors)
+            other.base_graph = self.base_graph
+        else:
+            other = copy.copy(self)
+        other.bias = other.compile_bias(phrases)
         return other
+
+    def new_word_pronunciations(self, phrases, pronunciations=None) -> dict[str, list[tuple[str, ...]]]:
+        """The words of ``phrases`` that the graph lacks, with their tokens
+        (:func:`hclg.graph.new_words.new_word_pronunciations`)."""
+        return new_word_pronunciations(self.base_graph, phrases, pronunciations)
 
     def resolved_bias(self, bias) -> Bias | None:
         """The hotwords a search uses: ``bias`` as :meth:`decode` takes it (None: the

@@ -3,7 +3,9 @@ graph's n-gram, :mod:`hclg.graph.ngram`), hotwords (:mod:`hclg.search.bias`), or
 
 Each token carries one integer context beside its graph state; a path's context moves,
 and its cost changes, only when the path outputs a word. With G and hotwords both, the
-context packs the pair: ``g * num_bias_states + b``.
+context packs the pair: ``g << 32 | b`` (shifts and masks, not a division by the
+automaton's size: numba checks a division for zero, and the exception path made it count
+references to the automaton's arrays on every word arc).
 """
 
 from __future__ import annotations
@@ -93,11 +95,10 @@ def _context_step(c, cx, w):
     if kind == "lm":
         return lambda c, cx, w: ngram_step(c, cx, w)
 
-    def both(c, cx, w):  # the context packs the pair: g * (hotword states) + b
-        nb = c[1].fail.shape[0]
-        g2, lc = ngram_step(c[0], cx // nb, w)
-        b2, bc = bias_step(c[1], cx % nb, w)
-        return np.int64(g2) * nb + b2, lc + bc
+    def both(c, cx, w):  # the context packs the pair: g << 32 | b
+        g2, lc = ngram_step(c[0], cx >> 32, w)
+        b2, bc = bias_step(c[1], cx & 0xFFFFFFFF, w)
+        return (np.int64(g2) << 32) | b2, lc + bc
 
     return both
 
@@ -112,8 +113,7 @@ def _context_final(c, cx):
 
     def both(c, cx):
         lm, bias = c
-        nb = bias.fail.shape[0]
-        return np.float64(lm.final[cx // nb]) + bias.phi[cx % nb]
+        return np.float64(lm.final[cx >> 32]) + bias.phi[cx & 0xFFFFFFFF]
 
     return both
 
@@ -125,4 +125,4 @@ def _context_start(c):
         return lambda c: np.int64(0)
     if kind == "lm":
         return lambda c: np.int64(c.start)
-    return lambda c: np.int64(c[0].start) * c[1].fail.shape[0]
+    return lambda c: np.int64(c[0].start) << 32
