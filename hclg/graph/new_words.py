@@ -55,22 +55,46 @@ def mark_word_starts(T: fst.VectorFst, LG: fst.VectorFst, mark: int) -> None:
 
 
 def take_word_starts(TL: fst.Fst, mark: int) -> tuple[FstArrays, np.ndarray]:
-    """(T∘LG without its marker arcs, arcs sorted by input label; int32 [M, 2]: the
-    word-start states, each with the token column read last, sorted). A token can have
-    several (the composition's filter keeps a pair of states apart when epsilon paths
-    reach it differently) or none (no word ends in it)."""
+    """(T∘LG without its marker arcs and the states only they reach, arcs sorted by input
+    label; int32 [M, 2]: the word-start states, each with the token column read last,
+    sorted). A token can have several (the composition's filter keeps a pair of states
+    apart when epsilon paths reach it differently) or none (no word ends in it)."""
     TL.arcsort("ilabel")
     a = fst_to_arrays(TL, consume=True)
     is_mark = a.ilabel > mark
     src = a.sources()
-    starts = np.stack([a.ilabel[is_mark] - mark - 1, src[is_mark]], axis=1).astype(np.int32)
-    starts = starts[np.lexsort((starts[:, 1], starts[:, 0]))]
+    starts = np.stack([a.ilabel[is_mark] - mark - 1, src[is_mark]], axis=1).astype(np.int64)
     keep = ~is_mark
-    counts = np.bincount(src[keep], minlength=a.num_states)
-    offsets = np.zeros(a.num_states + 1, np.int64)
+    src, nxt = src[keep], a.nextstate[keep]
+    live = _reachable(a.num_states, a.start, a.offsets, keep, nxt)
+    new_id = np.cumsum(live) - 1
+    keep_arc = live[src]
+    counts = np.bincount(new_id[src[keep_arc]], minlength=int(live.sum()))
+    offsets = np.zeros(len(counts) + 1, np.int64)
     np.cumsum(counts, out=offsets[1:])
-    out = FstArrays(a.start, a.final, offsets, a.ilabel[keep], a.olabel[keep], a.weight[keep], a.nextstate[keep])
+    out = FstArrays(int(new_id[a.start]), a.final[live], offsets, a.ilabel[keep][keep_arc], a.olabel[keep][keep_arc],
+                    a.weight[keep][keep_arc], new_id[nxt[keep_arc]].astype(np.int32))
+    starts = starts[live[starts[:, 1]]]
+    starts[:, 1] = new_id[starts[:, 1]]
+    starts = starts[np.lexsort((starts[:, 1], starts[:, 0]))].astype(np.int32)
     return out, starts
+
+
+def _reachable(num_states: int, start: int, offsets: np.ndarray, keep: np.ndarray, nxt: np.ndarray) -> np.ndarray:
+    """bool [S]: the states reachable from ``start`` over the arcs ``keep`` marks (``nxt``:
+    their next states, grouped by source as ``offsets`` groups all arcs), breadth first."""
+    kept_before = np.concatenate([[0], np.cumsum(keep)])  # kept arcs before each arc
+    lo_of, hi_of = kept_before[offsets[:-1]], kept_before[offsets[1:]]
+    seen = np.zeros(num_states, bool)
+    seen[start] = True
+    frontier = np.array([start])
+    while len(frontier):
+        lo, hi = lo_of[frontier], hi_of[frontier]
+        idx = np.repeat(lo - np.cumsum(np.concatenate([[0], hi - lo]))[:-1], hi - lo) + np.arange(int((hi - lo).sum()))
+        t = np.unique(nxt[idx])
+        frontier = t[~seen[t]]
+        seen[frontier] = True
+    return seen
 
 
 def spell(word: str, graph: Graph) -> tuple[str, ...] | None:
@@ -183,9 +207,15 @@ def _add_tree(arr: DecoderArrays, starts: np.ndarray, blank: int, chains) -> Dec
     final = np.asarray(arr.final)[starts[:, 1]]
     if not np.any((starts[:, 0] == blank) & (starts[:, 1] == s0)) or np.any(final != arr.final[s0]):
         raise DecodeError("the graph's word-start states are not as this hclg makes them; compile the graph again")
+    # a word ends in a word-start state of its last token that can go on with a blank and
+    # with that token's repeats: the composition also keeps states where L took an epsilon
+    # (a disambiguation symbol) last, which leave those moves to another path
+    e_off, col = np.asarray(arr.e_offsets), np.asarray(arr.e_column)
     end_of = {blank: s0}
     for c, s in starts.tolist():
-        end_of.setdefault(c, s)
+        reads = set(col[e_off[s]:e_off[s + 1]].tolist())
+        if blank in reads and c in reads:
+            end_of.setdefault(c, s)
     entries = [(c, s) for c, s in starts.tolist()]
     new_states: list[tuple[int, int]] = []  # (copy of the start state, its token) made as word-start states
     for _, cols, _ in chains:
