@@ -37,7 +37,7 @@ from hclg.graph.arc_records import (
     DecoderArrays,
 )
 from hclg.graph.graph_dir import Graph
-from hclg.graph.ngram import NgramArrays, empty_history_state
+from hclg.graph.ngram import NgramArrays, empty_history_state, indexed
 from hclg.graph.symbols import SymbolTable
 
 log = logging.getLogger("hclg")
@@ -316,10 +316,10 @@ def _add_to_grammar(lm: NgramArrays, new_ids: list[int], cost: float) -> NgramAr
     offsets = np.array(lm.offsets)
     offsets[z + 1:] += n
     ins = np.full(n, hi)
-    return lm._replace(offsets=offsets,
-                       word=np.insert(np.asarray(lm.word), ins, np.asarray(new_ids, np.int32)),
-                       next=np.insert(np.asarray(lm.next), ins, np.full(n, z, np.int32)),
-                       cost=np.insert(np.asarray(lm.cost), ins, np.full(n, cost, np.float32)))
+    return indexed(lm._replace(offsets=offsets,
+                               word=np.insert(np.asarray(lm.word), ins, np.asarray(new_ids, np.int32)),
+                               next=np.insert(np.asarray(lm.next), ins, np.full(n, z, np.int32)),
+                               cost=np.insert(np.asarray(lm.cost), ins, np.full(n, cost, np.float32))))
 
 
 __all__ = ["mark_word_starts", "new_word_pronunciations", "spell", "take_word_starts", "with_new_words"]

@@ -49,6 +49,11 @@ class NgramArrays(NamedTuple):
         backoff_cost: float32 [S]: the cost of backing off.
         final: float32 [S]: the cost of ending the sentence in g (its final cost, or
             backing off to the first state that has one; +inf: it cannot end there).
+        empty: the empty-history state (:func:`empty_history_state`), where every
+            backoff chain ends; -1 before :func:`indexed`.
+        empty_arc: int32 [max word + 1]: by word, its arc in the empty-history state
+            (-1: none): a read there without a binary search among the whole
+            vocabulary (made by :func:`indexed`, not stored).
     """
 
     start: int
@@ -59,6 +64,8 @@ class NgramArrays(NamedTuple):
     backoff: np.ndarray
     backoff_cost: np.ndarray
     final: np.ndarray
+    empty: int = -1
+    empty_arc: np.ndarray = np.zeros(0, np.int32)
 
     @property
     def num_states(self) -> int:
@@ -77,6 +84,11 @@ def ngram_step(lm, g, w):
     acc = 0.0
     t = g
     while t >= 0:
+        if t == lm.empty:  # the unigrams: one read
+            k = lm.empty_arc[w] if w < lm.empty_arc.shape[0] else -1
+            if k >= 0:
+                return lm.next[k], acc + lm.cost[k]
+            return -1, INF
         lo, hi = lm.offsets[t], lm.offsets[t + 1]
         end = hi
         while lo < hi:  # binary search among t's words
@@ -156,9 +168,9 @@ def ngram_arrays(G: fst.Fst, backoff_label: int, where: str = "G") -> NgramArray
     offsets = np.zeros(ns + 1, np.int64)
     np.add.at(offsets, ws.astype(np.int64) + 1, 1)
     np.cumsum(offsets, out=offsets)
-    return NgramArrays(int(a.start), offsets, ww.astype(np.int32), a.nextstate[keep][order].astype(np.int32),
-                       a.weight[keep][order].astype(np.float32), backoff, backoff_cost,
-                       _chain_finals(a.final.astype(np.float32), backoff, backoff_cost))
+    return indexed(NgramArrays(int(a.start), offsets, ww.astype(np.int32), a.nextstate[keep][order].astype(np.int32),
+                               a.weight[keep][order].astype(np.float32), backoff, backoff_cost,
+                               _chain_finals(a.final.astype(np.float32), backoff, backoff_cost)))
 
 
 def word_loop(words: np.ndarray) -> fst.VectorFst:
@@ -217,7 +229,19 @@ def load_ngram(folder, start: int) -> NgramArrays:
     if not ok:
         raise GraphFormatError(f"{folder}: the n-gram arrays do not agree with each other (files of two graphs, "
                                "or cut short); compile the graph again")
-    return NgramArrays(start, **arrs)
+    return indexed(NgramArrays(start, **arrs))
+
+
+def indexed(lm: NgramArrays) -> NgramArrays:
+    """``lm`` with its empty-history state and that state's arcs by word (the fields
+    :func:`ngram_step` reads the unigrams with)."""
+    if not lm.num_arcs:
+        return lm._replace(empty=-1, empty_arc=np.zeros(0, np.int32))
+    z = empty_history_state(lm)
+    lo, hi = int(lm.offsets[z]), int(lm.offsets[z + 1])
+    arc = np.full(int(np.max(lm.word)) + 1, -1, np.int32)
+    arc[np.asarray(lm.word[lo:hi])] = np.arange(lo, hi, dtype=np.int32)
+    return lm._replace(empty=z, empty_arc=arc)
 
 
 def empty_history_state(lm: NgramArrays) -> int:
