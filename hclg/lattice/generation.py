@@ -36,7 +36,8 @@ class LatticeDecoder(Decoder):
         o = self.options
         if self.is_ctc and o.blank_skip_threshold is not None:
             raise DecodeError("lattices are made on every frame: leave blank_skip_threshold unset")
-        return self.lattice_of_loglikes(self.loglikes(matrix, utt), utt, bias)
+        dec, bias = self.for_call(bias)
+        return dec.lattice_of_loglikes(dec.loglikes(matrix, utt), utt, bias)
 
     def lattice_of_loglikes(self, ll: np.ndarray, utt: str = "", bias=None) -> tuple[Result, Lattice]:
         """:meth:`decode_lattice` on scaled log-likelihoods (:meth:`loglikes`)."""

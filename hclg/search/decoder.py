@@ -153,10 +153,9 @@ class Decoder:
         Raises:
             DecodeError: bad shape, no frames, NaN/inf, or nothing survived the search.
         """
-        if bias is not None and not isinstance(bias, Bias):
-            bias = list(bias)
-            if self.new_word_pronunciations(bias):  # words the graph lacks, spelled: added for this call
-                return self.with_bias(bias).decode(matrix, utt)
+        dec, bias = self.for_call(bias)
+        if dec is not self:
+            return dec.decode(matrix, utt)
         ll = self.loglikes(matrix, utt)
         frame_map = None
         thr = self.options.blank_skip_threshold
@@ -259,7 +258,18 @@ class Decoder:
         ``bias``: hotwords, as :meth:`decode` takes them."""
         from hclg.search.stream import Stream
 
-        return Stream(self, utt, endpoint, keep_loglikes, self.resolved_bias(bias))
+        dec, bias = self.for_call(bias)
+        return Stream(dec, utt, endpoint, keep_loglikes, dec.resolved_bias(bias))
+
+    def for_call(self, bias):
+        """(the decoder a call with hotwords ``bias`` runs on, the hotwords it then takes):
+        this one, or where the phrases have words the graph lacks (spelled: see
+        :meth:`with_bias`), one with those words added and the phrases as its own."""
+        if bias is not None and not isinstance(bias, Bias):
+            bias = list(bias)
+            if new_word_pronunciations(self.base_graph, bias):
+                return self.with_bias(bias), None
+        return self, bias
 
     def compile_bias(self, phrases):
         """Hotwords for this decoder's graph (:func:`hclg.search.bias.compile_bias`): phrases
@@ -279,25 +289,13 @@ class Decoder:
         Raises:
             DecodeError: a word the graph lacks and cannot take (saying why), a bad boost.
         """
-        if phrases is None:
-            other = copy.copy(self)
-            other.bias = None
-            return other
-        phrases = list(phrases)
-        new = self.new_word_pronunciations(phrases, pronunciations)
-        if new:
-            graph = with_new_words(self.base_graph, new, word_credit(phrases, new))
-            other = type(self)(graph, self.options, self.log_priors)
-            other.base_graph = self.base_graph
-        else:
-            other = copy.copy(self)
-        other.bias = other.compile_bias(phrases)
+        phrases = list(phrases) if phrases is not None else None
+        new = new_word_pronunciations(self.base_graph, phrases or (), pronunciations)
+        other = copy.copy(self) if not new else type(self)(
+            with_new_words(self.base_graph, new, word_credit(phrases, new)), self.options, self.log_priors)
+        other.base_graph = self.base_graph
+        other.bias = other.compile_bias(phrases) if phrases is not None else None
         return other
-
-    def new_word_pronunciations(self, phrases, pronunciations=None) -> dict[str, list[tuple[str, ...]]]:
-        """The words of ``phrases`` that the graph lacks, with their tokens
-        (:func:`hclg.graph.new_words.new_word_pronunciations`)."""
-        return new_word_pronunciations(self.base_graph, phrases, pronunciations)
 
     def resolved_bias(self, bias) -> Bias | None:
         """The hotwords a search uses: ``bias`` as :meth:`decode` takes it (None: the

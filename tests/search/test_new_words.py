@@ -113,7 +113,7 @@ def test_a_call_can_add_spelled_words_and_the_graph_is_left_as_it_was(graphs, tm
     cut = compile_graph(d / "lex.txt", d / "lm.arpa", d / "cut", o, tokens=d / "tokens.txt").path
     full = compile_graph(d / "lex_all.txt", d / "lm_all.arpa", d / "all", o, tokens=d / "tokens.txt").path
     opts = DecoderOptions(beam=40, max_active=100000, min_active=0)
-    dec, ref = Decoder(cut, opts), Decoder(full, opts)
+    dec, ref = LatticeDecoder(cut, opts), Decoder(full, opts)
     rng = np.random.default_rng(1)
     n_said = 0
     for _ in range(60):
@@ -121,6 +121,11 @@ def test_a_call_can_add_spelled_words_and_the_graph_is_left_as_it_was(graphs, tm
         x -= np.log(np.exp(x).sum(1, keepdims=True))
         a, b = dec.decode(x, bias=["zorro"]), ref.decode(x, bias=["zorro"])
         assert a.words == b.words and a.cost == pytest.approx(b.cost, abs=1e-4)
+        # a lattice and a stream of one call add it too
+        assert ops.best_path(dec.decode_lattice(x, bias=["zorro"])[1]).word_names == a.words
+        st = dec.stream(bias=["zorro"])
+        st.accept(x)
+        assert st.finalize().words == a.words
         n_said += "zorro" in a.words
         assert "zorro" not in dec.graph.words and "zorro" not in dec.decode(x).words
     assert n_said > 5
