@@ -54,17 +54,26 @@ def bench(name, graph_dir, mats, input_kind, repeat):
         print(f"  {n:5d} phrases compiled in {1e3 * (time.perf_counter() - t):.1f} ms "
               f"({biases[n].num_states} automaton states)", flush=True)
         dec.decode(mats[0], bias=biases[n])  # the biased kernel compiled before timing
-    best = {0: float("inf"), **{n: float("inf") for n in biases}}
+    runs = {0: lambda m: dec.decode(m), **{n: (lambda m, b=b: dec.decode(m, bias=b)) for n, b in biases.items()}}
+    against_plain(runs, mats, plain, repeat, "phrases", "unbiased")
+
+
+def against_plain(runs, mats, plain, repeat, what, base):
+    """Times each of ``runs`` (n -> one utterance's decode; 0: the plain one) on ``mats``,
+    interleaved, ``repeat`` times, the fastest kept, and prints each against run 0 with
+    the share of 1-bests equal to ``plain``'s."""
+    best = dict.fromkeys(runs, float("inf"))
     results = {}
     for _ in range(repeat):
-        for n in best:
+        for n, run in runs.items():
             t = time.perf_counter()
-            results[n] = [dec.decode(m, bias=biases.get(n)) for m in mats]
+            results[n] = [run(m) for m in mats]
             best[n] = min(best[n], time.perf_counter() - t)
-    for n in biases:
-        same = sum(r.words == p.words for r, p in zip(results[n], plain))
-        print(f"  {n:5d} phrases: {best[n]:.3f}s = {best[n] / best[0]:.2f}x the unbiased {best[0]:.3f}s; "
-              f"1-best unchanged on {same}/{len(mats)}", flush=True)
+    for n in runs:
+        if n:
+            same = sum(r.words == p.words for r, p in zip(results[n], plain))
+            print(f"  {n:5d} {what}: {best[n]:.3f}s = {best[n] / best[0]:.2f}x the {base} {best[0]:.3f}s; "
+                  f"1-best unchanged on {same}/{len(mats)}", flush=True)
 
 
 def bench_new_words(graph_dir, mats, repeat):
@@ -95,18 +104,7 @@ def bench_new_words(graph_dir, mats, repeat):
               f"(first time {1e3 * secs[0]:.1f} ms) "
               f"(+{decs[n].graph.arrays.num_states - dec.graph.arrays.num_states} states)", flush=True)
         decs[n].decode(mats[0])
-    best = {0: float("inf"), **{n: float("inf") for n in decs}}
-    results = {}
-    for _ in range(repeat):
-        for n in best:
-            d = decs.get(n, dec)
-            t = time.perf_counter()
-            results[n] = [d.decode(m) for m in mats]
-            best[n] = min(best[n], time.perf_counter() - t)
-    for n in decs:
-        same = sum(r.words == p.words for r, p in zip(results[n], plain))
-        print(f"  {n:5d} new words: {best[n]:.3f}s = {best[n] / best[0]:.2f}x the plain {best[0]:.3f}s; "
-              f"1-best unchanged on {same}/{len(mats)}", flush=True)
+    against_plain({0: dec.decode, **{n: d.decode for n, d in decs.items()}}, mats, plain, repeat, "new words", "plain")
 
 
 def main() -> None:

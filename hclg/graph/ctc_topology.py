@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from hclg import constants
-from hclg.errors import InputFormatError
 from hclg import fst as hfst
+from hclg.errors import InputFormatError
 from hclg.fst.convert import arrays_to_fst
 from hclg.graph.new_words import mark_word_starts, take_word_starts
 
@@ -66,8 +66,9 @@ def make_ctc_topo(num_tokens: int, blank_id: int, compact: bool = False):
 
 
 def compose_ctc_topology(LG, o, token_list, num_labels: int, on_the_fly: bool):
-    """(T o LG, T of the options' ``ctc_topo`` and ``blank``; and on an on-the-fly graph without optional silence between words its
-    word-start states, else None: :mod:`hclg.graph.new_words`)."""
+    """(T o LG, T of the options' ``ctc_topo`` and ``blank``; and, on an on-the-fly graph
+    without optional silence between words, its word-start states, else None:
+    :mod:`hclg.graph.new_words`)."""
     t0 = time.perf_counter()
     T = make_ctc_topo(len(token_list), token_list.index(o.blank), compact=o.ctc_topo == "compact")
     hfst.log_step(f"T (ctc {o.ctc_topo})", T, t0)

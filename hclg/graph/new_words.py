@@ -7,12 +7,13 @@ between words) can: in T∘L a word starts where L is back in its loop state, an
 state there differs only by the token T last read. Such a *word-start state* is
 recorded per token at compile time (:func:`mark_word_starts`, :func:`take_word_starts`:
 a marker arc on each T state and on L∘G's start state goes through the composition, as
-Kaldi's ``fstaddsubsequentialloop`` marks ends), and :func:`with_new_words` then adds a
-new word's tokens as a chain of states from every word-start state to the one of its
-last token, with T's rules (a repeated token needs a blank between) and the word on the
-chain's first arc. G gets the word in its empty-history state, at the cost of ``<unk>``
-if G has it, else of G's least likely word; the word forgets the history, as ``<unk>``
-without n-grams of its own does. Only the request's copy of the arrays changes.
+Kaldi's ``fstaddsubsequentialloop`` marks ends), and :func:`with_new_words` then adds the
+new words as a tree of their tokens entered from every word-start state, with T's rules (a
+repeated token needs a blank between) and each word said on its last token, which leads
+into a word-start state of that token. G gets the words in its empty-history state, at
+the cost of ``<unk>`` if G has it, else of G's least likely word; a word forgets the
+history, as ``<unk>`` without n-grams of its own does. Only the request's copy of the
+arrays changes.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from hclg.graph.arc_records import (
     DecoderArrays,
 )
 from hclg.graph.graph_dir import Graph
-from hclg.graph.ngram import NgramArrays, empty_history_state, indexed
+from hclg.graph.ngram import NgramArrays, indexed
 from hclg.graph.symbols import SymbolTable
 
 log = logging.getLogger("hclg")
@@ -244,17 +245,20 @@ def _add_tree(arr: DecoderArrays, starts: np.ndarray, blank: int, chains) -> Dec
         arcs += [(x, c, 0.0, x, 0), (x, blank, 0.0, y, 0), (y, blank, 0.0, y, 0)]
     for (parent, c), n in child.items():
         _, x, _, pi, ends = nodes[n]
-        into = [(t, s, 0.0) for t, s in entries if t != c] if parent < 0 else \
-            [(nodes[parent][0], nodes[parent][1], nodes[parent][3]), (blank, nodes[parent][2], nodes[parent][3])]
+        if parent < 0:  # (last token, state, potential) of the states the token is read from
+            into = [(t, s, 0.0) for t, s in entries]
+        else:
+            pc, px, py, ppi, _ = nodes[parent]
+            into = [(pc, px, ppi), (blank, py, ppi)]
         for t, s, p_from in into:
-            if t == c:  # the parent's own token: only after its blank
+            if t == c:  # a token equal to the last: only after a blank
                 continue
             arcs.append((s, c, pi - p_from, x, 0))
             arcs += [(s, c, -p_from, end_of[c], w) for w in ends]  # the word said, back to a word start
-    return _with_arcs(arr, n_state, new_states, arcs, s0, blank)
+    return _with_arcs(arr, n_state, new_states, arcs, s0)
 
 
-def _with_arcs(arr: DecoderArrays, n_state: int, new_states, new_arcs, s0: int, blank: int) -> DecoderArrays:
+def _with_arcs(arr: DecoderArrays, n_state: int, new_states, new_arcs, s0: int) -> DecoderArrays:
     """The arrays with ``n_state`` states: ``new_states`` (copies of state s0 as the
     word-start state of a token) and ``new_arcs`` added, every new arc emitting."""
     ns = arr.num_states
@@ -280,8 +284,7 @@ def _with_arcs(arr: DecoderArrays, n_state: int, new_states, new_arcs, s0: int, 
     # arcs out of old states go at the end of their state's emitting arcs (one pass over the records)
     e_arcs = np.insert(e_old, e_off[src[old_part] + 1], recs[old_part], axis=0)
     e_arcs = np.concatenate([e_arcs, recs[~old_part]])
-    e_counts = np.diff(e_off) if ns else np.zeros(0, np.int64)
-    e_counts = np.concatenate([e_counts, np.zeros(n_state - ns, np.int64)])
+    e_counts = np.concatenate([np.diff(e_off), np.zeros(n_state - ns, np.int64)])
     np.add.at(e_counts, src, 1)
     n_counts = np.concatenate([np.diff(n_off), np.zeros(n_state - ns, np.int64)])
     n_arcs = n_old
@@ -301,16 +304,15 @@ def _with_arcs(arr: DecoderArrays, n_state: int, new_states, new_arcs, s0: int, 
 def new_word_cost(lm: NgramArrays, words: SymbolTable) -> float:
     """The cost G gives a new word in its empty-history state: ``<unk>``'s if G has it,
     else that of G's least likely word."""
-    z = empty_history_state(lm)
-    lo, hi = int(lm.offsets[z]), int(lm.offsets[z + 1])
     unk = next((words.get(u) for u in (constants.UNK, constants.UNK.upper()) if u in words), -1)
-    k = np.flatnonzero(np.asarray(lm.word[lo:hi]) == unk)
-    return float(lm.cost[lo + k[0]]) if len(k) else float(np.max(lm.cost[lo:hi]))
+    if 0 <= unk < len(lm.empty_arc) and lm.empty_arc[unk] >= 0:
+        return float(lm.cost[lm.empty_arc[unk]])
+    return float(np.max(lm.cost[lm.offsets[lm.empty]:lm.offsets[lm.empty + 1]]))
 
 
 def _add_to_grammar(lm: NgramArrays, new_ids: list[int], cost: float) -> NgramArrays:
     """G with ``new_ids`` read in its empty-history state at ``cost``, leading back there."""
-    z = empty_history_state(lm)
+    z = lm.empty
     hi = int(lm.offsets[z + 1])
     n = len(new_ids)
     offsets = np.array(lm.offsets)

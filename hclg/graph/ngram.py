@@ -252,9 +252,9 @@ def empty_history_state(lm: NgramArrays) -> int:
 
 
 def unigram_costs(lm: NgramArrays, num_words: int) -> np.ndarray:
-    """float32 [num_words]: each word's cost in the empty-history state
-    (:func:`empty_history_state`), +inf for words it lacks."""
-    z = empty_history_state(lm)
+    """float32 [num_words]: each word's cost in the empty-history state (``lm.empty``,
+    :func:`indexed`), +inf for words it lacks."""
+    z = lm.empty
     out = np.full(num_words, np.inf, np.float32)
     lo, hi = lm.offsets[z], lm.offsets[z + 1]
     out[lm.word[lo:hi]] = lm.cost[lo:hi]

@@ -267,8 +267,9 @@ class Decoder:
         :meth:`with_bias`), one with those words added and the phrases as its own."""
         if bias is not None and not isinstance(bias, Bias):
             bias = list(bias)
-            if new_word_pronunciations(self.base_graph, bias):
-                return self.with_bias(bias), None
+            new = new_word_pronunciations(self.base_graph, bias)
+            if new:
+                return self.with_bias(bias, new), None
         return self, bias
 
     def compile_bias(self, phrases):
