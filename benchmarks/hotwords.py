@@ -8,11 +8,11 @@ Material: the 20k-word CTC and HMM graphs of ``benchmarks/compile.py`` with synt
 utterances (as ``benchmarks/decode.py``), and the AN4 CTC TLG with the model's real
 posteriors (50 held-out utterances) when ``../shared/an4`` is there.
 
-With ``benchmarks/onthefly.py``'s on-the-fly graphs beside them, the same on those, and on
-the CTC one the cost of adding words the graph lacks (10, 100, 1,000 new words as hotwords).
+With ``benchmarks/onthefly.py``'s on-the-fly graphs beside them, the same on those, and
+the cost of adding words the graph lacks (10, 100, 1,000 new words as hotwords).
 
 Usage:
-    python benchmarks/hotwords.py [--bench build/bench] [--utts 40] [--repeat 3]
+    python benchmarks/hotwords.py [--bench build/bench] [--utts 40] [--repeat 3] [--only-new-words]
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ def against_plain(runs, mats, plain, repeat, what, base):
                   f"1-best unchanged on {same}/{len(mats)}", flush=True)
 
 
-def bench_new_words(graph_dir, mats, repeat):
+def bench_new_words(graph_dir, mats, input_kind, repeat):
     """Words the graph lacks, added per request (hclg.graph.new_words): for 10, 100 and
     1,000 new words (each the pronunciation of a random lexicon word spliced with
     another's, as a name), the time to add them and to compile them as hotwords, and the
@@ -84,7 +84,7 @@ def bench_new_words(graph_dir, mats, repeat):
     from hclg.search.decoder import Decoder
     from hclg.search.options import DecoderOptions
 
-    dec = Decoder(graph_dir, DecoderOptions(input_kind="log-posteriors"))
+    dec = Decoder(graph_dir, DecoderOptions(input_kind=input_kind))
     prons = [p for ps in dec.graph.align_lexicon().values() for p in ps]
     rng = np.random.default_rng(1)
     print(f"\n== new words on {graph_dir} ({dec.graph.arrays.num_states} states): {len(mats)} utterances", flush=True)
@@ -113,21 +113,23 @@ def main() -> None:
     ap.add_argument("--size", default="20000")
     ap.add_argument("--utts", type=int, default=40)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--only-new-words", action="store_true", help="only the words-the-graph-lacks sections")
     args = ap.parse_args()
     from stream import SHARED_AN4, an4_ctc, synthetic_sets
 
     with tempfile.TemporaryDirectory() as tmp:
-        if SHARED_AN4.exists():
+        if SHARED_AN4.exists() and not args.only_new_words:
             g, mats = an4_ctc(tmp)
             bench("AN4 real CTC posteriors, AN4 CTC TLG (3-gram)", g, mats, "log-posteriors", args.repeat)
     for kind, gdir, mats, input_kind in synthetic_sets(args.bench, args.size, args.utts):
-        bench(f"{args.size}-word {kind.upper()} graph, synthetic utterances", gdir, mats, input_kind, args.repeat)
         otf = gdir.parent / f"{kind}-onthefly"
-        if otf.exists():
+        if not args.only_new_words:
+            bench(f"{args.size}-word {kind.upper()} graph, synthetic utterances", gdir, mats, input_kind, args.repeat)
+        if otf.exists() and not args.only_new_words:
             bench(f"{args.size}-word {kind.upper()} on-the-fly graph, synthetic utterances", otf, mats, input_kind,
                   args.repeat)
         if (otf / "word_starts.npy").exists():
-            bench_new_words(otf, mats, args.repeat)
+            bench_new_words(otf, mats, input_kind, args.repeat)
 
 if __name__ == "__main__":
     main()

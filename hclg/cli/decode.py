@@ -22,7 +22,7 @@ from hclg.search.options import DecoderOptions
 @click.option("--alignments", "alignments_out", default=None, help="Also write each 1-best's frame alignment (transition ids on HMM graphs), as Kaldi's --alignment-wspecifier: ark:PATH (binary) or ark,t:PATH.")
 @click.option("--phone-ctm", "phone_ctm_out", type=click.Path(dir_okay=False), default=None, help="Also write each 1-best's phones with times (utt 1 start dur phone), as Kaldi's ali-to-phones --ctm-output.")
 @click.option("--hotwords", type=click.Path(exists=True, dir_okay=False), default=None, help="Phrases to favour, one a line: 'phrase [boost]' (boost: cost taken off each path that says the phrase, default 3.0).")
-@click.option("--hotword-lexicon", type=click.Path(exists=True, dir_okay=False), default=None, help="Tokens of hotwords the graph lacks ('word tok1 tok2 ...' lines, as a lexicon), added for this run; on-the-fly CTC graphs only (a graph of spelled words spells them itself).")
+@click.option("--hotword-lexicon", type=click.Path(exists=True, dir_okay=False), default=None, help="Tokens of hotwords the graph lacks ('word tok1 tok2 ...' lines, as a lexicon), added for this run; on-the-fly graphs only, CTC or HMM of context-independent phones (a graph of spelled words spells them itself).")
 @click.option("--resume", is_flag=True, help="Skip utterances already in the text output; append.")
 @click.option("-j", "--jobs", type=int, default=1, show_default=True, help="Decoding processes sharing the memory-mapped graph.")
 @click.option("--cluster", default=None, help="Decode on a Dask cluster instead: local (a worker process per core), local:N, or a scheduler address (tcp://host:8786); the graph directory must be at the same path on every worker. Needs pip install 'hclg[cluster]'.")

@@ -42,6 +42,32 @@ class FstArrays:
         """int32 [num_arcs]: the source state of each arc."""
         return np.repeat(np.arange(self.num_states, dtype=np.int32), np.diff(self.offsets))
 
+    def kept(self, keep: np.ndarray, roots=()) -> tuple[FstArrays, np.ndarray]:
+        """(the FST with only the arcs ``keep`` (bool [num_arcs]) marks and only the states
+        they reach from the start or from ``roots``, numbered in their old order; int64
+        [num_states]: each old state's new number, -1 where it went)."""
+        nxt = self.nextstate[keep]
+        kept_before = np.concatenate([[0], np.cumsum(keep)])  # kept arcs before each arc
+        lo_of, hi_of = kept_before[self.offsets[:-1]], kept_before[self.offsets[1:]]
+        live = np.zeros(self.num_states, bool)
+        frontier = np.unique(np.array([self.start, *roots], np.int64))
+        live[frontier] = True
+        while len(frontier):  # breadth first
+            lo, hi = lo_of[frontier], hi_of[frontier]
+            idx = np.repeat(lo - np.cumsum(np.concatenate([[0], hi - lo]))[:-1], hi - lo) + np.arange(int((hi - lo).sum()))
+            t = np.unique(nxt[idx])
+            frontier = t[~live[t]]
+            live[frontier] = True
+        new_id = np.where(live, np.cumsum(live) - 1, -1)
+        src = self.sources()[keep]
+        arc = live[src]
+        counts = np.bincount(new_id[src[arc]], minlength=int(live.sum()))
+        offsets = np.zeros(len(counts) + 1, np.int64)
+        np.cumsum(counts, out=offsets[1:])
+        out = FstArrays(int(new_id[self.start]), self.final[live], offsets, self.ilabel[keep][arc],
+                        self.olabel[keep][arc], self.weight[keep][arc], new_id[nxt[arc]].astype(np.int32))
+        return out, new_id
+
 
 @njit(cache=True)
 def group_by_source(num_states, src):

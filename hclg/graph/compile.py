@@ -38,26 +38,14 @@ import pywrapfst as fst
 from hclg import constants
 from hclg import fst as hfst
 from hclg.errors import GraphBuildError
+from hclg.graph.compile_hmm import base_phone, hmm_graph
 from hclg.graph.compile_options import CompileOptions
-from hclg.graph.context import compose_context, read_context_table, table_instances
 from hclg.graph.ctc_topology import compose_ctc_topology, read_token_list
 from hclg.graph.grammar import arpa_to_fst, phrases_to_fst, read_phrases
 from hclg.graph.graph_dir import check_output_dir, replace_dir, sha256, write_graph_dir
-from hclg.graph.h_transducer import (
-    h_transducer_from_arcs,
-    self_loop_arrays,
-)
-from hclg.graph.hmm_topology import (
-    BUILTIN_TOPOLOGIES,
-    make_transition_table,
-    read_kaldi_topo,
-    read_pdf_map,
-    read_transition_table,
-    transition_table_from_units,
-)
-from hclg.graph.kaldi_hmm import kaldi_h_parts
 from hclg.graph.kaldi_lang import read_kaldi_lang
 from hclg.graph.lexicon import make_lexicon_fst, read_fillers, read_lexicon, read_phones
+from hclg.graph.new_words_hmm import mark_lexicon
 from hclg.graph.ngram import ngram_arrays, word_loop
 from hclg.graph.symbols import SymbolTable
 
@@ -80,20 +68,6 @@ class CompileResult:
     arcs: int
     seconds: float
     steps: tuple
-
-
-def _base_phone(p: str) -> str:
-    """A word-position phone's base phone (``AH_B`` -> ``AH``)."""
-    return p[:-2] if p[-2:] in ("_B", "_I", "_E", "_S") else p
-
-
-def _read_hmms(spec: str, phones: tuple[str, ...]):
-    if spec in BUILTIN_TOPOLOGIES:
-        return {p: BUILTIN_TOPOLOGIES[spec] for p in phones}
-    text = Path(spec).read_text(encoding="utf-8")
-    if text.lstrip().startswith("<Topology>"):
-        return read_kaldi_topo(spec, phones)
-    return read_transition_table(spec)
 
 
 def _grammar(grammar, words: SymbolTable, unk: str | None, grammar_words=None):
@@ -233,6 +207,7 @@ def _ctc_symbols(o: CompileOptions, token_list, tokens_path) -> CompileOptions:
 def _compile(lexicon, grammar, out, o: CompileOptions, phones, tokens, t_start, steps) -> CompileResult:
     inputs = {"lexicon": str(lexicon)}
     fillers: tuple = ()
+    marks = None
     if o.topology == "ctc":
         token_list = _token_list(lexicon, tokens, o, inputs)
         o = _ctc_symbols(o, token_list, tokens)
@@ -253,7 +228,7 @@ def _compile(lexicon, grammar, out, o: CompileOptions, phones, tokens, t_start, 
             if o.kaldi_tree:
                 inputs["kaldi_tree"] = o.kaldi_tree
             if o.position_dependent_phones:
-                phone_list = tuple(dict.fromkeys(_base_phone(p) for p in phone_list))
+                phone_list = tuple(dict.fromkeys(base_phone(p) for p in phone_list))
         lex = read_lexicon(lexicon, o.lexicon_format, phones=phone_list)
         fillers = read_fillers(o.fillers, phone_list) if o.fillers else ()
         if o.fillers:
@@ -261,6 +236,8 @@ def _compile(lexicon, grammar, out, o: CompileOptions, phones, tokens, t_start, 
         t0 = time.perf_counter()
         L = make_lexicon_fst(lex, o.sil_prob, o.sil_phone, o.position_dependent_phones, fillers=fillers,
                              sil_loop_prob=o.sil_loop_prob)
+        if o.on_the_fly and not (o.context_table or o.kaldi_model):  # words may be added at decode time
+            marks = mark_lexicon(L, o.sil_prob, o.sil_phone)
     hfst.log_step("L (lexicon, disambig)", L.fst, t0)
     if not isinstance(grammar, fst.Fst):
         inputs["grammar"] = str(grammar)
@@ -282,45 +259,8 @@ def _compile(lexicon, grammar, out, o: CompileOptions, phones, tokens, t_start, 
         i2c = np.full(len(L.phones), -1, dtype=np.int32)
         i2c[1 : ncol + 1] = np.arange(ncol, dtype=np.int32)
     else:
-        base = _base_phone if o.position_dependent_phones else (lambda p: p)
-        base_phones = tuple(dict.fromkeys(base(p) for p in L.phones.symbols[1:] if not p.startswith("#")))
-        hmms = _read_hmms(o.hmm_topology, base_phones) if not o.kaldi_model else None
-        if o.hmm_topology not in BUILTIN_TOPOLOGIES and not o.kaldi_model:
-            inputs["hmm_topology"] = o.hmm_topology
-        pdf_map = read_pdf_map(o.pdf_map) if o.pdf_map else None
-        if o.pdf_map:
-            inputs["pdf_map"] = o.pdf_map
-        h_arcs = None
-        if o.context_table:
-            inputs["context_table"] = o.context_table
-            sil = o.sil_phone if o.sil_phone in base_phones else None
-            instance_of = table_instances(read_context_table(o.context_table), L.phones.symbols, hmms, base, sil)
-            LG, instances = compose_context(LG, L.phones.symbols, L.disambig_phones, instance_of)
-            table = transition_table_from_units([(k, c, hmms[base(L.phones.symbols[c])], key[1])
-                                                 for k, c, key in instances])
-            h_dis = tuple(len(instances) + 1 + j for j in range(len(L.disambig_phones) + 1))  # with #-1
-        elif o.kaldi_model:  # Kaldi's transition ids, pdfs and probabilities, as mkgraph.sh with final.mdl
-            LG, table, h_dis, h_arcs = kaldi_h_parts(o.kaldi_model, o.kaldi_tree, phones, L, LG)
-        else:
-            table = make_transition_table(L.phones.symbols, hmms, pdf_map, base)
-            h_dis = L.disambig_phones
-        t0 = time.perf_counter()
-        Ha, dis_labels = h_transducer_from_arcs(table, h_arcs, h_dis, o.transition_scale)
-        hfst.log_step("Ha (no self-loops)", Ha, t0)
-        HaLG = hfst.compose(Ha, LG, "HaLG = Ha o LG", "a phone of the lexicon has no HMM")
+        HCLG, i2c, transitions, word_starts = hmm_graph(L, LG, o, phones, inputs, marks)
         del LG
-        HaLG = hfst.determinize_log(HaLG, "HaLG: determinize (log)", "H o LG is not determinizable",
-                                       o.max_determinize_mem, consume=True)
-        HaLG = hfst.relabel_to_epsilon(HaLG, dis_labels, "input", "HaLG: disambiguation -> eps")
-        HaLG = hfst.remove_eps_local(HaLG, "HaLG: remove epsilons (local)", consume=True)
-        HaLG = hfst.minimize_encoded(HaLG, "HaLG: minimize (encoded)", consume=True)
-        t0 = time.perf_counter()
-        HCLG = self_loop_arrays(HaLG, table, o.self_loop_scale, consume=True)  # arrays, sorted by input label
-        del HaLG
-        hfst.log_step("HCLG: add self-loops (arcs sorted)", HCLG, t0)
-        i2c = table.pdf.copy()
-        i2c[0] = -1
-        transitions = table.as_arrays()
     if isinstance(HCLG, fst.Fst):
         t0 = time.perf_counter()
         HCLG.arcsort("ilabel")

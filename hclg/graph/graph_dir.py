@@ -17,9 +17,10 @@ Layout::
       align_lexicon.txt   ``word unit ...`` per pronunciation, in units.txt's units: how
                           the decoder splits a phone/token alignment into words
       manifest.json       format version, topology, options, counts, versions, checksums
-      word_starts.npy     on-the-fly CTC graphs only: int32 [M, 2], the states where a word
-                          may start, each with the token column read last (words a request
-                          adds start there: hclg.graph.new_words)
+      word_starts.npy     on-the-fly graphs only: int32 [M, 2], the states where a word
+                          may start (words a request adds start there): CTC, each with the
+                          token column read last (hclg.graph.new_words); HMM, (kind, state)
+      word_start_costs.npy  HMM only: float32 [M], their costs (hclg.graph.new_words_hmm)
       lm/*.npy            on-the-fly graphs only: G's arrays (hclg.graph.ngram)
       decoder/*.npy       the decoder's flat arrays, loaded memory-mapped:
         final.npy         float32 [S]: final cost, +inf if not final
@@ -123,8 +124,8 @@ def write_graph_dir(out_dir, f, words: SymbolTable, units: SymbolTable, ilabel_t
     With ``lm`` (an on-the-fly graph: ``f`` is the lexicon graph, H∘C∘L or T∘L, and ``lm``
     G's arrays), G is written to ``lm/`` and the decoder arrays get G's lookahead
     (:func:`hclg.graph.lookahead.push_lookahead`); HCLG.fst stays the lexicon graph.
-    ``word_starts`` (an on-the-fly CTC graph's word-start state after each token,
-    :mod:`hclg.graph.new_words`) is written to ``word_starts.npy``.
+    ``word_starts`` (an on-the-fly graph's word-start states, :mod:`hclg.graph.new_words`;
+    an HMM graph's with their costs) goes to ``word_starts.npy`` (``word_start_costs.npy``).
     """
     out = Path(out_dir)
     (out / "decoder").mkdir(parents=True, exist_ok=True)
@@ -148,6 +149,9 @@ def write_graph_dir(out_dir, f, words: SymbolTable, units: SymbolTable, ilabel_t
         (out / "word_boundary.txt").write_text(
             "".join(f"{p} {k}\n" for p, k in zip(units.symbols, word_boundary) if p != constants.EPS and not p.startswith("#")),
             encoding="utf-8")
+    if isinstance(word_starts, tuple):  # an HMM graph's: rows (kind, state) and their costs
+        word_starts, costs = word_starts
+        np.save(out / "word_start_costs.npy", costs.astype(np.float32))
     if word_starts is not None:
         np.save(out / "word_starts.npy", word_starts.astype(np.int32))
     if align_lexicon is not None:
@@ -237,9 +241,8 @@ class Graph:
         return out
 
     def word_starts(self) -> np.ndarray | None:
-        """int32 [M, 2]: an on-the-fly CTC graph's word-start states, each with the token
-        column read last (:mod:`hclg.graph.new_words`); None where the graph has none
-        recorded."""
+        """int32 [M, 2]: an on-the-fly graph's word-start states (:mod:`hclg.graph.new_words`;
+        CTC: each with the token column read last; HMM: (kind, state)), or None."""
         p = self.path / "word_starts.npy"
         if not p.exists():
             return None
@@ -247,6 +250,14 @@ class Graph:
         if a.ndim != 2 or a.shape[1] != 2 or not len(a) or a.min() < 0 or a[:, 0].max() >= self.num_columns \
                 or a[:, 1].max() >= self.arrays.num_states:
             raise GraphFormatError(f"{p}: not (column, state) rows of this graph; compile the graph again")
+        return a
+
+    def word_start_costs(self) -> np.ndarray:
+        """float32 [M]: an on-the-fly HMM graph's cost of each row of :meth:`word_starts`
+        (:mod:`hclg.graph.new_words_hmm`)."""
+        a = _load_array(p) if (p := self.path / "word_start_costs.npy").exists() else None
+        if a is None or a.shape != (len(self.word_starts()),):
+            raise GraphFormatError(f"{p}: missing, or not one cost per row of word_starts.npy; compile the graph again")
         return a
 
     def word_boundary(self) -> dict[str, str]:

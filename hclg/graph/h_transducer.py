@@ -244,11 +244,11 @@ def self_loop_arrays(f, table: TransitionTable, self_loop_scale: float, consume:
     """:func:`add_self_loops`, with the result as arrays (arcs sorted by input label).
 
     Args:
-        f: the graph without self-loops.
+        f: the graph without self-loops (an FST, or FstArrays).
         table, self_loop_scale: as for add_self_loops.
         consume: empty ``f`` once it has been read.
     """
-    a = fst_to_arrays(f, consume=consume)
+    a = f if isinstance(f, FstArrays) else fst_to_arrays(f, consume=consume)
     if a.num_arcs and a.ilabel.max() > table.num_transitions:
         raise GraphBuildError("the graph has input labels that are not transition ids (disambiguation symbols left?)")
     off, il, ol, w, nx, fin = _self_loops(

@@ -1,8 +1,9 @@
 """Words a graph does not have, added for one request: hotwords outside the lexicon.
 
-A static graph (HCLG, TLG) has G compiled in, and H∘C∘L's context dependency spans word
-boundaries, so neither can take a word its lexicon lacks without compiling again. An
-on-the-fly CTC graph (T∘L with G as arrays, without optional silence or a word delimiter
+A static graph (HCLG, TLG) has G compiled in, so it cannot take a word its lexicon lacks
+without compiling again, nor can an HMM graph with context-dependent phones (the context
+spans word boundaries). An on-the-fly HMM graph of context-independent phones can
+(:mod:`hclg.graph.new_words_hmm`), and so can an on-the-fly CTC graph (T∘L with G as arrays, without optional silence or a word delimiter
 between words) can: in T∘L a word starts where L is back in its loop state, and the
 state there differs only by the token T last read. Such a *word-start state* is
 recorded per token at compile time (:func:`mark_word_starts`, :func:`take_word_starts`:
@@ -13,7 +14,7 @@ repeated token needs a blank between) and each word said on its last token, whic
 into a word-start state of that token. G gets the words in its empty-history state, at
 the cost of ``<unk>`` if G has it, else of G's least likely word; a word forgets the
 history, as ``<unk>`` without n-grams of its own does. Only the request's copy of the
-arrays changes.
+arrays changes. :func:`with_new_words` serves both kinds.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ from hclg.graph.arc_records import (
     DecoderArrays,
 )
 from hclg.graph.graph_dir import Graph
+from hclg.graph.lexicon import word_positions
+from hclg.graph.new_words_hmm import add_words, append_arcs
 from hclg.graph.ngram import NgramArrays, indexed
 from hclg.graph.symbols import SymbolTable
 
@@ -65,37 +68,11 @@ def take_word_starts(TL: fst.Fst, mark: int) -> tuple[FstArrays, np.ndarray]:
     is_mark = a.ilabel > mark
     src = a.sources()
     starts = np.stack([a.ilabel[is_mark] - mark - 1, src[is_mark]], axis=1).astype(np.int64)
-    keep = ~is_mark
-    src, nxt = src[keep], a.nextstate[keep]
-    live = _reachable(a.num_states, a.start, a.offsets, keep, nxt)
-    new_id = np.cumsum(live) - 1
-    keep_arc = live[src]
-    counts = np.bincount(new_id[src[keep_arc]], minlength=int(live.sum()))
-    offsets = np.zeros(len(counts) + 1, np.int64)
-    np.cumsum(counts, out=offsets[1:])
-    out = FstArrays(int(new_id[a.start]), a.final[live], offsets, a.ilabel[keep][keep_arc], a.olabel[keep][keep_arc],
-                    a.weight[keep][keep_arc], new_id[nxt[keep_arc]].astype(np.int32))
-    starts = starts[live[starts[:, 1]]]
+    out, new_id = a.kept(~is_mark)
+    starts = starts[new_id[starts[:, 1]] >= 0]
     starts[:, 1] = new_id[starts[:, 1]]
     starts = starts[np.lexsort((starts[:, 1], starts[:, 0]))].astype(np.int32)
     return out, starts
-
-
-def _reachable(num_states: int, start: int, offsets: np.ndarray, keep: np.ndarray, nxt: np.ndarray) -> np.ndarray:
-    """bool [S]: the states reachable from ``start`` over the arcs ``keep`` marks (``nxt``:
-    their next states, grouped by source as ``offsets`` groups all arcs), breadth first."""
-    kept_before = np.concatenate([[0], np.cumsum(keep)])  # kept arcs before each arc
-    lo_of, hi_of = kept_before[offsets[:-1]], kept_before[offsets[1:]]
-    seen = np.zeros(num_states, bool)
-    seen[start] = True
-    frontier = np.array([start])
-    while len(frontier):
-        lo, hi = lo_of[frontier], hi_of[frontier]
-        idx = np.repeat(lo - np.cumsum(np.concatenate([[0], hi - lo]))[:-1], hi - lo) + np.arange(int((hi - lo).sum()))
-        t = np.unique(nxt[idx])
-        frontier = t[~seen[t]]
-        seen[frontier] = True
-    return seen
 
 
 def spell(word: str, graph: Graph) -> tuple[str, ...] | None:
@@ -133,7 +110,7 @@ def new_word_pronunciations(graph: Graph, phrases, pronunciations=None) -> dict[
             if spelled is None:
                 raise DecodeError(f"hotword {text if isinstance(text, str) else ' '.join(text)!r}: {w!r} is not in the "
                                   "graph's words.txt; give its tokens (hclg decode --hotword-lexicon, or "
-                                  "pronunciations= in Python) to add it for the request (on-the-fly CTC graphs), or "
+                                  "pronunciations= in Python) to add it for the request (on-the-fly graphs), or "
                                   "add it to the lexicon and grammar")
             out[w] = [spelled]
     return out
@@ -144,8 +121,9 @@ def with_new_words(graph: Graph, prons: dict[str, list[tuple[str, ...]]], credit
     graph's, arrays and G copied into memory.
 
     Args:
-        graph: an on-the-fly CTC graph compiled with its word-start states.
-        prons: word -> its pronunciations (token sequences, blank excluded).
+        graph: an on-the-fly graph compiled with its word-start states.
+        prons: word -> its pronunciations (token sequences, blank excluded; or phones,
+            of the base phones on a graph of word-position phones).
         credit: word -> the cost the search will take off when the word is said (its
             hotword boost), so that pruning sees it from the word's first token (the
             lookahead; every path's total stays exact).
@@ -155,20 +133,37 @@ def with_new_words(graph: Graph, prons: dict[str, list[tuple[str, ...]]], credit
             has, or a token it does not read.
     """
     starts = _word_starts(graph)
-    blank_col = int(graph.ilabel_to_column[graph.units.id(graph.manifest["options"]["blank"])])
+    hmm = graph.topology == "hmm"
+    if hmm:
+        positions = graph.manifest["options"].get("position_dependent_phones")
+        bad = {graph.units.symbols[0]}
+    else:
+        blank_col = int(graph.ilabel_to_column[graph.units.id(graph.manifest["options"]["blank"])])
+        bad = {graph.units.symbols[blank_col + 1]}
     new = [w for w in prons if w not in graph.words]
     words = SymbolTable(graph.words.symbols + tuple(new))
     cost = new_word_cost(graph.lm, graph.words)
     chains = []
+    if hmm and positions:  # the word-position phones L reads (Kaldi's _B _I _E _S)
+        prons = {w: [word_positions(tuple(p)) if p else p for p in ps] for w, ps in prons.items()}
     for w in new:
         for pron in prons[w]:
-            missing = [t for t in pron if t not in graph.units or t == graph.units.symbols[blank_col + 1]]
+            missing = [t for t in pron if t not in graph.units or t in bad or t.startswith("#")]
             if not pron or missing:
-                raise DecodeError(f"hotword {w!r}: its tokens {' '.join(pron)!r} are not the graph's "
-                                  f"({', '.join(repr(t) for t in missing) or 'none given'} not a token)")
+                raise DecodeError(f"hotword {w!r}: its {'phones' if hmm else 'tokens'} {' '.join(pron)!r} are not "
+                                  f"the graph's ({', '.join(repr(t) for t in missing) or 'none given'} not "
+                                  f"{'a phone' if hmm else 'a token'})")
             lead = max(cost - float((credit or {}).get(w, 0.0)), 0.0)
-            chains.append((words.id(w), [int(graph.ilabel_to_column[graph.units.id(t)]) for t in pron], lead))
-    arrays = _add_tree(graph.arrays, starts, blank_col, chains)
+            ids = [graph.units.id(t) for t in pron] if hmm else [int(graph.ilabel_to_column[graph.units.id(t)])
+                                                                  for t in pron]
+            chains.append((words.id(w), ids, lead))
+    if hmm:
+        table = graph.transitions()
+        n_state, e_new, n_new, finals = add_words(graph.arrays, table, graph.manifest["options"], starts,
+                                                  graph.word_start_costs(), chains, graph.units.symbols.__getitem__)
+        arrays = append_arcs(graph.arrays, n_state, e_new, n_new, finals, graph.ilabel_to_column)
+    else:
+        arrays = _add_tree(graph.arrays, starts, blank_col, chains)
     lm = _add_to_grammar(graph.lm, [words.id(w) for w in new], cost)
     extra = tuple((w, p) for w in new for p in prons[w])
     log.debug("%s: %d new words (%d pronunciations) for this request", graph.path, len(new), len(chains))
@@ -176,16 +171,16 @@ def with_new_words(graph: Graph, prons: dict[str, list[tuple[str, ...]]], credit
 
 
 def _word_starts(graph: Graph) -> np.ndarray:
-    if graph.topology != "ctc" or graph.lm is None:
-        raise DecodeError(f"{graph.path} is {'an HMM' if graph.topology != 'ctc' else 'a static'} graph: words "
-                          "outside its lexicon can be added for a request only to an on-the-fly CTC graph "
-                          "(hclg compile --topology ctc --on-the-fly); add them to the lexicon and grammar and "
-                          "compile again")
+    if graph.lm is None:
+        raise DecodeError(f"{graph.path} is a static graph: words outside its lexicon can be added for a request "
+                          "only to an on-the-fly graph (hclg compile --on-the-fly); add them to the lexicon and "
+                          "grammar and compile again")
     starts = graph.word_starts()
     if starts is None:
-        raise DecodeError(f"{graph.path} has no word-start states (compiled by an older hclg, or with optional "
-                          "silence or a word delimiter between words, which new words cannot take yet): add the "
-                          "words to the lexicon and grammar and compile again")
+        why = ("a context table or a Kaldi model (context-dependent phones)" if graph.topology == "hmm"
+               else "a word delimiter between words")
+        raise DecodeError(f"{graph.path} has no word-start states (compiled by an older hclg, or with {why}, which "
+                          "new words cannot take yet): add the words to the lexicon and grammar and compile again")
     return starts
 
 

@@ -108,7 +108,7 @@ def compile_bias(phrases, words) -> Bias:
         if missing:
             raise DecodeError(f"hotword {' '.join(seq)!r}: {', '.join(repr(w) for w in missing)} not in the graph's "
                               "words.txt (a word the graph cannot output cannot be boosted: add it to the lexicon "
-                              "and grammar, or on an on-the-fly CTC graph give its tokens, Decoder.with_bias)")
+                              "and grammar, or on an on-the-fly graph give its tokens, Decoder.with_bias)")
         s = 0
         for w in seq:
             wid = words.id(w)

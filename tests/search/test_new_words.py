@@ -138,13 +138,16 @@ def test_graphs_that_cannot_take_a_word_say_why(graphs, tmp_path):
     with pytest.raises(DecodeError, match="a static graph: words outside its lexicon can be added"):
         Decoder(graphs["static"], opts).with_bias(["zz"], NEW)
     d = graphs["dir"]
-    hmm = compile_graph(d / "lex.txt", d / "lm.arpa", tmp_path / "hmm", CompileOptions(sil_phone="sil", on_the_fly=True))
-    with pytest.raises(DecodeError, match="is an HMM graph: words outside its lexicon can be added for a request only"):
-        Decoder(hmm.path, DecoderOptions(input_kind="log-likelihoods")).with_bias(["zz"], NEW)
+    phones = sorted({p for line in LEXICON.splitlines() for p in line.split()[1:]}) + ["z", "sil"]
+    (tmp_path / "ctx.txt").write_text("".join(f"- {p} - {k} {3 * i + k}\n" for i, p in enumerate(phones) for k in range(3)))
+    hmm = compile_graph(d / "lex.txt", d / "lm.arpa", tmp_path / "hmm", CompileOptions(
+        sil_phone="sil", on_the_fly=True, context_table=str(tmp_path / "ctx.txt")))
+    with pytest.raises(DecodeError, match="has no word-start states .* or with a context table or a Kaldi model"):
+        Decoder(hmm.path, DecoderOptions(input_kind="log-likelihoods")).with_bias(["zz"], {"zz": ["z"]})
     (tmp_path / "tokens.txt").write_text((d / "tokens.txt").read_text() + f"| {len(TOKENS)}\n")
     delim = compile_graph(d / "lex.txt", d / "lm.arpa", tmp_path / "delim", CompileOptions(
         topology="ctc", on_the_fly=True, word_delimiter="|"), tokens=tmp_path / "tokens.txt")
-    with pytest.raises(DecodeError, match="has no word-start states .* or with optional silence or a word delimiter"):
+    with pytest.raises(DecodeError, match="has no word-start states .* or with a word delimiter between words"):
         Decoder(delim.path, opts).with_bias(["zz"], NEW)
     with pytest.raises(DecodeError, match=r"hotword 'zz': its tokens 'z q' are not the graph's \('q' not a token\)"):
         Decoder(graphs["cut"], opts).with_bias(["zz"], {"zz": ["z q"]})

@@ -1,0 +1,97 @@
+"""The HMM half of the graph recipe (:mod:`hclg.graph.compile`): from the optimized LG,
+C (a context table, or a Kaldi model's tree) and H (the phones' HMMs), composed,
+determinized, minimized, and the HMM self-loops added last, as Kaldi's mkgraph.sh."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from hclg import fst as hfst
+from hclg.graph.compile_options import CompileOptions
+from hclg.graph.context import compose_context, read_context_table, table_instances
+from hclg.graph.h_transducer import h_transducer_from_arcs, self_loop_arrays
+from hclg.graph.hmm_topology import (
+    BUILTIN_TOPOLOGIES,
+    make_transition_table,
+    read_kaldi_topo,
+    read_pdf_map,
+    read_transition_table,
+    transition_table_from_units,
+)
+from hclg.graph.kaldi_hmm import kaldi_h_parts
+from hclg.graph.new_words_hmm import take_word_starts
+
+
+def base_phone(p: str) -> str:
+    """A word-position phone's base phone (``AH_B`` -> ``AH``)."""
+    return p[:-2] if p[-2:] in ("_B", "_I", "_E", "_S") else p
+
+
+def read_hmms(spec: str, phones: tuple[str, ...]):
+    if spec in BUILTIN_TOPOLOGIES:
+        return {p: BUILTIN_TOPOLOGIES[spec] for p in phones}
+    text = Path(spec).read_text(encoding="utf-8")
+    if text.lstrip().startswith("<Topology>"):
+        return read_kaldi_topo(spec, phones)
+    return read_transition_table(spec)
+
+
+def hmm_graph(L, LG, o: CompileOptions, phones, inputs: dict, marks):
+    """(HCLG (or H∘C∘L on the fly), ilabel -> column, the transition table's arrays,
+    word-start rows and costs or None) from LG: the HMM half of the recipe. ``marks``:
+    the word-start markers' labels in L (:mod:`hclg.graph.new_words_hmm`), or None."""
+    base = base_phone if o.position_dependent_phones else (lambda p: p)
+    base_phones = tuple(dict.fromkeys(base(p) for p in L.phones.symbols[1:] if not p.startswith("#")))
+    hmms = read_hmms(o.hmm_topology, base_phones) if not o.kaldi_model else None
+    if o.hmm_topology not in BUILTIN_TOPOLOGIES and not o.kaldi_model:
+        inputs["hmm_topology"] = o.hmm_topology
+    pdf_map = read_pdf_map(o.pdf_map) if o.pdf_map else None
+    if o.pdf_map:
+        inputs["pdf_map"] = o.pdf_map
+    h_arcs = None
+    if o.context_table:
+        inputs["context_table"] = o.context_table
+        sil = o.sil_phone if o.sil_phone in base_phones else None
+        instance_of = table_instances(read_context_table(o.context_table), L.phones.symbols, hmms, base, sil)
+        LG, instances = _consumed(LG, compose_context(LG, L.phones.symbols, L.disambig_phones, instance_of))
+        table = transition_table_from_units([(k, c, hmms[base(L.phones.symbols[c])], key[1])
+                                             for k, c, key in instances])
+        h_dis = tuple(len(instances) + 1 + j for j in range(len(L.disambig_phones) + 1))  # with #-1
+    elif o.kaldi_model:  # Kaldi's transition ids, pdfs and probabilities, as mkgraph.sh with final.mdl
+        LG, table, h_dis, h_arcs = _consumed(LG, kaldi_h_parts(o.kaldi_model, o.kaldi_tree, phones, L, LG))
+    else:
+        table = make_transition_table(L.phones.symbols, hmms, pdf_map, base)
+        h_dis = L.disambig_phones + (marks or ())  # the markers go through H at its phone boundary
+    t0 = time.perf_counter()
+    Ha, dis_labels = h_transducer_from_arcs(table, h_arcs, h_dis, o.transition_scale)
+    hfst.log_step("Ha (no self-loops)", Ha, t0)
+    HaLG = hfst.compose(Ha, LG, "HaLG = Ha o LG", "a phone of the lexicon has no HMM")
+    _consumed(LG, None)
+    HaLG = hfst.determinize_log(HaLG, "HaLG: determinize (log)", "H o LG is not determinizable",
+                                   o.max_determinize_mem, consume=True)
+    HaLG = hfst.relabel_to_epsilon(HaLG, dis_labels[:len(dis_labels) - len(marks or ())], "input",
+                                   "HaLG: disambiguation -> eps")
+    HaLG = hfst.remove_eps_local(HaLG, "HaLG: remove epsilons (local)", consume=True)
+    HaLG = hfst.minimize_encoded(HaLG, "HaLG: minimize (encoded)", consume=True)
+    word_starts = None
+    if marks:
+        t0 = time.perf_counter()
+        HaLG, *word_starts = take_word_starts(HaLG, dis_labels[-len(marks):], o.sil_prob)
+        hfst.log_step("HaLG: word-start states (for words added at decode time)", HaLG, t0)
+        word_starts = None if word_starts[0] is None else tuple(word_starts)
+    t0 = time.perf_counter()
+    HCLG = self_loop_arrays(HaLG, table, o.self_loop_scale, consume=True)  # arrays, sorted by input label
+    del HaLG
+    hfst.log_step("HCLG: add self-loops (arcs sorted)", HCLG, t0)
+    i2c = table.pdf.copy()
+    i2c[0] = -1
+    return HCLG, i2c, table.as_arrays(), word_starts
+
+
+def _consumed(f, result):
+    """``result``, once ``f`` (an FST the caller also holds) has been emptied unless the
+    result holds it: its memory is free before the next step."""
+    if not any(x is f for x in (result if isinstance(result, tuple) else (result,))):
+        f.delete_states()
+    return result

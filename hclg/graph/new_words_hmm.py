@@ -1,0 +1,348 @@
+"""Words an on-the-fly HMM graph lacks, added for one request (:mod:`hclg.graph.new_words`
+does the same for CTC graphs and says why static graphs cannot).
+
+Context-independent phones only (no context table, no Kaldi tree): with triphones the
+phone before a word's first phone, and after its last, would have to be rebuilt.
+
+**Compile time** (:func:`mark_lexicon`, :func:`take_word_starts`). L gets two markers, as
+Kaldi's ``fstaddsubsequentialloop`` marks ends: ``mark1`` on its loop state (where words
+begin) and ``mark2`` on its silence state (optional silence after a word), each a loop,
+and on its start state arcs to them at the costs of no silence and silence. The markers
+go through L∘G, its determinization and minimization, H and the epsilon removal as
+ordinary labels (H reads them as disambiguation symbols at its phone boundary), and are
+taken out before the self-loops are added. What they leave:
+
+- *entries*: each state with a ``mark1`` arc, where a word may begin, at that arc's cost;
+- ``L*``, the one target of ``mark1`` arcs: the state after a word without silence;
+- ``S*``, the one target of ``mark2`` arcs: the state after a word, silence to come (kept
+  although only markers reached it).
+
+**Request time** (:func:`add_words`). The new words become a tree of their phones'
+HMMs, entered from every entry, as Kaldi's graph has them after ``add-self-loops
+--reorder=true`` (:mod:`hclg.graph.h_transducer`): a state entered by a transition out of
+HMM state q carries q's self-loop, and every arc leaving it pays ``-self_loop_scale *
+log(1 - p_loop(q))``. The transition out of a word's last phone outputs the word and
+leads to ``L*`` and to ``S*`` (at L's costs of no silence and silence), each through a
+copy for q where the state has another self-loop. The tree's states carry the words'
+lookahead potentials, as :func:`hclg.graph.new_words.with_new_words` says.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import numpy as np
+import pywrapfst as fst
+
+from hclg.errors import DecodeError
+from hclg.fst.convert import fst_to_arrays
+from hclg.graph.arc_records import (
+    E_COLUMN,
+    E_ILABEL,
+    E_NEXT,
+    E_OLABEL,
+    E_REC,
+    E_WEIGHT,
+    N_NEXT,
+    N_OLABEL,
+    N_REC,
+    N_WEIGHT,
+    DecoderArrays,
+)
+
+log = logging.getLogger("hclg")
+
+ENTRY, AFTER_WORD, BEFORE_SILENCE = 0, 1, 2  # kinds of the rows of word_starts.npy
+
+
+def mark_lexicon(L, sil_prob: float, sil_phone: str | None) -> tuple[int, ...] | None:
+    """Adds the markers (module doc) to ``L`` (a :class:`hclg.graph.lexicon.LexiconFst`
+    as made by ``make_lexicon_fst``); returns their labels (mark1, and mark2 with
+    silence), above every phone and disambiguation symbol, or None where L's loop or
+    silence state cannot be told (a word pronounced with the silence phone)."""
+    f = L.fst
+    one, zero = fst.Weight.one(f.weight_type()), fst.Weight.zero(f.weight_type())
+    start = f.start()
+    m1 = len(L.phones.symbols)
+    finals = [s for s in f.states() if f.final(s) != zero and s != start]
+    if not sil_prob:
+        if finals:
+            return None
+        f.add_arc(start, fst.Arc(m1, 0, one, start))
+        f.arcsort("olabel")
+        return (m1,)
+    sil_id = L.phones.get(sil_phone) if sil_phone else -1
+    sils = [s for s in f.states() if s != start and any(a.ilabel == sil_id for a in f.arcs(s))]
+    if len(finals) != 1 or len(sils) != 1:
+        return None
+    loop, sil = finals[0], sils[0]
+    for s, lab, d, cost in ((loop, m1, loop, 0.0), (start, m1, loop, -math.log(1.0 - sil_prob)),
+                            (sil, m1 + 1, sil, 0.0), (start, m1 + 1, sil, -math.log(sil_prob))):
+        f.add_arc(s, fst.Arc(lab, 0, fst.Weight(f.weight_type(), cost), d))
+    f.arcsort("olabel")
+    return m1, m1 + 1
+
+
+def take_word_starts(f: fst.Fst, marks: tuple[int, ...], sil_prob: float):
+    """(``f`` without its marker arcs, as arrays; int32 [M, 2] rows (kind, state) and
+    float32 [M] costs of the module doc's entries, ``L*`` and ``S*``, or None, None where
+    the markers did not come through as expected). ``marks``: the input labels the
+    markers have in ``f`` (mark1, then mark2 with silence)."""
+    a = fst_to_arrays(f, consume=True)
+    src = a.sources()
+    is1 = a.ilabel == marks[0]
+    is2 = a.ilabel == marks[1] if len(marks) > 1 else np.zeros(a.num_arcs, bool)
+    after, before = np.unique(a.nextstate[is1]), np.unique(a.nextstate[is2])
+    ok = len(after) == 1 and len(before) == (len(marks) > 1)
+    out, new_id = a.kept(~(is1 | is2), roots=np.concatenate([after, before]) if ok else ())
+    if not ok:
+        log.warning("the word-start markers came through as %d and %d states: words cannot be added to this graph "
+                    "at decode time", len(after), len(before))
+        return out, None, None
+    rows = [(ENTRY, int(new_id[s])) for s in src[is1]] + [(AFTER_WORD, int(new_id[after[0]]))]
+    costs = list(a.weight[is1]) + [-math.log(1.0 - sil_prob) if sil_prob else 0.0]
+    if len(before):
+        rows.append((BEFORE_SILENCE, int(new_id[before[0]])))
+        costs.append(-math.log(sil_prob))
+    return out, np.array(rows, np.int32), np.array(costs, np.float32)
+
+
+class _Hmm:
+    """The per-transition facts of a graph's transition table that new words need."""
+
+    def __init__(self, table: dict, transition_scale: float, self_loop_scale: float):
+        self.t = table
+        n_q = len(table["self_loop_of"])
+        self.loop_cost = np.zeros(n_q, np.float32)
+        self.fwd_cost = np.zeros(n_q, np.float32)
+        for q in range(n_q):  # as h_transducer._self_loops, in single precision
+            if table["self_loop_of"][q] > 0:
+                lp = np.float32(table["self_loop_log_prob"][table["self_loop_of"][q]])
+                self.loop_cost[q] = np.float32(-lp * self_loop_scale)
+                self.fwd_cost[q] = np.float32(-np.log(np.float32(1.0) - np.float32(np.exp(lp))) * self_loop_scale)
+        p_loop = np.exp(np.where(np.isfinite(table["self_loop_log_prob"]), table["self_loop_log_prob"], -np.inf))
+        with np.errstate(divide="ignore"):
+            self.cost = -transition_scale * (table["log_prob"] - np.log1p(-p_loop))  # as Ha's arcs
+        # as lists: the builder reads them one item at a time
+        self.loop_of, self.trans_state = table["self_loop_of"].tolist(), table["trans_state"].tolist()
+        self.is_final, self.to_state = table["is_final"].tolist(), table["to_state"].tolist()
+        self.loop_l, self.fwd, self.cost_l = self.loop_cost.tolist(), self.fwd_cost.tolist(), self.cost.tolist()
+        forward = np.flatnonzero(table["hmm_state"] != table["to_state"])
+        forward = forward[forward > 0]
+        self.out: dict[tuple[int, int], list[int]] = {}
+        for t in forward:
+            self.out.setdefault((int(table["phone"][t]), int(table["hmm_state"][t])), []).append(int(t))
+
+    def loop_class(self, q: int) -> int:
+        """q where HMM state q has a self-loop, else 0 (a state without one)."""
+        return q if self.loop_of[q] > 0 else 0
+
+    def class_of(self, arr: DecoderArrays, s: int) -> int:
+        """The HMM state whose self-loop state ``s`` of the graph carries (0: none)."""
+        e = np.asarray(arr.e_arcs[arr.e_offsets[s]:arr.e_offsets[s + 1]])
+        own = e[e[:, E_NEXT] == s, E_ILABEL]
+        own = own[self.t["hmm_state"][own] == self.t["to_state"][own]]
+        return int(self.t["trans_state"][own[0]]) if len(own) else 0
+
+
+def add_words(arr: DecoderArrays, table: dict, options: dict, starts: np.ndarray, costs: np.ndarray,
+              chains, phones_of) -> tuple[int, list, list, list]:
+    """The states and arcs that add the ``chains`` ((word id, phone ids, lookahead) per
+    pronunciation) to an HMM lexicon graph (module doc).
+
+    Args:
+        arr: the graph's decoder arrays; table: its transition table; options: its
+            compile options (``transition_scale``, ``self_loop_scale``).
+        starts, costs: its word-start rows and costs (:func:`take_word_starts`).
+        chains: the pronunciations, with each word's lookahead (its LM cost less its
+            credit, >= 0).
+        phones_of: phone id -> its name, for messages.
+
+    Returns:
+        (number of states in all, new emitting arcs, new epsilon arcs, (state, final
+        cost) of new final states): :func:`append_arcs`' arguments.
+
+    Raises:
+        DecodeError: a phone without an HMM in the table, or word-start states not as
+            this hclg makes them.
+    """
+    h = _Hmm(table, float(options["transition_scale"]), float(options["self_loop_scale"]))
+    for _, pron, _ in chains:
+        for p in pron:
+            if (p, 0) not in h.out:
+                raise DecodeError(f"phone {phones_of(p)!r} has no HMM in the graph's transition table")
+    kinds, states = starts[:, 0], starts[:, 1]
+    entries = [(int(s), float(c) + float(h.fwd_cost[h.class_of(arr, int(s))]))
+               for s, c in zip(states[kinds == ENTRY], costs[kinds == ENTRY])]
+    if any(not np.isfinite(arr.final[s]) for s, _ in entries):
+        raise DecodeError("the graph's word-start states are not as this hclg makes them; compile the graph again")
+    ends = [(int(s), float(c)) for s, c in zip(states[kinds != ENTRY], costs[kinds != ENTRY])]
+    # the tree: node -> [phone, potential, words ending there, children]
+    nodes: list[list] = []
+    child: dict[tuple[int, int], int] = {}
+    for wid, pron, lead in chains:
+        parent = -1
+        for p in pron:
+            n = child.get((parent, p))
+            if n is None:
+                n = child[parent, p] = len(nodes)
+                nodes.append([p, lead, [], []])
+                if parent >= 0:
+                    nodes[parent][3].append(n)
+            nodes[n][1] = min(nodes[n][1], lead)
+            parent = n
+        if wid not in nodes[parent][2]:
+            nodes[parent][2].append(wid)
+    b = _Builder(arr, h, nodes, ends)
+    for s, c in entries:
+        for m in (n for (parent, _), n in child.items() if parent < 0):
+            b.leave(s, c + nodes[m][1], m, 0)
+    b.run()
+    return b.finish()
+
+
+class _Builder:
+    """Makes the tree's states and arcs (:func:`add_words`), a state at a time."""
+
+    def __init__(self, arr: DecoderArrays, h: _Hmm, nodes, ends):
+        self.arr, self.h, self.nodes, self.ends = arr, h, nodes, ends
+        self.n_state = arr.num_states
+        # arcs as columns, not tuples (no garbage collection passes over millions of tuples)
+        self.e: tuple[list, ...] = ([], [], [], [], [])  # source, transition id, cost, next, word
+        self.n: tuple[list, ...] = ([], [], [], [])  # source, cost, next, word
+        self.finals: list[tuple[int, float]] = []
+        self.at: dict[tuple, int] = {}  # (node, HMM state, class) -> state
+        self.todo: list[tuple[int, int, int, int]] = []
+        self.fronts: dict[tuple[int, int], int] = {}  # (end state, class) -> the state a word ends in
+        self.copies: list[tuple[int, int, float]] = []  # (new state, state copied, cost added)
+
+    def new_state(self, q: int) -> int:
+        s = self.n_state
+        self.n_state += 1
+        if q:
+            _add(self.e, s, self.h.loop_of[q], self.h.loop_l[q], s, 0)
+        return s
+
+    def leave(self, src: int, base: float, n: int, j: int) -> None:
+        """The arcs out of ``src``, a state in HMM state ``j`` of node ``n``'s phone whose
+        leaving costs ``base``."""
+        phone, pi, words, kids = self.nodes[n]
+        h = self.h
+        for t in h.out[(phone, j)]:
+            cost = base + h.cost_l[t]
+            q = h.loop_class(h.trans_state[t])
+            if not h.is_final[t]:
+                _add(self.e, src, t, cost, self.state_at(n, h.to_state[t], q), 0)
+                continue
+            for w in words:
+                for end, c in self.ends:
+                    _add(self.e, src, t, cost + c - pi, self.front(end, q), w)
+            if kids:
+                _add(self.e, src, t, cost, self.state_at(n, -1, q), 0)
+
+    def state_at(self, n: int, j: int, q: int) -> int:
+        """The state in HMM state ``j`` of node ``n`` (-1: after its phone, before its
+        children's) entered from HMM state ``q``."""
+        key = (n, j, q)
+        if key not in self.at:
+            self.at[key] = self.new_state(q)
+            self.todo.append((self.at[key], n, j, q))
+        return self.at[key]
+
+    def front(self, end: int, q: int) -> int:
+        """``end`` (L* or S*) as entered from HMM state q: itself where it carries q's
+        self-loop, else a new state with q's self-loop and an epsilon arc to it (where it
+        has no self-loop) or a copy of its arcs with the leaving cost changed."""
+        key = (end, q)
+        if key not in self.fronts:
+            c = self.h.class_of(self.arr, end)
+            if c == q:
+                self.fronts[key] = end
+            else:
+                s = self.fronts[key] = self.new_state(q)
+                if c == 0:
+                    _add(self.n, s, self.h.fwd[q], end, 0)
+                else:
+                    self.copies.append((s, end, self.h.fwd[q] - self.h.fwd[c]))
+        return self.fronts[key]
+
+    def run(self) -> None:
+        while self.todo:
+            s, n, j, q = self.todo.pop()
+            fwd = self.h.fwd[q]
+            if j >= 0:
+                self.leave(s, fwd, n, j)
+                continue
+            pi = self.nodes[n][1]
+            for m in self.nodes[n][3]:
+                self.leave(s, fwd + self.nodes[m][1] - pi, m, 0)
+
+    def finish(self):
+        arr = self.arr
+        src = np.array(self.e[0], np.int64)
+        new_out = {end: np.flatnonzero(src == end) for _, end, _ in self.copies}  # new arcs out of the copied
+        for s, end, add in self.copies:  # its arcs (old and new, but not its self-loop) and final cost
+            loop = self.h.loop_of[self.h.class_of(arr, end)]
+            e = np.array(arr.e_arcs[arr.e_offsets[end]:arr.e_offsets[end + 1]])
+            e = e[~((e[:, E_NEXT] == end) & (e[:, E_ILABEL] == loop))]
+            k = new_out[end].tolist()
+            cols = (e[:, E_ILABEL].tolist() + [self.e[1][i] for i in k],
+                    (e.view(np.float32)[:, E_WEIGHT] + add).tolist() + [self.e[2][i] + add for i in k],
+                    e[:, E_NEXT].tolist() + [self.e[3][i] for i in k], e[:, E_OLABEL].tolist() + [self.e[4][i] for i in k])
+            self.e[0].extend([s] * len(cols[0]))
+            for c, more in zip(self.e[1:], cols):
+                c.extend(more)
+            n = np.array(arr.n_arcs[arr.n_offsets[end]:arr.n_offsets[end + 1]])
+            for c, more in zip(self.n, ([s] * len(n), (n.view(np.float32)[:, N_WEIGHT] + add).tolist(),
+                                        n[:, N_NEXT].tolist(), n[:, N_OLABEL].tolist())):
+                c.extend(more)
+            if np.isfinite(arr.final[end]):
+                self.finals.append((s, float(arr.final[end]) + add))
+        return self.n_state, self.e, self.n, self.finals
+
+
+def _add(cols: tuple[list, ...], *values) -> None:
+    for c, v in zip(cols, values):
+        c.append(v)
+
+
+def append_arcs(arr: DecoderArrays, n_state: int, e_new, n_new, finals, ilabel_to_column) -> DecoderArrays:
+    """The arrays with ``n_state`` states, the new emitting arcs ``e_new`` (columns: source,
+    input label, cost, next, word) and epsilon arcs ``n_new`` (source, cost, next, word)
+    after each state's own, and the new states' ``finals`` ((state, cost); others not
+    final)."""
+    ns = arr.num_states
+    e_rec = np.zeros((len(e_new[0]), E_REC), np.int32)
+    n_rec = np.zeros((len(n_new[0]), N_REC), np.int32)
+    if len(e_new[0]):
+        src, il, w, nx, ol = (np.array(c) for c in e_new)
+        e_rec[:, E_ILABEL], e_rec[:, E_NEXT], e_rec[:, E_OLABEL] = il, nx, ol
+        e_rec[:, E_COLUMN] = np.asarray(ilabel_to_column)[il]
+        e_rec.view(np.float32)[:, E_WEIGHT] = w
+        e_src = src
+    else:
+        e_src = np.zeros(0, np.int64)
+    if len(n_new[0]):
+        src, w, nx, ol = (np.array(c) for c in n_new)
+        n_rec[:, N_NEXT], n_rec[:, N_OLABEL] = nx, ol
+        n_rec.view(np.float32)[:, N_WEIGHT] = w
+        n_src = src
+    else:
+        n_src = np.zeros(0, np.int64)
+    offsets = np.zeros((n_state + 1, 2), np.int64)
+    parts = []
+    for col, old, off, rec, src in ((0, arr.e_arcs, arr.e_offsets, e_rec, e_src), (1, arr.n_arcs, arr.n_offsets, n_rec, n_src)):
+        off = np.asarray(off)
+        order = np.argsort(src, kind="stable")
+        rec, src = rec[order], src[order]
+        here = src < ns  # arcs out of old states go after their own (one pass over the records)
+        merged = np.concatenate([np.insert(np.asarray(old), off[src[here] + 1], rec[here], axis=0), rec[~here]])
+        counts = np.concatenate([np.diff(off), np.zeros(n_state - ns, np.int64)])
+        np.add.at(counts, src, 1)
+        np.cumsum(counts, out=offsets[1:, col])
+        parts.append(merged)
+    final = np.concatenate([np.asarray(arr.final), np.full(n_state - ns, np.inf, np.float32)])
+    for s, c in finals:
+        final[s] = c
+    return DecoderArrays(arr.start, final, offsets, parts[0], parts[1])
