@@ -177,8 +177,8 @@ def _word_starts(graph: Graph) -> np.ndarray:
                           "grammar and compile again")
     starts = graph.word_starts()
     if starts is None:
-        why = ("a context table or a Kaldi model (context-dependent phones)" if graph.topology == "hmm"
-               else "a word delimiter between words")
+        why = ("context-dependent phones (a context table, a Kaldi model or lang directory)"
+               if graph.topology == "hmm" else "a word delimiter between words")
         raise DecodeError(f"{graph.path} has no word-start states (compiled by an older hclg, or with {why}, which "
                           "new words cannot take yet): add the words to the lexicon and grammar and compile again")
     return starts

@@ -68,6 +68,7 @@ def mark_lexicon(L, sil_prob: float, sil_phone: str | None) -> tuple[int, ...] |
     finals = [s for s in f.states() if f.final(s) != zero and s != start]
     if not sil_prob:
         if finals:
+            log.warning("L has final states besides its start: words cannot be added to this graph at decode time")
             return None
         f.add_arc(start, fst.Arc(m1, 0, one, start))
         f.arcsort("olabel")
@@ -75,6 +76,8 @@ def mark_lexicon(L, sil_prob: float, sil_phone: str | None) -> tuple[int, ...] |
     sil_id = L.phones.get(sil_phone) if sil_phone else -1
     sils = [s for s in f.states() if s != start and any(a.ilabel == sil_id for a in f.arcs(s))]
     if len(finals) != 1 or len(sils) != 1:
+        log.warning("L's loop and silence states cannot be told apart (%d, %d candidates; a word pronounced with the "
+                    "silence phone?): words cannot be added to this graph at decode time", len(finals), len(sils))
         return None
     loop, sil = finals[0], sils[0]
     for s, lab, d, cost in ((loop, m1, loop, 0.0), (start, m1, loop, -math.log(1.0 - sil_prob)),

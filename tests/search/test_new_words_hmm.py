@@ -48,7 +48,9 @@ def arpa(words=()):
     return ARPA.format(n=6 + len(words), extra="".join(f"-1.5 {w}\n" for w in words))
 
 
-@pytest.fixture(scope="module", params=[False, True], ids=["phones", "word-position-phones"])
+@pytest.fixture(scope="module", params=[{}, {"position_dependent_phones": True},
+                                        {"hmm_topology": "chain", "sil_loop_prob": 0.3}],
+                ids=["phones", "word-position-phones", "chain-hmm-silence-loops"])
 def graphs(request, tmp_path_factory):
     d = tmp_path_factory.mktemp("new_words_hmm")
     (d / "phones.txt").write_text("".join(p + "\n" for p in PHONES))
@@ -56,14 +58,16 @@ def graphs(request, tmp_path_factory):
     (d / "lex_all.txt").write_text(LEXICON + "".join(f"{w} {p}\n" for w, ps in NEW.items() for p in ps))
     (d / "lm.arpa").write_text(arpa())
     (d / "lm_all.arpa").write_text(arpa(NEW))
-    o = CompileOptions(sil_phone="sil", on_the_fly=True, position_dependent_phones=request.param)
+    o = CompileOptions(sil_phone="sil", on_the_fly=True, **request.param)
     return {name: compile_graph(d / lex, d / lm, d / name, o, phones=d / "phones.txt").path
             for name, lex, lm in (("cut", "lex.txt", "lm.arpa"), ("all", "lex_all.txt", "lm_all.arpa"))}
 
 
 def test_new_words_on_hmm_graphs_decode_as_if_the_lexicon_had_them(graphs):
     """Words follow words, silence and the start, and are followed by them; their
-    phones' HMMs carry their self-loops as Kaldi's add-self-loops --reorder puts them."""
+    phones' HMMs carry their self-loops as Kaldi's add-self-loops --reorder puts them.
+    Costs agree to 1/2048 a frame: the compiled graph's weights are quantized to 1/1024
+    before its encoded minimization (as Kaldi's), the added words' are not."""
     opts = DecoderOptions(input_kind="log-likelihoods", beam=40, max_active=100000, min_active=0, word_times=True,
                           lattice_beam=6)
     phrases = [(w, 2.0) for w in NEW]
@@ -77,13 +81,16 @@ def test_new_words_on_hmm_graphs_decode_as_if_the_lexicon_had_them(graphs):
         x = rng.normal(size=(int(rng.integers(6, 40)), g.num_columns)) * 3
         a, b = added.decode(x), compiled.decode(x)
         assert (a.words, a.start_frames, a.end_frames) == (b.words, b.start_frames, b.end_frames)
-        assert a.cost == pytest.approx(b.cost, abs=1e-3)
+        tol = len(x) / 2048
+        assert a.cost == pytest.approx(b.cost, abs=tol)
         if k < 30:
             la, lb = added.decode_lattice(x)[1], compiled.decode_lattice(x)[1]
             assert ops.best_path(la).word_names == ops.best_path(lb).word_names == a.words
-            na, nb = ops.nbest(la, 5), ops.nbest(lb, 5)
-            assert [p.word_names for p in na] == [p.word_names for p in nb]
-            assert [p.cost for p in na] == pytest.approx([p.cost for p in nb], abs=1e-3)
+            ca, cb = ({p.word_names: p.cost for p in ops.nbest(lat, 5)} for lat in (la, lb))
+            for seq in ca.keys() & cb.keys():
+                assert ca[seq] == pytest.approx(cb[seq], abs=tol)
+            for c, other in ((ca, cb), (cb, ca)):  # the others only where they tie with the fifth
+                assert all(c[seq] > max(other.values()) - tol for seq in c.keys() - other.keys())
         said |= set(a.words) & set(NEW)
     assert said == set(NEW)  # every added word won somewhere
 
