@@ -214,6 +214,8 @@ def _compile(lexicon, grammar, out, o: CompileOptions, phones, tokens, t_start, 
         lex = read_lexicon(lexicon, o.lexicon_format, phones=token_list)
         t0 = time.perf_counter()
         L = make_lexicon_fst(lex, o.sil_prob, o.word_delimiter, False)
+        if o.on_the_fly and o.sil_prob and o.ctc_topo == "standard":  # words may be added at decode time
+            marks = mark_lexicon(L, o.sil_prob, o.word_delimiter)
     elif Path(lexicon).is_dir():  # Kaldi's data/lang: its L_disambig.fst and tables, as mkgraph.sh takes them
         t0 = time.perf_counter()
         L, o, phones = _kaldi_lang(lexicon, grammar, o, phones, inputs)
@@ -253,7 +255,7 @@ def _compile(lexicon, grammar, out, o: CompileOptions, phones, tokens, t_start, 
     if o.topology == "ctc":
         LG = hfst.relabel_to_epsilon(LG, L.disambig_phones, "input", "LG: disambiguation -> eps")
         LG.arcsort("ilabel")
-        HCLG, word_starts = compose_ctc_topology(LG, o, token_list, len(L.phones), lm is not None)
+        HCLG, word_starts = compose_ctc_topology(LG, o, token_list, len(L.phones), lm is not None, marks)
         del LG
         ncol = len(token_list)
         i2c = np.full(len(L.phones), -1, dtype=np.int32)

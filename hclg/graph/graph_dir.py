@@ -17,10 +17,11 @@ Layout::
       align_lexicon.txt   ``word unit ...`` per pronunciation, in units.txt's units: how
                           the decoder splits a phone/token alignment into words
       manifest.json       format version, topology, options, counts, versions, checksums
-      word_starts.npy     on-the-fly graphs only: int32 [M, 2], the states where a word
-                          may start (words a request adds start there): CTC, each with the
-                          token column read last (hclg.graph.new_words); HMM, (kind, state)
-      word_start_costs.npy  HMM only: float32 [M], their costs (hclg.graph.new_words_hmm)
+      word_starts.npy     on-the-fly graphs only: the states where a word may start (words
+                          a request adds start there: hclg.graph.new_words): int32 [M, 2]
+                          (token column read last, state), or with optional silence between
+                          words and on HMM graphs [M, 3] (kind, column or -1, state)
+      word_start_costs.npy  with [M, 3] rows: float32 [M], their costs
       lm/*.npy            on-the-fly graphs only: G's arrays (hclg.graph.ngram)
       decoder/*.npy       the decoder's flat arrays, loaded memory-mapped:
         final.npy         float32 [S]: final cost, +inf if not final
@@ -241,15 +242,16 @@ class Graph:
         return out
 
     def word_starts(self) -> np.ndarray | None:
-        """int32 [M, 2]: an on-the-fly graph's word-start states (:mod:`hclg.graph.new_words`;
-        CTC: each with the token column read last; HMM: (kind, state)), or None."""
+        """int32 [M, 2 or 3]: an on-the-fly graph's word-start states (:mod:`hclg.graph.new_words`):
+        (column read last, state), or (kind, column or -1, state) with costs, or None."""
         p = self.path / "word_starts.npy"
         if not p.exists():
             return None
         a = _load_array(p)
-        if a.ndim != 2 or a.shape[1] != 2 or not len(a) or a.min() < 0 or a[:, 0].max() >= self.num_columns \
-                or a[:, 1].max() >= self.arrays.num_states:
-            raise GraphFormatError(f"{p}: not (column, state) rows of this graph; compile the graph again")
+        if a.ndim != 2 or a.shape[1] not in (2, 3) or not len(a) or a[:, -1].min() < 0 or a[:, -2].min() < -1 \
+                or a[:, -2].max() >= self.num_columns or a[:, -1].max() >= self.arrays.num_states \
+                or (a.shape[1] == 3 and not set(a[:, 0].tolist()) <= {0, 1, 2}):
+            raise GraphFormatError(f"{p}: not ([kind,] column, state) rows of this graph; compile the graph again")
         return a
 
     def word_start_costs(self) -> np.ndarray:

@@ -88,9 +88,9 @@ def mark_lexicon(L, sil_prob: float, sil_phone: str | None) -> tuple[int, ...] |
 
 
 def take_word_starts(f: fst.Fst, marks: tuple[int, ...], sil_prob: float):
-    """(``f`` without its marker arcs, as arrays; int32 [M, 2] rows (kind, state) and
+    """(``f`` without its marker arcs, as arrays; int32 [M, 3] rows (kind, -1, state) and
     float32 [M] costs of the module doc's entries, ``L*`` and ``S*``, or None, None where
-    the markers did not come through as expected). ``marks``: the input labels the
+    the markers did not come through as expected; the -1: no token, as CTC graphs' rows have). ``marks``: the input labels the
     markers have in ``f`` (mark1, then mark2 with silence)."""
     a = fst_to_arrays(f, consume=True)
     src = a.sources()
@@ -103,10 +103,10 @@ def take_word_starts(f: fst.Fst, marks: tuple[int, ...], sil_prob: float):
         log.warning("the word-start markers came through as %d and %d states: words cannot be added to this graph "
                     "at decode time", len(after), len(before))
         return out, None, None
-    rows = [(ENTRY, int(new_id[s])) for s in src[is1]] + [(AFTER_WORD, int(new_id[after[0]]))]
+    rows = [(ENTRY, -1, int(new_id[s])) for s in src[is1]] + [(AFTER_WORD, -1, int(new_id[after[0]]))]
     costs = list(a.weight[is1]) + [-math.log(1.0 - sil_prob) if sil_prob else 0.0]
     if len(before):
-        rows.append((BEFORE_SILENCE, int(new_id[before[0]])))
+        rows.append((BEFORE_SILENCE, -1, int(new_id[before[0]])))
         costs.append(-math.log(sil_prob))
     return out, np.array(rows, np.int32), np.array(costs, np.float32)
 
@@ -175,7 +175,7 @@ def add_words(arr: DecoderArrays, table: dict, options: dict, starts: np.ndarray
         for p in pron:
             if (p, 0) not in h.out:
                 raise DecodeError(f"phone {phones_of(p)!r} has no HMM in the graph's transition table")
-    kinds, states = starts[:, 0], starts[:, 1]
+    kinds, states = starts[:, 0], starts[:, 2]
     entries = [(int(s), float(c) + float(h.fwd_cost[h.class_of(arr, int(s))]))
                for s, c in zip(states[kinds == ENTRY], costs[kinds == ENTRY])]
     if any(not np.isfinite(arr.final[s]) for s, _ in entries):

@@ -92,6 +92,36 @@ def test_new_words_decode_as_if_the_lexicon_had_them(graphs):
     assert said == set(NEW)  # every added word won somewhere
 
 
+def test_new_words_after_and_before_a_word_delimiter(graphs, tmp_path):
+    """A graph with an optional word delimiter between words (wav2vec2's '|', as optional
+    silence) takes new words as the graph compiled with them: words, times and lattice;
+    costs to 3e-4 a word (the compiled graph's no-delimiter cost is quantized to 1/1024
+    before minimization, as Kaldi's)."""
+    d = graphs["dir"]
+    (tmp_path / "tokens.txt").write_text((d / "tokens.txt").read_text() + f"| {len(TOKENS)}\n")
+    o = CompileOptions(topology="ctc", on_the_fly=True, word_delimiter="|")
+    cut, full = (compile_graph(d / lex, d / lm, tmp_path / name, o, tokens=tmp_path / "tokens.txt").path
+                 for name, lex, lm in (("cut", "lex.txt", "lm.arpa"), ("all", "lex_all.txt", "lm_all.arpa")))
+    assert load_graph(cut).word_starts().shape[1] == 3
+    opts = DecoderOptions(beam=40, max_active=100000, min_active=0, word_times=True, lattice_beam=6)
+    phrases = [(w, 2.0) for w in NEW]
+    added, compiled = LatticeDecoder(cut, opts).with_bias(phrases, NEW), LatticeDecoder(full, opts).with_bias(phrases)
+    rng = np.random.default_rng(3)
+    said, delimited = set(), 0
+    for k in range(150):
+        x = rng.normal(size=(int(rng.integers(3, 30)), len(TOKENS) + 1)) * 3
+        x[:, -1] += rng.uniform(-2, 3)  # some utterances with the delimiter between words
+        x -= np.log(np.exp(x).sum(1, keepdims=True))
+        a, b = added.decode(x), compiled.decode(x)
+        assert (a.words, a.start_frames, a.end_frames) == (b.words, b.start_frames, b.end_frames)
+        assert a.cost == pytest.approx(b.cost, abs=1e-4 + 3e-4 * len(a.words))
+        if k < 30:
+            assert ops.best_path(added.decode_lattice(x)[1]).word_names == a.words
+        said |= set(a.words) & set(NEW)
+        delimited += len(a.words) > 1 and bool(np.any(np.argmax(x, 1) == len(TOKENS)))
+    assert said == set(NEW) and delimited > 10
+
+
 def test_a_call_can_add_spelled_words_and_the_graph_is_left_as_it_was(graphs, tmp_path):
     """A graph of spelled words (letters as tokens) spells a new word itself; a call's
     words do not stay in the decoder."""
@@ -144,11 +174,10 @@ def test_graphs_that_cannot_take_a_word_say_why(graphs, tmp_path):
         sil_phone="sil", on_the_fly=True, context_table=str(tmp_path / "ctx.txt")))
     with pytest.raises(DecodeError, match="has no word-start states .* or with context-dependent phones"):
         Decoder(hmm.path, DecoderOptions(input_kind="log-likelihoods")).with_bias(["zz"], {"zz": ["z"]})
-    (tmp_path / "tokens.txt").write_text((d / "tokens.txt").read_text() + f"| {len(TOKENS)}\n")
-    delim = compile_graph(d / "lex.txt", d / "lm.arpa", tmp_path / "delim", CompileOptions(
-        topology="ctc", on_the_fly=True, word_delimiter="|"), tokens=tmp_path / "tokens.txt")
-    with pytest.raises(DecodeError, match="has no word-start states .* or with a word delimiter between words"):
-        Decoder(delim.path, opts).with_bias(["zz"], NEW)
+    compact = compile_graph(d / "lex.txt", d / "lm.arpa", tmp_path / "compact", CompileOptions(
+        topology="ctc", on_the_fly=True, ctc_topo="compact"), tokens=d / "tokens.txt")
+    with pytest.raises(DecodeError, match="has no word-start states .* or with the compact CTC topology"):
+        Decoder(compact.path, opts).with_bias(["zz"], NEW)
     with pytest.raises(DecodeError, match=r"hotword 'zz': its tokens 'z q' are not the graph's \('q' not a token\)"):
         Decoder(graphs["cut"], opts).with_bias(["zz"], {"zz": ["z q"]})
     with pytest.raises(DecodeError, match="'<blk>' not a token"):

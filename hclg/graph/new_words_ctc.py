@@ -1,0 +1,230 @@
+"""Words an on-the-fly CTC graph lacks, added for one request (:mod:`hclg.graph.new_words`
+tells the whole story). In T∘L a word starts where L is back in its loop state, and the
+state there differs only by the token T read last: the compile-time markers record such
+states per token (a marker loop on each T state, and on LG's start state, or with a word
+delimiter between words on L's loop and delimiter states). The request's words become a
+tree of their tokens with T's rules (a token's repeats loop; the same token twice needs a
+blank between), entered from those states, each word said on its last token, which leads
+into a word-start state of that token (made where the graph has none)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pywrapfst as fst
+
+from hclg.errors import DecodeError
+from hclg.fst.arrays import FstArrays
+from hclg.fst.convert import fst_to_arrays
+from hclg.graph.arc_records import (
+    E_COLUMN,
+    E_ILABEL,
+    E_NEXT,
+    E_OLABEL,
+    E_REC,
+    E_WEIGHT,
+    DecoderArrays,
+)
+
+
+def mark_word_starts(T: fst.VectorFst, LG: fst.VectorFst, mark: int) -> None:
+    """Adds the markers that :func:`take_word_starts` finds after T∘LG: on each state k of
+    the standard CTC topology (token column k read last) a loop ``mark+1+k : mark``, on
+    LG's start state a loop ``mark : <eps>``. ``mark`` is above every label of both."""
+    for k in T.states():
+        T.add_arc(k, fst.Arc(mark + 1 + k, mark, fst.Weight.one(T.weight_type()), k))
+    s = LG.start()
+    LG.add_arc(s, fst.Arc(mark, 0, fst.Weight.one(LG.weight_type()), s))
+    LG.arcsort("ilabel")
+
+
+def take_word_starts(TL: fst.Fst, mark: int) -> tuple[FstArrays, np.ndarray]:
+    """(T∘LG without its marker arcs and the states only they reach, arcs sorted by input
+    label; int32 [M, 2]: the word-start states, each with the token column read last,
+    sorted). A token can have several (the composition's filter keeps a pair of states
+    apart when epsilon paths reach it differently) or none (no word ends in it)."""
+    TL.arcsort("ilabel")
+    a = fst_to_arrays(TL, consume=True)
+    is_mark = a.ilabel > mark
+    src = a.sources()
+    starts = np.stack([a.ilabel[is_mark] - mark - 1, src[is_mark]], axis=1).astype(np.int64)
+    out, new_id = a.kept(~is_mark)
+    starts = starts[new_id[starts[:, 1]] >= 0]
+    starts[:, 1] = new_id[starts[:, 1]]
+    starts = starts[np.lexsort((starts[:, 1], starts[:, 0]))].astype(np.int32)
+    return out, starts
+
+
+def mark_word_starts_silence(T: fst.VectorFst, marks: tuple[int, ...], base: int) -> None:
+    """With optional silence (a word delimiter) between words, LG has the lexicon's
+    markers (:func:`hclg.graph.new_words_hmm.mark_lexicon`); T gets on each state k (token
+    column k read last) a loop ``base + j * n + k : marks[j]`` per marker j (n: T's states),
+    so that after T∘LG a marker arc says which token was read last. ``base`` is above
+    every label of LG."""
+    n = T.num_states()
+    one = fst.Weight.one(T.weight_type())
+    for k in range(n):
+        for j, m in enumerate(marks):
+            T.add_arc(k, fst.Arc(base + j * n + k, m, one, k))
+
+
+def take_word_starts_silence(TL: fst.Fst, base: int, num_tokens: int, sil_prob: float):
+    """(T∘LG without its marker arcs, keeping the states they lead to; int32 [M, 3] rows
+    (kind, token column read last, state) and float32 [M] costs: kind 0 an entry (a word
+    may begin there, at that cost), 1 the state after a word without silence, 2 the state
+    after a word with silence to come (each at L's cost of that choice))."""
+    TL.arcsort("ilabel")
+    a = fst_to_arrays(TL, consume=True)
+    is_mark = a.ilabel >= base
+    j, k = np.divmod(a.ilabel[is_mark].astype(np.int64) - base, num_tokens)
+    src, nxt, w = a.sources()[is_mark], a.nextstate[is_mark], a.weight[is_mark]
+    out, new_id = a.kept(~is_mark, roots=np.unique(nxt))
+    ends = {}
+    for kind, cost in ((1, -np.log(1.0 - sil_prob)), (2, -np.log(sil_prob))):
+        for col, state in zip(k[j == kind - 1].tolist(), new_id[nxt[j == kind - 1]].tolist()):
+            ends[kind, col, state] = cost
+    rows = [(0, c, s) for c, s in zip(k[j == 0].tolist(), new_id[src[j == 0]].tolist())] + list(ends)
+    costs = list(w[j == 0]) + list(ends.values())
+    return out, (np.array(rows, np.int32).reshape(-1, 3), np.array(costs, np.float32))
+
+
+def word_start_plan(arr: DecoderArrays, starts: np.ndarray, blank: int, costs=None):
+    """(entries, ends) of :func:`add_tree` from a graph's word-start rows: ``starts``
+    (column, state) without optional silence between words (every such state is both),
+    or (kind, column, state) with ``costs`` (:func:`take_word_starts_silence`).
+
+    A word ends in a state of its last token that can go on with a blank and with that
+    token's repeats: without silence the composition also keeps states where L took an
+    epsilon (a disambiguation symbol) last, which leave those moves to another path.
+
+    Raises:
+        DecodeError: rows not as this hclg makes them."""
+    e_off, col = np.asarray(arr.e_offsets), np.asarray(arr.e_column)
+
+    def end_states(rows, first):
+        end_of = dict(first)
+        for c, s in rows:
+            reads = set(col[e_off[s]:e_off[s + 1]].tolist())
+            if blank in reads and c in reads:
+                end_of.setdefault(c, s)
+        return end_of
+
+    bad = DecodeError("the graph's word-start states are not as this hclg makes them; compile the graph again")
+    if starts.shape[1] == 2:
+        s0 = int(arr.start)
+        if not np.any((starts[:, 0] == blank) & (starts[:, 1] == s0)) or np.any(arr.final[starts[:, 1]] != arr.final[s0]):
+            raise bad
+        rows = [(c, s) for c, s in starts.tolist()]
+        return [(c, s, 0.0) for c, s in rows], [(end_states(rows, {blank: s0}), s0, 0.0, True)]
+    kind, c, st = starts[:, 0], starts[:, 1], starts[:, 2]
+    entries = [(int(a), int(b), float(w)) for a, b, w in zip(c[kind == 0], st[kind == 0], costs[kind == 0])]
+    ends = []
+    for k in (1, 2):
+        rows = [(int(a), int(b)) for a, b in zip(c[kind == k], st[kind == k])]
+        blank_state = [b for a, b in rows if a == blank]
+        if not blank_state:
+            raise bad
+        ends.append((end_states(rows, {}), blank_state[0], float(costs[kind == k][0]), k == 1))
+    return entries, ends
+
+
+def add_tree(arr: DecoderArrays, blank: int, chains, entries, ends) -> DecoderArrays:
+    """The arrays with the (word id, token columns, lookahead) ``chains`` added as a tree
+    of their tokens (shared prefixes, as a determinized lexicon; module doc). Node n (a
+    token prefix) has two states, after its last token and after a blank following it,
+    with T's rules (a token's repeats loop; a token equal to the last needs the blank
+    between). The root is every entry ((last column, state, cost) of :func:`word_start_plan`);
+    a word's last token also leads, outputting the word, into each kind of word end
+    ((column -> state, the blank's state, cost, whether it is an entry too)): a state of
+    that token, made (a copy of the blank's state, that token's arc turned into its
+    repeat loop) where the graph has none.
+
+    Weights carry the lookahead potentials (:mod:`hclg.graph.lookahead`): 0 at word-start
+    states (they are final, or reach one without a word), at node n the least lookahead of
+    its words (their LM cost less their credit), so a path pays it on the first token and
+    gets it back at the word's end, where G's cost and the boost come."""
+    ns = arr.num_states
+    entries = list(entries)
+    new_states: list[tuple[int, int, int]] = []  # (new state, its token, the state it copies)
+    for end_of, copy_of, _, is_entry in ends:
+        for _, cols, _ in chains:
+            if cols[-1] not in end_of:
+                end_of[cols[-1]] = ns + len(new_states)
+                new_states.append((end_of[cols[-1]], cols[-1], copy_of))
+                if is_entry:
+                    entries.append((cols[-1], end_of[cols[-1]], 0.0))
+    n_state = ns + len(new_states)
+    # the tree: node -> [token, state after it, state after a blank, potential, words ending there]
+    nodes: list[list] = []
+    child: dict[tuple[int, int], int] = {}
+    for wid, cols, lead in chains:
+        parent = -1
+        for c in cols:
+            n = child.get((parent, c))
+            if n is None:
+                n = child[parent, c] = len(nodes)
+                nodes.append([c, n_state, n_state + 1, lead, []])
+                n_state += 2
+            nodes[n][3] = min(nodes[n][3], lead)
+            parent = n
+        if wid not in nodes[parent][4]:
+            nodes[parent][4].append(wid)
+    arcs: list[tuple[int, int, float, int, int]] = []  # (source, column, cost, next, word)
+    for c, x, y, _, _ in nodes:  # the token's repeats, a blank after it
+        arcs += [(x, c, 0.0, x, 0), (x, blank, 0.0, y, 0), (y, blank, 0.0, y, 0)]
+    for (parent, c), n in child.items():
+        _, x, _, pi, words = nodes[n]
+        if parent < 0:  # (last token, state, cost to leave it) of the states the token is read from
+            into = entries
+        else:
+            pc, px, py, ppi, _ = nodes[parent]
+            into = [(pc, px, -ppi), (blank, py, -ppi)]
+        for t, s, leave in into:
+            if t == c:  # a token equal to the last: only after a blank
+                continue
+            arcs.append((s, c, pi + leave, x, 0))
+            arcs += [(s, c, leave + cost, end_of[c], w) for w in words for end_of, _, cost, _ in ends]
+    return _with_arcs(arr, n_state, new_states, arcs)
+
+
+def _with_arcs(arr: DecoderArrays, n_state: int, new_states, new_arcs) -> DecoderArrays:
+    """The arrays with ``n_state`` states: ``new_states`` ((state, token, the state it
+    copies) as the word-start state of a token) and ``new_arcs`` added, every new arc
+    emitting."""
+    ns = arr.num_states
+    e_off, n_off = np.asarray(arr.e_offsets), np.asarray(arr.n_offsets)
+    e_old, n_old = np.asarray(arr.e_arcs), np.asarray(arr.n_arcs)
+    recs = np.zeros((len(new_arcs), E_REC), np.int32)
+    src = np.array([a[0] for a in new_arcs], np.int64)
+    recs[:, E_COLUMN] = [a[1] for a in new_arcs]
+    recs.view(np.float32)[:, E_WEIGHT] = [a[2] for a in new_arcs]
+    recs[:, E_NEXT] = [a[3] for a in new_arcs]
+    recs[:, E_ILABEL] = recs[:, E_COLUMN] + 1
+    recs[:, E_OLABEL] = [a[4] for a in new_arcs]
+    for s, c, s0 in new_states:  # the copied state's arcs, its token's arc a loop of the token
+        own = np.array(e_old[e_off[s0]:e_off[s0 + 1]])
+        own = own[own[:, E_COLUMN] != c]
+        loop = np.zeros((1, E_REC), np.int32)
+        loop[0, [E_COLUMN, E_NEXT, E_ILABEL]] = c, s, c + 1
+        recs = np.concatenate([recs, own, loop])
+        src = np.concatenate([src, np.full(len(own) + 1, s)])
+    order = np.argsort(src, kind="stable")
+    recs, src = recs[order], src[order]
+    old_part = src < ns
+    # arcs out of old states go at the end of their state's emitting arcs (one pass over the records)
+    e_arcs = np.insert(e_old, e_off[src[old_part] + 1], recs[old_part], axis=0)
+    e_arcs = np.concatenate([e_arcs, recs[~old_part]])
+    e_counts = np.concatenate([np.diff(e_off), np.zeros(n_state - ns, np.int64)])
+    np.add.at(e_counts, src, 1)
+    n_counts = np.concatenate([np.diff(n_off), np.zeros(n_state - ns, np.int64)])
+    n_arcs = n_old
+    for s, _, s0 in new_states:  # and its epsilon arcs
+        own = np.asarray(n_old[n_off[s0]:n_off[s0 + 1]])
+        n_arcs = np.concatenate([n_arcs, own])
+        n_counts[s] = len(own)
+    offsets = np.zeros((n_state + 1, 2), np.int64)
+    np.cumsum(e_counts, out=offsets[1:, 0])
+    np.cumsum(n_counts, out=offsets[1:, 1])
+    final = np.concatenate([np.asarray(arr.final), np.full(n_state - ns, np.inf, np.float32)])
+    for s, _, s0 in new_states:
+        final[s] = arr.final[s0]
+    return DecoderArrays(arr.start, final, offsets, e_arcs, n_arcs)
