@@ -141,6 +141,8 @@ def _word_starts(graph: Graph) -> np.ndarray:
                if graph.topology == "hmm" else "the compact CTC topology")
         raise DecodeError(f"{graph.path} has no word-start states (compiled by an older hclg, or with {why}, which "
                           "new words cannot take yet): add the words to the lexicon and grammar and compile again")
+    if graph.topology == "hmm" and starts.shape[1] != 3:
+        raise DecodeError(f"{graph.path}: its word-start states are in an older form; compile the graph again")
     return starts
 
 

@@ -24,6 +24,7 @@ from hclg.graph.arc_records import (
     E_WEIGHT,
     DecoderArrays,
 )
+from hclg.graph.pronunciation_tree import prefix_tree
 
 
 def mark_word_starts(T: fst.VectorFst, LG: fst.VectorFst, mark: int) -> None:
@@ -153,36 +154,25 @@ def add_tree(arr: DecoderArrays, blank: int, chains, entries, ends) -> DecoderAr
                 if is_entry:
                     entries.append((cols[-1], end_of[cols[-1]], 0.0))
     n_state = ns + len(new_states)
-    # the tree: node -> [token, state after it, state after a blank, potential, words ending there]
-    nodes: list[list] = []
-    child: dict[tuple[int, int], int] = {}
-    for wid, cols, lead in chains:
-        parent = -1
-        for c in cols:
-            n = child.get((parent, c))
-            if n is None:
-                n = child[parent, c] = len(nodes)
-                nodes.append([c, n_state, n_state + 1, lead, []])
-                n_state += 2
-            nodes[n][3] = min(nodes[n][3], lead)
-            parent = n
-        if wid not in nodes[parent][4]:
-            nodes[parent][4].append(wid)
+    nodes = prefix_tree(chains)  # node i: states n_state + 2i after its token, + 1 after a blank following it
+    after = [(n_state + 2 * i, n_state + 2 * i + 1) for i in range(len(nodes))]
+    n_state += 2 * len(nodes)
     arcs: list[tuple[int, int, float, int, int]] = []  # (source, column, cost, next, word)
-    for c, x, y, _, _ in nodes:  # the token's repeats, a blank after it
+    for node, (x, y) in zip(nodes, after):  # the token's repeats, a blank after it
+        c = node.label
         arcs += [(x, c, 0.0, x, 0), (x, blank, 0.0, y, 0), (y, blank, 0.0, y, 0)]
-    for (parent, c), n in child.items():
-        _, x, _, pi, words = nodes[n]
-        if parent < 0:  # (last token, state, cost to leave it) of the states the token is read from
+    for node, (x, _) in zip(nodes, after):
+        c, pi = node.label, node.lead
+        if node.parent < 0:  # (last token, state, cost to leave it) of the states the token is read from
             into = entries
         else:
-            pc, px, py, ppi, _ = nodes[parent]
-            into = [(pc, px, -ppi), (blank, py, -ppi)]
+            up = nodes[node.parent]
+            into = [(up.label, after[node.parent][0], -up.lead), (blank, after[node.parent][1], -up.lead)]
         for t, s, leave in into:
             if t == c:  # a token equal to the last: only after a blank
                 continue
             arcs.append((s, c, pi + leave, x, 0))
-            arcs += [(s, c, leave + cost, end_of[c], w) for w in words for end_of, _, cost, _ in ends]
+            arcs += [(s, c, leave + cost, end_of[c], w) for w in node.words for end_of, _, cost, _ in ends]
     return _with_arcs(arr, n_state, new_states, arcs)
 
 

@@ -50,6 +50,7 @@ from hclg.graph.arc_records import (
     N_WEIGHT,
     DecoderArrays,
 )
+from hclg.graph.pronunciation_tree import prefix_tree
 
 log = logging.getLogger("hclg")
 
@@ -181,26 +182,11 @@ def add_words(arr: DecoderArrays, table: dict, options: dict, starts: np.ndarray
     if any(not np.isfinite(arr.final[s]) for s, _ in entries):
         raise DecodeError("the graph's word-start states are not as this hclg makes them; compile the graph again")
     ends = [(int(s), float(c)) for s, c in zip(states[kinds != ENTRY], costs[kinds != ENTRY])]
-    # the tree: node -> [phone, potential, words ending there, children]
-    nodes: list[list] = []
-    child: dict[tuple[int, int], int] = {}
-    for wid, pron, lead in chains:
-        parent = -1
-        for p in pron:
-            n = child.get((parent, p))
-            if n is None:
-                n = child[parent, p] = len(nodes)
-                nodes.append([p, lead, [], []])
-                if parent >= 0:
-                    nodes[parent][3].append(n)
-            nodes[n][1] = min(nodes[n][1], lead)
-            parent = n
-        if wid not in nodes[parent][2]:
-            nodes[parent][2].append(wid)
+    nodes = prefix_tree(chains)
     b = _Builder(arr, h, nodes, ends)
     for s, c in entries:
-        for m in (n for (parent, _), n in child.items() if parent < 0):
-            b.leave(s, c + nodes[m][1], m, 0)
+        for m in (n for n, node in enumerate(nodes) if node.parent < 0):
+            b.leave(s, c + nodes[m].lead, m, 0)
     b.run()
     return b.finish()
 
@@ -230,7 +216,8 @@ class _Builder:
     def leave(self, src: int, base: float, n: int, j: int) -> None:
         """The arcs out of ``src``, a state in HMM state ``j`` of node ``n``'s phone whose
         leaving costs ``base``."""
-        phone, pi, words, kids = self.nodes[n]
+        node = self.nodes[n]
+        phone, pi, words, kids = node.label, node.lead, node.words, node.children
         h = self.h
         for t in h.out[(phone, j)]:
             cost = base + h.cost_l[t]
@@ -277,9 +264,9 @@ class _Builder:
             if j >= 0:
                 self.leave(s, fwd, n, j)
                 continue
-            pi = self.nodes[n][1]
-            for m in self.nodes[n][3]:
-                self.leave(s, fwd + self.nodes[m][1] - pi, m, 0)
+            pi = self.nodes[n].lead
+            for m in self.nodes[n].children:
+                self.leave(s, fwd + self.nodes[m].lead - pi, m, 0)
 
     def finish(self):
         arr = self.arr

@@ -8,6 +8,7 @@ import types
 
 import numpy as np
 import pytest
+from test_new_words import LEXICON, NEW, arpa
 
 from hclg.graph.compile import compile_graph
 from hclg.graph.compile_options import CompileOptions
@@ -17,35 +18,9 @@ from hclg.lattice.generation import LatticeDecoder
 from hclg.search.decoder import Decoder
 from hclg.search.options import DecoderOptions
 
-ARPA = """\\data\\
-ngram 1={n}
-ngram 2=3
-
-\\1-grams:
--1.0 </s>
--99 <s> -0.5
--0.7 cat -0.3
--0.8 hat -0.2
--0.9 and -0.25
--1.5 at -0.1
-{extra}
-\\2-grams:
--0.3 <s> cat
--0.4 cat and
--0.5 and hat
-
-\\end\\
-"""
-LEXICON = "and ae n d\nand ax n\ncat k ae t\nhat h ae t\nat ae t\n"
 PHONES = ["sil", "ae", "n", "d", "ax", "k", "t", "h", "z"]
-# a phone twice in a row, a one-phone word, a phone no lexicon word has (z), two
-# pronunciations, shared first phones, a word that is another's start (tt, ttk)
-NEW = {"taka": ["t ae k ae", "t ax k ae"], "tt": ["t t"], "ttk": ["t t k"], "zz": ["z"], "kdn": ["k d n"]}
-
-
-def arpa(words=()):
-    # the added words' cost: the least likely word's (at, -1.5), no n-grams of their own
-    return ARPA.format(n=6 + len(words), extra="".join(f"-1.5 {w}\n" for w in words))
+# NEW's words: a phone twice in a row, a one-phone word, a phone no lexicon word has (z),
+# two pronunciations, shared first phones, a word that is another's start (tt, ttk)
 
 
 @pytest.fixture(scope="module", params=[{}, {"position_dependent_phones": True},
