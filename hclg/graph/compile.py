@@ -161,7 +161,8 @@ def compile_graph(lexicon, grammar, out_dir, options: CompileOptions = CompileOp
     options.validate()
     o = options.resolved()
     out = Path(out_dir)
-    check_output_dir(out, [lexicon, grammar, phones, tokens, o.pdf_map, o.context_table, o.hmm_topology, o.fillers])
+    check_output_dir(out, [lexicon, grammar, phones, tokens, o.pdf_map, o.context_table, o.hmm_topology, o.fillers,
+                           o.bpe_model])
     t_start = time.perf_counter()
     log.debug("compile options: %s", dataclasses.asdict(o))
     log.debug("inputs: lexicon %s, grammar %s, phones %s, tokens %s", lexicon, grammar, phones, tokens)
@@ -209,6 +210,8 @@ def _compile(lexicon, grammar, out, o: CompileOptions, phones, tokens, t_start, 
     fillers: tuple = ()
     marks = None
     if o.topology == "ctc":
+        if o.bpe_model:
+            inputs["bpe_model"] = o.bpe_model
         token_list = _token_list(lexicon, tokens, o, inputs)
         o = _ctc_symbols(o, token_list, tokens)
         lex = read_lexicon(lexicon, o.lexicon_format, phones=token_list)
@@ -281,6 +284,8 @@ def _compile(lexicon, grammar, out, o: CompileOptions, phones, tokens, t_start, 
     disambig = tuple(L.phones.symbols[i] for i in L.disambig_phones)
     write_graph_dir(out, HCLG, L.words, L.phones, i2c, manifest, disambig, transitions, L.word_boundary,
                     list(L.align_lexicon), consume=True, lm=lm, word_starts=word_starts)
+    if o.bpe_model:  # spells the words a request adds (hclg.graph.new_words.speller)
+        shutil.copyfile(o.bpe_model, Path(out) / "bpe.model")
     secs = time.perf_counter() - t_start
     return CompileResult(out, st, na, secs, tuple(steps))
 

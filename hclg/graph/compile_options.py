@@ -40,6 +40,8 @@ HELP = {
     "ctc_topo": "CTC topology: 'standard' (N^2 arcs) or 'compact' (O(N) arcs, reads 'a a' also as two tokens).",
     "blank": "CTC blank symbol in the token list.",
     "word_delimiter": "CTC word delimiter token (e.g. '|' for wav2vec2): optional between words, like silence.",
+    "bpe_model": "CTC BPE models: the model's sentencepiece model (icefall's bpe.model), kept with an on-the-fly "
+                 "graph to spell the words a request adds (hotwords the lexicon lacks; needs sentencepiece).",
     "unk": "Unknown-word symbol: LM words without pronunciation map to it if the lexicon has it.",
     "lexicon_format": "Lexicon format: auto, kaldi, lexiconp or cmudict.",
     "on_the_fly": "Write an on-the-fly graph: the lexicon graph (H o C o L, or T o L) with G's lookahead, and G "
@@ -72,6 +74,7 @@ class CompileOptions:
     ctc_topo: str = field(default="standard", metadata={"help": HELP["ctc_topo"], "choices": ("standard", "compact")})
     blank: str = field(default=constants.CTC_BLANK, metadata={"help": HELP["blank"]})
     word_delimiter: str | None = field(default=None, metadata={"help": HELP["word_delimiter"]})
+    bpe_model: str | None = field(default=None, metadata={"help": HELP["bpe_model"], "file": True})
     unk: str = field(default=constants.UNK, metadata={"help": HELP["unk"]})
     lexicon_format: str = field(default="auto", metadata={"help": HELP["lexicon_format"], "choices": LEXICON_FORMATS})
     max_determinize_mem: int | None = field(default=None, metadata={"help": HELP["max_determinize_mem"]})
@@ -102,6 +105,9 @@ class CompileOptions:
             raise ValueError("kaldi_model gives H itself: it needs topology 'hmm' and no pdf_map or context_table")
         if self.kaldi_tree is not None and self.kaldi_model is None:
             raise ValueError("kaldi_tree needs kaldi_model: the tree's pdfs are that model's")
+        if self.bpe_model is not None and (self.topology != "ctc" or not self.on_the_fly):
+            raise ValueError("bpe_model spells the words a request adds to an on-the-fly CTC graph: it needs "
+                             "topology 'ctc' and on_the_fly")
         if self.context_table is not None and self.topology != "hmm":
             raise ValueError("context_table needs topology 'hmm'")
         if self.topology == "hmm" and self.hmm_topology not in BUILTIN_TOPOLOGY_NAMES and not Path(self.hmm_topology).exists():

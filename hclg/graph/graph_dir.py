@@ -17,11 +17,11 @@ Layout::
       align_lexicon.txt   ``word unit ...`` per pronunciation, in units.txt's units: how
                           the decoder splits a phone/token alignment into words
       manifest.json       format version, topology, options, counts, versions, checksums
-      word_starts.npy     on-the-fly graphs only: the states where a word may start (words
-                          a request adds start there: hclg.graph.new_words): int32 [M, 2]
-                          (token column read last, state), or with optional silence between
-                          words and on HMM graphs [M, 3] (kind, column or -1, state)
+      word_starts.npy     on-the-fly: where a word a request adds may start (new_words): int32
+                          [M, 2] (token column read last, state), or with optional silence
+                          between words, and HMM, [M, 3] (kind, column or -1, state)
       word_start_costs.npy  with [M, 3] rows: float32 [M], their costs
+      bpe.model           on-the-fly BPE CTC graphs (--bpe-model): spells the words added
       lm/*.npy            on-the-fly graphs only: G's arrays (hclg.graph.ngram)
       decoder/*.npy       the decoder's flat arrays, loaded memory-mapped:
         final.npy         float32 [S]: final cost, +inf if not final

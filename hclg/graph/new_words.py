@@ -34,28 +34,55 @@ from hclg.graph.symbols import SymbolTable
 log = logging.getLogger("hclg")
 
 
-def spell(word: str, graph: Graph) -> tuple[str, ...] | None:
-    """The tokens of ``word`` spelled letter by letter, where the graph's lexicon spells its
-    words so (a letter CTC model: most words' pronunciation is their letters) and every
-    letter is a token; else None."""
-    lex = graph.align_lexicon()
-    sample = list(lex.items())[:200]
+def speller(graph: Graph):
+    """A function from a word to its tokens (a tuple, or None where it cannot spell it),
+    or None where the graph spells no word itself. An on-the-fly CTC graph compiled with
+    its BPE model's sentencepiece model (``bpe.model``, ``hclg compile --bpe-model``) spells
+    a word as sentencepiece splits it; one whose lexicon spells its words (a letter model:
+    most words' pronunciation is their letters), letter by letter.
+
+    Raises:
+        DecodeError: a graph with ``bpe.model`` where sentencepiece is not installed."""
+    if graph.topology != "ctc" or graph.lm is None:
+        return None
+    units = graph.units
+    model = graph.path / "bpe.model"
+    if model.exists():
+        try:
+            import sentencepiece
+        except ImportError:
+            raise DecodeError(f"{graph.path} spells the words a request adds with its sentencepiece model (bpe.model): "
+                              "install sentencepiece (pip install 'hclg[bpe]'), or give the words' tokens") from None
+        sp = sentencepiece.SentencePieceProcessor(model_file=str(model))
+
+        def pieces(word: str) -> tuple[str, ...] | None:
+            p = tuple(sp.encode(word, out_type=str))
+            return p if p and all(t in units for t in p) else None
+
+        return pieces
+    sample = list(graph.align_lexicon().items())[:200]
     if not sample or sum(tuple(w) in prons for w, prons in sample) < 0.9 * len(sample):
         return None
-    letters = tuple(word)
-    return letters if all(c in graph.units for c in letters) else None
+    return lambda word: tuple(word) if all(c in units for c in word) else None
+
+
+def spell(word: str, graph: Graph) -> tuple[str, ...] | None:
+    """The tokens of ``word`` as the graph spells it (:func:`speller`), or None."""
+    s = speller(graph)
+    return s(word) if s is not None else None
 
 
 def new_word_pronunciations(graph: Graph, phrases, pronunciations=None) -> dict[str, list[tuple[str, ...]]]:
     """The words of hotword ``phrases`` (``"phrase"`` or ``(phrase, boost)`` items) that
     ``graph`` lacks, with their tokens: from ``pronunciations`` (word -> token sequences,
-    each a tuple or a space-separated string), or on a graph of spelled words their
-    letters (:func:`spell`). Empty when the graph has every word.
+    each a tuple or a space-separated string), or as the graph spells them (:func:`speller`:
+    by its BPE model, or letter by letter). Empty when the graph has every word.
 
     Raises:
         DecodeError: such a word without tokens given or spelled.
     """
     out: dict[str, list[tuple[str, ...]]] = {}
+    spelling = None
     for item in phrases:
         text = item if isinstance(item, str) else item[0]
         for w in (text.split() if isinstance(text, str) else text):
@@ -65,7 +92,9 @@ def new_word_pronunciations(graph: Graph, phrases, pronunciations=None) -> dict[
             if given:
                 out[w] = [tuple(p.split()) if isinstance(p, str) else tuple(p) for p in given]
                 continue
-            spelled = spell(w, graph) if graph.topology == "ctc" and graph.lm is not None else None
+            if spelling is None:  # made once, for the first word that needs it
+                spelling = speller(graph) or (lambda word: None)
+            spelled = spelling(w)
             if spelled is None:
                 raise DecodeError(f"hotword {text if isinstance(text, str) else ' '.join(text)!r}: {w!r} is not in the "
                                   "graph's words.txt; give its tokens (hclg decode --hotword-lexicon, or "
@@ -169,4 +198,4 @@ def _add_to_grammar(lm: NgramArrays, new_ids: list[int], cost: float) -> NgramAr
                                cost=np.insert(np.asarray(lm.cost), ins, np.full(n, cost, np.float32))))
 
 
-__all__ = ["new_word_pronunciations", "spell", "with_new_words"]
+__all__ = ["new_word_pronunciations", "spell", "speller", "with_new_words"]

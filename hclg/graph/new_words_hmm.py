@@ -1,5 +1,6 @@
 """Words an on-the-fly HMM graph lacks, added for one request (:mod:`hclg.graph.new_words`
-does the same for CTC graphs and says why static graphs cannot).
+tells the whole story; :mod:`hclg.graph.new_words_ctc` does it for CTC graphs, with
+:func:`mark_lexicon` where a word delimiter stands between words).
 
 Context-independent phones only (no context table, no Kaldi tree): with triphones the
 phone before a word's first phone, and after its last, would have to be rebuilt.

@@ -4,6 +4,7 @@ the words in its lexicon and as unigrams of the LM at the cost the added words g
 least likely word's, history forgotten): the same 1-best, cost and word times at a wide
 beam. On real material: AN4's CTC model with two of its words left out of the lexicon."""
 
+import dataclasses
 import json
 import types
 
@@ -159,6 +160,55 @@ def test_a_call_can_add_spelled_words_and_the_graph_is_left_as_it_was(graphs, tm
         n_said += "zorro" in a.words
         assert "zorro" not in dec.graph.words and "zorro" not in dec.decode(x).words
     assert n_said > 5
+
+
+def test_a_bpe_graph_spells_new_words_with_its_sentencepiece_model(tmp_path):
+    """An on-the-fly graph of a BPE model's pieces, compiled with its sentencepiece model
+    (``--bpe-model``, as icefall's lang_bpe has it), adds a word as the model splits it:
+    the same words and costs as the graph with the word in its lexicon (the lexicon made
+    by the same model, as icefall's prepare_lang_bpe makes it); a graph without the
+    model says how to give the word's tokens."""
+    spm = pytest.importorskip("sentencepiece")
+    d = tmp_path
+    words = ["CAT", "HAT", "THE", "THAT", "RAT", "TEA", "TEN", "NET", "ON", "ONE", "HEAT", "CHAT"]
+    spm.SentencePieceTrainer.train(sentence_iterator=iter([" ".join(words)] * 20), model_prefix=str(d / "bpe"),
+                                   vocab_size=24, model_type="bpe", character_coverage=1.0, bos_id=-1, eos_id=-1,
+                                   unk_id=1, user_defined_symbols=["<blk>"], minloglevel=2)
+    sp = spm.SentencePieceProcessor(model_file=str(d / "bpe.model"))
+    (d / "tokens.txt").write_text("".join(f"{sp.id_to_piece(i)} {i}\n" for i in range(sp.get_piece_size())))
+    new = ["NOTE", "CHEAT"]
+    assert all(tuple(sp.encode(w, out_type=str)) != tuple(w) for w in new)  # pieces, not letters
+
+    def lexicon(ws):
+        return "".join(f"{w} {' '.join(sp.encode(w, out_type=str))}\n" for w in ws)
+
+    def unigrams(c):
+        lines = "".join(f"{v:.1f} {w}\n" for w, v in c.items())
+        return f"\\data\\\nngram 1={len(c) + 2}\n\n\\1-grams:\n-1.0 </s>\n-99 <s>\n{lines}\n\\end\\\n"
+
+    costs = {w: -1 - 0.1 * k for k, w in enumerate(words)}  # the least likely: CHAT, -2.1
+    (d / "lex.txt").write_text(lexicon(words))
+    (d / "lex_all.txt").write_text(lexicon(words + new))
+    (d / "lm.arpa").write_text(unigrams(costs))
+    (d / "lm_all.arpa").write_text(unigrams({**costs, **{w: -2.1 for w in new}}))
+    o = CompileOptions(topology="ctc", on_the_fly=True)
+    cut = compile_graph(d / "lex.txt", d / "lm.arpa", d / "cut", dataclasses.replace(o, bpe_model=str(d / "bpe.model")),
+                        tokens=d / "tokens.txt").path
+    full = compile_graph(d / "lex_all.txt", d / "lm_all.arpa", d / "all", o, tokens=d / "tokens.txt").path
+    plain = compile_graph(d / "lex.txt", d / "lm.arpa", d / "plain", o, tokens=d / "tokens.txt").path
+    opts = DecoderOptions(beam=40, max_active=100000, min_active=0)
+    dec, ref = Decoder(cut, opts), Decoder(full, opts)
+    rng = np.random.default_rng(2)
+    said = set()
+    for _ in range(80):
+        x = rng.normal(size=(int(rng.integers(4, 25)), sp.get_piece_size())) * 3
+        x -= np.log(np.exp(x).sum(1, keepdims=True))
+        a, b = dec.decode(x, bias=new), ref.decode(x, bias=new)
+        assert a.words == b.words and a.cost == pytest.approx(b.cost, abs=1e-4)
+        said |= set(a.words) & set(new)
+    assert said == set(new)
+    with pytest.raises(DecodeError, match="'NOTE' is not in the graph's words.txt; give its tokens"):
+        Decoder(plain, opts).decode(x, bias=new)
 
 
 def test_graphs_that_cannot_take_a_word_say_why(graphs, tmp_path):
