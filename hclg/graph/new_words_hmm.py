@@ -76,7 +76,9 @@ def mark_lexicon(L, sil_prob: float, sil_phone: str | None) -> tuple[int, ...] |
         f.arcsort("olabel")
         return (m1,)
     sil_id = L.phones.get(sil_phone) if sil_phone else -1
-    sils = [s for s in f.states() if s != start and any(a.ilabel == sil_id for a in f.arcs(s))]
+    # the silence state reads the silence phone without a word (a word such as Kaldi's
+    # "!SIL SIL" reads it from the loop state, saying the word)
+    sils = [s for s in f.states() if s != start and any(a.ilabel == sil_id and a.olabel == 0 for a in f.arcs(s))]
     if len(finals) != 1 or len(sils) != 1:
         log.warning("L's loop and silence states cannot be told apart (%d, %d candidates; a word pronounced with the "
                     "silence phone?): words cannot be added to this graph at decode time", len(finals), len(sils))

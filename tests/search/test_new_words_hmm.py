@@ -29,8 +29,9 @@ PHONES = ["sil", "ae", "n", "d", "ax", "k", "t", "h", "z"]
 def graphs(request, tmp_path_factory):
     d = tmp_path_factory.mktemp("new_words_hmm")
     (d / "phones.txt").write_text("".join(p + "\n" for p in PHONES))
-    (d / "lex.txt").write_text(LEXICON)
-    (d / "lex_all.txt").write_text(LEXICON + "".join(f"{w} {p}\n" for w, ps in NEW.items() for p in ps))
+    lexicon = LEXICON + "!SIL sil\n"  # a word of the silence phone, as Kaldi's lexicons have
+    (d / "lex.txt").write_text(lexicon)
+    (d / "lex_all.txt").write_text(lexicon + "".join(f"{w} {p}\n" for w, ps in NEW.items() for p in ps))
     (d / "lm.arpa").write_text(arpa())
     (d / "lm_all.arpa").write_text(arpa(NEW))
     o = CompileOptions(sil_phone="sil", on_the_fly=True, **request.param)
