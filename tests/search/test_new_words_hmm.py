@@ -24,8 +24,8 @@ PHONES = ["sil", "ae", "n", "d", "ax", "k", "t", "h", "z"]
 
 
 @pytest.fixture(scope="module", params=[{}, {"position_dependent_phones": True},
-                                        {"hmm_topology": "chain", "sil_loop_prob": 0.3}],
-                ids=["phones", "word-position-phones", "chain-hmm-silence-loops"])
+                                        {"hmm_topology": "chain", "sil_loop_prob": 0.3}, {"sil_prob": 0.0}],
+                ids=["phones", "word-position-phones", "chain-hmm-silence-loops", "no-silence"])
 def graphs(request, tmp_path_factory):
     d = tmp_path_factory.mktemp("new_words_hmm")
     (d / "phones.txt").write_text("".join(p + "\n" for p in PHONES))
