@@ -241,7 +241,7 @@ def _compile(lexicon, grammar, out, o: CompileOptions, phones, tokens, t_start, 
         t0 = time.perf_counter()
         L = make_lexicon_fst(lex, o.sil_prob, o.sil_phone, o.position_dependent_phones, fillers=fillers,
                              sil_loop_prob=o.sil_loop_prob)
-        if o.on_the_fly and not (o.context_table or o.kaldi_model):  # words may be added at decode time
+        if o.on_the_fly and not (o.context_table or o.kaldi_tree):  # words may be added at decode time
             marks = mark_lexicon(L, o.sil_prob, o.sil_phone)
     hfst.log_step("L (lexicon, disambig)", L.fst, t0)
     if not isinstance(grammar, fst.Fst):

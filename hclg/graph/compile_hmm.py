@@ -60,6 +60,7 @@ def hmm_graph(L, LG, o: CompileOptions, phones, inputs: dict, marks):
         h_dis = tuple(len(instances) + 1 + j for j in range(len(L.disambig_phones) + 1))  # with #-1
     elif o.kaldi_model:  # Kaldi's transition ids, pdfs and probabilities, as mkgraph.sh with final.mdl
         LG, table, h_dis, h_arcs = _consumed(LG, kaldi_h_parts(o.kaldi_model, o.kaldi_tree, phones, L, LG))
+        h_dis = h_dis + (marks or ())  # a monophone model's (no tree: L is marked only then)
     else:
         table = make_transition_table(L.phones.symbols, hmms, pdf_map, base)
         h_dis = L.disambig_phones + (marks or ())  # the markers go through H at its phone boundary
