@@ -395,6 +395,6 @@ def graph_info(path) -> dict:
         "stochastic_min": smin,
         "stochastic_max": smax,
         **({"lm_states": g.lm.num_states, "lm_arcs": g.lm.num_arcs} if g.lm is not None else {}),
-        # hotwords outside the lexicon can be added to it per request (hclg.graph.new_words)
-        "takes_new_words": g.word_starts() is not None,
+        # hotwords outside the lexicon can be added per request (hclg.graph.new_words), spelled by bpe.model
+        "takes_new_words": g.word_starts() is not None, "spells_with_bpe_model": (g.path / "bpe.model").exists(),
     }

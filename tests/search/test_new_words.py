@@ -196,6 +196,7 @@ def test_a_bpe_graph_spells_new_words_with_its_sentencepiece_model(tmp_path):
                         tokens=d / "tokens.txt").path
     full = compile_graph(d / "lex_all.txt", d / "lm_all.arpa", d / "all", o, tokens=d / "tokens.txt").path
     plain = compile_graph(d / "lex.txt", d / "lm.arpa", d / "plain", o, tokens=d / "tokens.txt").path
+    assert graph_info(cut)["spells_with_bpe_model"] and not graph_info(plain)["spells_with_bpe_model"]
     opts = DecoderOptions(beam=40, max_active=100000, min_active=0)
     dec, ref = Decoder(cut, opts), Decoder(full, opts)
     rng = np.random.default_rng(2)
