@@ -222,6 +222,8 @@ def _compile(lexicon, grammar, out, o: CompileOptions, phones, tokens, t_start, 
     elif Path(lexicon).is_dir():  # Kaldi's data/lang: its L_disambig.fst and tables, as mkgraph.sh takes them
         t0 = time.perf_counter()
         L, o, phones = _kaldi_lang(lexicon, grammar, o, phones, inputs)
+        if o.on_the_fly and not o.kaldi_tree:  # words may be added at decode time
+            marks = mark_lexicon(L, o.sil_prob, o.sil_phone)
     else:
         phone_list = read_phones(phones) if phones is not None else None
         if phones is not None:

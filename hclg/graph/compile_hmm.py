@@ -60,10 +60,10 @@ def hmm_graph(L, LG, o: CompileOptions, phones, inputs: dict, marks):
         h_dis = tuple(len(instances) + 1 + j for j in range(len(L.disambig_phones) + 1))  # with #-1
     elif o.kaldi_model:  # Kaldi's transition ids, pdfs and probabilities, as mkgraph.sh with final.mdl
         LG, table, h_dis, h_arcs = _consumed(LG, kaldi_h_parts(o.kaldi_model, o.kaldi_tree, phones, L, LG))
-        h_dis = h_dis + (marks or ())  # a monophone model's (no tree: L is marked only then)
+        h_dis = h_dis + (marks.labels if marks else ())  # a monophone model's (no tree: L is marked only then)
     else:
         table = make_transition_table(L.phones.symbols, hmms, pdf_map, base)
-        h_dis = L.disambig_phones + (marks or ())  # the markers go through H at its phone boundary
+        h_dis = L.disambig_phones + (marks.labels if marks else ())  # the markers pass H at its phone boundary
     t0 = time.perf_counter()
     Ha, dis_labels = h_transducer_from_arcs(table, h_arcs, h_dis, o.transition_scale)
     hfst.log_step("Ha (no self-loops)", Ha, t0)
@@ -71,14 +71,14 @@ def hmm_graph(L, LG, o: CompileOptions, phones, inputs: dict, marks):
     _consumed(LG, None)
     HaLG = hfst.determinize_log(HaLG, "HaLG: determinize (log)", "H o LG is not determinizable",
                                    o.max_determinize_mem, consume=True)
-    HaLG = hfst.relabel_to_epsilon(HaLG, dis_labels[:len(dis_labels) - len(marks or ())], "input",
+    HaLG = hfst.relabel_to_epsilon(HaLG, dis_labels[:len(dis_labels) - len(marks.labels if marks else ())], "input",
                                    "HaLG: disambiguation -> eps")
     HaLG = hfst.remove_eps_local(HaLG, "HaLG: remove epsilons (local)", consume=True)
     HaLG = hfst.minimize_encoded(HaLG, "HaLG: minimize (encoded)", consume=True)
     word_starts = None
     if marks:
         t0 = time.perf_counter()
-        HaLG, *word_starts = take_word_starts(HaLG, dis_labels[-len(marks):], o.sil_prob)
+        HaLG, *word_starts = take_word_starts(HaLG, dis_labels[-len(marks.labels):], marks.costs)
         hfst.log_step("HaLG: word-start states (for words added at decode time)", HaLG, t0)
         word_starts = None if word_starts[0] is None else tuple(word_starts)
     t0 = time.perf_counter()

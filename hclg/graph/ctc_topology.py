@@ -73,15 +73,15 @@ def make_ctc_topo(num_tokens: int, blank_id: int, compact: bool = False):
 def compose_ctc_topology(LG, o, token_list, num_labels: int, on_the_fly: bool, marks=None):
     """(T o LG, T of the options' ``ctc_topo`` and ``blank``; and, on an on-the-fly graph,
     its word-start states, else None: :mod:`hclg.graph.new_words_ctc`). ``marks``: with
-    optional silence (a word delimiter) between words, the labels of L's markers, which LG
-    has (none: no word-start states)."""
+    optional silence (a word delimiter) between words, L's markers, which LG has
+    (:class:`hclg.graph.new_words_hmm.Marks`; None: no word-start states)."""
     t0 = time.perf_counter()
     T = make_ctc_topo(len(token_list), token_list.index(o.blank), compact=o.ctc_topo == "compact")
     hfst.log_step(f"T (ctc {o.ctc_topo})", T, t0)
     marked = on_the_fly and o.ctc_topo == "standard" and (marks if o.sil_prob else True)
     base = num_labels + 2  # markers above every label (LG's own markers: num_labels, num_labels + 1)
     if marked and o.sil_prob:
-        mark_word_starts_silence(T, marks, base)
+        mark_word_starts_silence(T, marks.labels, base)
     elif marked:
         mark_word_starts(T, LG, num_labels)
     TLG = hfst.compose(T, LG, "TLG = T o LG", "the lexicon's tokens are not the token list's")
@@ -89,7 +89,7 @@ def compose_ctc_topology(LG, o, token_list, num_labels: int, on_the_fly: bool, m
         return TLG, None
     t0 = time.perf_counter()
     if o.sil_prob:
-        TL, word_starts = take_word_starts_silence(TLG, base, len(token_list), o.sil_prob)
+        TL, word_starts = take_word_starts_silence(TLG, base, len(token_list), marks.costs)
     else:
         TL, word_starts = take_word_starts(TLG, num_labels)
     hfst.log_step("TL: word-start states (for words added at decode time)", TL, t0)

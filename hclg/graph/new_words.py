@@ -166,7 +166,7 @@ def _word_starts(graph: Graph) -> np.ndarray:
                           "grammar and compile again")
     starts = graph.word_starts()
     if starts is None:
-        why = ("context-dependent phones (a context table or a Kaldi tree), or from a Kaldi lang directory"
+        why = ("context-dependent phones (a context table or a Kaldi tree)"
                if graph.topology == "hmm" else "the compact CTC topology")
         raise DecodeError(f"{graph.path} has no word-start states (compiled by an older hclg, or with {why}, which "
                           "new words cannot take yet): add the words to the lexicon and grammar and compile again")

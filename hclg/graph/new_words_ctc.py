@@ -68,11 +68,11 @@ def mark_word_starts_silence(T: fst.VectorFst, marks: tuple[int, ...], base: int
             T.add_arc(k, fst.Arc(base + j * n + k, m, one, k))
 
 
-def take_word_starts_silence(TL: fst.Fst, base: int, num_tokens: int, sil_prob: float):
+def take_word_starts_silence(TL: fst.Fst, base: int, num_tokens: int, costs: tuple[float, float]):
     """(T∘LG without its marker arcs, keeping the states they lead to; int32 [M, 3] rows
     (kind, token column read last, state) and float32 [M] costs: kind 0 an entry (a word
     may begin there, at that cost), 1 the state after a word without silence, 2 the state
-    after a word with silence to come (each at L's cost of that choice))."""
+    after a word with silence to come (each at L's cost of that choice, ``costs``))."""
     TL.arcsort("ilabel")
     a = fst_to_arrays(TL, consume=True)
     is_mark = a.ilabel >= base
@@ -80,7 +80,7 @@ def take_word_starts_silence(TL: fst.Fst, base: int, num_tokens: int, sil_prob: 
     src, nxt, w = a.sources()[is_mark], a.nextstate[is_mark], a.weight[is_mark]
     out, new_id = a.kept(~is_mark, roots=np.unique(nxt))
     ends = {}
-    for kind, cost in ((1, -np.log(1.0 - sil_prob)), (2, -np.log(sil_prob))):
+    for kind, cost in ((1, costs[0]), (2, costs[1])):
         for col, state in zip(k[j == kind - 1].tolist(), new_id[nxt[j == kind - 1]].tolist()):
             ends[kind, col, state] = cost
     rows = [(0, c, s) for c, s in zip(k[j == 0].tolist(), new_id[src[j == 0]].tolist())] + list(ends)

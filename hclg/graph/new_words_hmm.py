@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import logging
 import math
+from typing import NamedTuple
 
 import numpy as np
 import pywrapfst as fst
@@ -58,44 +59,59 @@ log = logging.getLogger("hclg")
 ENTRY, AFTER_WORD, BEFORE_SILENCE = 0, 1, 2  # kinds of the rows of word_starts.npy
 
 
-def mark_lexicon(L, sil_prob: float, sil_phone: str | None) -> tuple[int, ...] | None:
-    """Adds the markers (module doc) to ``L`` (a :class:`hclg.graph.lexicon.LexiconFst`
-    as made by ``make_lexicon_fst``); returns their labels (mark1, and mark2 with
-    silence), above every phone and disambiguation symbol, or None where L's loop or
-    silence state cannot be told (a word pronounced with the silence phone)."""
+class Marks(NamedTuple):
+    """L's word-start markers (:func:`mark_lexicon`)."""
+
+    labels: tuple[int, ...]  # mark1, and mark2 with silence: above every phone and disambiguation symbol
+    costs: tuple[float, ...]  # L's cost of going on after a word without silence, and with silence
+
+
+def mark_lexicon(L, sil_prob: float | None, sil_phone: str | None) -> Marks | None:
+    """Adds the markers (module doc) to ``L`` (a :class:`hclg.graph.lexicon.LexiconFst`:
+    made by ``make_lexicon_fst``, or Kaldi's ``L_disambig.fst``, whose start state's
+    epsilon arcs lead to its loop and silence states at the costs of no silence and of
+    silence); returns them, or None where L's loop or silence state cannot be told (a
+    word pronounced with the silence phone without saying a word, a silence of its own)."""
     f = L.fst
     one, zero = fst.Weight.one(f.weight_type()), fst.Weight.zero(f.weight_type())
     start = f.start()
     m1 = len(L.phones.symbols)
     finals = [s for s in f.states() if f.final(s) != zero and s != start]
-    if not sil_prob:
+    eps = {a.nextstate: float(a.weight) for a in f.arcs(start) if a.ilabel == 0 and a.olabel == 0}
+    if not sil_prob and not eps:
         if finals:
             log.warning("L has final states besides its start: words cannot be added to this graph at decode time")
             return None
         f.add_arc(start, fst.Arc(m1, 0, one, start))
         f.arcsort("olabel")
-        return (m1,)
+        return Marks((m1,), (0.0,))
     sil_id = L.phones.get(sil_phone) if sil_phone else -1
     # the silence state reads the silence phone without a word (a word such as Kaldi's
     # "!SIL SIL" reads it from the loop state, saying the word)
     sils = [s for s in f.states() if s != start and any(a.ilabel == sil_id and a.olabel == 0 for a in f.arcs(s))]
-    if len(finals) != 1 or len(sils) != 1:
+    if len(finals) != 1 or len(sils) != 1 or (eps and set(eps) != {finals[0], sils[0]}):
         log.warning("L's loop and silence states cannot be told apart (%d, %d candidates; a word pronounced with the "
                     "silence phone?): words cannot be added to this graph at decode time", len(finals), len(sils))
         return None
     loop, sil = finals[0], sils[0]
-    for s, lab, d, cost in ((loop, m1, loop, 0.0), (start, m1, loop, -math.log(1.0 - sil_prob)),
-                            (sil, m1 + 1, sil, 0.0), (start, m1 + 1, sil, -math.log(sil_prob))):
+    arcs = [(loop, m1, loop, 0.0), (sil, m1 + 1, sil, 0.0)]
+    if eps:  # Kaldi's L: its start state's epsilons already lead there
+        costs = (eps[loop], eps[sil])
+    else:
+        costs = (-math.log(1.0 - sil_prob), -math.log(sil_prob))
+        arcs += [(start, m1, loop, costs[0]), (start, m1 + 1, sil, costs[1])]
+    for s, lab, d, cost in arcs:
         f.add_arc(s, fst.Arc(lab, 0, fst.Weight(f.weight_type(), cost), d))
     f.arcsort("olabel")
-    return m1, m1 + 1
+    return Marks((m1, m1 + 1), costs)
 
 
-def take_word_starts(f: fst.Fst, marks: tuple[int, ...], sil_prob: float):
+def take_word_starts(f: fst.Fst, marks: tuple[int, ...], costs: tuple[float, ...]):
     """(``f`` without its marker arcs, as arrays; int32 [M, 3] rows (kind, -1, state) and
     float32 [M] costs of the module doc's entries, ``L*`` and ``S*``, or None, None where
-    the markers did not come through as expected; the -1: no token, as CTC graphs' rows have). ``marks``: the input labels the
-    markers have in ``f`` (mark1, then mark2 with silence)."""
+    the markers did not come through as expected; -1: no token, as CTC graphs' rows have).
+    ``marks``: the input labels the markers have in ``f`` (mark1, then mark2 with silence);
+    ``costs``: :class:`Marks`' costs."""
     a = fst_to_arrays(f, consume=True)
     src = a.sources()
     is1 = a.ilabel == marks[0]
@@ -108,11 +124,11 @@ def take_word_starts(f: fst.Fst, marks: tuple[int, ...], sil_prob: float):
                     "at decode time", len(after), len(before))
         return out, None, None
     rows = [(ENTRY, -1, int(new_id[s])) for s in src[is1]] + [(AFTER_WORD, -1, int(new_id[after[0]]))]
-    costs = list(a.weight[is1]) + [-math.log(1.0 - sil_prob) if sil_prob else 0.0]
+    row_costs = list(a.weight[is1]) + [costs[0]]
     if len(before):
         rows.append((BEFORE_SILENCE, -1, int(new_id[before[0]])))
-        costs.append(-math.log(sil_prob))
-    return out, np.array(rows, np.int32), np.array(costs, np.float32)
+        row_costs.append(costs[1])
+    return out, np.array(rows, np.int32), np.array(row_costs, np.float32)
 
 
 class _Hmm:

@@ -208,3 +208,31 @@ def test_a_word_added_to_a_real_kaldi_monophone_system(tmp_path):
         assert "shimmered" not in plain.decode(m, utt).words
         said += "shimmered" in a.words
     assert said == 54
+
+
+def test_a_word_added_to_a_kaldi_lang_directory_graph(tmp_path):
+    """The same Kaldi system's data/lang (its L_disambig.fst, whose start state's epsilons
+    lead to the loop and silence states) compiled on the fly takes a word its lexicon
+    lacks ('shimmer') as the graph compiled from its lexicon.txt does: the same words and
+    word times on all 55 utterances."""
+    from helpers import ROOT
+    from oracles.kaldi_gmm import recipe_test_loglikes
+
+    system = ROOT / "tests" / "data" / "kaldi_mono_system"
+    o = CompileOptions(kaldi_model=str(system / "final.mdl"), position_dependent_phones=True, sil_phone="sil",
+                       on_the_fly=True)
+    lm = system / "lang" / "lm.arpa"
+    from_lang = compile_graph(system / "lang", lm, tmp_path / "lang", o).path
+    from_lexicon = compile_graph(system / "lang" / "lexicon.txt", lm, tmp_path / "lex", o,
+                                 phones=system / "graph" / "phones.txt").path
+    assert graph_info(from_lang)["takes_new_words"]
+    opts = DecoderOptions(input_kind="log-likelihoods", acoustic_scale=0.083333, beam=13.0, max_active=7000,
+                          word_times=True)
+    word = {"shimmer": ["SH IH M ER"]}
+    a, b = (Decoder(g, opts).with_bias([("shimmer", 8.0)], word) for g in (from_lang, from_lexicon))
+    said = 0
+    for utt, m in recipe_test_loglikes(system / "final.mdl").items():
+        x, y = a.decode(m, utt), b.decode(m, utt)
+        assert (x.words, x.start_frames, x.end_frames) == (y.words, y.start_frames, y.end_frames)
+        said += "shimmer" in x.words
+    assert said > 0
