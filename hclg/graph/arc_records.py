@@ -227,3 +227,37 @@ def first_bad_record(start, final, off, e_arc, n_arc, num_columns):
         if not 0 <= d < S:
             return 4, k
     return 0, -1
+
+
+def append_arcs(arr: DecoderArrays, n_state: int, e_new, n_new, finals, ilabel_to_column) -> DecoderArrays:
+    """The arrays with ``n_state`` states: the new emitting arcs ``e_new`` (columns: source,
+    input label, cost, next, word) and epsilon arcs ``n_new`` (source, cost, next, word)
+    after each state's own arcs, and the new states' ``finals`` ((state, cost); the other
+    new states not final). One pass over the old records per kind."""
+    ns = arr.num_states
+    e_rec = np.zeros((len(e_new[0]), E_REC), np.int32)
+    n_rec = np.zeros((len(n_new[0]), N_REC), np.int32)
+    e_src, il, w, nx, ol = (np.asarray(c) for c in e_new)
+    if len(e_rec):
+        e_rec[:, E_ILABEL], e_rec[:, E_NEXT], e_rec[:, E_OLABEL] = il, nx, ol
+        e_rec[:, E_COLUMN] = np.asarray(ilabel_to_column)[il]
+        e_rec.view(np.float32)[:, E_WEIGHT] = w
+    n_src, w, nx, ol = (np.asarray(c) for c in n_new)
+    if len(n_rec):
+        n_rec[:, N_NEXT], n_rec[:, N_OLABEL] = nx, ol
+        n_rec.view(np.float32)[:, N_WEIGHT] = w
+    offsets = np.zeros((n_state + 1, 2), np.int64)
+    parts = []
+    for k, old, off, rec, src in ((0, arr.e_arcs, arr.e_offsets, e_rec, e_src), (1, arr.n_arcs, arr.n_offsets, n_rec, n_src)):
+        off, src = np.asarray(off), src.astype(np.int64)
+        order = np.argsort(src, kind="stable")
+        rec, src = rec[order], src[order]
+        here = src < ns
+        parts.append(np.concatenate([np.insert(np.asarray(old), off[src[here] + 1], rec[here], axis=0), rec[~here]]))
+        counts = np.concatenate([np.diff(off), np.zeros(n_state - ns, np.int64)])
+        np.add.at(counts, src, 1)
+        np.cumsum(counts, out=offsets[1:, k])
+    final = np.concatenate([np.asarray(arr.final), np.full(n_state - ns, np.inf, np.float32)])
+    for s, c in finals:
+        final[s] = c
+    return DecoderArrays(arr.start, final, offsets, parts[0], parts[1])

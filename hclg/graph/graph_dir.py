@@ -126,7 +126,7 @@ def write_graph_dir(out_dir, f, words: SymbolTable, units: SymbolTable, ilabel_t
     G's arrays), G is written to ``lm/`` and the decoder arrays get G's lookahead
     (:func:`hclg.graph.lookahead.push_lookahead`); HCLG.fst stays the lexicon graph.
     ``word_starts`` (an on-the-fly graph's word-start states, :mod:`hclg.graph.new_words`;
-    an HMM graph's with their costs) goes to ``word_starts.npy`` (``word_start_costs.npy``).
+    (rows, costs) where they have costs) goes to ``word_starts.npy`` (``word_start_costs.npy``).
     """
     out = Path(out_dir)
     (out / "decoder").mkdir(parents=True, exist_ok=True)
@@ -150,7 +150,7 @@ def write_graph_dir(out_dir, f, words: SymbolTable, units: SymbolTable, ilabel_t
         (out / "word_boundary.txt").write_text(
             "".join(f"{p} {k}\n" for p, k in zip(units.symbols, word_boundary) if p != constants.EPS and not p.startswith("#")),
             encoding="utf-8")
-    if isinstance(word_starts, tuple):  # an HMM graph's: rows (kind, state) and their costs
+    if isinstance(word_starts, tuple):  # (kind, column or -1, state) rows and their costs
         word_starts, costs = word_starts
         np.save(out / "word_start_costs.npy", costs.astype(np.float32))
     if word_starts is not None:
@@ -255,8 +255,8 @@ class Graph:
         return a
 
     def word_start_costs(self) -> np.ndarray:
-        """float32 [M]: an on-the-fly HMM graph's cost of each row of :meth:`word_starts`
-        (:mod:`hclg.graph.new_words_hmm`)."""
+        """float32 [M]: the cost of each (kind, column, state) row of :meth:`word_starts`
+        (HMM graphs, and CTC graphs with a word delimiter)."""
         a = _load_array(p) if (p := self.path / "word_start_costs.npy").exists() else None
         if a is None or a.shape != (len(self.word_starts()),):
             raise GraphFormatError(f"{p}: missing, or not one cost per row of word_starts.npy; compile the graph again")

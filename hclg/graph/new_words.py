@@ -24,10 +24,11 @@ import numpy as np
 
 from hclg import constants
 from hclg.errors import DecodeError
+from hclg.graph.arc_records import append_arcs
 from hclg.graph.graph_dir import Graph
 from hclg.graph.lexicon import word_positions
 from hclg.graph.new_words_ctc import add_tree, word_start_plan
-from hclg.graph.new_words_hmm import add_words, append_arcs
+from hclg.graph.new_words_hmm import add_words
 from hclg.graph.ngram import NgramArrays, indexed
 from hclg.graph.symbols import SymbolTable
 
@@ -146,13 +147,12 @@ def with_new_words(graph: Graph, prons: dict[str, list[tuple[str, ...]]], credit
                                                                   for t in pron]
             chains.append((words.id(w), ids, lead))
     if hmm:
-        table = graph.transitions()
-        n_state, e_new, n_new, finals = add_words(graph.arrays, table, graph.manifest["options"], starts,
-                                                  graph.word_start_costs(), chains, graph.units.symbols.__getitem__)
-        arrays = append_arcs(graph.arrays, n_state, e_new, n_new, finals, graph.ilabel_to_column)
+        added = add_words(graph.arrays, graph.transitions(), graph.manifest["options"], starts,
+                          graph.word_start_costs(), chains, graph.units.symbols.__getitem__)
     else:
         costs = graph.word_start_costs() if starts.shape[1] == 3 else None
-        arrays = add_tree(graph.arrays, blank_col, chains, *word_start_plan(graph.arrays, starts, blank_col, costs))
+        added = add_tree(graph.arrays, blank_col, chains, *word_start_plan(graph.arrays, starts, blank_col, costs))
+    arrays = append_arcs(graph.arrays, *added, graph.ilabel_to_column)
     lm = _add_to_grammar(graph.lm, [words.id(w) for w in new], cost)
     extra = tuple((w, p) for w in new for p in prons[w])
     log.debug("%s: %d new words (%d pronunciations) for this request", graph.path, len(new), len(chains))

@@ -20,8 +20,10 @@ from hclg.graph.arc_records import (
     E_ILABEL,
     E_NEXT,
     E_OLABEL,
-    E_REC,
     E_WEIGHT,
+    N_NEXT,
+    N_OLABEL,
+    N_WEIGHT,
     DecoderArrays,
 )
 from hclg.graph.pronunciation_tree import prefix_tree
@@ -128,8 +130,8 @@ def word_start_plan(arr: DecoderArrays, starts: np.ndarray, blank: int, costs=No
     return entries, ends
 
 
-def add_tree(arr: DecoderArrays, blank: int, chains, entries, ends) -> DecoderArrays:
-    """The arrays with the (word id, token columns, lookahead) ``chains`` added as a tree
+def add_tree(arr: DecoderArrays, blank: int, chains, entries, ends):
+    """The states and arcs that add the (word id, token columns, lookahead) ``chains`` as a tree
     of their tokens (shared prefixes, as a determinized lexicon; module doc). Node n (a
     token prefix) has two states, after its last token and after a blank following it,
     with T's rules (a token's repeats loop; a token equal to the last needs the blank
@@ -142,7 +144,10 @@ def add_tree(arr: DecoderArrays, blank: int, chains, entries, ends) -> DecoderAr
     Weights carry the lookahead potentials (:mod:`hclg.graph.lookahead`): 0 at word-start
     states (they are final, or reach one without a word), at node n the least lookahead of
     its words (their LM cost less their credit), so a path pays it on the first token and
-    gets it back at the word's end, where G's cost and the boost come."""
+    gets it back at the word's end, where G's cost and the boost come.
+
+    Returns:
+        :func:`hclg.graph.arc_records.append_arcs`' arguments after the arrays."""
     ns = arr.num_states
     entries = list(entries)
     new_states: list[tuple[int, int, int]] = []  # (new state, its token, the state it copies)
@@ -173,48 +178,29 @@ def add_tree(arr: DecoderArrays, blank: int, chains, entries, ends) -> DecoderAr
                 continue
             arcs.append((s, c, pi + leave, x, 0))
             arcs += [(s, c, leave + cost, end_of[c], w) for w in node.words for end_of, _, cost, _ in ends]
-    return _with_arcs(arr, n_state, new_states, arcs)
+    e = ([a[0] for a in arcs], [a[1] + 1 for a in arcs], [a[2] for a in arcs], [a[3] for a in arcs],
+         [a[4] for a in arcs])  # token column k is input label k + 1
+    n: tuple[list, ...] = ([], [], [], [])
+    finals: list[tuple[int, float]] = []
+    _state_copies(arr, new_states, e, n, finals)
+    return n_state, e, n, finals
 
 
-def _with_arcs(arr: DecoderArrays, n_state: int, new_states, new_arcs) -> DecoderArrays:
-    """The arrays with ``n_state`` states: ``new_states`` ((state, token, the state it
-    copies) as the word-start state of a token) and ``new_arcs`` added, every new arc
-    emitting."""
-    ns = arr.num_states
+def _state_copies(arr: DecoderArrays, new_states, e, n, finals) -> None:
+    """Adds to the arc columns ``e`` and ``n`` and to ``finals`` each of ``new_states``
+    ((state, token column, the state it copies)): the copied state's arcs and final cost,
+    its arc reading the token turned into the token's repeat loop."""
     e_off, n_off = np.asarray(arr.e_offsets), np.asarray(arr.n_offsets)
-    e_old, n_old = np.asarray(arr.e_arcs), np.asarray(arr.n_arcs)
-    recs = np.zeros((len(new_arcs), E_REC), np.int32)
-    src = np.array([a[0] for a in new_arcs], np.int64)
-    recs[:, E_COLUMN] = [a[1] for a in new_arcs]
-    recs.view(np.float32)[:, E_WEIGHT] = [a[2] for a in new_arcs]
-    recs[:, E_NEXT] = [a[3] for a in new_arcs]
-    recs[:, E_ILABEL] = recs[:, E_COLUMN] + 1
-    recs[:, E_OLABEL] = [a[4] for a in new_arcs]
-    for s, c, s0 in new_states:  # the copied state's arcs, its token's arc a loop of the token
-        own = np.array(e_old[e_off[s0]:e_off[s0 + 1]])
+    for s, c, s0 in new_states:
+        own = np.array(arr.e_arcs[e_off[s0]:e_off[s0 + 1]])
         own = own[own[:, E_COLUMN] != c]
-        loop = np.zeros((1, E_REC), np.int32)
-        loop[0, [E_COLUMN, E_NEXT, E_ILABEL]] = c, s, c + 1
-        recs = np.concatenate([recs, own, loop])
-        src = np.concatenate([src, np.full(len(own) + 1, s)])
-    order = np.argsort(src, kind="stable")
-    recs, src = recs[order], src[order]
-    old_part = src < ns
-    # arcs out of old states go at the end of their state's emitting arcs (one pass over the records)
-    e_arcs = np.insert(e_old, e_off[src[old_part] + 1], recs[old_part], axis=0)
-    e_arcs = np.concatenate([e_arcs, recs[~old_part]])
-    e_counts = np.concatenate([np.diff(e_off), np.zeros(n_state - ns, np.int64)])
-    np.add.at(e_counts, src, 1)
-    n_counts = np.concatenate([np.diff(n_off), np.zeros(n_state - ns, np.int64)])
-    n_arcs = n_old
-    for s, _, s0 in new_states:  # and its epsilon arcs
-        own = np.asarray(n_old[n_off[s0]:n_off[s0 + 1]])
-        n_arcs = np.concatenate([n_arcs, own])
-        n_counts[s] = len(own)
-    offsets = np.zeros((n_state + 1, 2), np.int64)
-    np.cumsum(e_counts, out=offsets[1:, 0])
-    np.cumsum(n_counts, out=offsets[1:, 1])
-    final = np.concatenate([np.asarray(arr.final), np.full(n_state - ns, np.inf, np.float32)])
-    for s, _, s0 in new_states:
-        final[s] = arr.final[s0]
-    return DecoderArrays(arr.start, final, offsets, e_arcs, n_arcs)
+        cols = ([s] * (len(own) + 1), own[:, E_ILABEL].tolist() + [c + 1],
+                own.view(np.float32)[:, E_WEIGHT].tolist() + [0.0], own[:, E_NEXT].tolist() + [s],
+                own[:, E_OLABEL].tolist() + [0])
+        for col, more in zip(e, cols):
+            col.extend(more)
+        eps = np.array(arr.n_arcs[n_off[s0]:n_off[s0 + 1]])
+        for col, more in zip(n, ([s] * len(eps), eps.view(np.float32)[:, N_WEIGHT].tolist(), eps[:, N_NEXT].tolist(),
+                                 eps[:, N_OLABEL].tolist())):
+            col.extend(more)
+        finals.append((s, float(arr.final[s0])))

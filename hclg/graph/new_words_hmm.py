@@ -40,15 +40,12 @@ import pywrapfst as fst
 from hclg.errors import DecodeError
 from hclg.fst.convert import fst_to_arrays
 from hclg.graph.arc_records import (
-    E_COLUMN,
     E_ILABEL,
     E_NEXT,
     E_OLABEL,
-    E_REC,
     E_WEIGHT,
     N_NEXT,
     N_OLABEL,
-    N_REC,
     N_WEIGHT,
     DecoderArrays,
 )
@@ -314,44 +311,3 @@ class _Builder:
 def _add(cols: tuple[list, ...], *values) -> None:
     for c, v in zip(cols, values):
         c.append(v)
-
-
-def append_arcs(arr: DecoderArrays, n_state: int, e_new, n_new, finals, ilabel_to_column) -> DecoderArrays:
-    """The arrays with ``n_state`` states, the new emitting arcs ``e_new`` (columns: source,
-    input label, cost, next, word) and epsilon arcs ``n_new`` (source, cost, next, word)
-    after each state's own, and the new states' ``finals`` ((state, cost); others not
-    final)."""
-    ns = arr.num_states
-    e_rec = np.zeros((len(e_new[0]), E_REC), np.int32)
-    n_rec = np.zeros((len(n_new[0]), N_REC), np.int32)
-    if len(e_new[0]):
-        src, il, w, nx, ol = (np.array(c) for c in e_new)
-        e_rec[:, E_ILABEL], e_rec[:, E_NEXT], e_rec[:, E_OLABEL] = il, nx, ol
-        e_rec[:, E_COLUMN] = np.asarray(ilabel_to_column)[il]
-        e_rec.view(np.float32)[:, E_WEIGHT] = w
-        e_src = src
-    else:
-        e_src = np.zeros(0, np.int64)
-    if len(n_new[0]):
-        src, w, nx, ol = (np.array(c) for c in n_new)
-        n_rec[:, N_NEXT], n_rec[:, N_OLABEL] = nx, ol
-        n_rec.view(np.float32)[:, N_WEIGHT] = w
-        n_src = src
-    else:
-        n_src = np.zeros(0, np.int64)
-    offsets = np.zeros((n_state + 1, 2), np.int64)
-    parts = []
-    for col, old, off, rec, src in ((0, arr.e_arcs, arr.e_offsets, e_rec, e_src), (1, arr.n_arcs, arr.n_offsets, n_rec, n_src)):
-        off = np.asarray(off)
-        order = np.argsort(src, kind="stable")
-        rec, src = rec[order], src[order]
-        here = src < ns  # arcs out of old states go after their own (one pass over the records)
-        merged = np.concatenate([np.insert(np.asarray(old), off[src[here] + 1], rec[here], axis=0), rec[~here]])
-        counts = np.concatenate([np.diff(off), np.zeros(n_state - ns, np.int64)])
-        np.add.at(counts, src, 1)
-        np.cumsum(counts, out=offsets[1:, col])
-        parts.append(merged)
-    final = np.concatenate([np.asarray(arr.final), np.full(n_state - ns, np.inf, np.float32)])
-    for s, c in finals:
-        final[s] = c
-    return DecoderArrays(arr.start, final, offsets, parts[0], parts[1])
