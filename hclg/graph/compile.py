@@ -45,9 +45,9 @@ from hclg.graph.grammar import arpa_to_fst, phrases_to_fst, read_phrases
 from hclg.graph.graph_dir import check_output_dir, replace_dir, sha256, write_graph_dir
 from hclg.graph.kaldi_lang import read_kaldi_lang
 from hclg.graph.lexicon import make_lexicon_fst, read_fillers, read_lexicon, read_phones
-from hclg.graph.new_words_hmm import mark_lexicon
 from hclg.graph.ngram import ngram_arrays, word_loop
 from hclg.graph.symbols import SymbolTable
+from hclg.graph.word_start_marks import mark_hmm_lexicon, mark_lexicon
 
 log = logging.getLogger("hclg")
 
@@ -222,8 +222,7 @@ def _compile(lexicon, grammar, out, o: CompileOptions, phones, tokens, t_start, 
     elif Path(lexicon).is_dir():  # Kaldi's data/lang: its L_disambig.fst and tables, as mkgraph.sh takes them
         t0 = time.perf_counter()
         L, o, phones = _kaldi_lang(lexicon, grammar, o, phones, inputs)
-        if o.on_the_fly and not o.kaldi_tree:  # words may be added at decode time
-            marks = mark_lexicon(L, o.sil_prob, o.sil_phone)
+        marks = mark_hmm_lexicon(L, o)
     else:
         phone_list = read_phones(phones) if phones is not None else None
         if phones is not None:
@@ -243,8 +242,7 @@ def _compile(lexicon, grammar, out, o: CompileOptions, phones, tokens, t_start, 
         t0 = time.perf_counter()
         L = make_lexicon_fst(lex, o.sil_prob, o.sil_phone, o.position_dependent_phones, fillers=fillers,
                              sil_loop_prob=o.sil_loop_prob)
-        if o.on_the_fly and not (o.context_table or o.kaldi_tree):  # words may be added at decode time
-            marks = mark_lexicon(L, o.sil_prob, o.sil_phone)
+        marks = mark_hmm_lexicon(L, o)
     hfst.log_step("L (lexicon, disambig)", L.fst, t0)
     if not isinstance(grammar, fst.Fst):
         inputs["grammar"] = str(grammar)

@@ -20,7 +20,7 @@ from hclg.graph.hmm_topology import (
     transition_table_from_units,
 )
 from hclg.graph.kaldi_hmm import kaldi_h_parts
-from hclg.graph.new_words_hmm import take_word_starts
+from hclg.graph.word_start_marks import take_word_starts
 
 
 def base_phone(p: str) -> str:
@@ -49,7 +49,7 @@ def hmm_graph(L, LG, o: CompileOptions, phones, inputs: dict, marks):
     pdf_map = read_pdf_map(o.pdf_map) if o.pdf_map else None
     if o.pdf_map:
         inputs["pdf_map"] = o.pdf_map
-    h_arcs = None
+    h_arcs = windows = None
     if o.context_table:
         inputs["context_table"] = o.context_table
         sil = o.sil_phone if o.sil_phone in base_phones else None
@@ -59,8 +59,8 @@ def hmm_graph(L, LG, o: CompileOptions, phones, inputs: dict, marks):
                                              for k, c, key in instances])
         h_dis = tuple(len(instances) + 1 + j for j in range(len(L.disambig_phones) + 1))  # with #-1
     elif o.kaldi_model:  # Kaldi's transition ids, pdfs and probabilities, as mkgraph.sh with final.mdl
-        LG, table, h_dis, h_arcs = _consumed(LG, kaldi_h_parts(o.kaldi_model, o.kaldi_tree, phones, L, LG))
-        h_dis = h_dis + (marks.labels if marks else ())  # a monophone model's (no tree: L is marked only then)
+        LG, table, h_dis, h_arcs, windows = _consumed(LG, kaldi_h_parts(o.kaldi_model, o.kaldi_tree, phones, L, LG,
+                                                                         marks.labels if marks else ()))
     else:
         table = make_transition_table(L.phones.symbols, hmms, pdf_map, base)
         h_dis = L.disambig_phones + (marks.labels if marks else ())  # the markers pass H at its phone boundary
@@ -71,14 +71,14 @@ def hmm_graph(L, LG, o: CompileOptions, phones, inputs: dict, marks):
     _consumed(LG, None)
     HaLG = hfst.determinize_log(HaLG, "HaLG: determinize (log)", "H o LG is not determinizable",
                                    o.max_determinize_mem, consume=True)
-    HaLG = hfst.relabel_to_epsilon(HaLG, dis_labels[:len(dis_labels) - len(marks.labels if marks else ())], "input",
-                                   "HaLG: disambiguation -> eps")
+    n_marks = len(marks.labels) * (len(L.phones.symbols) if windows is not None else 1) if marks else 0  # H's last
+    HaLG = hfst.relabel_to_epsilon(HaLG, dis_labels[:len(dis_labels) - n_marks], "input", "HaLG: disambiguation -> eps")
     HaLG = hfst.remove_eps_local(HaLG, "HaLG: remove epsilons (local)", consume=True)
     HaLG = hfst.minimize_encoded(HaLG, "HaLG: minimize (encoded)", consume=True)
     word_starts = None
     if marks:
         t0 = time.perf_counter()
-        HaLG, *word_starts = take_word_starts(HaLG, dis_labels[-len(marks.labels):], marks.costs)
+        HaLG, *word_starts = take_word_starts(HaLG, dis_labels[len(dis_labels) - n_marks:], marks, windows)
         hfst.log_step("HaLG: word-start states (for words added at decode time)", HaLG, t0)
         word_starts = None if word_starts[0] is None else tuple(word_starts)
     t0 = time.perf_counter()
@@ -87,7 +87,10 @@ def hmm_graph(L, LG, o: CompileOptions, phones, inputs: dict, marks):
     hfst.log_step("HCLG: add self-loops (arcs sorted)", HCLG, t0)
     i2c = table.pdf.copy()
     i2c[0] = -1
-    return HCLG, i2c, table.as_arrays(), word_starts
+    arrays = table.as_arrays()
+    if word_starts is not None and windows is not None:  # what a word added at decode time reads after each phone
+        arrays["window_states"] = windows
+    return HCLG, i2c, arrays, word_starts
 
 
 def _consumed(f, result):

@@ -28,8 +28,9 @@ HELP = {
                      "silences, as pocketsphinx's filler loop). 0: at most one, as Kaldi's prepare_lang.",
     "kaldi_model": "A Kaldi final.mdl: H takes its transition ids, pdfs and transition probabilities "
                    "(as mkgraph.sh); give its phones.txt with --phones. The graph then reads Kaldi's pdf columns.",
-    "kaldi_tree": "The Kaldi model's decision tree ('tree'): a context-dependent (triphone) graph, C and H as "
-                  "Kaldi's fstcomposecontext and make-h-transducer. Without it: monophone.",
+    "kaldi_tree": "The Kaldi model's decision tree ('tree'): a context-dependent graph (triphone, or left biphone "
+                  "as chain models'), C and H as Kaldi's fstcomposecontext and make-h-transducer. Without it: "
+                  "monophone.",
     "grammar_words": "words.txt of a grammar FST that carries no symbol table (Kaldi's data/lang/G.fst, with "
                      "#0 on its backoff arcs).",
     "fillers": "Pocketsphinx fillers.dic ('WORD PHONE ...'): each distinct pronunciation (silence, noises) is an "

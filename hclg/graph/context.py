@@ -90,21 +90,25 @@ def read_context_table(path) -> ContextTable:
     return ContextTable(entries)
 
 
-def context_compose(LG, phone_symbols: tuple[str, ...], disambig: tuple[int, ...]):
+def context_compose(LG, phone_symbols: tuple[str, ...], disambig: tuple[int, ...], width: int = 3,
+                    with_last: bool = False):
     """C o LG for triphone C (Kaldi's ``fstcomposecontext --context-size=3
-    --central-position=1``, with LG's subsequential loop), built only where LG leads.
+    --central-position=1``, with LG's subsequential loop), or left-biphone C (``width``
+    2: ``--context-size=2 --central-position=1``, Kaldi's chain models), built only
+    where LG leads.
 
     Input labels of the result: window k (1..W) is ``windows[k - 1]`` = (left, phone,
-    right) phone ids (0 at an utterance boundary); disambiguation symbol j is W + 1 + j;
-    Kaldi's ``#-1`` (read while no phone has been seen) is W + 1 + len(disambig).
-    Output labels: LG's.
+    right) phone ids, or (left, phone) for biphones (0 at an utterance boundary);
+    disambiguation symbol j is W + 1 + j; Kaldi's ``#-1`` (read while no phone has been
+    seen; triphones only) is W + 1 + len(disambig). Output labels: LG's.
 
     Returns:
-        (CLG, windows).
+        (CLG, windows), and with ``with_last`` the phone id each state of CLG read last
+        (0: none yet), before CLG is trimmed (:meth:`connect` is then the caller's).
     """
     t0 = time.perf_counter()
     phone_ids = np.array([i for i, p in enumerate(phone_symbols) if i > 0 and not p.startswith("#")], np.int64)
-    top = len(phone_symbols) + 1
+    top = max(len(phone_symbols), max(disambig, default=0) + 1) + 1
     ctx_of = np.zeros(top, np.int64)
     ctx_of[phone_ids] = np.arange(1, len(phone_ids) + 1)
     disambig_of = np.full(top, -1, np.int64)
@@ -112,54 +116,72 @@ def context_compose(LG, phone_symbols: tuple[str, ...], disambig: tuple[int, ...
     a = fst_to_arrays(LG)
     if a.ilabel.size and a.ilabel.max() >= top:
         raise GraphBuildError(f"LG reads label {int(a.ilabel.max())}, which is not in the phone table")
-    ns, start, src, il, ol, w, dst, final, win = context_compose_kernel(
-        a.offsets, a.ilabel, a.olabel, a.weight, a.nextstate, a.final, a.start, ctx_of, disambig_of)
+    if width not in (2, 3):
+        raise GraphBuildError(f"context width {width}: hclg builds C for triphones (3) and left biphones (2)")
+    ns, start, src, il, ol, w, dst, final, win, last = context_compose_kernel(
+        a.offsets, a.ilabel, a.olabel, a.weight, a.nextstate, a.final, a.start, ctx_of, disambig_of, width)
     W = len(win)
     il = np.where(il > 0, il, np.where(il < 0, W + (-il), 0))  # -1-j -> W+1+j; #-1 (-1-D) -> W+1+D
     ctx = np.concatenate([[0], phone_ids])
-    windows = [tuple(int(ctx[x]) for x in row) for row in win]
+    windows = [tuple(int(ctx[x]) for x in row[:width]) for row in win]
     CLG = arrays_to_fst(ns, start, src, il, ol, w, dst, final)
+    if with_last:
+        return CLG, windows, ctx[last]
     CLG.connect()
     log_step("CLG = C o LG", CLG, t0, "the context FST and LG share no phone sequence")
     return CLG, windows
 
 
-def compose_context(LG, phone_symbols: tuple[str, ...], disambig: tuple[int, ...], instance_of):
+def compose_context(LG, phone_symbols: tuple[str, ...], disambig: tuple[int, ...], instance_of, width: int = 3,
+                    markers: tuple[int, ...] = ()):
     """C o LG with C's windows reduced to distinct HMM instances (Kaldi's ilabel info).
 
     Two windows that ``instance_of`` gives the same key are one instance, one input label
     (as Kaldi's ``make-ilabel-transducer``: windows whose HMMs read the same pdfs). Input
     labels of the result: instances 1..K, then disambiguation symbol j as K + 1 + j, and
-    Kaldi's ``#-1`` as K + 1 + len(disambig).
+    Kaldi's ``#-1`` as K + 1 + len(disambig). ``markers`` (labels of LG read as C's
+    disambiguation symbols: :mod:`hclg.graph.new_words_hmm`'s) come out one label per
+    marker and phone read last: marker i after phone p (0: none yet) as
+    K + 2 + len(disambig) + i * len(phone_symbols) + p.
 
     Args:
         LG: the optimized LG (input: phones and disambiguation symbols).
         phone_symbols: the phone table.
         disambig: ids of #0, #1, ... in it.
-        instance_of: ``(left, phone, right) -> key`` (phone ids, 0 at an utterance
-            boundary): what makes the HMM of ``phone`` in that context; equal keys must
+        instance_of: ``(left, phone, right) -> key``, ``(left, phone) -> key`` for
+            biphones (phone ids, 0 at an utterance boundary): what makes the HMM of ``phone`` in that context; equal keys must
             mean equal HMMs. It raises GraphBuildError for a window it has no HMM for.
 
     Returns:
         (CLG, instances): instances[k - 1] = (k, phone, key) for labels k = 1..K.
     """
-    CLG, windows = context_compose(LG, phone_symbols, disambig)
+    if markers and width != 2:
+        raise GraphBuildError("word-start markers pass left-biphone C only")
+    t0 = time.perf_counter()
+    CLG, windows, last = context_compose(LG, phone_symbols, disambig + markers, width, with_last=True)
     a = fst_to_arrays(CLG)
-    W = len(windows)
+    W, D = len(windows), len(disambig)
     label_of: dict = {}
     instances = []
-    relabel = np.zeros(W + len(disambig) + 2, dtype=np.int64)
-    for w, (l, c, r) in enumerate(windows, 1):
-        key = instance_of(l, c, r)
+    relabel = np.zeros(W + len(disambig + markers) + 2, dtype=np.int64)
+    for w, window in enumerate(windows, 1):
+        key = instance_of(*window)
         k = label_of.get(key)
         if k is None:
             k = label_of[key] = len(instances) + 1
-            instances.append((k, c, key))
+            instances.append((k, window[1], key))
         relabel[w] = k
     K = len(instances)
-    for j in range(len(disambig) + 1):
+    for j in range(D):
         relabel[W + 1 + j] = K + 1 + j
-    CLG2 = arrays_to_fst(a.num_states, a.start, a.sources(), relabel[a.ilabel], a.olabel, a.weight, a.nextstate, a.final)
+    relabel[-1] = K + 1 + D  # #-1
+    ilabel = relabel[a.ilabel]
+    for i in range(len(markers)):
+        at = a.ilabel == W + 1 + D + i
+        ilabel[at] = K + 2 + D + i * len(phone_symbols) + last[a.sources()[at]]
+    CLG2 = arrays_to_fst(a.num_states, a.start, a.sources(), ilabel, a.olabel, a.weight, a.nextstate, a.final)
+    CLG2.connect()
+    log_step("CLG = C o LG", CLG2, t0, "the context FST and LG share no phone sequence")
     log.info("CLG: %d windows used, %d distinct HMM instances", W, K)
     return CLG2, instances
 

@@ -25,32 +25,36 @@ def _window(window_of, win, nw, a, b, c, n):
 
 
 @njit(cache=True)
-def context_compose_kernel(offsets, ilabel, olabel, weight, nextstate, final, start, ctx_of, disambig_of):
-    """C o (LG with Kaldi's subsequential loop), triphone C (width 3, central position 1).
+def context_compose_kernel(offsets, ilabel, olabel, weight, nextstate, final, start, ctx_of, disambig_of, width):
+    """C o (LG with Kaldi's subsequential loop), triphone C (``width`` 3, central position 1)
+    or left-biphone C (``width`` 2, central position 1: Kaldi's chain models).
 
-    A state is (a, b, q): the last two phones read (context indices, 0 = none yet) and
-    LG's state q. LG's arcs move as follows:
+    A state is (a, b, q): the last two phones read (context indices, 0 = none yet; a is
+    always 0 for biphones) and LG's state q. LG's arcs move as follows:
 
-    - phone c (``ctx_of[label] > 0``): to (b, c, q'), reading window (a, b, c), or
-      Kaldi's ``#-1`` while b is none;
+    - phone c (``ctx_of[label] > 0``): triphones: to (b, c, q'), reading window (a, b, c),
+      or Kaldi's ``#-1`` while b is none; biphones: to (0, c, q'), reading window (b, c, 0),
+      as Kaldi's ``--context-width=2 --central-position=1`` (no phone is delayed);
     - disambiguation symbol j (``disambig_of[label] = j >= 0``): to (a, b, q'), reading
       it (C's disambiguation loops);
     - epsilon: to (a, b, q'), reading epsilon.
 
-    Where q is final, an arc reading window (a, b, none) (``#-1`` if b is none: a path
-    of LG without phones) with q's final cost leads to the one final state (C reading the
-    end marker ``$``).
+    Triphones: where q is final, an arc reading window (a, b, none) (``#-1`` if b is none:
+    a path of LG without phones) with q's final cost leads to the one final state (C
+    reading the end marker ``$``). Biphones: (a, b, q) is final where q is.
 
     Args:
         offsets, ilabel, olabel, weight, nextstate, final, start: LG as FstArrays.
         ctx_of: int64 [max label + 1]: context index (1..) of each phone label, 0 else.
         disambig_of: int64 [max label + 1]: index j of each disambiguation label, -1 else.
+        width: 3 or 2.
 
     Returns:
-        (num_states, start, src, ilabel, olabel, weight, dst, final, windows): input
+        (num_states, start, src, ilabel, olabel, weight, dst, final, windows, last): input
         labels are window ids 1..W (``windows[k - 1]`` = (a, b, c) context indices, c = 0
         at the end), ``-1 - j`` for disambiguation symbol j and ``-1 - D`` for ``#-1``
-        (D = number of disambiguation symbols); the caller numbers them.
+        (D = number of disambiguation symbols); the caller numbers them. ``last``: each
+        state's b (the context index of the last phone read).
     """
     D = np.int64(disambig_of.max()) + 1
     n = np.int64(ctx_of.max()) + 1
@@ -89,7 +93,10 @@ def context_compose_kernel(offsets, ilabel, olabel, weight, nextstate, final, st
             lab = ilabel[k]
             c = ctx_of[lab] if lab < ctx_of.shape[0] else 0
             j = disambig_of[lab] if lab < disambig_of.shape[0] else -1
-            if c > 0:
+            if c > 0 and width == 2:
+                na_, nb_ = 0, c
+                in_lab, win, nw = _window(window_of, win, nw, b, c, 0, n)
+            elif c > 0:
                 na_, nb_ = b, c
                 if b == 0:
                     in_lab = -1 - D
@@ -109,13 +116,18 @@ def context_compose_kernel(offsets, ilabel, olabel, weight, nextstate, final, st
                 ns += 1
             src[na], il[na], ol[na], w[na], dst[na] = s, in_lab, olabel[k], weight[k], state_of[key]
             na += 1
-        if np.isfinite(final[q]):
+        if np.isfinite(final[q]) and width == 3:
             in_lab = -1 - D  # no phone yet: Kaldi's #-1 (its window's central phone is none)
             if b != 0:
                 in_lab, win, nw = _window(window_of, win, nw, a, b, 0, n)
             src[na], il[na], ol[na], w[na], dst[na] = s, in_lab, 0, final[q], fin_state
             na += 1
     fin = np.full(ns, np.inf, np.float32)
-    fin[fin_state] = 0.0
+    if width == 3:
+        fin[fin_state] = 0.0
+    else:
+        for s in range(1, ns):
+            fin[s] = final[qq[s]]
     windows = win[: 3 * nw].copy().reshape(nw, 3)
-    return ns, 1, src[:na].copy(), il[:na].copy(), ol[:na].copy(), w[:na].copy(), dst[:na].copy(), fin, windows
+    return (ns, 1, src[:na].copy(), il[:na].copy(), ol[:na].copy(), w[:na].copy(), dst[:na].copy(), fin, windows,
+            qb[:ns].copy())

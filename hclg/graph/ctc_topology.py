@@ -74,7 +74,7 @@ def compose_ctc_topology(LG, o, token_list, num_labels: int, on_the_fly: bool, m
     """(T o LG, T of the options' ``ctc_topo`` and ``blank``; and, on an on-the-fly graph,
     its word-start states, else None: :mod:`hclg.graph.new_words_ctc`). ``marks``: with
     optional silence (a word delimiter) between words, L's markers, which LG has
-    (:class:`hclg.graph.new_words_hmm.Marks`; None: no word-start states)."""
+    (:class:`hclg.graph.word_start_marks.Marks`; None: no word-start states)."""
     t0 = time.perf_counter()
     T = make_ctc_topo(len(token_list), token_list.index(o.blank), compact=o.ctc_topo == "compact")
     hfst.log_step(f"T (ctc {o.ctc_topo})", T, t0)

@@ -19,7 +19,7 @@ Layout::
       manifest.json       format version, topology, options, counts, versions, checksums
       word_starts.npy     on-the-fly: where a word a request adds may start (new_words): int32
                           [M, 2] (token column read last, state), or with optional silence
-                          between words, and HMM, [M, 3] (kind, column or -1, state)
+                          between words, and HMM, [M, 3] (kind, column/phone before/-1, state)
       word_start_costs.npy  with [M, 3] rows: float32 [M], their costs
       bpe.model           on-the-fly BPE CTC graphs (--bpe-model): spells the words added
       lm/*.npy            on-the-fly graphs only: G's arrays (hclg.graph.ngram)
@@ -249,7 +249,7 @@ class Graph:
             return None
         a = _load_array(p)
         if a.ndim != 2 or a.shape[1] not in (2, 3) or not len(a) or a[:, -1].min() < 0 or a[:, -2].min() < -1 \
-                or a[:, -2].max() >= self.num_columns or a[:, -1].max() >= self.arrays.num_states \
+                or a[:, -2].max() >= max(self.num_columns, len(self.units)) or a[:, -1].max() >= self.arrays.num_states \
                 or (a.shape[1] == 3 and not set(a[:, 0].tolist()) <= {0, 1, 2}):
             raise GraphFormatError(f"{p}: not ([kind,] column, state) rows of this graph; compile the graph again")
         return a

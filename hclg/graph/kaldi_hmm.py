@@ -44,7 +44,7 @@ def tree_instances(model: KaldiTransitionModel, tree, kaldi_phones, phones):
 
     Args:
         model: the KaldiTransitionModel.
-        tree: its KaldiTree (context width 3, central position 1).
+        tree: its KaldiTree (context width 3 or 2, central position 1).
         kaldi_phones: the model's phones.txt (a SymbolTable).
         phones: the graph's phone table (a SymbolTable).
     """
@@ -55,13 +55,12 @@ def tree_instances(model: KaldiTransitionModel, tree, kaldi_phones, phones):
                 raise GraphBuildError(f"phone {name!r} of the lexicon is not in the model's phones.txt")
             to_kaldi[i] = kaldi_phones.id(name)
 
-    def instance_of(l, c, r):
-        kc = int(to_kaldi[c])
+    def instance_of(*window):
+        kc = int(to_kaldi[window[1]])
         entry = model.phone_entry.get(kc)
         if entry is None:
-            raise GraphBuildError(f"{model.path}: phone {phones.symbols[c]!r} has no HMM in the model's topology")
-        window = (int(to_kaldi[l]), kc, int(to_kaldi[r]))
-        return (kc, tree.pdfs(window, model.entries[entry][:-1]))
+            raise GraphBuildError(f"{model.path}: phone {phones.symbols[window[1]]!r} has no HMM in the model's topology")
+        return (kc, tree.pdfs(tuple(int(to_kaldi[p]) for p in window), model.entries[entry][:-1]))
 
     return instance_of
 
@@ -97,7 +96,7 @@ def instance_arcs(model: KaldiTransitionModel, table: TransitionTable, instances
     return arcs
 
 
-def kaldi_h_parts(model_path, tree_path, phones, L, LG):
+def kaldi_h_parts(model_path, tree_path, phones, L, LG, markers: tuple[int, ...] = ()):
     """H's parts from a Kaldi model (and for a context-dependent model its tree: C o LG
     too, as mkgraph.sh's fstcomposecontext + make-h-transducer).
 
@@ -107,10 +106,13 @@ def kaldi_h_parts(model_path, tree_path, phones, L, LG):
         phones: the model's ``phones.txt``.
         L: the lexicon (its phone table and disambiguation phones).
         LG: the optimized LG.
+        markers: word-start markers of L (:mod:`hclg.graph.new_words_hmm`), passed to H as
+            disambiguation symbols (through left-biphone C one per phone before them).
 
     Returns:
         (LG or CLG, the model's transition table, H's disambiguation outputs, H's
-        (unit, transition id) arcs or None for a monophone H over phones).
+        (unit, transition id) arcs or None for a monophone H over phones, and for a
+        left-biphone tree its window table (:func:`window_states`) else None).
     """
     kaldi_phones = SymbolTable.read(phones)
     model = read_transition_model(model_path)
@@ -118,11 +120,33 @@ def kaldi_h_parts(model_path, tree_path, phones, L, LG):
     tree = read_kaldi_tree(tree_path) if tree_path else None
     if tree is None or tree.context_width == 1:
         check_monophone(model, tree)
-        return LG, table, L.disambig_phones, None
-    if (tree.context_width, tree.central_position) != (3, 1):
+        return LG, table, L.disambig_phones + markers, None, None
+    if (tree.context_width, tree.central_position) not in ((3, 1), (2, 1)):
         raise GraphBuildError(f"{tree_path}: context width {tree.context_width} with central position "
-                              f"{tree.central_position}; hclg builds C for triphones (3, 1) and monophones (1, 0)")
-    CLG, instances = compose_context(LG, L.phones.symbols, L.disambig_phones,
-                                     tree_instances(model, tree, kaldi_phones, L.phones))
-    h_dis = tuple(len(instances) + 1 + j for j in range(len(L.disambig_phones) + 1))  # with #-1
-    return CLG, table, h_dis, instance_arcs(model, table, instances)
+                              f"{tree.central_position}; hclg builds C for triphones (3, 1), left biphones (2, 1) "
+                              "and monophones (1, 0)")
+    instance_of = tree_instances(model, tree, kaldi_phones, L.phones)
+    CLG, instances = compose_context(LG, L.phones.symbols, L.disambig_phones, instance_of, tree.context_width,
+                                     markers)
+    D, P = len(L.disambig_phones), len(L.phones.symbols)
+    h_dis = tuple(len(instances) + 1 + j for j in range(D + 1 + len(markers) * P))  # with #-1 and the markers
+    windows = window_states(model, table, instance_of, L.phones) if markers else None
+    return CLG, table, h_dis, instance_arcs(model, table, instances), windows
+
+
+def window_states(model: KaldiTransitionModel, table: TransitionTable, instance_of, phones) -> np.ndarray:
+    """int32 [P, P, S]: the transition state (of ``table``) of HMM state s of phone c after
+    phone l (0: at the start), for a left-biphone tree, -1 where c has no HMM state s (P:
+    the phone table's size, S: the most HMM states a phone has): what words added at
+    decode time read (:mod:`hclg.graph.new_words_hmm`)."""
+    tstate_of = {t: i for i, t in enumerate(model.tuples, 1)}
+    P = len(phones.symbols)
+    real = [i for i, p in enumerate(phones.symbols) if i > 0 and not p.startswith("#")]
+    S = max(len(e) - 1 for e in model.entries)
+    out = np.full((P, P, S), -1, np.int32)
+    for c in real:
+        for left in [0] + real:
+            kc, pdfs = instance_of(left, c)
+            for s, (fwd, loop) in enumerate(pdfs):
+                out[left, c, s] = tstate_of.get((kc, s, fwd, loop), -1)
+    return out

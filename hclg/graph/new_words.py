@@ -1,8 +1,8 @@
 """Words a graph does not have, added for one request: hotwords outside the lexicon.
 
 A static graph (HCLG, TLG) has G compiled in, so it cannot take a word its lexicon lacks
-without compiling again, nor can an HMM graph of context-dependent phones (the context
-spans word boundaries). An on-the-fly graph (the lexicon graph T∘L or H∘L, G as arrays)
+without compiling again, nor can an HMM graph of triphones (a phone waits for the one
+after it, across word boundaries). An on-the-fly graph (the lexicon graph T∘L or H∘L, G as arrays)
 can: at compile time markers, as Kaldi's ``fstaddsubsequentialloop`` marks ends, go
 through the recipe and record its *word-start states*, where L is back in its loop state
 (and, with optional silence or a word delimiter between words, the states after a word
@@ -166,7 +166,8 @@ def _word_starts(graph: Graph) -> np.ndarray:
                           "grammar and compile again")
     starts = graph.word_starts()
     if starts is None:
-        why = ("context-dependent phones (a context table or a Kaldi tree)"
+        why = ("context-dependent phones of a context table or a triphone Kaldi tree (as Kaldi's grammar FSTs, hclg "
+               "adds words to graphs of left-biphone trees, its chain models')"
                if graph.topology == "hmm" else "the compact CTC topology")
         raise DecodeError(f"{graph.path} has no word-start states (compiled by an older hclg, or with {why}, which "
                           "new words cannot take yet): add the words to the lexicon and grammar and compile again")

@@ -59,7 +59,7 @@ def take_word_starts(TL: fst.Fst, mark: int) -> tuple[FstArrays, np.ndarray]:
 
 def mark_word_starts_silence(T: fst.VectorFst, marks: tuple[int, ...], base: int) -> None:
     """With optional silence (a word delimiter) between words, LG has the lexicon's
-    markers (:func:`hclg.graph.new_words_hmm.mark_lexicon`); T gets on each state k (token
+    markers (:func:`hclg.graph.word_start_marks.mark_lexicon`); T gets on each state k (token
     column k read last) a loop ``base + j * n + k : marks[j]`` per marker j (n: T's states),
     so that after T∘LG a marker arc says which token was read last. ``base`` is above
     every label of LG."""

@@ -1,11 +1,19 @@
 """Words an on-the-fly HMM graph lacks, added for one request (:mod:`hclg.graph.new_words`
 tells the whole story; :mod:`hclg.graph.new_words_ctc` does it for CTC graphs, with
-:func:`mark_lexicon` where a word delimiter stands between words).
+:func:`hclg.graph.word_start_marks.mark_lexicon` where a word delimiter stands between words).
 
-Context-independent phones only (no context table, no Kaldi tree): with triphones the
-phone before a word's first phone, and after its last, would have to be rebuilt.
+Context-independent phones, or a Kaldi model's left-biphone tree (chain models; as
+Kaldi's grammar FSTs, which take on-the-fly parts only with those): with triphones a
+phone's HMM waits for the next phone, so a word's last phone would need every first phone
+that may follow, in every state that follows it. With a left-biphone tree a phone's HMM
+depends on the phone before only: C lets each marker through once per phone read before it
+(:func:`hclg.graph.context.compose_context`), so entries, ``L*`` and ``S*`` are one per such
+phone (the rows' context), ``mark3`` makes ``L*`` and ``S*`` exist
+for every phone a word may end with, and a new word's first phone reads, from an entry, the
+HMM the tree gives after the entry's phone (``window_states`` of the transition table), and
+its last phone leads to ``L*`` and ``S*`` of that phone.
 
-**Compile time** (:func:`mark_lexicon`, :func:`take_word_starts`). L gets two markers, as
+**Compile time** (:mod:`hclg.graph.word_start_marks`). L gets two markers, as
 Kaldi's ``fstaddsubsequentialloop`` marks ends: ``mark1`` on its loop state (where words
 begin) and ``mark2`` on its silence state (optional silence after a word), each a loop,
 and on its start state arcs to them at the costs of no silence and silence. The markers
@@ -30,15 +38,9 @@ lookahead potentials, as :func:`hclg.graph.new_words.with_new_words` says.
 
 from __future__ import annotations
 
-import logging
-import math
-from typing import NamedTuple
-
 import numpy as np
-import pywrapfst as fst
 
 from hclg.errors import DecodeError
-from hclg.fst.convert import fst_to_arrays
 from hclg.graph.arc_records import (
     E_ILABEL,
     E_NEXT,
@@ -50,82 +52,7 @@ from hclg.graph.arc_records import (
     DecoderArrays,
 )
 from hclg.graph.pronunciation_tree import prefix_tree
-
-log = logging.getLogger("hclg")
-
-ENTRY, AFTER_WORD, BEFORE_SILENCE = 0, 1, 2  # kinds of the rows of word_starts.npy
-
-
-class Marks(NamedTuple):
-    """L's word-start markers (:func:`mark_lexicon`)."""
-
-    labels: tuple[int, ...]  # mark1, and mark2 with silence: above every phone and disambiguation symbol
-    costs: tuple[float, ...]  # L's cost of going on after a word without silence, and with silence
-
-
-def mark_lexicon(L, sil_prob: float | None, sil_phone: str | None) -> Marks | None:
-    """Adds the markers (module doc) to ``L`` (a :class:`hclg.graph.lexicon.LexiconFst`:
-    made by ``make_lexicon_fst``, or Kaldi's ``L_disambig.fst``, whose start state's
-    epsilon arcs lead to its loop and silence states at the costs of no silence and of
-    silence); returns them, or None where L's loop or silence state cannot be told (a
-    word pronounced with the silence phone without saying a word, a silence of its own)."""
-    f = L.fst
-    one, zero = fst.Weight.one(f.weight_type()), fst.Weight.zero(f.weight_type())
-    start = f.start()
-    m1 = len(L.phones.symbols)
-    finals = [s for s in f.states() if f.final(s) != zero and s != start]
-    eps = {a.nextstate: float(a.weight) for a in f.arcs(start) if a.ilabel == 0 and a.olabel == 0}
-    if not sil_prob and not eps:
-        if finals:
-            log.warning("L has final states besides its start: words cannot be added to this graph at decode time")
-            return None
-        f.add_arc(start, fst.Arc(m1, 0, one, start))
-        f.arcsort("olabel")
-        return Marks((m1,), (0.0,))
-    sil_id = L.phones.get(sil_phone) if sil_phone else -1
-    # the silence state reads the silence phone without a word (a word such as Kaldi's
-    # "!SIL SIL" reads it from the loop state, saying the word)
-    sils = [s for s in f.states() if s != start and any(a.ilabel == sil_id and a.olabel == 0 for a in f.arcs(s))]
-    if len(finals) != 1 or len(sils) != 1 or (eps and set(eps) != {finals[0], sils[0]}):
-        log.warning("L's loop and silence states cannot be told apart (%d, %d candidates; a word pronounced with the "
-                    "silence phone?): words cannot be added to this graph at decode time", len(finals), len(sils))
-        return None
-    loop, sil = finals[0], sils[0]
-    arcs = [(loop, m1, loop, 0.0), (sil, m1 + 1, sil, 0.0)]
-    if eps:  # Kaldi's L: its start state's epsilons already lead there
-        costs = (eps[loop], eps[sil])
-    else:
-        costs = (-math.log(1.0 - sil_prob), -math.log(sil_prob))
-        arcs += [(start, m1, loop, costs[0]), (start, m1 + 1, sil, costs[1])]
-    for s, lab, d, cost in arcs:
-        f.add_arc(s, fst.Arc(lab, 0, fst.Weight(f.weight_type(), cost), d))
-    f.arcsort("olabel")
-    return Marks((m1, m1 + 1), costs)
-
-
-def take_word_starts(f: fst.Fst, marks: tuple[int, ...], costs: tuple[float, ...]):
-    """(``f`` without its marker arcs, as arrays; int32 [M, 3] rows (kind, -1, state) and
-    float32 [M] costs of the module doc's entries, ``L*`` and ``S*``, or None, None where
-    the markers did not come through as expected; -1: no token, as CTC graphs' rows have).
-    ``marks``: the input labels the markers have in ``f`` (mark1, then mark2 with silence);
-    ``costs``: :class:`Marks`' costs."""
-    a = fst_to_arrays(f, consume=True)
-    src = a.sources()
-    is1 = a.ilabel == marks[0]
-    is2 = a.ilabel == marks[1] if len(marks) > 1 else np.zeros(a.num_arcs, bool)
-    after, before = np.unique(a.nextstate[is1]), np.unique(a.nextstate[is2])
-    ok = len(after) == 1 and len(before) == (len(marks) > 1)
-    out, new_id = a.kept(~(is1 | is2), roots=np.concatenate([after, before]) if ok else ())
-    if not ok:
-        log.warning("the word-start markers came through as %d and %d states: words cannot be added to this graph "
-                    "at decode time", len(after), len(before))
-        return out, None, None
-    rows = [(ENTRY, -1, int(new_id[s])) for s in src[is1]] + [(AFTER_WORD, -1, int(new_id[after[0]]))]
-    row_costs = list(a.weight[is1]) + [costs[0]]
-    if len(before):
-        rows.append((BEFORE_SILENCE, -1, int(new_id[before[0]])))
-        row_costs.append(costs[1])
-    return out, np.array(rows, np.int32), np.array(row_costs, np.float32)
+from hclg.graph.word_start_marks import ENTRY
 
 
 class _Hmm:
@@ -150,9 +77,21 @@ class _Hmm:
         self.loop_l, self.fwd, self.cost_l = self.loop_cost.tolist(), self.fwd_cost.tolist(), self.cost.tolist()
         forward = np.flatnonzero(table["hmm_state"] != table["to_state"])
         forward = forward[forward > 0]
-        self.out: dict[tuple[int, int], list[int]] = {}
+        self.out: dict[tuple[int, int], list[int]] = {}  # (phone, HMM state) or (transition state, -1) -> ids
+        windows = table.get("window_states")
         for t in forward:
-            self.out.setdefault((int(table["phone"][t]), int(table["hmm_state"][t])), []).append(int(t))
+            key = (int(table["trans_state"][t]), -1) if windows is not None else \
+                (int(table["phone"][t]), int(table["hmm_state"][t]))
+            self.out.setdefault(key, []).append(int(t))
+        self.windows = windows.tolist() if windows is not None else None
+
+    def arcs_out(self, left: int, phone: int, j: int) -> list[int]:
+        """The forward transitions out of HMM state j of ``phone`` after phone ``left``
+        (-1 where the graph's phones are context-independent); [] where it has none."""
+        if self.windows is None:
+            return self.out.get((phone, j), [])
+        ts = self.windows[left][phone][j] if j < len(self.windows[left][phone]) else -1
+        return self.out.get((ts, -1), []) if ts > 0 else []
 
     def loop_class(self, q: int) -> int:
         """q where HMM state q has a self-loop, else 0 (a state without one)."""
@@ -174,7 +113,7 @@ def add_words(arr: DecoderArrays, table: dict, options: dict, starts: np.ndarray
     Args:
         arr: the graph's decoder arrays; table: its transition table; options: its
             compile options (``transition_scale``, ``self_loop_scale``).
-        starts, costs: its word-start rows and costs (:func:`take_word_starts`).
+        starts, costs: its word-start rows and costs (:func:`hclg.graph.word_start_marks.take_word_starts`).
         chains: the pronunciations, with each word's lookahead (its LM cost less its
             credit, >= 0).
         phones_of: phone id -> its name, for messages.
@@ -188,21 +127,27 @@ def add_words(arr: DecoderArrays, table: dict, options: dict, starts: np.ndarray
             this hclg makes them.
     """
     h = _Hmm(table, float(options["transition_scale"]), float(options["self_loop_scale"]))
+    kinds, contexts, states = starts[:, 0], starts[:, 1], starts[:, 2]
+    ends: dict[int, list[tuple[int, float]]] = {}  # context -> L*, S* and their costs
+    for s, c, k in zip(states[kinds != ENTRY], costs[kinds != ENTRY], contexts[kinds != ENTRY]):
+        ends.setdefault(int(k), []).append((int(s), float(c)))
+    cd = h.windows is not None
     for _, pron, _ in chains:
-        for p in pron:
-            if (p, 0) not in h.out:
+        for k, p in enumerate(pron):
+            if not h.arcs_out((pron[k - 1] if k else 0) if cd else -1, p, 0):
                 raise DecodeError(f"phone {phones_of(p)!r} has no HMM in the graph's transition table")
-    kinds, states = starts[:, 0], starts[:, 2]
-    entries = [(int(s), float(c) + float(h.fwd_cost[h.class_of(arr, int(s))]))
-               for s, c in zip(states[kinds == ENTRY], costs[kinds == ENTRY])]
-    if any(not np.isfinite(arr.final[s]) for s, _ in entries):
+        if cd and pron[-1] not in ends:
+            raise DecodeError(f"no word of the graph ends with phone {phones_of(pron[-1])!r}, and the graph has no "
+                              "state to go on from after it; compile the graph again")
+    entries = [(int(s), float(c) + float(h.fwd_cost[h.class_of(arr, int(s))]), int(k))
+               for s, c, k in zip(states[kinds == ENTRY], costs[kinds == ENTRY], contexts[kinds == ENTRY])]
+    if any(not np.isfinite(arr.final[s]) for s, _, _ in entries):
         raise DecodeError("the graph's word-start states are not as this hclg makes them; compile the graph again")
-    ends = [(int(s), float(c)) for s, c in zip(states[kinds != ENTRY], costs[kinds != ENTRY])]
     nodes = prefix_tree(chains)
     b = _Builder(arr, h, nodes, ends)
-    for s, c in entries:
+    for s, c, left in entries:
         for m in (n for n, node in enumerate(nodes) if node.parent < 0):
-            b.leave(s, c + nodes[m].lead, m, 0)
+            b.leave(s, c + nodes[m].lead, m, 0, left)
     b.run()
     return b.finish()
 
@@ -217,8 +162,8 @@ class _Builder:
         self.e: tuple[list, ...] = ([], [], [], [], [])  # source, transition id, cost, next, word
         self.n: tuple[list, ...] = ([], [], [], [])  # source, cost, next, word
         self.finals: list[tuple[int, float]] = []
-        self.at: dict[tuple, int] = {}  # (node, HMM state, class) -> state
-        self.todo: list[tuple[int, int, int, int]] = []
+        self.at: dict[tuple, int] = {}  # (node, HMM state, class, phone before) -> state
+        self.todo: list[tuple[int, int, int, int, int]] = []
         self.fronts: dict[tuple[int, int], int] = {}  # (end state, class) -> the state a word ends in
         self.copies: list[tuple[int, int, float]] = []  # (new state, state copied, cost added)
 
@@ -229,31 +174,31 @@ class _Builder:
             _add(self.e, s, self.h.loop_of[q], self.h.loop_l[q], s, 0)
         return s
 
-    def leave(self, src: int, base: float, n: int, j: int) -> None:
-        """The arcs out of ``src``, a state in HMM state ``j`` of node ``n``'s phone whose
-        leaving costs ``base``."""
+    def leave(self, src: int, base: float, n: int, j: int, left: int) -> None:
+        """The arcs out of ``src``, a state in HMM state ``j`` of node ``n``'s phone after
+        phone ``left`` (-1: context-independent phones), whose leaving costs ``base``."""
         node = self.nodes[n]
         phone, pi, words, kids = node.label, node.lead, node.words, node.children
         h = self.h
-        for t in h.out[(phone, j)]:
+        for t in h.arcs_out(left, phone, j):
             cost = base + h.cost_l[t]
             q = h.loop_class(h.trans_state[t])
             if not h.is_final[t]:
-                _add(self.e, src, t, cost, self.state_at(n, h.to_state[t], q), 0)
+                _add(self.e, src, t, cost, self.state_at(n, h.to_state[t], q, left), 0)
                 continue
             for w in words:
-                for end, c in self.ends:
+                for end, c in self.ends[phone if h.windows is not None else -1]:
                     _add(self.e, src, t, cost + c - pi, self.front(end, q), w)
             if kids:
-                _add(self.e, src, t, cost, self.state_at(n, -1, q), 0)
+                _add(self.e, src, t, cost, self.state_at(n, -1, q, left), 0)
 
-    def state_at(self, n: int, j: int, q: int) -> int:
+    def state_at(self, n: int, j: int, q: int, left: int) -> int:
         """The state in HMM state ``j`` of node ``n`` (-1: after its phone, before its
-        children's) entered from HMM state ``q``."""
-        key = (n, j, q)
+        children's) after phone ``left``, entered from HMM state ``q``."""
+        key = (n, j, q, left)
         if key not in self.at:
             self.at[key] = self.new_state(q)
-            self.todo.append((self.at[key], n, j, q))
+            self.todo.append((self.at[key], n, j, q, left))
         return self.at[key]
 
     def front(self, end: int, q: int) -> int:
@@ -275,14 +220,15 @@ class _Builder:
 
     def run(self) -> None:
         while self.todo:
-            s, n, j, q = self.todo.pop()
+            s, n, j, q, left = self.todo.pop()
             fwd = self.h.fwd[q]
             if j >= 0:
-                self.leave(s, fwd, n, j)
+                self.leave(s, fwd, n, j, left)
                 continue
             pi = self.nodes[n].lead
+            after = self.nodes[n].label if self.h.windows is not None else -1
             for m in self.nodes[n].children:
-                self.leave(s, fwd + self.nodes[m].lead - pi, m, 0)
+                self.leave(s, fwd + self.nodes[m].lead - pi, m, 0, after)
 
     def finish(self):
         arr = self.arr

@@ -101,7 +101,8 @@ class Aligner:
             self.blank_label = g.units.id(blank)
             self.compact = gopts.get("ctc_topo") == "compact"
         else:
-            self.table = TransitionTable(**g.transitions())
+            self.table = TransitionTable(**{k: v for k, v in g.transitions().items()
+                                             if k in TransitionTable.__dataclass_fields__})
             chain = gopts.get("hmm_topology") == "chain"
             scale = gopts.get("self_loop_scale") if self_loop_scale is None else self_loop_scale
             self.self_loop_scale = (constants.CHAIN_SELF_LOOP_SCALE if chain else constants.SELF_LOOP_SCALE) \

@@ -125,6 +125,30 @@ def test_clg_equals_kaldi_compose_context(tmp_path):
     assert abs(A.num_states() - B.num_states()) <= 2
 
 
+def test_left_biphone_clg_equals_kaldi_compose_context(tmp_path):
+    """Left-biphone C o LG (Kaldi's chain models: --context-width=2 --central-position=1)
+    against kaldifst.compose_context with N=2, P=1: the same language over the same
+    (left, phone) windows, no phone delayed and no #-1 on the way (Kaldi's C reads it only
+    where a phone is delayed). It failed before: hclg built C for triphones only."""
+    import kaldifst
+    from oracles.kaldi_recipes import to_kaldi, to_pywrapfst
+
+    from hclg import fst as hfst
+    from hclg.graph.context import context_compose
+    from hclg.graph.grammar import phrases_to_fst
+    from hclg.graph.lexicon import make_lexicon_fst, read_lexicon
+
+    (tmp_path / "l.txt").write_text("and ae n d\ncat k ae t\nhat h ae t\nat ae t\na ae\n")
+    L = make_lexicon_fst(read_lexicon(tmp_path / "l.txt"), sil_prob=0.5, sil_phone="sil")
+    G = phrases_to_fst([["cat", "and", "hat"], ["hat"], ["at", "cat", "a"], ["a"], []], L.words)
+    LG = hfst.minimize_encoded(hfst.determinize_log(hfst.compose(L.fst, G, "LG"), "det", ""), "min")
+    kclg, ilabels = kaldifst.compose_context(list(L.disambig_phones), 2, 1, to_kaldi(LG))
+    ours, windows = context_compose(LG, L.phones.symbols, L.disambig_phones, width=2)
+    assert all(len(w) == 2 for w in windows)
+    A, B, _, _ = assert_same_clg(ours, windows, L.disambig_phones, to_pywrapfst(kclg), ilabels)
+    assert A.num_states() == B.num_states()
+
+
 def test_clg_equals_kaldis_own_fstcomposecontext_output():
     """C o LG on Kaldi's own LG (data/lang/tmp/LG.fst of the real recipe in
     tests/data/kaldi_mono_system) against the CLG_3_1.fst and ilabels_3_1 that Kaldi's
