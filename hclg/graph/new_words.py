@@ -27,7 +27,7 @@ from hclg.errors import DecodeError
 from hclg.graph.arc_records import append_arcs
 from hclg.graph.graph_dir import Graph
 from hclg.graph.lexicon import word_positions
-from hclg.graph.new_words_ctc import add_tree, word_start_plan
+from hclg.graph.new_words_ctc import add_tree, add_tree_compact, word_start_plan
 from hclg.graph.new_words_hmm import add_words
 from hclg.graph.ngram import NgramArrays, indexed
 from hclg.graph.symbols import SymbolTable
@@ -149,6 +149,8 @@ def with_new_words(graph: Graph, prons: dict[str, list[tuple[str, ...]]], credit
     if hmm:
         added = add_words(graph.arrays, graph.transitions(), graph.manifest["options"], starts,
                           graph.word_start_costs(), chains, graph.units.symbols.__getitem__)
+    elif graph.manifest["options"].get("ctc_topo") == "compact":
+        added = add_tree_compact(graph.arrays, blank_col, chains, starts)
     else:
         costs = graph.word_start_costs() if starts.shape[1] == 3 else None
         added = add_tree(graph.arrays, blank_col, chains, *word_start_plan(graph.arrays, starts, blank_col, costs))
@@ -168,7 +170,7 @@ def _word_starts(graph: Graph) -> np.ndarray:
     if starts is None:
         why = ("context-dependent phones of a context table or a triphone Kaldi tree (as Kaldi's grammar FSTs, hclg "
                "adds words to graphs of left-biphone trees, its chain models')"
-               if graph.topology == "hmm" else "the compact CTC topology")
+               if graph.topology == "hmm" else "the compact CTC topology and a word delimiter")
         raise DecodeError(f"{graph.path} has no word-start states (compiled by an older hclg, or with {why}, which "
                           "new words cannot take yet): add the words to the lexicon and grammar and compile again")
     if graph.topology == "hmm" and starts.shape[1] != 3:

@@ -5,7 +5,8 @@ states per token (a marker loop on each T state, and on LG's start state, or wit
 delimiter between words on L's loop and delimiter states). The request's words become a
 tree of their tokens with T's rules (a token's repeats loop; the same token twice needs a
 blank between), entered from those states, each word said on its last token, which leads
-into a word-start state of that token (made where the graph has none)."""
+into a word-start state of that token (made where the graph has none). On k2's compact
+topology a word starts only where T is in its blank state (:func:`add_tree_compact`)."""
 
 from __future__ import annotations
 
@@ -29,12 +30,16 @@ from hclg.graph.arc_records import (
 from hclg.graph.pronunciation_tree import prefix_tree
 
 
-def mark_word_starts(T: fst.VectorFst, LG: fst.VectorFst, mark: int) -> None:
+def mark_word_starts(T: fst.VectorFst, LG: fst.VectorFst, mark: int, compact_blank: int | None = None) -> None:
     """Adds the markers that :func:`take_word_starts` finds after T∘LG: on each state k of
     the standard CTC topology (token column k read last) a loop ``mark+1+k : mark``, on
-    LG's start state a loop ``mark : <eps>``. ``mark`` is above every label of both."""
-    for k in T.states():
-        T.add_arc(k, fst.Arc(mark + 1 + k, mark, fst.Weight.one(T.weight_type()), k))
+    LG's start state a loop ``mark : <eps>``. ``mark`` is above every label of both. On
+    the compact topology (``compact_blank``: the blank's column), where tokens are read
+    only from T's state 0 (after a blank, at the start, or after a token by T's epsilon),
+    that state's loop only, as the blank's."""
+    for k in T.states() if compact_blank is None else (0,):
+        T.add_arc(k, fst.Arc(mark + 1 + (k if compact_blank is None else compact_blank), mark,
+                             fst.Weight.one(T.weight_type()), k))
     s = LG.start()
     LG.add_arc(s, fst.Arc(mark, 0, fst.Weight.one(LG.weight_type()), s))
     LG.arcsort("ilabel")
@@ -204,3 +209,36 @@ def _state_copies(arr: DecoderArrays, new_states, e, n, finals) -> None:
                                  eps[:, N_OLABEL].tolist())):
             col.extend(more)
         finals.append((s, float(arr.final[s0])))
+
+
+def add_tree_compact(arr: DecoderArrays, blank: int, chains, starts: np.ndarray):
+    """:func:`add_tree` for k2's compact CTC topology (:func:`hclg.graph.ctc_topology.make_ctc_topo`
+    with ``compact``), where a token is read only from T's state 0 and left by an epsilon
+    back to it (so ``a a`` also reads as two tokens). Node n (a token prefix) has two
+    states, x (its token read: the token's repeats loop) and y (T's state 0 inside the
+    word: blanks loop), an epsilon from x to y, and its children's tokens from y. The root
+    is every word-start state (``starts``: (blank column, state) rows, T in state 0 and LG
+    at its start); a word ends by an epsilon from its last token's x, outputting it, to
+    the graph's start state (the state after a word). Weights carry the lookahead
+    potentials as :func:`add_tree` says.
+
+    Raises:
+        DecodeError: rows not as this hclg makes them."""
+    s0 = int(arr.start)
+    if not np.all(starts[:, 0] == blank) or s0 not in set(starts[:, 1].tolist()):
+        raise DecodeError("the graph's word-start states are not as this hclg makes them; compile the graph again")
+    nodes = prefix_tree(chains)
+    ns = arr.num_states
+    e: tuple[list, ...] = ([], [], [], [], [])  # source, input label, cost, next, word
+    n: tuple[list, ...] = ([], [], [], [])  # source, cost, next, word
+    for i, node in enumerate(nodes):
+        x, y, c, pi = ns + 2 * i, ns + 2 * i + 1, node.label, node.lead
+        into = starts[:, 1].tolist() if node.parent < 0 else [ns + 2 * node.parent + 1]
+        lead = pi - (nodes[node.parent].lead if node.parent >= 0 else 0.0)
+        for src, lab, cost, nxt in [(s, c, lead, x) for s in into] + [(x, c, 0.0, x), (y, blank, 0.0, y)]:
+            for col, v in zip(e, (src, lab + 1, cost, nxt, 0)):
+                col.append(v)
+        for nxt, cost, w in [(y, 0.0, 0)] * bool(node.children) + [(s0, -pi, w) for w in node.words]:
+            for col, v in zip(n, (x, cost, nxt, w)):
+                col.append(v)
+    return ns + 2 * len(nodes), e, n, []

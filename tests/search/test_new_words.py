@@ -93,6 +93,47 @@ def test_new_words_decode_as_if_the_lexicon_had_them(graphs):
     assert said == set(NEW)  # every added word won somewhere
 
 
+def test_new_words_on_the_compact_ctc_topology(graphs, tmp_path):
+    """k2's compact topology (tokens read only from T's state 0, left by an epsilon, so
+    ``t t`` also reads as two tokens without a blank): the words added decode as the graph
+    compiled with them: the same cost (and lattice best path) always; the same words and
+    word times where no token comes twice in a row, within or across words (there the
+    compact topology reads the same frames as a repeat or as two tokens at one cost, so
+    'tt kdn' and 'ttk kdn' can tie, and the token events cannot tell the two: both graphs
+    then fall back to the frames the words were output at). It failed before: the compact
+    topology had no word-start states."""
+    prons: dict = {}
+    for line in LEXICON.splitlines() + [f"{w} {p}" for w, ps in NEW.items() for p in ps]:
+        w, *p = line.split()
+        prons.setdefault(w, []).append(p)
+
+    def no_token_twice(words):
+        inside = any(p[i] == p[i + 1] for w in words for p in prons[w] for i in range(len(p) - 1))
+        return not inside and not any({p[-1] for p in prons[a]} & {p[0] for p in prons[b]}
+                                      for a, b in zip(words, words[1:]))
+
+    d = graphs["dir"]
+    o = CompileOptions(topology="ctc", on_the_fly=True, ctc_topo="compact")
+    cut, full = (compile_graph(d / lex, d / lm, tmp_path / name, o, tokens=d / "tokens.txt").path
+                 for name, lex, lm in (("cut", "lex.txt", "lm.arpa"), ("all", "lex_all.txt", "lm_all.arpa")))
+    assert graph_info(cut)["takes_new_words"]
+    opts = DecoderOptions(beam=40, max_active=100000, min_active=0, word_times=True, lattice_beam=6)
+    phrases = [(w, 2.0) for w in NEW]
+    added, compiled = LatticeDecoder(cut, opts).with_bias(phrases, NEW), LatticeDecoder(full, opts).with_bias(phrases)
+    said, timed = set(), 0
+    for k, x in enumerate(random_matrices(150, seed=5)):
+        a, b = added.decode(x), compiled.decode(x)
+        assert a.cost == pytest.approx(b.cost, abs=1e-4)
+        if no_token_twice(a.words) and no_token_twice(b.words):
+            assert (a.words, a.start_frames, a.end_frames) == (b.words, b.start_frames, b.end_frames)
+            timed += 1
+        if k < 30:
+            la, lb = added.decode_lattice(x)[1], compiled.decode_lattice(x)[1]
+            assert ops.best_path(la).cost == pytest.approx(ops.best_path(lb).cost, abs=1e-4)
+        said |= set(a.words) & set(NEW)
+    assert said == set(NEW) and timed > 30
+
+
 def test_new_words_after_and_before_a_word_delimiter(graphs, tmp_path):
     """A graph with an optional word delimiter between words (wav2vec2's '|', as optional
     silence) takes new words as the graph compiled with them: words, times and lattice;
@@ -225,9 +266,10 @@ def test_graphs_that_cannot_take_a_word_say_why(graphs, tmp_path):
         sil_phone="sil", on_the_fly=True, context_table=str(tmp_path / "ctx.txt")))
     with pytest.raises(DecodeError, match="has no word-start states .* or with context-dependent phones"):
         Decoder(hmm.path, DecoderOptions(input_kind="log-likelihoods")).with_bias(["zz"], {"zz": ["z"]})
+    (tmp_path / "tokens.txt").write_text((d / "tokens.txt").read_text() + f"| {len(TOKENS)}\n")
     compact = compile_graph(d / "lex.txt", d / "lm.arpa", tmp_path / "compact", CompileOptions(
-        topology="ctc", on_the_fly=True, ctc_topo="compact"), tokens=d / "tokens.txt")
-    with pytest.raises(DecodeError, match="has no word-start states .* or with the compact CTC topology"):
+        topology="ctc", on_the_fly=True, ctc_topo="compact", word_delimiter="|"), tokens=tmp_path / "tokens.txt")
+    with pytest.raises(DecodeError, match="has no word-start states .* the compact CTC topology and a word delimiter"):
         Decoder(compact.path, opts).with_bias(["zz"], NEW)
     with pytest.raises(DecodeError, match=r"hotword 'zz': its tokens 'z q' are not the graph's \('q' not a token\)"):
         Decoder(graphs["cut"], opts).with_bias(["zz"], {"zz": ["z q"]})
