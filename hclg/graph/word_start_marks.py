@@ -36,8 +36,9 @@ def mark_lexicon(L, sil_prob: float | None, sil_phone: str | None, contexts: tup
     word pronounced with the silence phone without saying a word, a silence of its own).
 
     ``contexts``: for a graph of left-biphone phones, the phones a word may end with.
-    mark3 then leads from the loop state to a state that reads each of them to the loop
-    and silence states without a word: through C, the loop and silence states are one
+    mark3 then leads from the start state to a state that reads each of them to the loop
+    and silence states without a word (from the start only: the phone before it is
+    then none, so each path adds one window): through C, the loop and silence states are one
     per phone read last, and these paths make each exist although no word of the lexicon
     ends with that phone (a word added may). mark3's arcs and all they alone reach go at
     :func:`take_word_starts`."""
@@ -47,11 +48,10 @@ def mark_lexicon(L, sil_prob: float | None, sil_phone: str | None, contexts: tup
     f = L.fst
     to = [next(s for s in f.states() for a in f.arcs(s) if a.ilabel == m and a.nextstate == s)
           for m in marks.labels]  # the loop state, and the silence state: where the markers loop
-    loop = to[0]
     m3 = max(marks.labels) + 1
     one = fst.Weight.one(f.weight_type())
     x = f.add_state()
-    f.add_arc(loop, fst.Arc(m3, 0, one, x))
+    f.add_arc(f.start(), fst.Arc(m3, 0, one, x))
     for p in contexts:
         for d in to:
             f.add_arc(x, fst.Arc(p, 0, one, d))
