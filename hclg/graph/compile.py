@@ -217,7 +217,7 @@ def _compile(lexicon, grammar, out, o: CompileOptions, phones, tokens, t_start, 
         lex = read_lexicon(lexicon, o.lexicon_format, phones=token_list)
         t0 = time.perf_counter()
         L = make_lexicon_fst(lex, o.sil_prob, o.word_delimiter, False)
-        if o.on_the_fly and o.sil_prob and o.ctc_topo == "standard":  # words may be added at decode time
+        if o.on_the_fly and o.sil_prob:  # words may be added at decode time
             marks = mark_lexicon(L, o.sil_prob, o.word_delimiter)
     elif Path(lexicon).is_dir():  # Kaldi's data/lang: its L_disambig.fst and tables, as mkgraph.sh takes them
         t0 = time.perf_counter()

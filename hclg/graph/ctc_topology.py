@@ -79,10 +79,10 @@ def compose_ctc_topology(LG, o, token_list, num_labels: int, on_the_fly: bool, m
     T = make_ctc_topo(len(token_list), token_list.index(o.blank), compact=o.ctc_topo == "compact")
     hfst.log_step(f"T (ctc {o.ctc_topo})", T, t0)
     compact = o.ctc_topo == "compact"
-    marked = on_the_fly and (marks if o.sil_prob and not compact else not o.sil_prob)
+    marked = on_the_fly and (marks if o.sil_prob else True)
     base = num_labels + 2  # markers above every label (LG's own markers: num_labels, num_labels + 1)
     if marked and o.sil_prob:
-        mark_word_starts_silence(T, marks.labels, base)
+        mark_word_starts_silence(T, marks.labels, base, token_list.index(o.blank) if compact else None)
     elif marked:
         mark_word_starts(T, LG, num_labels, token_list.index(o.blank) if compact else None)
     TLG = hfst.compose(T, LG, "TLG = T o LG", "the lexicon's tokens are not the token list's")

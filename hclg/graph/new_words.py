@@ -150,7 +150,8 @@ def with_new_words(graph: Graph, prons: dict[str, list[tuple[str, ...]]], credit
         added = add_words(graph.arrays, graph.transitions(), graph.manifest["options"], starts,
                           graph.word_start_costs(), chains, graph.units.symbols.__getitem__)
     elif graph.manifest["options"].get("ctc_topo") == "compact":
-        added = add_tree_compact(graph.arrays, blank_col, chains, starts)
+        added = add_tree_compact(graph.arrays, blank_col, chains, starts,
+                                 graph.word_start_costs() if starts.shape[1] == 3 else None)
     else:
         costs = graph.word_start_costs() if starts.shape[1] == 3 else None
         added = add_tree(graph.arrays, blank_col, chains, *word_start_plan(graph.arrays, starts, blank_col, costs))
@@ -168,11 +169,12 @@ def _word_starts(graph: Graph) -> np.ndarray:
                           "grammar and compile again")
     starts = graph.word_starts()
     if starts is None:
-        why = ("context-dependent phones of a context table or a triphone Kaldi tree (as Kaldi's grammar FSTs, hclg "
-               "adds words to graphs of left-biphone trees, its chain models')"
-               if graph.topology == "hmm" else "the compact CTC topology and a word delimiter")
-        raise DecodeError(f"{graph.path} has no word-start states (compiled by an older hclg, or with {why}, which "
-                          "new words cannot take yet): add the words to the lexicon and grammar and compile again")
+        why = ("with context-dependent phones of a context table or a triphone Kaldi tree, which new words cannot "
+               "take (as Kaldi's grammar FSTs, hclg adds words to graphs of left-biphone trees, its chain models'), "
+               if graph.topology == "hmm" else "")
+        raise DecodeError(f"{graph.path} has no word-start states (compiled by an older hclg, {why}or with a "
+                          "lexicon whose loop and silence states could not be told apart, as its compile log "
+                          "said): add the words to the lexicon and grammar and compile again")
     if graph.topology == "hmm" and starts.shape[1] != 3:
         raise DecodeError(f"{graph.path}: its word-start states are in an older form; compile the graph again")
     return starts

@@ -62,17 +62,19 @@ def take_word_starts(TL: fst.Fst, mark: int) -> tuple[FstArrays, np.ndarray]:
     return out, starts
 
 
-def mark_word_starts_silence(T: fst.VectorFst, marks: tuple[int, ...], base: int) -> None:
+def mark_word_starts_silence(T: fst.VectorFst, marks: tuple[int, ...], base: int,
+                             compact_blank: int | None = None) -> None:
     """With optional silence (a word delimiter) between words, LG has the lexicon's
     markers (:func:`hclg.graph.word_start_marks.mark_lexicon`); T gets on each state k (token
     column k read last) a loop ``base + j * n + k : marks[j]`` per marker j (n: T's states),
     so that after T∘LG a marker arc says which token was read last. ``base`` is above
-    every label of LG."""
+    every label of LG. On the compact topology (``compact_blank``: the blank's column)
+    its state 0 only, as the blank's (:func:`mark_word_starts`)."""
     n = T.num_states()
     one = fst.Weight.one(T.weight_type())
-    for k in range(n):
+    for k in range(n) if compact_blank is None else (0,):
         for j, m in enumerate(marks):
-            T.add_arc(k, fst.Arc(base + j * n + k, m, one, k))
+            T.add_arc(k, fst.Arc(base + j * n + (k if compact_blank is None else compact_blank), m, one, k))
 
 
 def take_word_starts_silence(TL: fst.Fst, base: int, num_tokens: int, costs: tuple[float, float]):
@@ -211,7 +213,7 @@ def _state_copies(arr: DecoderArrays, new_states, e, n, finals) -> None:
         finals.append((s, float(arr.final[s0])))
 
 
-def add_tree_compact(arr: DecoderArrays, blank: int, chains, starts: np.ndarray):
+def add_tree_compact(arr: DecoderArrays, blank: int, chains, starts: np.ndarray, costs=None):
     """:func:`add_tree` for k2's compact CTC topology (:func:`hclg.graph.ctc_topology.make_ctc_topo`
     with ``compact``), where a token is read only from T's state 0 and left by an epsilon
     back to it (so ``a a`` also reads as two tokens). Node n (a token prefix) has two
@@ -219,26 +221,37 @@ def add_tree_compact(arr: DecoderArrays, blank: int, chains, starts: np.ndarray)
     word: blanks loop), an epsilon from x to y, and its children's tokens from y. The root
     is every word-start state (``starts``: (blank column, state) rows, T in state 0 and LG
     at its start); a word ends by an epsilon from its last token's x, outputting it, to
-    the graph's start state (the state after a word). Weights carry the lookahead
-    potentials as :func:`add_tree` says.
+    the graph's start state (the state after a word). With a word delimiter between words
+    (``starts``: (kind, blank column, state) rows with their ``costs``, as
+    :func:`take_word_starts_silence` makes them) the root is every entry at its cost, and
+    a word ends in the state after a word and in the one before the delimiter, at theirs.
+    Weights carry the lookahead potentials as :func:`add_tree` says.
 
     Raises:
         DecodeError: rows not as this hclg makes them."""
-    s0 = int(arr.start)
-    if not np.all(starts[:, 0] == blank) or s0 not in set(starts[:, 1].tolist()):
-        raise DecodeError("the graph's word-start states are not as this hclg makes them; compile the graph again")
+    bad = DecodeError("the graph's word-start states are not as this hclg makes them; compile the graph again")
+    if starts.shape[1] == 2:
+        s0 = int(arr.start)
+        if not np.all(starts[:, 0] == blank) or s0 not in set(starts[:, 1].tolist()):
+            raise bad
+        entries, ends = [(s, 0.0) for s in starts[:, 1].tolist()], [(s0, 0.0)]
+    else:
+        kind, st = starts[:, 0], starts[:, 2]
+        entries = [(int(s), float(c)) for s, c in zip(st[kind == 0], costs[kind == 0])]
+        ends = [(int(st[kind == k][0]), float(costs[kind == k][0])) for k in (1, 2) if np.sum(kind == k) == 1]
+        if not np.all(starts[:, 1] == blank) or len(ends) != 2:
+            raise bad
     nodes = prefix_tree(chains)
     ns = arr.num_states
     e: tuple[list, ...] = ([], [], [], [], [])  # source, input label, cost, next, word
     n: tuple[list, ...] = ([], [], [], [])  # source, cost, next, word
     for i, node in enumerate(nodes):
         x, y, c, pi = ns + 2 * i, ns + 2 * i + 1, node.label, node.lead
-        into = starts[:, 1].tolist() if node.parent < 0 else [ns + 2 * node.parent + 1]
-        lead = pi - (nodes[node.parent].lead if node.parent >= 0 else 0.0)
-        for src, lab, cost, nxt in [(s, c, lead, x) for s in into] + [(x, c, 0.0, x), (y, blank, 0.0, y)]:
+        into = entries if node.parent < 0 else [(ns + 2 * node.parent + 1, -nodes[node.parent].lead)]
+        for src, lab, cost, nxt in [(s, c, pi + leave, x) for s, leave in into] + [(x, c, 0.0, x), (y, blank, 0.0, y)]:
             for col, v in zip(e, (src, lab + 1, cost, nxt, 0)):
                 col.append(v)
-        for nxt, cost, w in [(y, 0.0, 0)] * bool(node.children) + [(s0, -pi, w) for w in node.words]:
+        for nxt, cost, w in [(y, 0.0, 0)] * bool(node.children) + [(s, c - pi, w) for w in node.words for s, c in ends]:
             for col, v in zip(n, (x, cost, nxt, w)):
                 col.append(v)
     return ns + 2 * len(nodes), e, n, []
