@@ -314,10 +314,11 @@ def test_cli_decode_and_stream_take_a_hotword_lexicon(graphs, tmp_path):
     assert finals == hyps  # the stream says what the whole-utterance decode says
 
 
-@pytest.fixture(scope="module")
-def an4_ctc_otf(tmp_path_factory):
+@pytest.fixture(scope="module", params=["standard", "compact"])
+def an4_ctc_otf(tmp_path_factory, request):
     """On-the-fly trigram graphs of the AN4 CTC model's lexicon, with and without FIFTY
-    and RUBOUT, and its 50 held-out utterances."""
+    and RUBOUT, and its 50 held-out utterances; of the standard CTC topology, and of k2's
+    compact one (the same figures)."""
     from helpers import SHARED_AN4
 
     if not SHARED_AN4.exists():
@@ -329,7 +330,7 @@ def an4_ctc_otf(tmp_path_factory):
     lang = icefall_lang_phone(d / "lang")
     lines = (lang / "lexicon.txt").read_text().splitlines()
     (d / "cut.txt").write_text("".join(ln + "\n" for ln in lines if ln.split()[0] not in ("FIFTY", "RUBOUT")))
-    o = CompileOptions(topology="ctc", on_the_fly=True)
+    o = CompileOptions(topology="ctc", on_the_fly=True, ctc_topo=request.param)
     lm = SHARED_AN4 / "lm_train_3gram.arpa"
     full = compile_graph(lang / "lexicon.txt", lm, d / "full", o, tokens=lang / "tokens.txt").path
     cut = compile_graph(d / "cut.txt", lm, d / "cut", o, tokens=lang / "tokens.txt").path
