@@ -71,7 +71,8 @@ def hmm_graph(L, LG, o: CompileOptions, phones, inputs: dict, marks):
     _consumed(LG, None)
     HaLG = hfst.determinize_log(HaLG, "HaLG: determinize (log)", "H o LG is not determinizable",
                                    o.max_determinize_mem, consume=True)
-    n_marks = len(marks.labels) * (len(L.phones.symbols) if windows is not None else 1) if marks else 0  # H's last
+    # the markers: H's last disambiguation labels (one per phone before them through left-biphone C)
+    n_marks = len(marks.labels) * (len(L.phones.symbols) if windows is not None else 1) if marks else 0
     HaLG = hfst.relabel_to_epsilon(HaLG, dis_labels[:len(dis_labels) - n_marks], "input", "HaLG: disambiguation -> eps")
     HaLG = hfst.remove_eps_local(HaLG, "HaLG: remove epsilons (local)", consume=True)
     HaLG = hfst.minimize_encoded(HaLG, "HaLG: minimize (encoded)", consume=True)

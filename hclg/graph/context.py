@@ -149,8 +149,10 @@ def compose_context(LG, phone_symbols: tuple[str, ...], disambig: tuple[int, ...
         phone_symbols: the phone table.
         disambig: ids of #0, #1, ... in it.
         instance_of: ``(left, phone, right) -> key``, ``(left, phone) -> key`` for
-            biphones (phone ids, 0 at an utterance boundary): what makes the HMM of ``phone`` in that context; equal keys must
-            mean equal HMMs. It raises GraphBuildError for a window it has no HMM for.
+            biphones (phone ids, 0 at an utterance boundary): what makes the HMM of
+            ``phone`` in that context; equal keys must mean equal HMMs. It raises
+            GraphBuildError for a window it has no HMM for.
+        width: 3 (triphones) or 2 (left biphones).
 
     Returns:
         (CLG, instances): instances[k - 1] = (k, phone, key) for labels k = 1..K.
@@ -175,11 +177,11 @@ def compose_context(LG, phone_symbols: tuple[str, ...], disambig: tuple[int, ...
     for j in range(D):
         relabel[W + 1 + j] = K + 1 + j
     relabel[-1] = K + 1 + D  # #-1
-    ilabel = relabel[a.ilabel]
+    ilabel, src = relabel[a.ilabel], a.sources()
     for i in range(len(markers)):
         at = a.ilabel == W + 1 + D + i
-        ilabel[at] = K + 2 + D + i * len(phone_symbols) + last[a.sources()[at]]
-    CLG2 = arrays_to_fst(a.num_states, a.start, a.sources(), ilabel, a.olabel, a.weight, a.nextstate, a.final)
+        ilabel[at] = K + 2 + D + i * len(phone_symbols) + last[src[at]]
+    CLG2 = arrays_to_fst(a.num_states, a.start, src, ilabel, a.olabel, a.weight, a.nextstate, a.final)
     CLG2.connect()
     log_step("CLG = C o LG", CLG2, t0, "the context FST and LG share no phone sequence")
     log.info("CLG: %d windows used, %d distinct HMM instances", W, K)

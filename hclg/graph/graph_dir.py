@@ -243,13 +243,12 @@ class Graph:
 
     def word_starts(self) -> np.ndarray | None:
         """int32 [M, 2 or 3]: an on-the-fly graph's word-start states (:mod:`hclg.graph.new_words`):
-        (column read last, state), or (kind, column or -1, state) with costs, or None."""
-        p = self.path / "word_starts.npy"
-        if not p.exists():
+        (column read last, state), or (kind, column / phone before / -1, state) with costs, or None."""
+        if not (p := self.path / "word_starts.npy").exists():
             return None
-        a = _load_array(p)
+        a, top = _load_array(p), max(self.num_columns, len(self.units))
         if a.ndim != 2 or a.shape[1] not in (2, 3) or not len(a) or a[:, -1].min() < 0 or a[:, -2].min() < -1 \
-                or a[:, -2].max() >= max(self.num_columns, len(self.units)) or a[:, -1].max() >= self.arrays.num_states \
+                or a[:, -2].max() >= top or a[:, -1].max() >= self.arrays.num_states \
                 or (a.shape[1] == 3 and not set(a[:, 0].tolist()) <= {0, 1, 2}):
             raise GraphFormatError(f"{p}: not ([kind,] column, state) rows of this graph; compile the graph again")
         return a

@@ -59,7 +59,8 @@ def tree_instances(model: KaldiTransitionModel, tree, kaldi_phones, phones):
         kc = int(to_kaldi[window[1]])
         entry = model.phone_entry.get(kc)
         if entry is None:
-            raise GraphBuildError(f"{model.path}: phone {phones.symbols[window[1]]!r} has no HMM in the model's topology")
+            raise GraphBuildError(f"{model.path}: phone {phones.symbols[window[1]]!r} has no HMM in the model's "
+                                  "topology")
         return (kc, tree.pdfs(tuple(int(to_kaldi[p]) for p in window), model.entries[entry][:-1]))
 
     return instance_of
