@@ -54,6 +54,7 @@ def pocketsphinx_model() -> Path:
 def prepare(out: Path, sizes: list[str]) -> dict[str, tuple[Path, Path]]:
     """Writes lexicon + ARPA per vocabulary size; returns size -> (lexicon, arpa)."""
     model = pocketsphinx_model()
+    out.mkdir(parents=True, exist_ok=True)
     full_arpa = out / "en-us.arpa"
     if not full_arpa.exists():
         tool = ROOT.parent / "shared" / "tools" / "lmbin2arpa.py"

@@ -54,6 +54,11 @@ class NgramArrays(NamedTuple):
         empty_arc: int32 [max word + 1]: by word, its arc in the empty-history state
             (-1: none): a read there without a binary search among the whole
             vocabulary (made by :func:`indexed`, not stored).
+        least: float32 [max word + 1]: by word, a cost no read of it costs less than,
+            from any state (its cheapest arc, plus the cheapest run of backoffs when
+            some backoff costs are negative; +inf: none reads it): the search drops a
+            word arc that this already prunes without stepping G (made by
+            :func:`indexed`, not stored).
     """
 
     start: int
@@ -66,6 +71,7 @@ class NgramArrays(NamedTuple):
     final: np.ndarray
     empty: int = -1
     empty_arc: np.ndarray = np.zeros(0, np.int32)
+    least: np.ndarray = np.zeros(0, np.float32)
 
     @property
     def num_states(self) -> int:
@@ -236,12 +242,29 @@ def indexed(lm: NgramArrays) -> NgramArrays:
     """``lm`` with its empty-history state and that state's arcs by word (the fields
     :func:`ngram_step` reads the unigrams with)."""
     if not lm.num_arcs:
-        return lm._replace(empty=-1, empty_arc=np.zeros(0, np.int32))
+        return lm._replace(empty=-1, empty_arc=np.zeros(0, np.int32), least=np.zeros(0, np.float32))
     z = empty_history_state(lm)
     lo, hi = int(lm.offsets[z]), int(lm.offsets[z + 1])
     arc = np.full(int(np.max(lm.word)) + 1, -1, np.int32)
     arc[np.asarray(lm.word[lo:hi])] = np.arange(lo, hi, dtype=np.int32)
-    return lm._replace(empty=z, empty_arc=arc)
+    least = np.full(arc.shape[0], np.inf, np.float64)
+    np.minimum.at(least, np.asarray(lm.word), np.asarray(lm.cost, np.float64))
+    least += _cheapest_backoffs(np.asarray(lm.backoff), np.asarray(lm.backoff_cost, np.float64))
+    return lm._replace(empty=z, empty_arc=arc, least=np.nextafter(least.astype(np.float32), -np.inf))
+
+
+def _cheapest_backoffs(backoff: np.ndarray, backoff_cost: np.ndarray) -> float:
+    """The least sum of costs of a run of backoffs (from any state, through any number of
+    them, none included): 0 unless some backoff cost is negative."""
+    t, acc, least = np.arange(backoff.shape[0]), np.zeros(backoff.shape[0]), 0.0
+    for _ in range(backoff.shape[0]):  # chains are short (the n-gram order); no cycles (checked on reading)
+        live = backoff[t] >= 0
+        if not live.any():
+            break
+        t, acc = t[live], acc[live] + backoff_cost[t[live]]
+        t = backoff[t]
+        least = min(least, float(acc.min()))
+    return least
 
 
 def empty_history_state(lm: NgramArrays) -> int:

@@ -45,7 +45,7 @@ from hclg.search.lattice_pruning import compact_all, prune_active, prune_frame
 from hclg.search.kernel_state import (
     LatticeSearchOutput, grown_forward_links, grown_lattice_tokens, new_forward_links, new_lattice_tokens,
 )
-from hclg.search.word_context import context_start, context_step, token_final, token_slot
+from hclg.search.word_context import context_least, context_start, context_step, token_final, token_slot
 
 INF = np.inf
 #: bytes a kept token and a kept link take (LatticeTokens, ForwardLinks); their arrays grow
@@ -92,6 +92,8 @@ def _emit_links(t, base, nc, nbase, costs, cut, lattice_beam, tok, nxt_index, g,
             if context is not None:  # the context handed on only for word arcs (see token_slot)
                 ol = e_arc[E_REC * k + E_OLABEL]
                 if ol != 0:
+                    if not w + context_least(context, ol) < next_cutoff:
+                        continue  # pruned whatever G's state: no step
                     cx, wc = context_step(context, cx0, ol)
                     w += wc
             if not w < next_cutoff:
@@ -157,6 +159,8 @@ def _eps_links(cutoff, lattice_beam, base, nc, index, stack, sp, g, tok, links, 
             if context is not None:
                 ol = n_arc[N_REC * k + N_OLABEL]
                 if ol != 0:
+                    if tc + n_arcw[N_REC * k + N_WEIGHT] + context_least(context, ol) > cutoff:
+                        continue
                     cx, wc = context_step(context, cx0, ol)
             w = tc + n_arcw[N_REC * k + N_WEIGHT] + wc
             if w > cutoff:

@@ -24,7 +24,7 @@ from hclg.search.cutoff import frame_cutoffs, prefetch_eps_arcs, prefetch_state
 from hclg.search.kernel_state import (
     EVENT_PHONE_END, EVENT_TOKEN, ViterbiState, grown_tokens, grown_trace_links, new_tokens, new_trace_links,
 )
-from hclg.search.word_context import context_start, context_step, token_final, token_slot
+from hclg.search.word_context import context_least, context_start, context_step, token_final, token_slot
 
 INF = np.inf
 
@@ -87,6 +87,8 @@ def _emit(t, frame, cur, nc, cut, nxt, nxt_index, g, loglikes, event_kind, links
             if context is not None:  # before the cutoff: a boost may keep the arc, G may drop it
                 ol = e_arc[E_REC * k + E_OLABEL]
                 if ol != 0:  # (the context handed on only here: see token_slot)
+                    if not w + context_least(context, ol) < next_cutoff:
+                        continue  # pruned whatever G's state: no step
                     cx, dw = context_step(context, cx0, ol)
                     w += dw
             if not w < next_cutoff:
@@ -154,6 +156,8 @@ def _eps(frame, cutoff, tok, nc, index, stack, sp, g, links, n_links, context):
             if context is not None:
                 ol = n_arc[N_REC * k + N_OLABEL]
                 if ol != 0:
+                    if w + context_least(context, ol) > cutoff:
+                        continue
                     cx, dw = context_step(context, cx0, ol)
                     w += dw
             if w > cutoff:

@@ -69,6 +69,14 @@ def context_step(c, cx, w):
     raise NotImplementedError("numba only")
 
 
+def context_least(c, w):
+    """A cost below which no :func:`context_step` on word ``w`` goes, from any context:
+    G's least cost of the word (:class:`hclg.graph.ngram.NgramArrays`' ``least``);
+    -inf where hotwords are composed (a boost lowers it). An arc that this already
+    prunes is dropped without the step (numba only)."""
+    raise NotImplementedError("numba only")
+
+
 def context_final(c, cx):
     """The cost of ending in context ``cx``: G's end of sentence, the hotwords' credit
     given back (numba only)."""
@@ -101,6 +109,13 @@ def _context_step(c, cx, w):
         return (np.int64(g2) << 32) | b2, lc + bc
 
     return both
+
+
+@overload(context_least, jit_options={"cache": True}, inline="always")
+def _context_least(c, w):
+    if _kind(c) == "lm":
+        return lambda c, w: np.float64(c.least[w]) if w < c.least.shape[0] else np.float64(0.0)
+    return lambda c, w: -np.inf
 
 
 @overload(context_final, jit_options={"cache": True}, inline="always")

@@ -103,3 +103,23 @@ def test_word_loop_reads_each_word_once_per_arc():
     g = word_loop(np.array([5, 3, 5, 9]))
     assert g.num_states() == 1 and sorted(a.ilabel for a in g.arcs(0)) == [3, 5, 9]
     assert float(g.final(0)) == 0.0
+
+
+@pytest.mark.parametrize("bow", ["-0.5", "0.4"], ids=["positive-backoff-costs", "a-negative-backoff-cost"])
+def test_least_word_cost_bounds_every_read_of_the_word(tmp_path, bow):
+    """``least`` (what the on-the-fly search drops a word arc by without stepping G) is
+    below the cost of reading the word from every state, and reached by one of them, by
+    brute force over all states and words; with a backoff cost below 0 (an ARPA backoff
+    weight above 0, as pruned LMs have) the bound takes the cheapest run of backoffs."""
+    from hclg.graph.ngram import ngram_step
+
+    p = tmp_path / "lm.arpa"
+    p.write_text(ARPA.replace("-99 <s> -0.5", f"-99 <s> {bow}"))
+    G, _ = arpa_to_fst(p, WORDS)
+    lm = ngram_arrays(G, WORDS.id("#0"))
+    assert (np.min(lm.backoff_cost) < 0) == (bow == "0.4")
+    for w in range(1, len(lm.least)):
+        costs = [ngram_step(lm, g, w)[1] for g in range(lm.num_states)]
+        assert lm.least[w] <= min(costs), WORDS.symbols[w]
+        if bow == "-0.5" and np.isfinite(min(costs)):
+            assert lm.least[w] == pytest.approx(min(costs), abs=1e-5)  # tight: no backoff costs below 0

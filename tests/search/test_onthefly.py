@@ -184,6 +184,32 @@ def test_onthefly_equals_static_on_real_an4_scores(an4_example, tmp_path):
     assert n == 6 and same == 5
 
 
+def test_word_arcs_dropped_before_stepping_g_change_nothing(an4_example, tmp_path):
+    """The search drops a word arc that G's least cost of the word already prunes, without
+    stepping G (NgramArrays.least): on AN4's GMM scores with the trigram, at Kaldi's beam
+    and a narrow one, the 1-best, its cost and word times, the arcs expanded and the
+    lattice are those of the search without it (``least`` all -inf)."""
+    import dataclasses
+
+    ex = an4_example
+    path = compile_graph(ex / "lexicon.dic", ex / "lm_train_3gram.arpa", tmp_path / "otf",
+                         CompileOptions(hmm_topology=str(ex / "transitions.txt"), pdf_map=str(ex / "pdf_map.txt"),
+                                        on_the_fly=True), phones=ex / "phones.txt").path
+    for beam in (13.0, 7.0):
+        o = DecoderOptions(input_kind="log-likelihoods", beam=beam, lattice_beam=6, word_times=True)
+        on, off = LatticeDecoder(path, o), LatticeDecoder(path, o)
+        lm = off.graph.lm
+        off.graph = dataclasses.replace(off.graph, lm=lm._replace(least=np.full_like(lm.least, -np.inf)))
+        assert np.isfinite(on.graph.lm.least).sum() > 100
+        for utt, m in kaldi_native_io.SequentialFloatMatrixReader(f"ark:{ex / 'loglikes_demo.ark'}"):
+            a, b = on.decode(m, utt), off.decode(m, utt)
+            assert (a.words, a.start_frames, a.end_frames, a.arcs_expanded) == \
+                (b.words, b.start_frames, b.end_frames, b.arcs_expanded)
+            assert a.cost == b.cost
+            la, lb = on.decode_lattice(m, utt)[1], off.decode_lattice(m, utt)[1]
+            assert ops.nbest(la, 5) == ops.nbest(lb, 5)
+
+
 @pytest.mark.parametrize("kind,hot", [("hmm", False), ("ctc", False), ("hmm", True), ("ctc", True)])
 def test_onthefly_lattice_holds_exactly_the_word_sequences_within_the_beam(tiny, kind, hot):
     """The lattice of an on-the-fly graph (with hotwords too) holds every word sequence of
