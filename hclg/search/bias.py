@@ -44,6 +44,10 @@ class Bias(NamedTuple):
         starts: bool [V]: by word id, whether some phrase starts with the word (from state
             0, where nearly every path is, any other word costs nothing and goes nowhere:
             checked first, in one read).
+        least: float64 [V]: by word id, a cost no step on the word goes below, from any
+            state: 0 for a word of no phrase (it can only give credit back), else the
+            least of -out - phi over the states it leads to (credits held are >= 0). The
+            search drops a word arc that this already prunes without stepping.
     """
 
     child_off: np.ndarray
@@ -53,6 +57,7 @@ class Bias(NamedTuple):
     out: np.ndarray
     phi: np.ndarray
     starts: np.ndarray
+    least: np.ndarray
 
     @property
     def num_states(self) -> int:
@@ -155,7 +160,9 @@ def compile_bias(phrases, words) -> Bias:
         cs[off[u]:off[u + 1]] = [c for _, c in items]
     starts = np.zeros(len(words), np.bool_)
     starts[list(children[0])] = True
-    return Bias(off, cw, cs, fail, out, phi, starts)
+    least = np.zeros(len(words), np.float64)
+    np.minimum.at(least, cw, -out[cs] - phi[cs])
+    return Bias(off, cw, cs, fail, out, phi, starts, least)
 
 
 def word_credit(phrases, words) -> dict[str, float]:

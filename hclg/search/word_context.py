@@ -71,9 +71,10 @@ def context_step(c, cx, w):
 
 def context_least(c, w):
     """A cost below which no :func:`context_step` on word ``w`` goes, from any context:
-    G's least cost of the word (:class:`hclg.graph.ngram.NgramArrays`' ``least``);
-    -inf where hotwords are composed (a boost lowers it). An arc that this already
-    prunes is dropped without the step (numba only)."""
+    G's least cost of the word (:class:`hclg.graph.ngram.NgramArrays`' ``least``), the
+    hotwords' (:class:`hclg.search.bias.Bias`' ``least``: below 0 for a phrase's word),
+    or their sum. An arc that this already prunes is dropped without the step (numba
+    only)."""
     raise NotImplementedError("numba only")
 
 
@@ -113,9 +114,16 @@ def _context_step(c, cx, w):
 
 @overload(context_least, jit_options={"cache": True}, inline="always")
 def _context_least(c, w):
-    if _kind(c) == "lm":
+    kind = _kind(c)
+    if kind != "both":  # (a word past the arrays: none reads it, or it is in no phrase)
         return lambda c, w: np.float64(c.least[w]) if w < c.least.shape[0] else np.float64(0.0)
-    return lambda c, w: -np.inf
+
+    def both(c, w):
+        lm, bias = c
+        g = np.float64(lm.least[w]) if w < lm.least.shape[0] else np.float64(0.0)
+        return g + (bias.least[w] if w < bias.least.shape[0] else 0.0)
+
+    return both
 
 
 @overload(context_final, jit_options={"cache": True}, inline="always")

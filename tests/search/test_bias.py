@@ -52,6 +52,26 @@ def test_a_path_gains_exactly_the_boosts_of_the_phrases_it_says():
             assert run(bias, words, seq) == pytest.approx(-occurrences_boost(seq, phrases), abs=1e-9), (phrases, seq)
 
 
+def test_least_step_cost_bounds_every_step_on_the_word():
+    """``least`` (what the search drops a word arc by without stepping the automaton) is
+    below every step's cost on the word from every state, by brute force over random
+    phrase sets (overlapping and nested phrases); 0 for a word of no phrase, and for a
+    word only ever first in a phrase, the cost of its step from state 0 (a word further
+    in a phrase gets a looser bound: the credit held before it is not taken off)."""
+    words = SymbolTable(tuple(VOCAB + ["e"]))
+    rng = np.random.default_rng(9)
+    for _ in range(60):
+        phrases = [(" ".join(VOCAB[k] for k in rng.integers(1, 5, rng.integers(1, 4))), float(rng.integers(1, 9)) / 2)
+                   for _ in range(rng.integers(1, 6))]
+        bias = compile_bias(phrases, words)
+        for w in range(1, len(words)):
+            costs = [bias_step(bias, s, w)[1] for s in range(bias.num_states)]
+            assert bias.least[w] <= min(costs)
+            if all(words.symbols[w] not in p.split()[1:] for p, _ in phrases):  # only ever a phrase's first
+                assert bias.least[w] == pytest.approx(min(costs[0], 0.0), abs=1e-9)
+        assert bias.least[words.id("e")] == 0.0
+
+
 def test_partial_matches_are_credited_early_and_given_back():
     words = SymbolTable(tuple(VOCAB))
     bias = compile_bias([("a b c", 3.0)], words)
