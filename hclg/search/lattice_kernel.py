@@ -155,14 +155,15 @@ def _eps_links(cutoff, lattice_beam, base, nc, index, stack, sp, g, tok, links, 
             continue
         for k in range(off[2 * s + 1], off[2 * s + 3]):
             cx = cx0
+            wa = n_arcw[N_REC * k + N_WEIGHT]
             wc = 0.0
             if context is not None:
                 ol = n_arc[N_REC * k + N_OLABEL]
                 if ol != 0:
-                    if tc + n_arcw[N_REC * k + N_WEIGHT] + context_least(context, ol) > cutoff:
+                    if tc + wa + context_least(context, ol) > cutoff:
                         continue
                     cx, wc = context_step(context, cx0, ol)
-            w = tc + n_arcw[N_REC * k + N_WEIGHT] + wc
+            w = tc + wa + wc
             if w > cutoff:
                 continue
             d = n_arc[N_REC * k + N_NEXT]
@@ -183,7 +184,7 @@ def _eps_links(cutoff, lattice_beam, base, nc, index, stack, sp, g, tok, links, 
                 continue  # can only be pruned
             lk_dst[n_links] = base + j
             lk_arc[n_links] = -k - 1
-            lk_cost[n_links] = n_arcw[N_REC * k + N_WEIGHT] + wc
+            lk_cost[n_links] = wa + wc
             n_links += 1
             if push:
                 stack[sp] = j
