@@ -10,6 +10,7 @@ from numba import njit
 from hclg.fst.prefetch import prefetch
 from hclg.graph.arc_records import E_COLUMN, E_OLABEL, E_REC, E_WEIGHT, N_REC
 from hclg.search.kernel_state import Cutoffs
+from hclg.search.word_context import context_step
 
 INF = np.inf
 
@@ -79,7 +80,7 @@ def get_cutoff(costs, n, beam, max_active, min_active, beam_delta, scratch):
 
 
 @njit(cache=True)
-def frame_cutoffs(t, states, costs, nc, opts, scratch, g, loglikes, words_exact):
+def frame_cutoffs(t, states, costs, ctxs, nc, opts, scratch, g, loglikes, context):
     """What expanding frame t needs before it starts, as Kaldi's decoders work it out:
     the weight cutoff (GetCutoff), the next frame's first cutoff (the best token's arcs
     plus the adaptive beam) and how many arcs the tokens under the cutoff have.
@@ -87,14 +88,15 @@ def frame_cutoffs(t, states, costs, nc, opts, scratch, g, loglikes, words_exact)
     Args:
         t: the frame (its log-likelihood row).
         states: int32 [>= nc]; the tokens' states. costs: float64 [>= nc]; their costs.
+        ctxs: int64 [>= nc]; their contexts (read only with ``context``).
         nc: number of tokens.
         opts: BeamOptions.
         scratch: float64 [>= nc] work space.
         g: the SearchGraph.
         loglikes: float32 [T, C] scaled log-likelihoods.
-        words_exact: whether an arc costs what the graph says; False when a context
-            composed on the fly (G, hotwords) adds a cost to word arcs: those are left out
-            of the first cutoff (a cost it does not see could make it too tight).
+        context: what the search composes on the fly (G, hotwords), or None: the best
+            token's word arcs then cost what stepping its context adds (the first cutoff
+            is as tight as on a static graph of the composition).
 
     Returns:
         Cutoffs.
@@ -112,9 +114,11 @@ def frame_cutoffs(t, states, costs, nc, opts, scratch, g, loglikes, words_exact)
     next_cutoff = INF
     s = states[best]
     for k in range(off[2 * s], off[2 * s + 2]):
-        if not words_exact and e_arc[E_REC * k + E_OLABEL] != 0:
-            continue
         w = costs[best] + e_arcw[E_REC * k + E_WEIGHT] - loglikes[t, e_arc[E_REC * k + E_COLUMN]]
+        if context is not None:
+            ol = e_arc[E_REC * k + E_OLABEL]
+            if ol != 0:
+                w += context_step(context, ctxs[best], ol)[1]
         if w + adaptive_beam < next_cutoff:
             next_cutoff = w + adaptive_beam
     return Cutoffs(weight_cutoff, adaptive_beam, next_cutoff, need)

@@ -247,7 +247,8 @@ def lattice_search(g, loglikes, opts, lattice_beam, prune_interval, index_a, ind
             tok_cost = tok.cost
             for i in range(nc):
                 costs[i] = tok_cost[base + i]
-            cut = frame_cutoffs(t, tok.state[base:base + nc], costs, nc, opts, scratch, g, loglikes, context is None)
+            cut = frame_cutoffs(t, tok.state[base:base + nc], costs, tok.ctx[base:base + nc], nc, opts, scratch, g, loglikes,
+                                context)
             nbase = base + nc
             tok = grown_lattice_tokens(tok, nbase + cut.arcs)
             links = grown_forward_links(links, n_links + cut.arcs)

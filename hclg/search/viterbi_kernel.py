@@ -284,7 +284,7 @@ def viterbi_advance(st, g, loglikes, event_kind, opts, context):
             break
         frame = frames
         scratch = grown(scratch, nc)
-        cut = frame_cutoffs(t, cur.state, cur.cost, nc, opts, scratch, g, loglikes, context is None)
+        cut = frame_cutoffs(t, cur.state, cur.cost, cur.ctx, nc, opts, scratch, g, loglikes, context)
         nxt = grown_tokens(nxt, cut.arcs)  # room for every arc the expansion may take
         links = grown_trace_links(links, n_links + 2 * cut.arcs)
         nx, cutoff, n_links, arcs = _emit(t, frame, cur, nc, cut, nxt, nxt_index, g, loglikes, event_kind, links,

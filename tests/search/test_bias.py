@@ -141,6 +141,33 @@ def test_no_phrases_change_nothing_and_boost_is_exact_on_real_scores(an4_graph):
         assert said.graph_cost == pytest.approx(plain.graph_cost - 5.0, abs=1e-4)
 
 
+@pytest.mark.parametrize("beam", [13.0, 8.0])
+def test_a_phrase_no_path_says_leaves_the_search_as_it_was(an4_graph, beam):
+    """A phrase of a word the graph never outputs (``<s>``, in words.txt): the biased
+    search (a (state, automaton state) pair a token) expands exactly the tokens and arcs
+    of the unbiased one, 1-best and lattice search alike. Before the next frame's first
+    cutoff took a word arc's context cost (the best token's own step), the biased search
+    left word arcs out of it, and its looser cutoff kept more tokens alive."""
+    import kaldi_native_io
+    from helpers import EXAMPLE
+
+    from hclg.lattice.generation import LatticeDecoder
+
+    dec = LatticeDecoder(an4_graph, DecoderOptions(input_kind="log-likelihoods", beam=beam, lattice_beam=6))
+    hot = dec.compile_bias([("<s>", 3.0)])
+    assert hot.num_states == 2  # a real automaton: the search runs paired
+    n = 0
+    for utt, m in kaldi_native_io.SequentialFloatMatrixReader(f"ark:{EXAMPLE / 'loglikes_demo.ark'}"):
+        m = np.array(m)
+        plain, biased = dec.decode(m, utt), dec.decode(m, utt, bias=hot)
+        assert (biased.words, biased.cost, biased.start_frames) == (plain.words, plain.cost, plain.start_frames)
+        assert (biased.tokens_expanded, biased.arcs_expanded) == (plain.tokens_expanded, plain.arcs_expanded)
+        lat_plain, lat_biased = dec.decode_lattice(m, utt)[0], dec.decode_lattice(m, utt, bias=hot)[0]
+        assert lat_biased.arcs_expanded == lat_plain.arcs_expanded and lat_biased.words == lat_plain.words
+        n += 1
+    assert n == 6
+
+
 def test_stream_takes_hotwords_too(an4_graph):
     import kaldi_native_io
     from helpers import EXAMPLE
