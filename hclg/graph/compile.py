@@ -254,15 +254,19 @@ def _compile(lexicon, grammar, out, o: CompileOptions, phones, tokens, t_start, 
         "L o G is not determinizable: homophones or words that are prefixes of others without "
         "disambiguation symbols, or a grammar with epsilon cycles", o.max_determinize_mem, consume=True)
     LG = hfst.minimize_encoded(LG, "LG: minimize (encoded)", consume=True)
-    transitions = word_starts = None
+    transitions = word_starts = repeat_base = None
     if o.topology == "ctc":
         LG = hfst.relabel_to_epsilon(LG, L.disambig_phones, "input", "LG: disambiguation -> eps")
         LG.arcsort("ilabel")
-        HCLG, word_starts = compose_ctc_topology(LG, o, token_list, len(L.phones), lm is not None, marks)
+        HCLG, word_starts, repeat_base = compose_ctc_topology(LG, o, token_list, len(L.phones), lm is not None,
+                                                              marks)
         del LG
         ncol = len(token_list)
-        i2c = np.full(len(L.phones), -1, dtype=np.int32)
+        i2c = np.full(len(L.phones) if repeat_base is None else repeat_base + ncol, -1, dtype=np.int32)
         i2c[1 : ncol + 1] = np.arange(ncol, dtype=np.int32)
+        if repeat_base is not None:  # the compact topology's repeats (its blank has none)
+            i2c[repeat_base:] = np.arange(ncol, dtype=np.int32)
+            i2c[repeat_base + token_list.index(o.blank)] = -1
     else:
         HCLG, i2c, transitions, word_starts = hmm_graph(L, LG, o, phones, inputs, marks)
         del LG
@@ -274,6 +278,8 @@ def _compile(lexicon, grammar, out, o: CompileOptions, phones, tokens, t_start, 
     manifest = {
         "topology": o.topology,
         "self_loops": "reorder" if o.topology == "hmm" else None,
+        # the compact CTC topology: a repeat of column k reads label ctc_repeat_labels + k
+        "ctc_repeat_labels": repeat_base if o.topology == "ctc" else None,
         "options": dict(dataclasses.asdict(o), nonword_units=sorted({p for f in (fillers if o.topology == "hmm" else ())
                                                                      for p in f})),
         "inputs": {k: {"path": str(Path(v).resolve()), "sha256": sha256(v)} for k, v in inputs.items()},

@@ -25,17 +25,24 @@ from hclg.graph.new_words_ctc import (
 log = logging.getLogger("hclg")
 
 
-def make_ctc_topo(num_tokens: int, blank_id: int, compact: bool = False):
+def make_ctc_topo(num_tokens: int, blank_id: int, compact: bool = False, repeat_base: int | None = None):
     """T: CTC frame labels to tokens (repeats collapse, blanks vanish), as k2's ctc_topo.
 
     Token ``k`` is label ``k + 1``. The standard topology has a state per token and an
     arc between every pair ((N)^2 arcs); the compact one (k2's ``modified=True``) has
     O(N) arcs via epsilons, at the price of also reading ``a a`` as two tokens.
 
+    The standard topology tells a repeat from a new token by the label before it; the
+    compact one cannot (both read ``k + 1`` twice), so for word and token times its
+    repeats (the token states' self-loops) may read their own labels, ``repeat_base + k``
+    for column k, as Kaldi's self-loops have transition ids of their own.
+
     Args:
         num_tokens: posterior columns, blank included.
         blank_id: column of the blank.
         compact: build the compact variant.
+        repeat_base: with ``compact``, the repeat label of column 0 (above every other
+            label of the graph); None: a repeat reads its token's label.
 
     Returns:
         T as a tropical VectorFst (standard: every state final; compact: state 0).
@@ -59,7 +66,8 @@ def make_ctc_topo(num_tokens: int, blank_id: int, compact: bool = False):
         ns = num_tokens
         st = np.arange(1, ns)
         src = np.concatenate([[0], np.zeros(len(toks), int), st, st])
-        ilab = np.concatenate([[b], toks, toks, np.zeros(len(toks), int)])
+        loops = toks if repeat_base is None else repeat_base + toks - 1
+        ilab = np.concatenate([[b], toks, loops, np.zeros(len(toks), int)])
         olab = np.concatenate([[0], toks, np.zeros(len(toks), int), np.zeros(len(toks), int)])
         dst = np.concatenate([[0], st, st, np.zeros(len(toks), int)])
         start = 0
@@ -71,30 +79,34 @@ def make_ctc_topo(num_tokens: int, blank_id: int, compact: bool = False):
 
 
 def compose_ctc_topology(LG, o, token_list, num_labels: int, on_the_fly: bool, marks=None):
-    """(T o LG, T of the options' ``ctc_topo`` and ``blank``; and, on an on-the-fly graph,
-    its word-start states, else None: :mod:`hclg.graph.new_words_ctc`). ``marks``: with
+    """(T o LG, T of the options' ``ctc_topo`` and ``blank``; on an on-the-fly graph, its
+    word-start states, else None: :mod:`hclg.graph.new_words_ctc`; on the compact topology,
+    the repeat label of column 0 (:func:`make_ctc_topo`), else None). ``marks``: with
     optional silence (a word delimiter) between words, L's markers, which LG has
     (:class:`hclg.graph.word_start_marks.Marks`; None: no word-start states)."""
     t0 = time.perf_counter()
-    T = make_ctc_topo(len(token_list), token_list.index(o.blank), compact=o.ctc_topo == "compact")
-    hfst.log_step(f"T (ctc {o.ctc_topo})", T, t0)
     compact = o.ctc_topo == "compact"
     marked = on_the_fly and (marks if o.sil_prob else True)
     base = num_labels + 2  # markers above every label (LG's own markers: num_labels, num_labels + 1)
+    n = len(token_list)
+    # repeats above the markers T gets below (their input labels stay under base + (markers) n)
+    repeat_base = base + (len(marks.labels) if marked and o.sil_prob else 1) * n if compact else None
+    T = make_ctc_topo(n, token_list.index(o.blank), compact=compact, repeat_base=repeat_base)
+    hfst.log_step(f"T (ctc {o.ctc_topo})", T, t0)
     if marked and o.sil_prob:
         mark_word_starts_silence(T, marks.labels, base, token_list.index(o.blank) if compact else None)
     elif marked:
         mark_word_starts(T, LG, num_labels, token_list.index(o.blank) if compact else None)
     TLG = hfst.compose(T, LG, "TLG = T o LG", "the lexicon's tokens are not the token list's")
     if not marked:
-        return TLG, None
+        return TLG, None, repeat_base
     t0 = time.perf_counter()
     if o.sil_prob:
-        TL, word_starts = take_word_starts_silence(TLG, base, len(token_list), marks.costs)
+        TL, word_starts = take_word_starts_silence(TLG, base, n, marks.costs, repeat_base)
     else:
-        TL, word_starts = take_word_starts(TLG, num_labels)
+        TL, word_starts = take_word_starts(TLG, num_labels, repeat_base)
     hfst.log_step("TL: word-start states (for words added at decode time)", TL, t0)
-    return TL, word_starts
+    return TL, word_starts, repeat_base
 
 
 def read_token_list(path) -> tuple[str, ...]:

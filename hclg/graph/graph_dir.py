@@ -10,7 +10,8 @@ Layout::
                           not the model's own token table, where the blank is usually 0)
       ilabel_to_column.npy  int32 [max_ilabel + 1]: posterior column read by each input
                           label; -1 for label 0 (epsilon). HMM: labels are transition ids.
-                          CTC: label k + 1 reads column k.
+                          CTC: label k + 1 reads column k; on the compact topology a
+                          repeat of column k reads label manifest["ctc_repeat_labels"] + k.
       transitions.npz     HMM only: the transition table (phone, state, pdf, ...)
       word_boundary.txt   with position-dependent phones: Kaldi's word_boundary.txt
       disambig.txt        the disambiguation symbols removed from HCLG

@@ -151,7 +151,8 @@ def with_new_words(graph: Graph, prons: dict[str, list[tuple[str, ...]]], credit
                           graph.word_start_costs(), chains, graph.units.symbols.__getitem__)
     elif graph.manifest["options"].get("ctc_topo") == "compact":
         added = add_tree_compact(graph.arrays, blank_col, chains, starts,
-                                 graph.word_start_costs() if starts.shape[1] == 3 else None)
+                                 graph.word_start_costs() if starts.shape[1] == 3 else None,
+                                 graph.manifest.get("ctc_repeat_labels"))
     else:
         costs = graph.word_start_costs() if starts.shape[1] == 3 else None
         added = add_tree(graph.arrays, blank_col, chains, *word_start_plan(graph.arrays, starts, blank_col, costs))

@@ -45,14 +45,15 @@ def mark_word_starts(T: fst.VectorFst, LG: fst.VectorFst, mark: int, compact_bla
     LG.arcsort("ilabel")
 
 
-def take_word_starts(TL: fst.Fst, mark: int) -> tuple[FstArrays, np.ndarray]:
+def take_word_starts(TL: fst.Fst, mark: int, below: int | None = None) -> tuple[FstArrays, np.ndarray]:
     """(T∘LG without its marker arcs and the states only they reach, arcs sorted by input
     label; int32 [M, 2]: the word-start states, each with the token column read last,
     sorted). A token can have several (the composition's filter keeps a pair of states
-    apart when epsilon paths reach it differently) or none (no word ends in it)."""
+    apart when epsilon paths reach it differently) or none (no word ends in it).
+    ``below``: the markers' labels are under it (above it: the compact topology's repeats)."""
     TL.arcsort("ilabel")
     a = fst_to_arrays(TL, consume=True)
-    is_mark = a.ilabel > mark
+    is_mark = (a.ilabel > mark) & (a.ilabel < (np.iinfo(np.int32).max if below is None else below))
     src = a.sources()
     starts = np.stack([a.ilabel[is_mark] - mark - 1, src[is_mark]], axis=1).astype(np.int64)
     out, new_id = a.kept(~is_mark)
@@ -77,14 +78,16 @@ def mark_word_starts_silence(T: fst.VectorFst, marks: tuple[int, ...], base: int
             T.add_arc(k, fst.Arc(base + j * n + (k if compact_blank is None else compact_blank), m, one, k))
 
 
-def take_word_starts_silence(TL: fst.Fst, base: int, num_tokens: int, costs: tuple[float, float]):
+def take_word_starts_silence(TL: fst.Fst, base: int, num_tokens: int, costs: tuple[float, float],
+                             below: int | None = None):
     """(T∘LG without its marker arcs, keeping the states they lead to; int32 [M, 3] rows
     (kind, token column read last, state) and float32 [M] costs: kind 0 an entry (a word
     may begin there, at that cost), 1 the state after a word without silence, 2 the state
-    after a word with silence to come (each at L's cost of that choice, ``costs``))."""
+    after a word with silence to come (each at L's cost of that choice, ``costs``)).
+    ``below``: as :func:`take_word_starts`."""
     TL.arcsort("ilabel")
     a = fst_to_arrays(TL, consume=True)
-    is_mark = a.ilabel >= base
+    is_mark = (a.ilabel >= base) & (a.ilabel < (np.iinfo(np.int32).max if below is None else below))
     j, k = np.divmod(a.ilabel[is_mark].astype(np.int64) - base, num_tokens)
     src, nxt, w = a.sources()[is_mark], a.nextstate[is_mark], a.weight[is_mark]
     out, new_id = a.kept(~is_mark, roots=np.unique(nxt))
@@ -213,7 +216,8 @@ def _state_copies(arr: DecoderArrays, new_states, e, n, finals) -> None:
         finals.append((s, float(arr.final[s0])))
 
 
-def add_tree_compact(arr: DecoderArrays, blank: int, chains, starts: np.ndarray, costs=None):
+def add_tree_compact(arr: DecoderArrays, blank: int, chains, starts: np.ndarray, costs=None,
+                     repeat_base: int | None = None):
     """:func:`add_tree` for k2's compact CTC topology (:func:`hclg.graph.ctc_topology.make_ctc_topo`
     with ``compact``), where a token is read only from T's state 0 and left by an epsilon
     back to it (so ``a a`` also reads as two tokens). Node n (a token prefix) has two
@@ -225,7 +229,9 @@ def add_tree_compact(arr: DecoderArrays, blank: int, chains, starts: np.ndarray,
     (``starts``: (kind, blank column, state) rows with their ``costs``, as
     :func:`take_word_starts_silence` makes them) the root is every entry at its cost, and
     a word ends in the state after a word and in the one before the delimiter, at theirs.
-    Weights carry the lookahead potentials as :func:`add_tree` says.
+    Weights carry the lookahead potentials as :func:`add_tree` says. A token's repeats
+    read the graph's repeat labels (``repeat_base`` + column, as
+    :func:`hclg.graph.ctc_topology.make_ctc_topo` gives them; None: the token's label).
 
     Raises:
         DecodeError: rows not as this hclg makes them."""
@@ -248,8 +254,10 @@ def add_tree_compact(arr: DecoderArrays, blank: int, chains, starts: np.ndarray,
     for i, node in enumerate(nodes):
         x, y, c, pi = ns + 2 * i, ns + 2 * i + 1, node.label, node.lead
         into = entries if node.parent < 0 else [(ns + 2 * node.parent + 1, -nodes[node.parent].lead)]
-        for src, lab, cost, nxt in [(s, c, pi + leave, x) for s, leave in into] + [(x, c, 0.0, x), (y, blank, 0.0, y)]:
-            for col, v in zip(e, (src, lab + 1, cost, nxt, 0)):
+        rep = c + 1 if repeat_base is None else repeat_base + c
+        for src, lab, cost, nxt in [(s, c + 1, pi + leave, x) for s, leave in into] + [(x, rep, 0.0, x),
+                                                                                     (y, blank + 1, 0.0, y)]:
+            for col, v in zip(e, (src, lab, cost, nxt, 0)):
                 col.append(v)
         for nxt, cost, w in [(y, 0.0, 0)] * bool(node.children) + [(s, c - pi, w) for w in node.words for s, c in ends]:
             for col, v in zip(n, (x, cost, nxt, w)):

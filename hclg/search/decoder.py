@@ -14,12 +14,12 @@ from hclg.graph.graph_dir import Graph, load_graph
 from hclg.graph.new_words import new_word_pronunciations, with_new_words
 from hclg.search.bias import Bias, compile_bias, word_credit
 from hclg.search.kernel_state import (
-    EVENT_BLANK,
     EVENT_NONE,
     EVENT_PHONE_END,
     EVENT_TOKEN,
     BeamOptions,
 )
+from hclg.search.label_events import label_events
 from hclg.search.lattice_kernel import lattice_search
 from hclg.search.likelihoods import as_array, blank_skip_frames, scaled_loglikes
 from hclg.search.options import DecoderOptions
@@ -65,32 +65,9 @@ class Decoder:
             self.acoustic_scale = 1.0
         else:
             self.acoustic_scale = constants.ACOUSTIC_SCALE
-        n_labels = len(g.ilabel_to_column)
-        self.event_kind = np.zeros(n_labels, dtype=np.int8)
-        self.blank_column = None
-        self.nonword_units = set()
-        if self.is_ctc:
-            blank = gopts.get("blank", constants.CTC_BLANK)
-            self.blank_column = g.units.id(blank) - 1
-            self.event_kind[1:] = EVENT_TOKEN
-            self.event_kind[g.units.id(blank)] = EVENT_BLANK
-            self.event_kind[g.ilabel_to_column < 0] = EVENT_NONE
-            if gopts.get("word_delimiter"):
-                self.nonword_units.add(gopts["word_delimiter"])
-            self.unit_of_label = np.arange(n_labels)
-        else:
-            tr = g.transitions()
-            if self.reordered:  # Kaldi's graphs: a phone starts with a forward transition out of its first state
-                starts = (tr["hmm_state"] == 0) & (tr["to_state"] != tr["hmm_state"])
-                starts[0] = False
-                self.event_kind[starts[:n_labels]] = EVENT_PHONE_END
-            else:  # a phone ends with the transition into its final state
-                self.event_kind[tr["is_final"][:n_labels]] = EVENT_PHONE_END
-            self.unit_of_label = tr["phone"]
-            sil = gopts.get("sil_phone")
-            if sil:
-                self.nonword_units |= {sil} | {sil + s for s in ("_B", "_I", "_E", "_S")}
-        self.nonword_units |= set(gopts.get("nonword_units", ()))
+        ev = label_events(g, self.reordered)
+        self.event_kind, self.unit_of_label, self.blank_column = ev.event_kind, ev.unit_of_label, ev.blank_column
+        self.nonword_units = set(ev.nonword_units)
         if not self.is_ctc and log_priors is None and options.input_kind != "log-likelihoods":
             log.warning("%s is an HMM graph and the inputs are %s without priors: a hybrid model's posteriors are "
                         "divided by its priors (--priors; `hclg priors` estimates them) to give scaled likelihoods; "

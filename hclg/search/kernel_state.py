@@ -28,7 +28,8 @@ from hclg.fst.growable import grown
 
 #: What an emitting arc's input label marks, for the 1-best traceback (``event_kind[label]``).
 EVENT_NONE = 0
-EVENT_PHONE_END = 1  # HMM: a transition into the phone's final state (phone ends this frame)
+EVENT_PHONE_END = 1  # HMM: a transition into the phone's final state (phone ends this frame); an event
+#                     whatever came before (also a phone start on reordered graphs, a token on compact CTC ones)
 EVENT_TOKEN = 2  # CTC: a non-blank token (an event when it is not a repeat)
 EVENT_BLANK = 3  # CTC blank
 

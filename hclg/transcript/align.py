@@ -117,7 +117,8 @@ class Aligner:
         on the first composition (the transcript graphs are built without them)."""
         g = self.decoder.graph
         if self.is_ctc:
-            t = make_ctc_topo(int(g.num_columns), self.blank_label - 1, compact=self.compact)
+            t = make_ctc_topo(int(g.num_columns), self.blank_label - 1, compact=self.compact,
+                              repeat_base=g.manifest.get("ctc_repeat_labels"))
         else:
             t, _ = make_h_transducer(self.table, len(g.units), (), self.transition_scale)
         t.arcsort("olabel")
