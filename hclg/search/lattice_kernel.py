@@ -45,7 +45,7 @@ from hclg.search.lattice_pruning import compact_all, prune_active, prune_frame
 from hclg.search.kernel_state import (
     LatticeSearchOutput, grown_forward_links, grown_lattice_tokens, new_forward_links, new_lattice_tokens,
 )
-from hclg.search.word_context import context_least, context_start, context_step, token_final, token_slot
+from hclg.search.word_context import context_gate, context_least, context_start, context_step, token_final, token_slot
 
 INF = np.inf
 #: bytes a kept token and a kept link take (LatticeTokens, ForwardLinks); their arrays grow
@@ -74,6 +74,8 @@ def _emit_links(t, base, nc, nbase, costs, cut, lattice_beam, tok, nxt_index, g,
     lk_dst, lk_arc, lk_cost = links.dst, links.arc, links.cost
     off, e_arc, e_arcw = g.off, g.e_arc, g.e_arcw
     weight_cutoff, adaptive_beam, next_cutoff = cut.weight, cut.adaptive_beam, cut.next
+    gate = context_gate(context)
+    n_gate = gate.shape[0]
     nx = 0
     arcs_expanded = 0
     for i in range(nc):
@@ -91,7 +93,7 @@ def _emit_links(t, base, nc, nbase, costs, cut, lattice_beam, tok, nxt_index, g,
             cx = cx0
             if context is not None:  # the context handed on only for word arcs (see token_slot)
                 ol = e_arc[E_REC * k + E_OLABEL]
-                if ol != 0:
+                if (cx0 != 0 or ol >= n_gate or gate[ol]) and ol != 0:  # one read, no branch on ol (context_gate)
                     if not w + context_least(context, ol) < next_cutoff:
                         continue  # pruned whatever G's state: no step
                     cx, wc = context_step(context, cx0, ol)
@@ -138,6 +140,8 @@ def _eps_links(cutoff, lattice_beam, base, nc, index, stack, sp, g, tok, links, 
     cap = tok_state.shape[0]
     scap = stack.shape[0]
     lcap = lk_dst.shape[0]
+    gate = context_gate(context)
+    n_gate = gate.shape[0]
     while sp > 0:
         gi = base + stack[sp - 1]
         s = tok_state[gi]
@@ -159,7 +163,7 @@ def _eps_links(cutoff, lattice_beam, base, nc, index, stack, sp, g, tok, links, 
             wc = 0.0
             if context is not None:
                 ol = n_arc[N_REC * k + N_OLABEL]
-                if ol != 0:
+                if (cx0 != 0 or ol >= n_gate or gate[ol]) and ol != 0:  # as in _emit_links
                     if tc + wa + context_least(context, ol) > cutoff:
                         continue
                     cx, wc = context_step(context, cx0, ol)
@@ -247,8 +251,8 @@ def lattice_search(g, loglikes, opts, lattice_beam, prune_interval, index_a, ind
             tok_cost = tok.cost
             for i in range(nc):
                 costs[i] = tok_cost[base + i]
-            cut = frame_cutoffs(t, tok.state[base:base + nc], costs, tok.ctx[base:base + nc], nc, opts, scratch, g, loglikes,
-                                context)
+            cut = frame_cutoffs(t, tok.state[base:base + nc], costs, tok.ctx[base:base + nc], nc, opts, scratch, g,
+                                loglikes, context)
             nbase = base + nc
             tok = grown_lattice_tokens(tok, nbase + cut.arcs)
             links = grown_forward_links(links, n_links + cut.arcs)

@@ -24,7 +24,7 @@ from hclg.search.cutoff import frame_cutoffs, prefetch_eps_arcs, prefetch_state
 from hclg.search.kernel_state import (
     EVENT_PHONE_END, EVENT_TOKEN, ViterbiState, grown_tokens, grown_trace_links, new_tokens, new_trace_links,
 )
-from hclg.search.word_context import context_least, context_start, context_step, token_final, token_slot
+from hclg.search.word_context import context_gate, context_least, context_start, context_step, token_final, token_slot
 
 INF = np.inf
 
@@ -69,6 +69,8 @@ def _emit(t, frame, cur, nc, cut, nxt, nxt_index, g, loglikes, event_kind, links
     weight_cutoff, adaptive_beam, next_cutoff = cut.weight, cut.adaptive_beam, cut.next
     c_cost, c_ac, c_link, c_last, c_ctx = cur.cost, cur.ac, cur.link, cur.last, cur.ctx
     x_cost, x_ac, x_link, x_last = nxt.cost, nxt.ac, nxt.link, nxt.last
+    gate = context_gate(context)
+    n_gate = gate.shape[0]
     nx = 0
     arcs = 0
     for i in range(nc):
@@ -86,7 +88,8 @@ def _emit(t, frame, cur, nc, cut, nxt, nxt_index, g, loglikes, event_kind, links
             cx = cx0
             if context is not None:  # before the cutoff: a boost may keep the arc, G may drop it
                 ol = e_arc[E_REC * k + E_OLABEL]
-                if ol != 0:  # (the context handed on only here: see token_slot)
+                # (one read, no branch on ol != 0, mixed on the arcs; the context handed on only here: see token_slot)
+                if (cx0 != 0 or ol >= n_gate or gate[ol]) and ol != 0:
                     if not w + context_least(context, ol) < next_cutoff:
                         continue  # pruned whatever G's state: no step
                     cx, dw = context_step(context, cx0, ol)
@@ -137,6 +140,8 @@ def _eps(frame, cutoff, tok, nc, index, stack, sp, g, links, n_links, context):
     cap = tok.state.shape[0]
     scap = stack.shape[0]
     lcap = links.prev.shape[0]
+    gate = context_gate(context)
+    n_gate = gate.shape[0]
     while sp > 0:
         i = stack[sp - 1]
         s = tok.state[i]
@@ -155,7 +160,7 @@ def _eps(frame, cutoff, tok, nc, index, stack, sp, g, links, n_links, context):
             cx = cx0
             if context is not None:
                 ol = n_arc[N_REC * k + N_OLABEL]
-                if ol != 0:
+                if (cx0 != 0 or ol >= n_gate or gate[ol]) and ol != 0:  # as in _emit
                     if w + context_least(context, ol) > cutoff:
                         continue
                     cx, dw = context_step(context, cx0, ol)

@@ -78,6 +78,17 @@ def context_least(c, w):
     raise NotImplementedError("numba only")
 
 
+def context_gate(c):
+    """A bool array by word id: whether, from the context's start state (nothing matched),
+    a path that outputs the word must step the context; a word past its end must. With
+    hotwords alone, the phrase starts (``Bias.starts``): from that state every other word
+    leaves the context as it is, at no cost, which the search tells by one read of this
+    array, without a branch on whether the arc outputs a word at all. With G, every word
+    must: :data:`NO_GATE`, one False (word 0, epsilon). Word 0 is never stepped (numba
+    only)."""
+    raise NotImplementedError("numba only")
+
+
 def context_final(c, cx):
     """The cost of ending in context ``cx``: G's end of sentence, the hotwords' credit
     given back (numba only)."""
@@ -124,6 +135,17 @@ def _context_least(c, w):
         return g + (bias.least[w] if w < bias.least.shape[0] else 0.0)
 
     return both
+
+
+#: the gate of G, and of no context: word 0 (epsilon) is not stepped, every other word is
+NO_GATE = np.zeros(1, np.bool_)
+
+
+@overload(context_gate, jit_options={"cache": True}, inline="always")
+def _context_gate(c):
+    if not isinstance(c, types.NoneType) and _kind(c) == "bias":
+        return lambda c: c.starts
+    return lambda c: NO_GATE  # (a constant of the compiled code: no allocation per call)
 
 
 @overload(context_final, jit_options={"cache": True}, inline="always")
