@@ -13,11 +13,14 @@ wheel, as ``benchmarks/compile.py``) and kind (HMM, CTC):
    frame, 1-best agreement and WER of each against the words said; and the on-the-fly
    graph without G's bound (``NgramArrays.least`` all -inf: every word arc stepped
    through G before pruning), the same search otherwise.
+   With several beams, each static beam's time against the fastest on-the-fly beam run
+   that reaches its WER (the goal is stated at the same WER, not the same beam).
 3. Biasing: decode time on the on-the-fly graph with 0, 100, 1,000 and 10,000 hotwords.
 
 Usage:
     python benchmarks/onthefly.py [--bench build/bench] [--sizes 20000,full] [--kinds hmm,ctc]
                                   [--utts 40] [--beams 8,12] [--repeat 3] [--rebuild-static]
+                                  [--skip-unbounded] [--skip-build]
 """
 
 from __future__ import annotations
@@ -85,7 +88,7 @@ def wer(ref_hyp):
     return 100.0 * errs / max(1, sum(len(r) for r, _ in ref_hyp))
 
 
-def decode_compare(static_dir, otf_dir, kind, lex, n_utts, beams, repeat):
+def decode_compare(static_dir, otf_dir, kind, lex, n_utts, beams, repeat, unbounded=True):
     from oracles import synth
 
     from hclg.graph.graph_dir import load_graph
@@ -96,14 +99,16 @@ def decode_compare(static_dir, otf_dir, kind, lex, n_utts, beams, repeat):
     mats = [u.scores for u in utts]
     frames = sum(len(m) for m in mats)
     input_kind = "log-likelihoods" if kind == "hmm" else "log-posteriors"
+    curve = {}  # graph -> [(beam, seconds, WER)]
     for beam in beams:
         opts = DecoderOptions(input_kind=input_kind, beam=beam)
         decs = {"static": Decoder(static_dir, opts) if static_dir else None, "on-the-fly": Decoder(otf_dir, opts),
                 "no G bound": Decoder(otf_dir, opts)}
-        decs = {k: d for k, d in decs.items() if d is not None}
-        lm = decs["no G bound"].graph.lm  # word arcs stepped through G before pruning, as before NgramArrays.least
-        decs["no G bound"].graph = dataclasses.replace(decs["no G bound"].graph,
-                                                       lm=lm._replace(least=np.full_like(lm.least, -np.inf)))
+        decs = {k: d for k, d in decs.items() if d is not None and (unbounded or k != "no G bound")}
+        if unbounded:  # word arcs stepped through G before pruning, as before NgramArrays.least
+            lm = decs["no G bound"].graph.lm
+            decs["no G bound"].graph = dataclasses.replace(decs["no G bound"].graph,
+                                                           lm=lm._replace(least=np.full_like(lm.least, -np.inf)))
         best = {k: np.inf for k in decs}
         res = {}
         for d in decs.values():
@@ -118,12 +123,29 @@ def decode_compare(static_dir, otf_dir, kind, lex, n_utts, beams, repeat):
             arcs = sum(r.arcs_expanded for r in res[k]) / frames
             w = wer([(list(u.words), list(r.words)) for u, r in zip(utts, res[k])])
             line.append(f"{k} {best[k]:.2f}s ({frames / best[k]:.0f} frames/s, {arcs:.0f} arcs/frame, WER {w:.2f}%)")
+            curve.setdefault(k, []).append((beam, best[k], w))
         if "static" in decs:
             same = sum(a.words == b.words for a, b in zip(res["static"], res["on-the-fly"]))
-            line.append(f"ratio {best['on-the-fly'] / best['static']:.2f}x (without G's bound "
-                        f"{best['no G bound'] / best['static']:.2f}x); same 1-best {same}/{len(mats)}")
+            without = f" (without G's bound {best['no G bound'] / best['static']:.2f}x)" if unbounded else ""
+            line.append(f"ratio {best['on-the-fly'] / best['static']:.2f}x{without}; same 1-best {same}/{len(mats)}")
         print("; ".join(line), flush=True)
+    if "static" in curve and len(beams) > 1:
+        same_wer(curve["static"], curve["on-the-fly"])
     return decs["on-the-fly"], mats
+
+
+def same_wer(static, otf):
+    """The time each graph needs for the same WER: for each static beam, the fastest
+    on-the-fly beam run whose WER is no higher, and the ratio of their times."""
+    print("  at the same WER (the fastest on-the-fly beam run with no higher WER than the static beam's):", flush=True)
+    for beam, secs, w in static:
+        ok = [(s, b, x) for b, s, x in otf if x <= w]
+        if ok:
+            s, b, x = min(ok)
+            print(f"    static beam {beam:g} ({secs:.2f}s, WER {w:.2f}%): on-the-fly beam {b:g} ({s:.2f}s, WER "
+                  f"{x:.2f}%), {s / secs:.2f}x", flush=True)
+        else:
+            print(f"    static beam {beam:g} ({secs:.2f}s, WER {w:.2f}%): no on-the-fly beam run reaches it", flush=True)
 
 
 def bias_cost(dec, mats, repeat):
@@ -159,6 +181,8 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--rebuild-static", action="store_true")
     ap.add_argument("--skip-static", action="store_true", help="no static graph (build or decode)")
+    ap.add_argument("--skip-unbounded", action="store_true", help="no run without G's bound (wide beams: slow)")
+    ap.add_argument("--skip-build", action="store_true", help="the on-the-fly graph already built: no build figures")
     args = ap.parse_args()
     bench = Path(args.bench)
     sets = prepare(bench, args.sizes.split(","))
@@ -171,9 +195,10 @@ def main() -> None:
         for kind in args.kinds.split(","):
             print(f"\n== {kind.upper()}, vocabulary {size} ({len(prons)} words)", flush=True)
             otf_dir = bench / f"v{size}" / f"{kind}-onthefly"
-            r = build(kind, lex, arpa, otf_dir, True)
-            print(f"  on-the-fly build: {r['seconds']:.1f}s wall, {r['cpu_seconds']:.1f}s CPU, peak RSS "
-                  f"{r['rss_mb']:.0f} MB; {r['states']} states, {r['arcs']} arcs", flush=True)
+            if not (args.skip_build and (otf_dir / "manifest.json").exists()):
+                r = build(kind, lex, arpa, otf_dir, True)
+                print(f"  on-the-fly build: {r['seconds']:.1f}s wall, {r['cpu_seconds']:.1f}s CPU, peak RSS "
+                      f"{r['rss_mb']:.0f} MB; {r['states']} states, {r['arcs']} arcs", flush=True)
             static_dir = None
             if not args.skip_static:
                 static_dir, s = static_figures(bench, size, kind, lex, arpa, args.rebuild_static)
@@ -181,7 +206,7 @@ def main() -> None:
                                             f"{s['states']} states, {s['arcs']} arcs" if "seconds" in s else "")
                       + (f" ({s['note']})" if "note" in s else ""), flush=True)
             dec, mats = decode_compare(static_dir, otf_dir, kind, prons, args.utts,
-                                       [float(b) for b in args.beams.split(",")], args.repeat)
+                                       [float(b) for b in args.beams.split(",")], args.repeat, not args.skip_unbounded)
             bias_cost(dec, mats, args.repeat)
 
 
