@@ -8,6 +8,7 @@ import numpy as np
 from numba import njit
 
 from hclg.fst.prefetch import prefetch
+from hclg.fst.selection import kth_smallest
 from hclg.graph.arc_records import E_COLUMN, E_OLABEL, E_REC, E_WEIGHT, N_REC
 from hclg.search.kernel_state import Cutoffs
 from hclg.search.word_context import context_step
@@ -75,7 +76,7 @@ def get_cutoff(costs, n, beam, max_active, min_active, beam_delta, scratch):
         scratch[i] = costs[i]
     # the k-th smallest cost, in single precision: Kaldi sorts the costs in a
     # std::vector<BaseFloat> and keeps the adaptive beam as a BaseFloat
-    cutoff = np.float64(np.float32(np.partition(scratch[:n], k)[k]))
+    cutoff = np.float64(np.float32(kth_smallest(scratch, n, k)))
     return cutoff, np.float64(np.float32(cutoff - best + beam_delta)), best_slot
 
 

@@ -1,5 +1,6 @@
 """The numba building blocks the kernels share, against Python's own: IntMap against a
-dict, StringTrie against tuples, the heap against heapq, growable arrays."""
+dict, StringTrie against tuples, the heap against heapq, growable arrays, selection
+against numpy's partition."""
 
 import heapq
 
@@ -8,6 +9,7 @@ import numpy as np
 from hclg.fst.growable import grown, grown_by_half
 from hclg.fst.hash_table import map_set, map_store, map_with_room, new_int_map, slot_of
 from hclg.fst.heap import heap_pop, heap_push
+from hclg.fst.selection import kth_smallest
 from hclg.fst.string_trie import new_trie, trie_add, trie_lca, trie_with_room
 
 
@@ -84,3 +86,20 @@ def test_growable_arrays_keep_their_contents():
     b, c = grown(a, 11), grown_by_half(a, 11)
     assert len(b) == 20 and len(c) == 31 and (b[:10] == a).all() and (c[:10] == a).all()
     assert len(grown(a, 100)) == 100
+
+
+def test_kth_smallest_gives_numpys_partition_value():
+    # ties, infinities, sorted and reversed runs (quickselect's bad cases), every k
+    rng = np.random.default_rng(3)
+    cases = [rng.normal(size=40), rng.integers(0, 3, 40).astype(float), np.full(17, 2.5), np.arange(33.0),
+             np.arange(33.0)[::-1].copy(), np.where(rng.random(40) < 0.3, np.inf, rng.normal(size=40)), np.array([7.0])]
+    for a in cases:
+        for k in range(len(a)):
+            work = np.concatenate([a, [-1e9, 1e9]])  # only a[:n] is read
+            assert kth_smallest(work, len(a), k) == np.partition(a, k)[k]
+            assert sorted(work[:len(a)]) == sorted(a)  # reordered, nothing lost
+    for _ in range(300):
+        n = int(rng.integers(1, 3000))
+        a = np.round(rng.normal(size=n), int(rng.integers(0, 3)))
+        k = int(rng.integers(0, n))
+        assert kth_smallest(a.copy(), n, k) == np.partition(a, k)[k]
