@@ -114,7 +114,8 @@ def determinize_star_kernel(offsets, ilabel, olabel, weight, nextstate, final, s
     el_state[0] = start
     el_str[0] = 0
     el_w[0] = 0.0
-    key0 = subset_hash(el_state, el_str, 0, 1) * np.int64(1000003) + weight_bin(el_w, 0, 1, delta)[0]
+    zero, one = np.int64(0), np.int64(1)  # not literals: numba would compile both functions for them too
+    key0 = subset_hash(el_state, el_str, zero, one) * np.int64(1000003) + weight_bin(el_w, zero, one, delta)[0]
     table[subset_tag(key0) & (table.shape[0] - 1)] = subset_tag(key0) << 32
     st[N_SUB] = 1
     stack[0] = 0

@@ -146,7 +146,7 @@ def expand_subset(fst, trie, subs, arcs, ws, st, delta, max_bytes):
         if hi - lo > ec_state.shape[0]:
             st[REQ_EC] = hi - lo
             return NEED_ROOM
-        n_ec = 0
+        n_ec = np.int64(0)  # not a literal: numba would compile sort_by for it too
         for i in range(lo, hi):
             ec_state[n_ec] = el_state[i]
             ec_str[n_ec] = el_str[i]
@@ -247,7 +247,7 @@ def expand_subset(fst, trie, subs, arcs, ws, st, delta, max_bytes):
                         return NOT_FUNCTIONAL
                     f_w = log_plus(f_w, ec_w[k] + fw)
         # ---- transitions: candidates sorted by (ilabel, next state)
-        n_x = 0
+        n_x = np.int64(0)  # (as n_ec)
         str_need = 0
         for j in range(n_ec):
             k = ec_idx[j]
@@ -346,7 +346,7 @@ def expand_subset(fst, trie, subs, arcs, ws, st, delta, max_bytes):
                     for r in range(d - 1, -1, -1):
                         path[r] = str_label[sn]
                         sn = str_parent[sn]
-                    node = 0
+                    node = np.int64(0)  # not a literal (as n_ec)
                     for r in range(d):
                         node = trie_add(node, path[r], str_parent, str_label, str_depth, ch_keys, ch_vals, st)
                     el_str[base + i] = node

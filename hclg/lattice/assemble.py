@@ -266,7 +266,7 @@ def finish_lattice(n, src, dst, word, g, a, aoff, alab, fg, fa, foff, flab, sg, 
     best = beta[0] if n > 0 else INF
     lim = best + beam + 1e-4
     new = np.full(n, -1, np.int64)
-    S = 0
+    S = np.int64(0)  # not a literal: _kept_finals is compiled once
     for i in range(n_seen):
         s = topo[i]
         if alpha[s] + beta[s] <= lim or s == 0:

@@ -116,7 +116,7 @@ def _closure(raw, cl, nc, Fq, limit, trie):
         cl.stamp[c.state[i]] = serial
         cl.slot[c.state[i]] = i
     hp = grown(cl.heap, nc)
-    nh = 0
+    nh = np.int64(0)  # int64, not a literal: see determinize_kernel
     for i in range(nc):
         nh = heap_push(hp, nh, np.int64(c.state[i]))
     while True:
@@ -133,7 +133,7 @@ def _closure(raw, cl, nc, Fq, limit, trie):
 def _kept(raw, c, nc, keep):
     """(nk, keep): the closure elements with a word link or a final cost, in order."""
     keep = grown(keep, nc)
-    nk = 0
+    nk = np.int64(0)
     for i in range(nc):
         s = c.state[i]
         has = raw.final[s] < INF
@@ -178,7 +178,7 @@ def _word_links(q, Fq, limit, subsets, raw, cand, trie):
     """
     el = subsets.elements
     nx = 0
-    more = 0  # room first: no structure rebuilt in the loop (see residual_strings)
+    more = np.int64(0)  # room first: no structure rebuilt in the loop (see residual_strings)
     for e in range(subsets.off[q], subsets.off[q + 1]):
         more += raw.off[el.state[e] + 1] - raw.off[el.state[e]]
     trie = trie_with_room(trie, more)
@@ -205,11 +205,15 @@ def _word_links(q, Fq, limit, subsets, raw, cand, trie):
             nx += 1
     if nx > 0:
         o = np.argsort(cand.word[:nx], kind="mergesort")
-        cand.word[:nx] = cand.word[:nx][o]
-        cand.dst[:nx] = cand.dst[:nx][o]
-        cand.string[:nx] = cand.string[:nx][o]
-        cand.graph[:nx] = cand.graph[:nx][o]
-        cand.acoustic[:nx] = cand.acoustic[:nx][o]
+        w, d, st = cand.word[:nx].copy(), cand.dst[:nx].copy(), cand.string[:nx].copy()
+        g, a = cand.graph[:nx].copy(), cand.acoustic[:nx].copy()
+        for i in range(nx):  # a loop, not fancy indexing (seconds less to compile)
+            j = o[i]
+            cand.word[i] = w[j]
+            cand.dst[i] = d[j]
+            cand.string[i] = st[j]
+            cand.graph[i] = g[j]
+            cand.acoustic[i] = a[j]
     return nx, cand, trie
 
 
@@ -271,10 +275,10 @@ def determinize_kernel(raw, beam, best_total, max_mem):
     trie = new_trie(1024, 1 << 16)
     memo = new_int_map(1 << 16)  # (node, depth) -> the node's suffix below depth
     subsets = Subsets(np.zeros(1025, np.int64), np.empty(1024, np.float64), np.empty(1024, np.int64),
-                      np.zeros(1024, np.bool_), new_elements(4096), np.zeros(1, np.int64))
+                      np.zeros(1024, np.bool_), new_elements(np.int64(4096)), np.zeros(1, np.int64))
     table = new_int_map(1 << 12)  # subset hash -> newest subset (see find_or_add_subset)
-    cl = Closure(new_elements(1024), np.full(n, -1, np.int64), np.empty(n, np.int32), np.empty(1024, np.int64),
-                 np.zeros(1, np.int64))
+    cl = Closure(new_elements(np.int64(1024)), np.full(n, -1, np.int64), np.empty(n, np.int32),
+                 np.empty(1024, np.int64), np.zeros(1, np.int64))
     keep = np.empty(1024, np.int32)
     rest = np.empty(1024, np.int32)
     path = np.empty(256, np.int64)
@@ -294,12 +298,14 @@ def determinize_kernel(raw, beam, best_total, max_mem):
     c.string[0] = 0
     c.graph[0] = 0.0
     c.acoustic[0] = 0.0
-    nc = 1
+    # counters start as np.int64, not as literals: numba would compile the functions they
+    # are handed to once for the literal and once more for int64 (seconds of a cold start)
+    nc = np.int64(1)
     Fq = 0.0
     q_from = np.int64(-1)
     cur_word = 0
-    xi = 0
-    nx = 0
+    xi = np.int64(0)
+    nx = np.int64(0)
     while True:
         if nc > 0:  # the closure of the seeds becomes a subset, and an arc into it
             nc, cl, trie = _closure(raw, cl, nc, Fq, limit, trie)

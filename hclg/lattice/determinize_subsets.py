@@ -47,8 +47,8 @@ def residual_strings(c, keep, nk, pd, trie, memo, rest, path):
         (rest, path, trie, memo): rest[t] the residual of kept element t.
     """
     rest = grown(rest, nk)
-    need = 0
-    longest = 0
+    need = np.int64(0)  # not a literal (see determinize_kernel)
+    longest = np.int64(0)
     for t in range(nk):
         L = trie.depth[c.string[keep[t]]] - pd
         need += L

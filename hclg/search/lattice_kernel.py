@@ -219,14 +219,16 @@ def lattice_search(g, loglikes, opts, lattice_beam, prune_interval, index_a, ind
     """
     T = loglikes.shape[0]
     tok = new_lattice_tokens(4096)
-    links = new_forward_links(16384)
+    links = new_forward_links(np.int64(16384))
     frame_start = np.zeros(T + 3, np.int64)
     scratch = np.empty(1024, np.float64)
     costs = np.empty(1024, np.float64)
     stack = np.empty(1024, np.int32)
-    n_links = 0
-    arcs_expanded = 0
-    pruned_upto = 0  # frames below this were pruned at least once
+    # counters start as np.int64, not as literals: numba would compile the kernels they
+    # are handed to once for the literal and once more for int64 (seconds of a cold start)
+    n_links = np.int64(0)
+    arcs_expanded = np.int64(0)
+    pruned_upto = np.int64(0)  # frames below this were pruned at least once
 
     cur_index = index_a
     nxt_index = index_b
@@ -239,10 +241,10 @@ def lattice_search(g, loglikes, opts, lattice_beam, prune_interval, index_a, ind
         tok.ctx[0] = context_start(context)
     tok.chain[0] = -1
     cur_index[g.start] = 0
-    nc = 1
-    base = 0
+    nc = np.int64(1)
+    base = np.int64(0)
     cutoff = INF
-    frames = 0
+    frames = np.int64(0)
     too_big = False
     for t in range(-1, T):
         if t >= 0:

@@ -121,7 +121,7 @@ def compact_all(n_frames, frame_start, tok, links, new_id):
             for lk in range(tok_nlo[gi], tok_nhi[gi]):
                 n_links += lk_dst[lk] >= 0
     dest = new_forward_links(max(n_links * 2, 16384))
-    m = 0
+    m = np.int64(0)  # not a literal: _copy_live is compiled once (see lattice_search)
     for gi in range(n_tok):
         j = new_id[gi]
         if j < 0:

@@ -260,7 +260,9 @@ def viterbi_start(g, index_a, index_b, context):
     cur.chain[0] = -1
     index_a[g.start] = 0
     links = new_trace_links(4096)
-    cur, nc, stack, links, n_links = _closure(cur, 1, index_a, np.empty(1024, np.int32), links, 0, INF, 0, g, context)
+    zero = np.int64(0)  # int64, not literals: see lattice_search
+    cur, nc, stack, links, n_links = _closure(cur, np.int64(1), index_a, np.empty(1024, np.int32), links, zero, INF,
+                                              zero, g, context)
     return ViterbiState(cur, new_tokens(1024), nc, index_a, index_b, np.empty(1024, np.float64), stack, links,
                         n_links, 0, 0, 0, False)
 
