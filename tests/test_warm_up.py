@@ -1,13 +1,33 @@
 """`hclg warm-up` compiles every kernel that compile, decode (1-best, lattices, CTM,
 alignments, hotwords), streaming, the lattice tools, forced alignment and the CTC loss use: after it, those
 commands compile nothing. Checked
-with numba's own cache log (NUMBA_DEBUG_CACHE) in a fresh, empty cache directory."""
+with numba's own cache log (NUMBA_DEBUG_CACHE) in a fresh, empty cache directory. And it
+compiles each kernel once per argument types: not once more for a literal argument
+(numba types a call whose argument is a constant with that constant's literal type, and
+compiles the callee for it too; those duplicates were a third of a cold start)."""
 
 import os
 import subprocess
 import sys
 
 from helpers import EXAMPLE, ROOT
+
+
+_WARM_UP_AND_LIST_LITERALS = """
+import sys
+from numba.core.registry import CPUDispatcher
+from hclg.cli import main
+main(["warm-up"], standalone_mode=False)
+n = 0
+for name, mod in sorted(sys.modules.items()):
+    for attr, f in sorted(vars(mod).items()) if name.startswith("hclg") else ():
+        if isinstance(f, CPUDispatcher) and f.__module__ == name:
+            sigs = [str(s) for s in f.overloads]
+            n += len(sigs)
+            if len(sigs) > 1 and any("Literal[int]" in s for s in sigs):
+                print("also for a literal: " + name + "." + attr, [s for s in sigs if "Literal[int]" in s])
+print("kernels compiled: " + str(n))
+"""
 
 
 def run(args, env, cwd):
@@ -20,8 +40,15 @@ def run(args, env, cwd):
 def test_after_warm_up_the_commands_compile_no_kernel(tmp_path):
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"), NUMBA_DEBUG_CACHE="1",
                PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    first = run(["warm-up"], env, tmp_path)
+    # `hclg warm-up` in-process, then the signatures numba compiled each kernel for
+    warm = subprocess.run([sys.executable, "-c", _WARM_UP_AND_LIST_LITERALS], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=900)
+    assert warm.returncode == 0, warm.stdout + warm.stderr
+    first = warm.stdout + warm.stderr
     assert "data saved to" in first  # it did compile, into the empty cache
+    assert "kernels compiled: " in first and int(first.split("kernels compiled: ")[1].split()[0]) > 50
+    literal = [line for line in first.splitlines() if line.startswith("also for a literal: ")]
+    assert literal == [], literal
     ex = EXAMPLE
     out = run(["compile", "--lexicon", ex / "lexicon.dic", "--lm", ex / "lm_unigram.arpa", "--phones", ex / "phones.txt",
                "--hmm-topology", ex / "transitions.txt", "--pdf-map", ex / "pdf_map.txt", tmp_path / "g"], env, tmp_path)

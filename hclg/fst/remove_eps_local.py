@@ -59,8 +59,8 @@ def _absorb(offsets, ilabel, olabel, weight, nextstate, final, start):
     for s in range(S):
         if dead[s]:
             continue
-        n = 0
-        p = _take(p, 0, offsets[s + 1] - offsets[s])
+        n = np.int64(0)  # not a literal: numba would compile _take once more for it
+        p = _take(p, n, offsets[s + 1] - offsets[s])
         p_il, p_ol, p_w, p_dst = p
         for k in range(offsets[s], offsets[s + 1]):
             p_il[n], p_ol[n], p_w[n], p_dst[n] = ilabel[k], olabel[k], weight[k], nextstate[k]

@@ -77,7 +77,9 @@ def context_compose_kernel(offsets, ilabel, olabel, weight, nextstate, final, st
     state_of[start] = 1
     ns = 2
     na = 0
-    nw = 0
+    # int64, not literals: numba would compile _window once more for each literal
+    nw = np.int64(0)
+    no_phone = np.int64(0)
     head = 1
     while head < ns:
         a, b, q = qa[head], qb[head], qq[head]
@@ -95,7 +97,7 @@ def context_compose_kernel(offsets, ilabel, olabel, weight, nextstate, final, st
             j = disambig_of[lab] if lab < disambig_of.shape[0] else -1
             if c > 0 and width == 2:
                 na_, nb_ = 0, c
-                in_lab, win, nw = _window(window_of, win, nw, b, c, 0, n)
+                in_lab, win, nw = _window(window_of, win, nw, b, c, no_phone, n)
             elif c > 0:
                 na_, nb_ = b, c
                 if b == 0:
@@ -119,7 +121,7 @@ def context_compose_kernel(offsets, ilabel, olabel, weight, nextstate, final, st
         if np.isfinite(final[q]) and width == 3:
             in_lab = -1 - D  # no phone yet: Kaldi's #-1 (its window's central phone is none)
             if b != 0:
-                in_lab, win, nw = _window(window_of, win, nw, a, b, 0, n)
+                in_lab, win, nw = _window(window_of, win, nw, a, b, no_phone, n)
             src[na], il[na], ol[na], w[na], dst[na] = s, in_lab, 0, final[q], fin_state
             na += 1
     fin = np.full(ns, np.inf, np.float32)

@@ -272,11 +272,11 @@ def determinize_kernel(raw, beam, best_total, max_mem):
     """
     n = raw.final.shape[0]
     limit = best_total + beam + 1e-4
-    trie = new_trie(1024, 1 << 16)
-    memo = new_int_map(1 << 16)  # (node, depth) -> the node's suffix below depth
+    trie = new_trie(np.int64(1024), np.int64(1 << 16))
+    memo = new_int_map(np.int64(1 << 16))  # (node, depth) -> the node's suffix below depth
     subsets = Subsets(np.zeros(1025, np.int64), np.empty(1024, np.float64), np.empty(1024, np.int64),
                       np.zeros(1024, np.bool_), new_elements(np.int64(4096)), np.zeros(1, np.int64))
-    table = new_int_map(1 << 12)  # subset hash -> newest subset (see find_or_add_subset)
+    table = new_int_map(np.int64(1 << 12))  # subset hash -> newest subset (see find_or_add_subset)
     cl = Closure(new_elements(np.int64(1024)), np.full(n, -1, np.int64), np.empty(n, np.int32),
                  np.empty(1024, np.int64), np.zeros(1, np.int64))
     keep = np.empty(1024, np.int32)

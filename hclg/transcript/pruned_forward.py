@@ -77,7 +77,8 @@ def pruned_forward_backward(start, final, off, e_arc, e_arcw, n_arc, n_arcw, ll,
     al[0] = 0.0
     pos[start] = 0
     heap[0] = rank[start]
-    n, st, al, proc, heap = _close(0, 1, st, al, proc, pos, heap, 1, rank, order, off, n_arc, n_arcw)
+    zero, one = np.int64(0), np.int64(1)  # not literals: numba would compile _close and the heap twice
+    n, st, al, proc, heap = _close(zero, one, st, al, proc, pos, heap, one, rank, order, off, n_arc, n_arcw)
     for t in range(T + 1):
         fb, fe = fs[t], n
         fs[t + 1] = fe
@@ -89,7 +90,7 @@ def pruned_forward_backward(start, final, off, e_arc, e_arcw, n_arc, n_arcw, ll,
         best[t] = b
         if t == T:
             break
-        hn = 0
+        hn = np.int64(0)
         for i in range(fb, fe):  # ProcessEmitting, pruned to the beam
             if al[i] < b - beam:
                 continue
