@@ -1,7 +1,7 @@
 """FST machinery with no speech knowledge: FSTs as arrays and across OpenFst's binary
 format, DeterminizeStar in the log semiring, encoded minimization, local epsilon removal, checked composition,
 step logging and the memory guard, and the numba building blocks the kernels share
-(growable arrays, hash table, string trie, heap, prefetch).
+(growable arrays, hash table, string trie, heap, selection, prefetch).
 
 This layer imports nothing of hclg but :mod:`hclg.errors`.
 """

@@ -10,7 +10,7 @@ def kth_smallest(a, n, k):
     """The k-th smallest (from 0) of ``a[:n]``, the value ``np.partition(a[:n], k)[k]``
     gives, found in place (``a[:n]`` is reordered): Hoare's quickselect with a
     median-of-three pivot, as Wirth's. numba's own ``np.partition`` gives the same value
-    but takes about 3 s to compile, an eighth of a cold start's first decode.
+    but takes about 3 s to compile.
 
     Args:
         a: float array, at least n long; no NaN.
