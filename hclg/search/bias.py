@@ -64,9 +64,14 @@ class Bias(NamedTuple):
         return int(self.fail.shape[0])
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def bias_step(bias, s, w):
-    """(next state, cost) of the automaton in state ``s`` reading word ``w``."""
+    """(next state, cost) of the automaton in state ``s`` reading word ``w``.
+
+    Not inlined into the search (which calls it only on the rare arcs that move the
+    automaton): inlined, its loops kept numba from pairing off the reference counts in
+    the whole arc loop, which then counted them for each of the tokens' arrays on every
+    arc (hotwords took twice the time of none; tests/test_warm_up.py checks the IR)."""
     if s == 0 and (w >= bias.starts.shape[0] or not bias.starts[w]):
         return 0, 0.0
     t = s
