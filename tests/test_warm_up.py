@@ -15,7 +15,7 @@ import sys
 from helpers import EXAMPLE, ROOT
 
 
-_WARM_UP_AND_LIST_LITERALS = """
+_WARM_UP_AND_INSPECT_KERNELS = """
 import sys
 from numba.core.registry import CPUDispatcher
 from hclg.cli import main
@@ -51,8 +51,8 @@ def run(args, env, cwd):
 def test_after_warm_up_the_commands_compile_no_kernel(tmp_path):
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"), NUMBA_DEBUG_CACHE="1",
                PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    # `hclg warm-up` in-process, then the signatures numba compiled each kernel for
-    warm = subprocess.run([sys.executable, "-c", _WARM_UP_AND_LIST_LITERALS], env=env, cwd=tmp_path,
+    # `hclg warm-up` in-process, then the signatures numba compiled each kernel for, and the arc loops' IR
+    warm = subprocess.run([sys.executable, "-c", _WARM_UP_AND_INSPECT_KERNELS], env=env, cwd=tmp_path,
                           capture_output=True, text=True, timeout=900)
     assert warm.returncode == 0, warm.stdout + warm.stderr
     first = warm.stdout + warm.stderr
