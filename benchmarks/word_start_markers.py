@@ -16,6 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 from hclg import fst as hfst
 from hclg.graph.compile_options import CompileOptions
 from hclg.graph.context import compose_context
@@ -50,7 +52,7 @@ def main():
             if variant != "no markers":
                 final = tuple(i for i, p in enumerate(L.phones.symbols) if p.endswith(("_E", "_S")))
                 marks = mark_lexicon(L, 0.5, "SIL", final if variant.startswith("and") else ())
-            G = word_loop([L.words.id(w) for w in [*words, "!SIL"]])  # as an on-the-fly graph's lexicon side
+            G = word_loop([L.words.id(w) for w in [*words, "!SIL"]], np.zeros(len(L.words)))  # lexicon side (weights aside)
             LG = hfst.determinize_log(hfst.compose(L.fst, G, "LG", ""), "det", "", o.max_determinize_mem, consume=True)
             LG = hfst.minimize_encoded(LG, "min", consume=True)
             t0 = time.perf_counter()

@@ -48,6 +48,6 @@ FRAME_SUBSAMPLING_FACTOR = 1
 # Graph directory format.
 #: on-the-fly graph directories (lexicon graph + lm/): a version older hclg refuse, rather than
 #: decode the lexicon graph without G
-ON_THE_FLY_FORMAT_VERSION = 5
+ON_THE_FLY_FORMAT_VERSION = 6  # 6: the lexicon graph's word loop carries G's unigram costs
 GRAPH_FORMAT_VERSION = 4  # 2: arc records and paired offsets; 3: the unit table is units.txt (was tokens.txt);
 # 4: HMM self-loops after the forward transition, as Kaldi (manifest "self_loops": "reorder")

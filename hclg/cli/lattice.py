@@ -176,7 +176,7 @@ def lattice_rescore(lattices, graph_dir, new_lm, old_lm, output):
     call(refuse_overwriting, [lattices], output)
     lats, words, dec = _lattice_inputs(lattices, graph_dir, None, scale_matters=False)
     if old_lm is None:
-        from hclg.graph.graph_dir import sha256
+        from hclg.graph.output_dir import sha256
 
         rec = dec.graph.manifest.get("inputs", {}).get("grammar") or {}
         p = rec.get("path")

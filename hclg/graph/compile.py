@@ -16,9 +16,10 @@ CTC (T o L o G)::
          -> T o LG = TLG
 
 On the fly (``on_the_fly``): G is kept as arrays (:mod:`hclg.graph.ngram`) and the same
-steps run with a free loop of G's words in its place, giving the lexicon graph H o C o L
-(or T o L); the graph directory gets G and its lookahead (:mod:`hclg.graph.lookahead`),
-and the search composes the two as it goes.
+steps run with a loop of G's words at their unigram costs in its place, giving the lexicon
+graph H o C o L (or T o L) with the unigrams in its weights, as a static graph of the
+unigram LM has them; the graph directory gets G less those costs (``lm/``), and the search
+composes the two as it goes.
 """
 
 from __future__ import annotations
@@ -42,10 +43,11 @@ from hclg.graph.compile_hmm import base_phone, hmm_graph
 from hclg.graph.compile_options import CompileOptions
 from hclg.graph.ctc_topology import compose_ctc_topology, read_token_list
 from hclg.graph.grammar import arpa_to_fst, phrases_to_fst, read_phrases
-from hclg.graph.graph_dir import check_output_dir, replace_dir, sha256, write_graph_dir
+from hclg.graph.graph_dir import write_graph_dir
 from hclg.graph.kaldi_lang import read_kaldi_lang
 from hclg.graph.lexicon import make_lexicon_fst, read_fillers, read_lexicon, read_phones
-from hclg.graph.ngram import ngram_arrays, word_loop
+from hclg.graph.ngram import charged, loop_costs, ngram_arrays, word_loop
+from hclg.graph.output_dir import check_output_dir, replace_dir, sha256
 from hclg.graph.symbols import SymbolTable
 from hclg.graph.word_start_marks import mark_hmm_lexicon, mark_lexicon
 
@@ -86,8 +88,9 @@ def _grammar(grammar, words: SymbolTable, unk: str | None, grammar_words=None):
 
 
 def _grammar_and_lm(grammar, words: SymbolTable, o: CompileOptions, inputs: dict):
-    """(G to compose with L, its stats, G's arrays for an on-the-fly graph or None). On
-    the fly, G is kept as arrays and L is composed with a free loop of G's words."""
+    """(G to compose with L, its stats, None or for an on-the-fly graph (G's arrays as the
+    search charges them, the word loop's costs)). On the fly, G is kept as arrays and L is
+    composed with a loop of G's words at their unigram costs (:func:`hclg.graph.ngram.loop_costs`)."""
     G, gstats = _grammar(grammar, words, o.unk, o.grammar_words)
     if o.grammar_words:
         inputs["grammar_words"] = o.grammar_words
@@ -95,9 +98,10 @@ def _grammar_and_lm(grammar, words: SymbolTable, o: CompileOptions, inputs: dict
         return G, gstats, None
     t0 = time.perf_counter()
     lm = ngram_arrays(G, words.get(constants.BACKOFF_DISAMBIG), str(inputs.get("grammar", "G")))
-    G = word_loop(lm.word)
-    hfst.log_step("G: arrays for on-the-fly composition; free loop of its words", G, t0)
-    return G, gstats, lm
+    loop = loop_costs(lm, len(words))
+    G = word_loop(lm.word, loop)
+    hfst.log_step("G: arrays for on-the-fly composition; a loop of its words at their unigram costs", G, t0)
+    return G, gstats, (charged(lm, loop), loop)
 
 
 def _map_fst_grammar(g, words: SymbolTable, where: str, grammar_words=None):
@@ -246,7 +250,8 @@ def _compile(lexicon, grammar, out, o: CompileOptions, phones, tokens, t_start, 
     hfst.log_step("L (lexicon, disambig)", L.fst, t0)
     if not isinstance(grammar, fst.Fst):
         inputs["grammar"] = str(grammar)
-    G, gstats, lm = _grammar_and_lm(grammar, L.words, o, inputs)
+    G, gstats, on_the_fly = _grammar_and_lm(grammar, L.words, o, inputs)
+    lm, loop_cost = on_the_fly or (None, None)
     LG = hfst.compose(L.fst, G, "LG = L o G", "no word of the grammar has a pronunciation, or G accepts nothing")
     del G  # free memory before determinization
     LG = hfst.determinize_log(
@@ -289,7 +294,8 @@ def _compile(lexicon, grammar, out, o: CompileOptions, phones, tokens, t_start, 
     }
     disambig = tuple(L.phones.symbols[i] for i in L.disambig_phones)
     write_graph_dir(out, HCLG, L.words, L.phones, i2c, manifest, disambig, transitions, L.word_boundary,
-                    list(L.align_lexicon), consume=True, lm=lm, word_starts=word_starts)
+                    list(L.align_lexicon), consume=True, lm=lm, loop_cost=loop_cost,
+                    word_starts=word_starts)
     if o.bpe_model:  # spells the words a request adds (hclg.graph.new_words.speller)
         shutil.copyfile(o.bpe_model, Path(out) / "bpe.model")
     secs = time.perf_counter() - t_start

@@ -45,7 +45,7 @@ HELP = {
                  "graph to spell the words a request adds (hotwords the lexicon lacks; needs sentencepiece).",
     "unk": "Unknown-word symbol: LM words without pronunciation map to it if the lexicon has it.",
     "lexicon_format": "Lexicon format: auto, kaldi, lexiconp or cmudict.",
-    "on_the_fly": "Write an on-the-fly graph: the lexicon graph (H o C o L, or T o L) with G's lookahead, and G "
+    "on_the_fly": "Write an on-the-fly graph: the lexicon graph (H o C o L, or T o L) with G's unigrams, and G "
                   "as arrays the search composes as it goes (big LMs without a big HCLG; 'hclg info' says the kind).",
     "frame_subsampling_factor": "Input (feature) frames per output frame of the acoustic model the graph is for "
                                 "(3 for Kaldi's chain models and many CTC models): kept with the graph, so that "

@@ -23,7 +23,8 @@ Layout::
                           between words, and HMM, [M, 3] (kind, column/phone before/-1, state)
       word_start_costs.npy  with [M, 3] rows: float32 [M], their costs
       bpe.model           on-the-fly BPE CTC graphs (--bpe-model): spells the words added
-      lm/*.npy            on-the-fly graphs only: G's arrays (hclg.graph.ngram)
+      lm/*.npy            on-the-fly graphs only: G's arrays (hclg.graph.ngram) less each word's
+                          loop_cost.npy (its unigram, which HCLG.fst's weights carry; format 6)
       decoder/*.npy       the decoder's flat arrays, loaded memory-mapped:
         final.npy         float32 [S]: final cost, +inf if not final
         offsets.npy       int64 [S+1, 2]: arc offsets, emitting and epsilon side by side: the
@@ -44,10 +45,7 @@ expands instead of one per field (about 25 % faster on 20k-word graphs; format v
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,56 +64,19 @@ from hclg.graph.arc_records import (
     decoder_arrays,
     records_of_arrays,
 )
-from hclg.graph.lookahead import push_lookahead
-from hclg.graph.ngram import NgramArrays, load_ngram, save_ngram, unigram_costs
+from hclg.graph.ngram import NgramArrays, load_ngram, save_ngram
 from hclg.graph.symbols import SymbolTable
 
-#: the graph format versions this hclg opens (version 2 named units.txt tokens.txt; versions 2 and 3
-#: put HMM self-loops before the forward transition)
-READABLE_FORMAT_VERSIONS = (2, 3, 4, constants.ON_THE_FLY_FORMAT_VERSION)
-
-
-def check_output_dir(out: Path, inputs) -> None:
-    """Refuses a graph directory that holds an input, or that exists, is not empty and is
-    not a graph directory (compiling would write among someone else's files)."""
-    if out.exists() and not out.is_dir():
-        raise GraphFormatError(f"{out}: exists and is not a directory")
-    root = out.resolve()
-    for x in inputs:
-        if isinstance(x, (str, Path)) and Path(x).exists() and root in Path(x).resolve().parents:
-            raise GraphFormatError(f"{x}: this input lies inside the graph directory {out}; compiling would "
-                                   "overwrite it: write the graph elsewhere")
-    if out.is_dir() and any(out.iterdir()) and not (out / "manifest.json").exists():
-        raise GraphFormatError(f"{out}: exists, is not empty and is not an hclg graph directory (no manifest.json); "
-                               "refusing to write into it")
-
-
-def replace_dir(new: Path, dest: Path) -> None:
-    """Puts directory ``new`` in the place of ``dest`` by renames, so that ``dest`` is
-    always either the old graph or the new one, whole (the old one is kept beside as
-    ``.NAME.old-PID`` for the instant between the two renames, then removed)."""
-    if not dest.exists():
-        os.replace(new, dest)
-        return
-    old = dest.parent / f".{dest.name}.old-{os.getpid()}"
-    os.replace(dest, old)
-    os.replace(new, dest)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def sha256(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+#: the graph format versions this hclg opens (2 named units.txt tokens.txt; 2 and 3 put HMM self-loops
+#: first; on-the-fly 5: a weightless word loop, G's own costs, unigram potentials pushed into the arrays)
+READABLE_FORMAT_VERSIONS = (2, 3, 4, 5, constants.ON_THE_FLY_FORMAT_VERSION)
 
 
 def write_graph_dir(out_dir, f, words: SymbolTable, units: SymbolTable, ilabel_to_column: np.ndarray,
                     manifest: dict, disambig: tuple[str, ...] = (), transitions: dict | None = None,
                     word_boundary: tuple[str, ...] | None = None,
                     align_lexicon: list[tuple[str, tuple[str, ...]]] | None = None,
-                    consume: bool = False, lm: NgramArrays | None = None,
+                    consume: bool = False, lm: NgramArrays | None = None, loop_cost: np.ndarray | None = None,
                     word_starts: np.ndarray | None = None) -> Path:
     """Writes a graph directory (see the module doc). Returns its path.
 
@@ -123,9 +84,9 @@ def write_graph_dir(out_dir, f, words: SymbolTable, units: SymbolTable, ilabel_t
     With ``consume``, ``f`` is emptied once written, so that it and the decoder arrays
     made from it are not in memory together.
 
-    With ``lm`` (an on-the-fly graph: ``f`` is the lexicon graph, H∘C∘L or T∘L, and ``lm``
-    G's arrays), G is written to ``lm/`` and the decoder arrays get G's lookahead
-    (:func:`hclg.graph.lookahead.push_lookahead`); HCLG.fst stays the lexicon graph.
+    With ``lm`` (an on-the-fly graph: ``f`` is the lexicon graph, H∘C∘L or T∘L, composed
+    with a loop of G's words at ``loop_cost``, and ``lm`` G's arrays less those costs,
+    :func:`hclg.graph.ngram.charged`), both are written to ``lm/``.
     ``word_starts`` (an on-the-fly graph's word-start states, :mod:`hclg.graph.new_words`;
     (rows, costs) where they have costs) goes to ``word_starts.npy`` (``word_start_costs.npy``).
     """
@@ -169,8 +130,8 @@ def write_graph_dir(out_dir, f, words: SymbolTable, units: SymbolTable, ilabel_t
         arr = decoder_arrays(f, ilabel_to_column)
     manifest = dict(manifest)
     if lm is not None:
-        arr = push_lookahead(arr, unigram_costs(lm, len(words)))
         save_ngram(lm, out / "lm")
+        np.save(out / "lm" / "loop_cost.npy", np.asarray(loop_cost, np.float32))
         manifest["lm"] = {"start": lm.start, "states": lm.num_states, "arcs": lm.num_arcs}
     manifest["kind"] = "on-the-fly" if lm is not None else "static"
     for name in DECODER_ARRAYS:
@@ -180,8 +141,8 @@ def write_graph_dir(out_dir, f, words: SymbolTable, units: SymbolTable, ilabel_t
     manifest.setdefault("counts", {}).update(
         states=arr.num_states,
         arcs=int(len(arr.e_arcs) + len(arr.n_arcs)),
-        emitting_arcs=int(len(arr.e_arcs)),
-        epsilon_arcs=int(len(arr.n_arcs)),
+        emitting_arcs=len(arr.e_arcs),
+        epsilon_arcs=len(arr.n_arcs),
         words=len(words),
         columns=int(ilabel_to_column.max() + 1),
     )
@@ -201,7 +162,8 @@ class Graph:
         units: the phone (HMM) or CTC token table, by unit label (``units.txt``).
         ilabel_to_column: int32 [max_ilabel + 1].
         num_columns: posterior columns the graph reads.
-        lm: an on-the-fly graph's G (the search composes it with the arrays, which are
+        lm: an on-the-fly graph's G as the search charges it (G's costs less the word
+            loop's, :meth:`loop_cost`: the search composes it with the arrays, which are
             then the lexicon graph H∘C∘L or T∘L); None for a static graph (HCLG, TLG).
         new_words: (word, tokens) of the words added for a request
             (:func:`hclg.graph.new_words.with_new_words`), beside the lexicon's.
@@ -262,6 +224,16 @@ class Graph:
             raise GraphFormatError(f"{p}: missing, or not one cost per row of word_starts.npy; compile the graph again")
         return a
 
+    def loop_cost(self) -> np.ndarray:
+        """float32 [lexicon words]: an on-the-fly graph's word-loop costs (:func:`hclg.graph.ngram.loop_costs`),
+        which its arcs carry and ``lm`` leaves out; zeros for format 5 (a weightless loop)."""
+        if not (p := self.path / "lm" / "loop_cost.npy").exists():
+            return np.zeros(len(self.words), np.float32)
+        a = _load_array(p)
+        if a.ndim != 1 or a.shape[0] > len(self.words) or not np.isfinite(a).all():
+            raise GraphFormatError(f"{p}: not one finite cost per word of words.txt; compile the graph again")
+        return a
+
     def word_boundary(self) -> dict[str, str]:
         """phone -> its word position (begin, end, internal, singleton, nonword), from
         ``word_boundary.txt`` (Kaldi's), or empty without one."""
@@ -293,8 +265,8 @@ def load_graph(path) -> Graph:
     if v not in READABLE_FORMAT_VERSIONS:
         raise GraphFormatError(
             f"{path}: graph format version {v}, but this hclg reads version {constants.GRAPH_FORMAT_VERSION}"
-            f" (and {', '.join(map(str, READABLE_FORMAT_VERSIONS[:-2]))}, and {constants.ON_THE_FLY_FORMAT_VERSION} for "
-            "on-the-fly graphs); compile the graph again with this version"
+            f" (and 2, 3; and {constants.ON_THE_FLY_FORMAT_VERSION} and 5 for on-the-fly graphs); compile the graph "
+            "again with this version"
         )
     if manifest.get("topology") == "hmm" and not (path / "transitions.npz").exists():
         raise GraphFormatError(f"{path}: missing transitions.npz; the graph directory is incomplete")

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from hclg.errors import GraphFormatError
 from hclg.fst.convert import fst_to_arrays
-from hclg.graph.graph_dir import check_output_dir, replace_dir, sha256, write_graph_dir
+from hclg.graph.graph_dir import write_graph_dir
 from hclg.graph.kaldi_lang import (
     read_align_lexicon,
     read_kaldi_fst,
@@ -29,6 +29,7 @@ from hclg.graph.kaldi_lang import (
     read_word_boundary,
 )
 from hclg.graph.kaldi_model import read_transition_model
+from hclg.graph.output_dir import check_output_dir, replace_dir, sha256
 from hclg.graph.symbols import SymbolTable
 
 log = logging.getLogger("hclg")

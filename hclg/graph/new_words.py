@@ -131,7 +131,7 @@ def with_new_words(graph: Graph, prons: dict[str, list[tuple[str, ...]]], credit
         bad = {graph.units.symbols[blank_col + 1]}
     new = [w for w in prons if w not in graph.words]
     words = SymbolTable(graph.words.symbols + tuple(new))
-    cost = new_word_cost(graph.lm, graph.words)
+    cost = new_word_cost(graph)
     chains = []
     if hmm and positions:  # the word-position phones L reads (Kaldi's _B _I _E _S)
         prons = {w: [word_positions(tuple(p)) if p else p for p in ps] for w, ps in prons.items()}
@@ -181,13 +181,20 @@ def _word_starts(graph: Graph) -> np.ndarray:
     return starts
 
 
-def new_word_cost(lm: NgramArrays, words: SymbolTable) -> float:
+def new_word_cost(graph: Graph) -> float:
     """The cost G gives a new word in its empty-history state: ``<unk>``'s if G has it,
-    else that of G's least likely word."""
+    else that of G's least likely word (G's own costs: ``graph.lm``'s plus the word
+    loop's, :meth:`hclg.graph.graph_dir.Graph.loop_cost`)."""
+    lm, words, loop = graph.lm, graph.words, graph.loop_cost()
+    lo, hi = lm.offsets[lm.empty], lm.offsets[lm.empty + 1]
+    own = np.asarray(lm.cost[lo:hi], np.float64)
+    ids = np.asarray(lm.word[lo:hi])
+    inside = ids < loop.shape[0]
+    own[inside] += loop[ids[inside]]
     unk = next((words.get(u) for u in (constants.UNK, constants.UNK.upper()) if u in words), -1)
     if 0 <= unk < len(lm.empty_arc) and lm.empty_arc[unk] >= 0:
-        return float(lm.cost[lm.empty_arc[unk]])
-    return float(np.max(lm.cost[lm.offsets[lm.empty]:lm.offsets[lm.empty + 1]]))
+        return float(own[lm.empty_arc[unk] - lo])
+    return float(np.max(own))
 
 
 def _add_to_grammar(lm: NgramArrays, new_ids: list[int], cost: float) -> NgramArrays:

@@ -151,10 +151,10 @@ def add_tree(arr: DecoderArrays, blank: int, chains, entries, ends):
     that token, made (a copy of the blank's state, that token's arc turned into its
     repeat loop) where the graph has none.
 
-    Weights carry the lookahead potentials (:mod:`hclg.graph.lookahead`): 0 at word-start
-    states (they are final, or reach one without a word), at node n the least lookahead of
-    its words (their LM cost less their credit), so a path pays it on the first token and
-    gets it back at the word's end, where G's cost and the boost come.
+    Weights carry the words' lookahead potentials: at node n the least lookahead of its
+    words (their LM cost less their credit), so a path pays it on the first token and gets
+    it back at the word's end, where G's cost and the boost come (a new word is not in the
+    lexicon graph's word loop: G charges its whole cost).
 
     Returns:
         :func:`hclg.graph.arc_records.append_arcs`' arguments after the arrays."""

@@ -179,15 +179,52 @@ def ngram_arrays(G: fst.Fst, backoff_label: int, where: str = "G") -> NgramArray
                                _chain_finals(a.final.astype(np.float32), backoff, backoff_cost)))
 
 
-def word_loop(words: np.ndarray) -> fst.VectorFst:
-    """A one-state grammar reading each of ``words`` (ids) at no cost, any number of times:
-    what the lexicon graph of an on-the-fly graph is composed with."""
+def word_loop(words: np.ndarray, costs: np.ndarray) -> fst.VectorFst:
+    """A one-state grammar reading each of ``words`` (ids) at its cost ``costs[word]``,
+    any number of times: what the lexicon graph of an on-the-fly graph is composed with
+    (with :func:`loop_costs`)."""
     ids = np.unique(np.asarray(words, np.int32))
     n = len(ids)
-    g = arrays_to_fst(1, 0, np.zeros(n, np.int32), ids, ids, np.zeros(n, np.float32), np.zeros(n, np.int32),
-                      np.zeros(1, np.float32))
+    w = np.asarray(costs, np.float32)[ids] if n else np.zeros(0, np.float32)
+    g = arrays_to_fst(1, 0, np.zeros(n, np.int32), ids, ids, w, np.zeros(n, np.int32), np.zeros(1, np.float32))
     g.arcsort("ilabel")  # composition then matches on it (72k arcs in one state)
     return g
+
+
+def loop_costs(lm: NgramArrays, num_words: int) -> np.ndarray:
+    """float32 [num_words]: the cost an on-the-fly graph's word loop gives each word: its
+    unigram cost (:func:`unigram_costs`), or for a word the empty-history state lacks (a
+    grammar that is not an n-gram), :class:`NgramArrays`' ``least``; 0 for words G never
+    reads.
+
+    Why the loop has costs: the lexicon graph is determinized in the log semiring, as a
+    static graph is. With a weightless loop that spreads -ln(number of words) over the
+    branches of the pronunciation tree (arc costs down to -7.6 on a 20k lexicon), which
+    the search prunes on as if it were a promise, and no lookahead potential undoes it:
+    the narrow-beam search errors of format-5 graphs. With the unigrams in the loop, each
+    branch carries -ln of its words' unigram mass, as a static graph of the unigram LM
+    does, and G's step charges the rest (:func:`charged`): with a unigram LM the search
+    is the static graph's, token for token (tests/search/test_onthefly.py)."""
+    out = np.zeros(num_words, np.float32)
+    if not lm.num_arcs:
+        return out
+    read = np.unique(np.asarray(lm.word))
+    uni = unigram_costs(lm, num_words)[read]
+    out[read] = np.where(np.isfinite(uni), uni, lm.least[read])
+    return out
+
+
+def charged(lm: NgramArrays, loop_cost: np.ndarray) -> NgramArrays:
+    """G as the search charges it beside a lexicon graph whose word loop had
+    ``loop_cost`` (:func:`loop_costs`): each arc's cost less its word's loop cost (words
+    past ``loop_cost``, added for a request, pay in full). A path's total, lexicon graph
+    plus G, is then G's cost exactly: one arc of a word is read per word said."""
+    w = np.asarray(lm.word)
+    less = np.zeros(w.shape[0], np.float64)
+    inside = w < loop_cost.shape[0]
+    less[inside] = loop_cost[w[inside]]
+    cost = (np.asarray(lm.cost, np.float64) - less).astype(np.float32)
+    return indexed(lm._replace(cost=cost))
 
 
 def sentence_cost(lm: NgramArrays, word_ids) -> float:

@@ -99,9 +99,10 @@ def test_nondeterministic_grammar_is_refused():
         ngram_arrays(c.compile(), 99)
 
 
-def test_word_loop_reads_each_word_once_per_arc():
-    g = word_loop(np.array([5, 3, 5, 9]))
-    assert g.num_states() == 1 and sorted(a.ilabel for a in g.arcs(0)) == [3, 5, 9]
+def test_word_loop_reads_each_word_once_per_arc_at_its_cost():
+    g = word_loop(np.array([5, 3, 5, 9]), np.arange(10, dtype=np.float32) / 4)
+    assert g.num_states() == 1 and sorted((a.ilabel, float(a.weight)) for a in g.arcs(0)) == [(3, 0.75), (5, 1.25),
+                                                                                             (9, 2.25)]
     assert float(g.final(0)) == 0.0
 
 

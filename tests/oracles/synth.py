@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -68,6 +69,16 @@ def write_random_arpa(path, words: list[str], rng: np.random.Generator, n_bigram
             fh.write(f"{math.log10(uni[i]):.4f} {w} {bo.get(i, -0.30):.4f}\n")
         fh.write("\n\\2-grams:\n")
         fh.write("\n".join(lines_bi) + "\n\n\\end\\\n")
+
+
+def write_unigram_arpa(path, words: list[str], rng: np.random.Generator):
+    """A unigram ARPA LM over ``words`` (and </s>) with Zipf-like probabilities; ``<s>``
+    backs off at no cost, so that G has no cost a static graph puts elsewhere."""
+    V = len(words)
+    p = rng.permutation(1.0 / np.arange(1, V + 2))
+    p /= p.sum()
+    lines = [f"{math.log10(p[V]):.5f} </s>", "-99 <s> 0.0"] + [f"{math.log10(q):.5f} {w}" for w, q in zip(words, p)]
+    Path(path).write_text(f"\\data\\\nngram 1={V + 2}\n\n\\1-grams:\n" + "\n".join(lines) + "\n\n\\end\\\n")
 
 
 @dataclass(frozen=True)

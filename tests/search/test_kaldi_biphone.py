@@ -84,7 +84,7 @@ def system(tmp_path_factory):
                        sil_phone="sil", on_the_fly=True)
     cut_graph = compile_graph(d / "cut.txt", d / "cut.arpa", d / "cut", o, phones=PHONES).path
     g = load_graph(cut_graph)
-    log10 = -new_word_cost(g.lm, g.words) / np.log(10)
+    log10 = -new_word_cost(g) / np.log(10)
     extra = [f"{log10:.7f}\t{w}" for w in ADDED]
     full = cut.replace(f"ngram 1={n1}", f"ngram 1={n1 + len(extra)}").replace("\\2-grams:", "\n".join(extra)
                                                                                + "\n\n\\2-grams:")

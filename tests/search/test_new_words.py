@@ -84,6 +84,14 @@ def no_token_twice(words):
                                   for a, b in itertools.pairwise(words))
 
 
+def rounded(x):
+    """How far two graphs' costs of one path over frames ``x`` may differ: the recipe's
+    minimization rounds each arc's weight to a multiple of 1/1024 (as Kaldi's
+    fstminimizeencoded), by up to 1/2048 an arc, differently in each graph; the arcs
+    that carry weight (G's unigrams, since the word loop has them) are at most one a frame."""
+    return len(x) / 1024
+
+
 def random_matrices(n, seed=0):
     rng = np.random.default_rng(seed)
     for _ in range(n):
@@ -101,7 +109,7 @@ def test_new_words_decode_as_if_the_lexicon_had_them(graphs):
     for x in random_matrices(150):
         a, b = added.decode(x), compiled.decode(x)
         assert (a.words, a.start_frames, a.end_frames) == (b.words, b.start_frames, b.end_frames)
-        assert a.cost == pytest.approx(b.cost, abs=1e-4)
+        assert a.cost == pytest.approx(b.cost, abs=rounded(x))
         la, lb = added.decode_lattice(x)[1], compiled.decode_lattice(x)[1]
         assert ops.best_path(la).word_names == ops.best_path(lb).word_names == a.words
         said |= set(a.words) & set(NEW)
@@ -128,7 +136,7 @@ def test_new_words_on_the_compact_ctc_topology(graphs, tmp_path):
     said, timed, twice = set(), 0, 0
     for k, x in enumerate(random_matrices(150, seed=5)):
         a, b = added.decode(x), compiled.decode(x)
-        assert a.cost == pytest.approx(b.cost, abs=1e-4)
+        assert a.cost == pytest.approx(b.cost, abs=rounded(x))
         if no_token_twice(a.words) and no_token_twice(b.words):
             assert a.words == b.words
         if a.words == b.words:
@@ -137,7 +145,7 @@ def test_new_words_on_the_compact_ctc_topology(graphs, tmp_path):
             twice += not no_token_twice(a.words)
         if k < 30:
             la, lb = added.decode_lattice(x)[1], compiled.decode_lattice(x)[1]
-            assert ops.best_path(la).cost == pytest.approx(ops.best_path(lb).cost, abs=1e-4)
+            assert ops.best_path(la).cost == pytest.approx(ops.best_path(lb).cost, abs=rounded(x))
         said |= set(a.words) & set(NEW)
     assert said == set(NEW) and timed > 30 and twice > 5
 
@@ -167,7 +175,7 @@ def test_new_words_after_and_before_a_word_delimiter(graphs, tmp_path, topo):
         x[:, -1] += rng.uniform(-2, 3)  # some utterances with the delimiter between words
         x -= np.log(np.exp(x).sum(1, keepdims=True))
         a, b = added.decode(x), compiled.decode(x)
-        assert a.cost == pytest.approx(b.cost, abs=1e-4 + 3e-4 * len(a.words))
+        assert a.cost == pytest.approx(b.cost, abs=rounded(x))
         if topo == "standard" or (no_token_twice(a.words) and no_token_twice(b.words)):
             assert a.words == b.words
         if a.words == b.words:
@@ -209,7 +217,7 @@ def test_a_call_can_add_spelled_words_and_the_graph_is_left_as_it_was(graphs, tm
         x = rng.normal(size=(int(rng.integers(4, 20)), len(letters) + 1)) * 3
         x -= np.log(np.exp(x).sum(1, keepdims=True))
         a, b = dec.decode(x, bias=["zorro"]), ref.decode(x, bias=["zorro"])
-        assert a.words == b.words and a.cost == pytest.approx(b.cost, abs=1e-4)
+        assert a.words == b.words and a.cost == pytest.approx(b.cost, abs=rounded(x))
         # a lattice and a stream of one call add it too
         assert ops.best_path(dec.decode_lattice(x, bias=["zorro"])[1]).word_names == a.words
         st = dec.stream(bias=["zorro"])
@@ -263,7 +271,7 @@ def test_a_bpe_graph_spells_new_words_with_its_sentencepiece_model(tmp_path):
         x = rng.normal(size=(int(rng.integers(4, 25)), sp.get_piece_size())) * 3
         x -= np.log(np.exp(x).sum(1, keepdims=True))
         a, b = dec.decode(x, bias=new), ref.decode(x, bias=new)
-        assert a.words == b.words and a.cost == pytest.approx(b.cost, abs=1e-4)
+        assert a.words == b.words and a.cost == pytest.approx(b.cost, abs=rounded(x))
         said |= set(a.words) & set(new)
     assert said == set(new)
     with pytest.raises(DecodeError, match="'NOTE' is not in the graph's words.txt; give its tokens"):
@@ -412,6 +420,6 @@ def test_the_word_start_markers_leave_no_state_behind(tmp_path):
     said = 0
     for x in random_matrices(100, seed=7):
         a, b = added.decode(x), compiled.decode(x)
-        assert a.words == b.words and a.cost == pytest.approx(b.cost, abs=1e-4)
+        assert a.words == b.words and a.cost == pytest.approx(b.cost, abs=rounded(x))
         said += "zt" in a.words[:-1]
     assert said > 5  # zt and then more words

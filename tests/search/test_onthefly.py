@@ -184,6 +184,38 @@ def test_onthefly_equals_static_on_real_an4_scores(an4_example, tmp_path):
     assert n == 6 and same == 5
 
 
+@pytest.mark.parametrize("kind", ["ctc", "hmm"])
+def test_onthefly_graph_of_a_unigram_lm_prunes_as_the_static_graph(tmp_path, kind):
+    """With a unigram LM (G one state, no cost a static graph would put elsewhere), an
+    on-the-fly graph's search is the static graph's, token for token, at narrow beams too:
+    the lexicon graph carries the unigrams as the static graph does (its word loop has
+    them before the log determinization), and G's step adds nothing. With a weightless
+    loop and unigram potentials pushed in instead (format 5), the first utterance already
+    differed, HMM and CTC (other words: search errors)."""
+    from oracles import synth
+
+    rng = np.random.default_rng(1)
+    phones = [f"p{i}" for i in range(40)]
+    lex = synth.random_lexicon(rng, 1500, phones)
+    synth.write_lexicon(tmp_path / "lexicon.txt", lex)
+    synth.write_unigram_arpa(tmp_path / "lm.arpa", list(lex), rng)
+    if kind == "hmm":
+        (tmp_path / "units.txt").write_text("\n".join(phones + ["SIL"]) + "\n")
+    else:
+        (tmp_path / "units.txt").write_text("\n".join(["<blk>"] + phones) + "\n")
+    units = {"phones" if kind == "hmm" else "tokens": tmp_path / "units.txt"}
+    paths = [compile_graph(tmp_path / "lexicon.txt", tmp_path / "lm.arpa", tmp_path / str(otf),
+                           CompileOptions(topology=kind, on_the_fly=otf), **units).path for otf in (False, True)]
+    utts = synth.make_utterances(load_graph(paths[1]), lex, kind, 20, confusion=0.4)
+    for beam in (4.0, 6.0):
+        o = DecoderOptions(input_kind="log-likelihoods", beam=beam, min_active=0)
+        static, otf = Decoder(paths[0], o), Decoder(paths[1], o)
+        for u in utts:
+            a, b = static.decode(u.scores), otf.decode(u.scores)
+            assert (a.words, a.start_frames, a.tokens_expanded) == (b.words, b.start_frames, b.tokens_expanded)
+            assert a.cost == pytest.approx(b.cost, abs=1e-3)
+
+
 def test_word_arcs_dropped_before_stepping_g_change_nothing(an4_example, tmp_path):
     """The search drops a word arc that G's least cost of the word already prunes, without
     stepping G (NgramArrays.least): on AN4's GMM scores with the trigram, at Kaldi's beam
@@ -293,7 +325,7 @@ def test_cli_compile_on_the_fly_and_decode(tiny, tmp_path):
     assert res.exit_code == 0, res.output
     manifest = json.loads((d / "g" / "manifest.json").read_text())
     assert manifest["kind"] == "on-the-fly" and manifest["lm"]["states"] > 1
-    assert manifest["format_version"] == 5  # an older hclg refuses it instead of decoding without G
+    assert manifest["format_version"] == 6  # an older hclg refuses it instead of misreading lm/
     dec = Decoder(d / "g", DecoderOptions(input_kind="log-posteriors"))
     x = np.random.default_rng(0).normal(0, 2, size=(40, dec.graph.num_columns)).astype(np.float32)
     x -= np.log(np.exp(x).sum(axis=1, keepdims=True))
