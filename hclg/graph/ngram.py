@@ -32,6 +32,9 @@ from hclg.fst.convert import arrays_to_fst, fst_to_arrays
 
 INF = np.inf
 
+#: slots of a search's cache of G's steps (ngram_step_memo): 16k pairs, 320 KB
+MEMO_SLOTS = 1 << 14
+
 #: the arrays of an n-gram, as files ``lm/NAME.npy`` of a graph directory
 NGRAM_ARRAYS = ("offsets", "word", "next", "cost", "backoff", "backoff_cost", "final")
 
@@ -72,6 +75,9 @@ class NgramArrays(NamedTuple):
     empty: int = -1
     empty_arc: np.ndarray = np.zeros(0, np.int32)
     least: np.ndarray = np.zeros(0, np.float32)
+    memo_key: np.ndarray = np.zeros(0, np.int64)
+    memo_next: np.ndarray = np.zeros(0, np.int32)
+    memo_cost: np.ndarray = np.zeros(0, np.float64)
 
     @property
     def num_states(self) -> int:
@@ -108,6 +114,30 @@ def ngram_step(lm, g, w):
         acc += lm.backoff_cost[t]
         t = lm.backoff[t]
     return -1, INF
+
+
+@njit(cache=True, inline="always")
+def ngram_step_memo(lm, g, w):
+    """:func:`ngram_step` through the search's cache (``lm`` from :func:`with_memo`): a
+    search steps the same (G state, word) pairs again and again (each token of a history
+    on each arc of a word), and a step that backs off reads two or three states' arcs
+    far apart in memory. Direct-mapped: a new pair takes its slot's place."""
+    key = (np.int64(g) << 32) | np.int64(w)
+    h = ((np.int64(g) * np.int64(40503)) ^ (np.int64(w) * np.int64(2654435761))) & (lm.memo_key.shape[0] - 1)
+    if lm.memo_key[h] == key:
+        return lm.memo_next[h], lm.memo_cost[h]
+    d, c = ngram_step(lm, g, w)
+    lm.memo_key[h] = key
+    lm.memo_next[h] = d
+    lm.memo_cost[h] = c
+    return lm.memo_next[h], lm.memo_cost[h]
+
+
+def with_memo(lm: NgramArrays, size: int = MEMO_SLOTS) -> NgramArrays:
+    """``lm`` with an empty cache of ``size`` slots (a power of two) for one search
+    (:func:`ngram_step_memo`): the arrays are shared, the cache is its own."""
+    return lm._replace(memo_key=np.full(size, -1, np.int64), memo_next=np.zeros(size, np.int32),
+                       memo_cost=np.zeros(size, np.float64))
 
 
 @njit(cache=True)

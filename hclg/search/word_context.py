@@ -14,19 +14,21 @@ import numpy as np
 from numba import njit, types
 from numba.extending import overload
 
-from hclg.graph.ngram import NgramArrays, ngram_step
+from hclg.graph.ngram import NgramArrays, ngram_step_memo, with_memo
 from hclg.search.bias import Bias, bias_step
 
 
 def word_context(lm: NgramArrays | None, bias: Bias | None):
-    """What a search with G ``lm`` and hotwords ``bias`` composes: the NgramArrays, the
-    Bias, the pair (lm, bias), or None for neither.
+    """What a search with G ``lm`` and hotwords ``bias`` composes: the NgramArrays (with
+    a cache of G's steps of its own, :func:`hclg.graph.ngram.with_memo`: make one per
+    search), the Bias, the pair (lm, bias), or None for neither.
 
     Each is passed to the kernels as it is: a structure of a few arrays (numba reads a
     structure of many arrays, or nested ones, several times slower in the arc loop: a
     flat one of both kinds' 15 arrays made the biased search 8x slower than this)."""
     if lm is None:
         return bias
+    lm = with_memo(lm)
     return lm if bias is None else (lm, bias)
 
 
@@ -113,10 +115,10 @@ def _context_step(c, cx, w):
     if kind == "bias":
         return lambda c, cx, w: bias_step(c, cx, w)
     if kind == "lm":
-        return lambda c, cx, w: ngram_step(c, cx, w)
+        return lambda c, cx, w: ngram_step_memo(c, cx, w)
 
     def both(c, cx, w):  # the context packs the pair: g << 32 | b
-        g2, lc = ngram_step(c[0], cx >> 32, w)
+        g2, lc = ngram_step_memo(c[0], cx >> 32, w)
         b2, bc = bias_step(c[1], cx & 0xFFFFFFFF, w)
         return (np.int64(g2) << 32) | b2, lc + bc
 

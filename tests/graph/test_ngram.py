@@ -124,3 +124,29 @@ def test_least_word_cost_bounds_every_read_of_the_word(tmp_path, bow):
         assert lm.least[w] <= min(costs), WORDS.symbols[w]
         if bow == "-0.5" and np.isfinite(min(costs)):
             assert lm.least[w] == pytest.approx(min(costs), abs=1e-5)  # tight: no backoff costs below 0
+
+
+def test_the_search_cache_of_g_steps_answers_as_g(tmp_path):
+    """ngram_step_memo (the search's direct-mapped cache of G's steps) gives ngram_step's
+    next state and cost for every (state, word) pair, words G cannot read included,
+    asked in random order and again, through a cache of 8 slots (pairs evicting each
+    other) and one of 16k; each search's cache is its own."""
+    from hclg.graph.ngram import ngram_step, ngram_step_memo, with_memo
+
+    p = tmp_path / "lm.arpa"
+    p.write_text(ARPA)
+    G, _ = arpa_to_fst(p, WORDS)
+    lm = ngram_arrays(G, WORDS.id("#0"))
+    pairs = [(g, w) for g in range(lm.num_states) for w in range(1, len(WORDS))]
+    rng = np.random.default_rng(0)
+    for size in (8, 1 << 14):
+        memo = with_memo(lm, size)
+        assert with_memo(lm, size).memo_key is not memo.memo_key
+        for k in rng.permutation(3 * len(pairs)):
+            g, w = pairs[k % len(pairs)]
+            d, c = ngram_step(lm, g, w)
+            assert ngram_step_memo(memo, g, w) == (d, c)
+        for key, d, c in zip(memo.memo_key, memo.memo_next, memo.memo_cost):  # each slot holds its pair's step
+            if key >= 0:
+                assert (d, c) == ngram_step(lm, int(key) >> 32, int(key) & 0xFFFFFFFF)
+    assert lm.memo_key.shape == (0,)  # the graph's arrays carry no cache
