@@ -248,7 +248,8 @@ def charged(lm: NgramArrays, loop_cost: np.ndarray) -> NgramArrays:
     """G as the search charges it beside a lexicon graph whose word loop had
     ``loop_cost`` (:func:`loop_costs`): each arc's cost less its word's loop cost (words
     past ``loop_cost``, added for a request, pay in full). A path's total, lexicon graph
-    plus G, is then G's cost exactly: one arc of a word is read per word said."""
+    plus G, is then G's cost (one arc of a word is read per word said), up to the
+    lexicon graph's rounding of its weights by the recipe's minimization (1/1024 an arc)."""
     w = np.asarray(lm.word)
     less = np.zeros(w.shape[0], np.float64)
     inside = w < loop_cost.shape[0]
