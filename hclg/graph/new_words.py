@@ -29,7 +29,7 @@ from hclg.graph.graph_dir import Graph
 from hclg.graph.lexicon import word_positions
 from hclg.graph.new_words_ctc import add_tree, add_tree_compact, word_start_plan
 from hclg.graph.new_words_hmm import add_words
-from hclg.graph.ngram import NgramArrays, indexed
+from hclg.graph.ngram import NgramArrays, indexed, loop_cost_of
 from hclg.graph.symbols import SymbolTable
 
 log = logging.getLogger("hclg")
@@ -187,10 +187,7 @@ def new_word_cost(graph: Graph) -> float:
     loop's, :meth:`hclg.graph.graph_dir.Graph.loop_cost`)."""
     lm, words, loop = graph.lm, graph.words, graph.loop_cost()
     lo, hi = lm.offsets[lm.empty], lm.offsets[lm.empty + 1]
-    own = np.asarray(lm.cost[lo:hi], np.float64)
-    ids = np.asarray(lm.word[lo:hi])
-    inside = ids < loop.shape[0]
-    own[inside] += loop[ids[inside]]
+    own = np.asarray(lm.cost[lo:hi], np.float64) + loop_cost_of(lm.word[lo:hi], loop)
     unk = next((words.get(u) for u in (constants.UNK, constants.UNK.upper()) if u in words), -1)
     if 0 <= unk < len(lm.empty_arc) and lm.empty_arc[unk] >= 0:
         return float(own[lm.empty_arc[unk] - lo])

@@ -250,12 +250,18 @@ def charged(lm: NgramArrays, loop_cost: np.ndarray) -> NgramArrays:
     past ``loop_cost``, added for a request, pay in full). A path's total, lexicon graph
     plus G, is then G's cost (one arc of a word is read per word said), up to the
     lexicon graph's rounding of its weights by the recipe's minimization (1/1024 an arc)."""
-    w = np.asarray(lm.word)
-    less = np.zeros(w.shape[0], np.float64)
-    inside = w < loop_cost.shape[0]
-    less[inside] = loop_cost[w[inside]]
-    cost = (np.asarray(lm.cost, np.float64) - less).astype(np.float32)
+    cost = (np.asarray(lm.cost, np.float64) - loop_cost_of(lm.word, loop_cost)).astype(np.float32)
     return indexed(lm._replace(cost=cost))
+
+
+def loop_cost_of(word_ids: np.ndarray, loop_cost: np.ndarray) -> np.ndarray:
+    """float64, one per word id: its cost in the word loop (:func:`loop_costs`), 0 for
+    ids past it (words added for a request): what :func:`charged` takes off G's arcs."""
+    w = np.asarray(word_ids)
+    out = np.zeros(w.shape[0], np.float64)
+    inside = w < loop_cost.shape[0]
+    out[inside] = loop_cost[w[inside]]
+    return out
 
 
 def sentence_cost(lm: NgramArrays, word_ids) -> float:
