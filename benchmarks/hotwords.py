@@ -2,7 +2,8 @@
 phrases (1-3 random words of the graph's vocabulary each, boost 3): the time to compile
 them (the Aho–Corasick automaton) and the decode time against the unbiased decode of the
 same utterances (goal: <= 1.2x at 1,000; pyctcdecode's hotwords take 20x at 200), with
-the share of 1-bests unchanged. Interleaved repeats, the fastest kept.
+the share of 1-bests unchanged. Interleaved repeats, the fastest kept; beside it the
+median and range of the ratio within each round, as a gauge of the machine's noise.
 
 Material: the 20k-word CTC and HMM graphs of ``benchmarks/compile.py`` with synthetic
 utterances (as ``benchmarks/decode.py``), and the AN4 CTC TLG with the model's real
@@ -61,18 +62,24 @@ def bench(name, graph_dir, mats, input_kind, repeat):
 def against_plain(runs, mats, plain, repeat, what, base):
     """Times each of ``runs`` (n -> one utterance's decode; 0: the plain one) on ``mats``,
     interleaved, ``repeat`` times, the fastest kept, and prints each against run 0 with
-    the share of 1-bests equal to ``plain``'s."""
+    the share of 1-bests equal to ``plain``'s. Also the ratio within each round (the two
+    runs minutes apart at most), median and range: on this shared machine the ratio of
+    the fastest runs moves by about 0.05 from one invocation to the next."""
     best = dict.fromkeys(runs, float("inf"))
+    rounds = {n: [] for n in runs}
     results = {}
     for _ in range(repeat):
         for n, run in runs.items():
             t = time.perf_counter()
             results[n] = [run(m) for m in mats]
-            best[n] = min(best[n], time.perf_counter() - t)
+            rounds[n].append(time.perf_counter() - t)
+            best[n] = min(best[n], rounds[n][-1])
     for n in runs:
         if n:
             same = sum(r.words == p.words for r, p in zip(results[n], plain))
-            print(f"  {n:5d} {what}: {best[n]:.3f}s = {best[n] / best[0]:.2f}x the {base} {best[0]:.3f}s; "
+            paired = np.array(rounds[n]) / np.array(rounds[0])
+            print(f"  {n:5d} {what}: {best[n]:.3f}s = {best[n] / best[0]:.2f}x the {base} {best[0]:.3f}s "
+                  f"(within a round: median {np.median(paired):.2f}x, {paired.min():.2f}-{paired.max():.2f}x); "
                   f"1-best unchanged on {same}/{len(mats)}", flush=True)
 
 
