@@ -298,6 +298,8 @@ def _compile(lexicon, grammar, out, o: CompileOptions, phones, tokens, t_start, 
                     word_starts=word_starts)
     if o.bpe_model:  # spells the words a request adds (hclg.graph.new_words.speller)
         shutil.copyfile(o.bpe_model, Path(out) / "bpe.model")
+    if word_starts is not None and transitions is not None and "tree_phone" in transitions:
+        shutil.copyfile(o.kaldi_tree, Path(out) / "tree")  # the windows of the words a request adds (new_words_hmm)
     secs = time.perf_counter() - t_start
     return CompileResult(out, st, na, secs, tuple(steps))
 

@@ -103,8 +103,9 @@ def context_compose(LG, phone_symbols: tuple[str, ...], disambig: tuple[int, ...
     seen; triphones only) is W + 1 + len(disambig). Output labels: LG's.
 
     Returns:
-        (CLG, windows), and with ``with_last`` the phone id each state of CLG read last
-        (0: none yet), before CLG is trimmed (:meth:`connect` is then the caller's).
+        (CLG, windows), and with ``with_last`` the phone ids each state of CLG read last
+        and before it (0: none yet; the state 0 that triphones end in: -1), before CLG is
+        trimmed (:meth:`connect` is then the caller's).
     """
     t0 = time.perf_counter()
     phone_ids = np.array([i for i, p in enumerate(phone_symbols) if i > 0 and not p.startswith("#")], np.int64)
@@ -118,7 +119,7 @@ def context_compose(LG, phone_symbols: tuple[str, ...], disambig: tuple[int, ...
         raise GraphBuildError(f"LG reads label {int(a.ilabel.max())}, which is not in the phone table")
     if width not in (2, 3):
         raise GraphBuildError(f"context width {width}: hclg builds C for triphones (3) and left biphones (2)")
-    ns, start, src, il, ol, w, dst, final, win, last = context_compose_kernel(
+    ns, start, src, il, ol, w, dst, final, win, last, before = context_compose_kernel(
         a.offsets, a.ilabel, a.olabel, a.weight, a.nextstate, a.final, a.start, ctx_of, disambig_of, width)
     W = len(win)
     il = np.where(il > 0, il, np.where(il < 0, W + (-il), 0))  # -1-j -> W+1+j; #-1 (-1-D) -> W+1+D
@@ -126,7 +127,7 @@ def context_compose(LG, phone_symbols: tuple[str, ...], disambig: tuple[int, ...
     windows = [tuple(int(ctx[x]) for x in row[:width]) for row in win]
     CLG = arrays_to_fst(ns, start, src, il, ol, w, dst, final)
     if with_last:
-        return CLG, windows, ctx[last]
+        return CLG, windows, ctx[last], ctx[before]
     CLG.connect()
     log_step("CLG = C o LG", CLG, t0, "the context FST and LG share no phone sequence")
     return CLG, windows
@@ -141,8 +142,10 @@ def compose_context(LG, phone_symbols: tuple[str, ...], disambig: tuple[int, ...
     labels of the result: instances 1..K, then disambiguation symbol j as K + 1 + j, and
     Kaldi's ``#-1`` as K + 1 + len(disambig). ``markers`` (labels of LG read as C's
     disambiguation symbols: :mod:`hclg.graph.new_words_hmm`'s) come out one label per
-    marker and phone read last: marker i after phone p (0: none yet) as
-    K + 2 + len(disambig) + i * len(phone_symbols) + p.
+    marker and context: for left biphones the phone read last, marker i after phone p (0:
+    none yet) as K + 2 + len(disambig) + i * P + p (P = len(phone_symbols)); for
+    triphones the two phones read last, whose HMM waits for the next phone: marker i after
+    phones a, b as K + 2 + len(disambig) + i * P * P + a * P + b.
 
     Args:
         LG: the optimized LG (input: phones and disambiguation symbols).
@@ -157,10 +160,8 @@ def compose_context(LG, phone_symbols: tuple[str, ...], disambig: tuple[int, ...
     Returns:
         (CLG, instances): instances[k - 1] = (k, phone, key) for labels k = 1..K.
     """
-    if markers and width != 2:
-        raise GraphBuildError("word-start markers pass left-biphone C only")
     t0 = time.perf_counter()
-    CLG, windows, last = context_compose(LG, phone_symbols, disambig + markers, width, with_last=True)
+    CLG, windows, last, before = context_compose(LG, phone_symbols, disambig + markers, width, with_last=True)
     a = fst_to_arrays(CLG)
     W, D = len(windows), len(disambig)
     label_of: dict = {}
@@ -178,9 +179,11 @@ def compose_context(LG, phone_symbols: tuple[str, ...], disambig: tuple[int, ...
         relabel[W + 1 + j] = K + 1 + j
     relabel[-1] = K + 1 + D  # #-1
     ilabel, src = relabel[a.ilabel], a.sources()
+    P = len(phone_symbols)
     for i in range(len(markers)):
         at = a.ilabel == W + 1 + D + i
-        ilabel[at] = K + 2 + D + i * len(phone_symbols) + last[src[at]]
+        ctx = last[src[at]] if width == 2 else before[src[at]] * P + last[src[at]]
+        ilabel[at] = K + 2 + D + i * (P if width == 2 else P * P) + ctx
     CLG2 = arrays_to_fst(a.num_states, a.start, src, ilabel, a.olabel, a.weight, a.nextstate, a.final)
     CLG2.connect()
     log_step("CLG = C o LG", CLG2, t0, "the context FST and LG share no phone sequence")

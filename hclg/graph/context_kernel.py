@@ -50,11 +50,11 @@ def context_compose_kernel(offsets, ilabel, olabel, weight, nextstate, final, st
         width: 3 or 2.
 
     Returns:
-        (num_states, start, src, ilabel, olabel, weight, dst, final, windows, last): input
+        (num_states, start, src, ilabel, olabel, weight, dst, final, windows, last, before): input
         labels are window ids 1..W (``windows[k - 1]`` = (a, b, c) context indices, c = 0
         at the end), ``-1 - j`` for disambiguation symbol j and ``-1 - D`` for ``#-1``
         (D = number of disambiguation symbols); the caller numbers them. ``last``: each
-        state's b (the context index of the last phone read).
+        state's b (the context index of the last phone read); ``before``: its a.
     """
     D = np.int64(disambig_of.max()) + 1
     n = np.int64(ctx_of.max()) + 1
@@ -132,4 +132,4 @@ def context_compose_kernel(offsets, ilabel, olabel, weight, nextstate, final, st
             fin[s] = final[qq[s]]
     windows = win[: 3 * nw].copy().reshape(nw, 3)
     return (ns, 1, src[:na].copy(), il[:na].copy(), ol[:na].copy(), w[:na].copy(), dst[:na].copy(), fin, windows,
-            qb[:ns].copy())
+            qb[:ns].copy(), qa[:ns].copy())

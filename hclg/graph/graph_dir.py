@@ -23,6 +23,8 @@ Layout::
                           between words, and HMM, [M, 3] (kind, column/phone before/-1, state)
       word_start_costs.npy  with [M, 3] rows: float32 [M], their costs
       bpe.model           on-the-fly BPE CTC graphs (--bpe-model): spells the words added
+      tree                on-the-fly graphs of a Kaldi triphone tree: the tree (a copy), which
+                          gives the HMMs of the words added (new_words_hmm)
       lm/*.npy            on-the-fly graphs only: G's arrays (hclg.graph.ngram) less each word's
                           loop_cost.npy (its unigram, which HCLG.fst's weights carry; format 6)
       decoder/*.npy       the decoder's flat arrays, loaded memory-mapped:
@@ -206,10 +208,13 @@ class Graph:
 
     def word_starts(self) -> np.ndarray | None:
         """int32 [M, 2 or 3]: an on-the-fly graph's word-start states (:mod:`hclg.graph.new_words`):
-        (column read last, state), or (kind, column / phone before / -1, state) with costs, or None."""
+        (column read last, state), or (kind, column / phone before / two phones before
+        (a * P + b, with a triphone tree) / -1, state) with costs, or None."""
         if not (p := self.path / "word_starts.npy").exists():
             return None
         a, top = _load_array(p), max(self.num_columns, len(self.units))
+        if (self.path / "tree").exists():
+            top = len(self.units) ** 2
         if a.ndim != 2 or a.shape[1] not in (2, 3) or not len(a) or a[:, -1].min() < 0 or a[:, -2].min() < -1 \
                 or a[:, -2].max() >= top or a[:, -1].max() >= self.arrays.num_states \
                 or (a.shape[1] == 3 and not set(a[:, 0].tolist()) <= {0, 1, 2}):

@@ -108,12 +108,15 @@ def kaldi_h_parts(model_path, tree_path, phones, L, LG, markers: tuple[int, ...]
         L: the lexicon (its phone table and disambiguation phones).
         LG: the optimized LG.
         markers: word-start markers of L (:mod:`hclg.graph.new_words_hmm`), passed to H as
-            disambiguation symbols (through left-biphone C one per phone before them).
+            disambiguation symbols (through C one per phone before them, or for
+            triphones per two phones).
 
     Returns:
         (LG or CLG, the model's transition table, H's disambiguation outputs, H's
-        (unit, transition id) arcs or None for a monophone H over phones, and for a
-        left-biphone tree its window table (:func:`window_states`) else None).
+        (unit, transition id) arcs or None for a monophone H over phones, and with
+        ``markers`` what words added at decode time read: for a left-biphone tree its
+        window table (:func:`window_states`), for a triphone tree
+        :func:`tree_window_arrays`; else None).
     """
     kaldi_phones = SymbolTable.read(phones)
     model = read_transition_model(model_path)
@@ -130,8 +133,12 @@ def kaldi_h_parts(model_path, tree_path, phones, L, LG, markers: tuple[int, ...]
     CLG, instances = compose_context(LG, L.phones.symbols, L.disambig_phones, instance_of, tree.context_width,
                                      markers)
     D, P = len(L.disambig_phones), len(L.phones.symbols)
-    h_dis = tuple(len(instances) + 1 + j for j in range(D + 1 + len(markers) * P))  # with #-1 and the markers
-    windows = window_states(model, table, instance_of, L.phones) if markers else None
+    per = P if tree.context_width == 2 else P * P  # the markers' contexts (compose_context)
+    h_dis = tuple(len(instances) + 1 + j for j in range(D + 1 + len(markers) * per))  # with #-1 and the markers
+    windows = None
+    if markers:
+        windows = window_states(model, table, instance_of, L.phones) if tree.context_width == 2 else \
+            tree_window_arrays(model, kaldi_phones, L.phones)
     return CLG, table, h_dis, instance_arcs(model, table, instances), windows
 
 
@@ -151,3 +158,30 @@ def window_states(model: KaldiTransitionModel, table: TransitionTable, instance_
             for s, (fwd, loop) in enumerate(pdfs):
                 out[left, c, s] = tstate_of.get((kc, s, fwd, loop), -1)
     return out
+
+
+def tree_window_arrays(model: KaldiTransitionModel, kaldi_phones: SymbolTable, phones: SymbolTable) -> dict:
+    """What a word added at decode time to a graph of a triphone tree reads, with the tree
+    (copied into the graph directory): a window's pdfs come from the tree, its transition
+    state from the model's tuples (a table of every window would take P^3 entries: 0.5 GB
+    for 350 phones).
+
+    Returns:
+        {"tree_phone": int32 [P]: the Kaldi phone id of each graph phone (0: none),
+        "tree_pdf_classes": int32 [P, S, 2]: (forward, self-loop) pdf class of each
+        emitting HMM state of each graph phone (-1 past its states),
+        "tree_tuples": int32 [T, 4]: the model's transition states (Kaldi phone, HMM
+        state, forward pdf, self-loop pdf), state k + 1 in row k}.
+    """
+    P = len(phones.symbols)
+    S = max(len(e) - 1 for e in model.entries)
+    kphone = np.zeros(P, np.int32)
+    classes = np.full((P, S, 2), -1, np.int32)
+    for i, name in enumerate(phones.symbols):
+        if i > 0 and not name.startswith("#") and name in kaldi_phones.symbols:
+            kphone[i] = kaldi_phones.id(name)
+            entry = model.phone_entry.get(int(kphone[i]))
+            for j, st in enumerate(model.entries[entry][:-1] if entry is not None else ()):
+                classes[i, j] = st.forward_pdf_class, st.self_loop_pdf_class
+    return {"tree_phone": kphone, "tree_pdf_classes": classes,
+            "tree_tuples": np.array(model.tuples, np.int32).reshape(-1, 4)}

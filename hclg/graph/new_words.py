@@ -1,8 +1,7 @@
 """Words a graph does not have, added for one request: hotwords outside the lexicon.
 
 A static graph (HCLG, TLG) has G compiled in, so it cannot take a word its lexicon lacks
-without compiling again, nor can an HMM graph of triphones (a phone waits for the one
-after it, across word boundaries). An on-the-fly graph (the lexicon graph T∘L or H∘L, G as arrays)
+without compiling again. An on-the-fly graph (the lexicon graph T∘L or H∘C∘L, G as arrays)
 can: at compile time markers, as Kaldi's ``fstaddsubsequentialloop`` marks ends, go
 through the recipe and record its *word-start states*, where L is back in its loop state
 (and, with optional silence or a word delimiter between words, the states after a word
@@ -26,6 +25,7 @@ from hclg import constants
 from hclg.errors import DecodeError
 from hclg.graph.arc_records import append_arcs
 from hclg.graph.graph_dir import Graph
+from hclg.graph.kaldi_tree import read_kaldi_tree
 from hclg.graph.lexicon import word_positions
 from hclg.graph.new_words_ctc import add_tree, add_tree_compact, word_start_plan
 from hclg.graph.new_words_hmm import add_words
@@ -147,8 +147,9 @@ def with_new_words(graph: Graph, prons: dict[str, list[tuple[str, ...]]], credit
                                                                   for t in pron]
             chains.append((words.id(w), ids, lead))
     if hmm:
+        tree = read_kaldi_tree(graph.path / "tree") if (graph.path / "tree").exists() else None
         added = add_words(graph.arrays, graph.transitions(), graph.manifest["options"], starts,
-                          graph.word_start_costs(), chains, graph.units.symbols.__getitem__)
+                          graph.word_start_costs(), chains, graph.units.symbols.__getitem__, tree)
     elif graph.manifest["options"].get("ctc_topo") == "compact":
         added = add_tree_compact(graph.arrays, blank_col, chains, starts,
                                  graph.word_start_costs() if starts.shape[1] == 3 else None,
@@ -170,9 +171,8 @@ def _word_starts(graph: Graph) -> np.ndarray:
                           "grammar and compile again")
     starts = graph.word_starts()
     if starts is None:
-        why = ("with context-dependent phones of a context table or a triphone Kaldi tree, which new words cannot "
-               "take (as Kaldi's grammar FSTs, hclg adds words to graphs of left-biphone trees, its chain models'), "
-               if graph.topology == "hmm" else "")
+        why = ("with context-dependent phones of a context table (hclg adds words to graphs of context-independent "
+               "phones and of Kaldi trees), " if graph.topology == "hmm" else "")
         raise DecodeError(f"{graph.path} has no word-start states (compiled by an older hclg, {why}or with a "
                           "lexicon whose loop and silence states could not be told apart, as its compile log "
                           "said): add the words to the lexicon and grammar and compile again")

@@ -2,16 +2,23 @@
 tells the whole story; :mod:`hclg.graph.new_words_ctc` does it for CTC graphs, with
 :func:`hclg.graph.word_start_marks.mark_lexicon` where a word delimiter stands between words).
 
-Context-independent phones, or a Kaldi model's left-biphone tree (chain models; as
-Kaldi's grammar FSTs, which take on-the-fly parts only with those): with triphones a
-phone's HMM waits for the next phone, so a word's last phone would need every first phone
-that may follow, in every state that follows it. With a left-biphone tree a phone's HMM
-depends on the phone before only: C lets each marker through once per phone read before it
-(:func:`hclg.graph.context.compose_context`), so entries, ``L*`` and ``S*`` are one per such
-phone (the rows' context), ``mark3`` makes ``L*`` and ``S*`` exist
-for every phone a word may end with, and a new word's first phone reads, from an entry, the
-HMM the tree gives after the entry's phone (``window_states`` of the transition table), and
-its last phone leads to ``L*`` and ``S*`` of that phone.
+Context-independent phones, or a Kaldi model's tree. With a left-biphone tree (chain
+models) a phone's HMM depends on the phone before only: C lets each marker through once
+per phone read before it (:func:`hclg.graph.context.compose_context`), so entries, ``L*``
+and ``S*`` are one per such phone (the rows' context), ``mark3`` makes ``L*`` and ``S*``
+exist for every phone a word may end with, and a new word's first phone reads, from an
+entry, the HMM the tree gives after the entry's phone (``window_states`` of the transition
+table), and its last phone leads to ``L*`` and ``S*`` of that phone.
+
+With a triphone tree a phone's HMM waits for the next phone, across word boundaries too,
+which is why Kaldi's grammar FSTs take left-biphone models only. Here C lets each marker
+through once per *two* phones read before it, the second one's HMM still to come: an entry
+after phones a, b is left by the HMM of b between a and the new word's first phone, each
+phone of the new word then reads its HMM when the next phone is known, and the word ends
+in ``L*`` and ``S*`` of its last two phones, whose own arcs read its last phone's HMM
+before whatever follows (``mark3`` makes them exist for every pair a word may end with).
+The windows' HMMs come from the tree, copied into the graph directory
+(:func:`hclg.graph.kaldi_hmm.tree_window_arrays`).
 
 **Compile time** (:mod:`hclg.graph.word_start_marks`). L gets two markers, as
 Kaldi's ``fstaddsubsequentialloop`` marks ends: ``mark1`` on its loop state (where words
@@ -56,9 +63,10 @@ from hclg.graph.word_start_marks import ENTRY
 
 
 class _Hmm:
-    """The per-transition facts of a graph's transition table that new words need."""
+    """The per-transition facts of a graph's transition table that new words need; with a
+    triphone ``tree``, the transition states of the windows it gives."""
 
-    def __init__(self, table: dict, transition_scale: float, self_loop_scale: float):
+    def __init__(self, table: dict, transition_scale: float, self_loop_scale: float, tree=None):
         self.t = table
         n_q = len(table["self_loop_of"])
         self.loop_cost = np.zeros(n_q, np.float32)
@@ -79,11 +87,16 @@ class _Hmm:
         forward = forward[forward > 0]
         self.out: dict[tuple[int, int], list[int]] = {}  # (phone, HMM state) or (transition state, -1) -> ids
         windows = table.get("window_states")
+        self.tree = tree
         for t in forward:
-            key = (int(table["trans_state"][t]), -1) if windows is not None else \
+            key = (int(table["trans_state"][t]), -1) if windows is not None or tree is not None else \
                 (int(table["phone"][t]), int(table["hmm_state"][t]))
             self.out.setdefault(key, []).append(int(t))
         self.windows = windows.tolist() if windows is not None else None
+        if tree is not None:  # (Kaldi phone, HMM state, forward pdf, self-loop pdf) -> transition state
+            self.tuple_state = {tuple(r): k for k, r in enumerate(table["tree_tuples"].tolist(), 1)}
+            self.kaldi_phone, self.classes = table["tree_phone"].tolist(), table["tree_pdf_classes"].tolist()
+            self.seen: dict[tuple[int, int, int], tuple[int, ...]] = {}
 
     def arcs_out(self, left: int, phone: int, j: int) -> list[int]:
         """The forward transitions out of HMM state j of ``phone`` after phone ``left``
@@ -92,6 +105,24 @@ class _Hmm:
             return self.out.get((phone, j), [])
         ts = self.windows[left][phone][j] if j < len(self.windows[left][phone]) else -1
         return self.out.get((ts, -1), []) if ts > 0 else []
+
+    def window_states(self, left: int, phone: int, right: int) -> tuple[int, ...]:
+        """The transition state of each HMM state of ``phone`` between phones ``left`` and
+        ``right`` (0: an utterance boundary), as the triphone tree gives them (Kaldi's
+        ``make-h-transducer``), -1 where it gives none; () for a phone without an HMM."""
+        key = (left, phone, right)
+        if key not in self.seen:
+            kp = self.kaldi_phone
+            window = (kp[left], kp[phone], kp[right])
+            out = []
+            for j, (fc, lc) in enumerate(self.classes[phone] if kp[phone] else ()):
+                if fc < 0:
+                    break
+                fwd = self.tree.pdf(window, fc)
+                loop = fwd if lc == fc else self.tree.pdf(window, lc)
+                out.append(self.tuple_state.get((kp[phone], j, fwd, loop), -1) if fwd is not None else -1)
+            self.seen[key] = tuple(out)
+        return self.seen[key]
 
     def loop_class(self, q: int) -> int:
         """q where HMM state q has a self-loop, else 0 (a state without one)."""
@@ -106,7 +137,7 @@ class _Hmm:
 
 
 def add_words(arr: DecoderArrays, table: dict, options: dict, starts: np.ndarray, costs: np.ndarray,
-              chains, phones_of) -> tuple[int, list, list, list]:
+              chains, phones_of, tree=None) -> tuple[int, list, list, list]:
     """The states and arcs that add the ``chains`` ((word id, phone ids, lookahead) per
     pronunciation) to an HMM lexicon graph (module doc).
 
@@ -117,6 +148,7 @@ def add_words(arr: DecoderArrays, table: dict, options: dict, starts: np.ndarray
         chains: the pronunciations, with each word's lookahead (its LM cost less its
             credit, >= 0).
         phones_of: phone id -> its name, for messages.
+        tree: the graph's triphone tree (a KaldiTree; the graph's ``tree``), or None.
 
     Returns:
         (number of states in all, new emitting arcs, new epsilon arcs, (state, final
@@ -126,30 +158,58 @@ def add_words(arr: DecoderArrays, table: dict, options: dict, starts: np.ndarray
         DecodeError: a phone without an HMM in the table, or word-start states not as
             this hclg makes them.
     """
-    h = _Hmm(table, float(options["transition_scale"]), float(options["self_loop_scale"]))
+    h = _Hmm(table, float(options["transition_scale"]), float(options["self_loop_scale"]), tree)
     kinds, contexts, states = starts[:, 0], starts[:, 1], starts[:, 2]
     ends: dict[int, list[tuple[int, float]]] = {}  # context -> L*, S* and their costs
     for s, c, k in zip(states[kinds != ENTRY], costs[kinds != ENTRY], contexts[kinds != ENTRY]):
         ends.setdefault(int(k), []).append((int(s), float(c)))
+    entries = [(int(s), float(c) + float(h.fwd_cost[h.class_of(arr, int(s))]), int(k))
+               for s, c, k in zip(states[kinds == ENTRY], costs[kinds == ENTRY], contexts[kinds == ENTRY])]
+    if tree is None and any(not np.isfinite(arr.final[s]) for s, _, _ in entries):  # (triphones: their ends wait)
+        raise DecodeError("the graph's word-start states are not as this hclg makes them; compile the graph again")
+    if tree is not None:
+        _check_triphone_words(h, chains, ends, {k % len(h.kaldi_phone) for _, _, k in entries}, phones_of)
     cd = h.windows is not None
-    for _, pron, _ in chains:
+    for _, pron, _ in chains if tree is None else ():
         for k, p in enumerate(pron):
             if not h.arcs_out((pron[k - 1] if k else 0) if cd else -1, p, 0):
                 raise DecodeError(f"phone {phones_of(p)!r} has no HMM in the graph's transition table")
         if cd and pron[-1] not in ends:
             raise DecodeError(f"no word of the graph ends with phone {phones_of(pron[-1])!r}, and the graph has no "
                               "state to go on from after it; compile the graph again")
-    entries = [(int(s), float(c) + float(h.fwd_cost[h.class_of(arr, int(s))]), int(k))
-               for s, c, k in zip(states[kinds == ENTRY], costs[kinds == ENTRY], contexts[kinds == ENTRY])]
-    if any(not np.isfinite(arr.final[s]) for s, _, _ in entries):
-        raise DecodeError("the graph's word-start states are not as this hclg makes them; compile the graph again")
     nodes = prefix_tree(chains)
+    roots = [n for n, node in enumerate(nodes) if node.parent < 0]
+    if tree is not None:
+        tb = _TriphoneBuilder(arr, h, nodes, ends, phones_of)
+        P = len(h.kaldi_phone)
+        for s, c, k in entries:
+            for m in roots:
+                tb.enter(s, c + nodes[m].lead, m, k // P, k % P)
+        tb.run()
+        return tb.finish()
     b = _Builder(arr, h, nodes, ends)
     for s, c, left in entries:
-        for m in (n for n, node in enumerate(nodes) if node.parent < 0):
+        for m in roots:
             b.leave(s, c + nodes[m].lead, m, 0, left)
     b.run()
     return b.finish()
+
+
+def _check_triphone_words(h: _Hmm, chains, ends: dict, befores: set, phones_of) -> None:
+    """Raises DecodeError where a word cannot be added to a triphone graph: a phone without
+    an HMM in the model, or a word whose last two phones (for a one-phone word: the phone
+    before it, at every word start, and its phone) no state of the graph waits after."""
+    P = len(h.kaldi_phone)
+    for word, pron, _ in chains:
+        for p in pron:
+            if not (p < P and h.kaldi_phone[p] and h.classes[p][0][0] >= 0):
+                raise DecodeError(f"phone {phones_of(p)!r} has no HMM in the graph's model")
+        pairs = [(pron[-2], pron[-1])] if len(pron) > 1 else [(b, pron[0]) for b in sorted(befores)]
+        for a, b in pairs:
+            if a * P + b not in ends:
+                raise DecodeError(f"no state of the graph goes on after phones {phones_of(a) if a else '(none)'!r} "
+                                  f"{phones_of(b)!r}, with which a word added ends (its phones' word positions?); "
+                                  "compile the graph again with the word in its lexicon")
 
 
 class _Builder:
@@ -252,6 +312,68 @@ class _Builder:
             if np.isfinite(arr.final[end]):
                 self.finals.append((s, float(arr.final[end]) + add))
         return self.n_state, self.e, self.n, self.finals
+
+
+class _TriphoneBuilder(_Builder):
+    """:class:`_Builder` for a triphone tree, where a phone's HMM waits for the next phone:
+    the HMMs of a path into tree node n are those of the phone before it (the entry's
+    last phone at the root) between its own phone before and n's phone. A state is in HMM
+    state j of phone c into node n, c's HMM that of transition states ``states`` (key (n, j,
+    q, (c, states)): the windows that give c the same HMM share it), or at node n, n's
+    phone waiting, after phone l (key (n, -1, q, (l, n's phone))); a word ends at its node
+    into ``L*`` and ``S*`` of its last two phones, whose arcs read its last HMM."""
+
+    def __init__(self, arr: DecoderArrays, h: _Hmm, nodes, ends, phones_of):
+        super().__init__(arr, h, nodes, ends)
+        self.phones_of = phones_of
+        self.P = len(h.kaldi_phone)
+
+    def enter(self, src: int, base: float, n: int, left: int, phone: int) -> None:
+        """The arcs out of ``src`` into node ``n``: the HMM of ``phone`` between ``left`` and
+        n's phone, or, where ``phone`` is 0 (nothing read: an utterance start), an epsilon."""
+        if phone == 0:
+            self.arrive(src, base, n, 0, 0, None)
+            return
+        states = self.h.window_states(left, phone, self.nodes[n].label)
+        if not states or min(states) < 0:
+            raise DecodeError(f"the graph's tree gives no HMM for phone {self.phones_of(phone)!r} between "
+                              f"{self.phones_of(left) if left else '(none)'!r} and "
+                              f"{self.phones_of(self.nodes[n].label)!r}")
+        self.leave(src, base, n, 0, phone, states)
+
+    def leave(self, src: int, base: float, n: int, j: int, phone: int, states: tuple[int, ...]) -> None:
+        """The arcs out of ``src``, in HMM state j of ``phone`` (its transition states
+        ``states``: windows that give the same HMM share the tree's states) into node n."""
+        h = self.h
+        for t in h.out.get((states[j], -1), []) if j < len(states) else ():
+            cost = base + h.cost_l[t]
+            q = h.loop_class(h.trans_state[t])
+            if not h.is_final[t]:
+                _add(self.e, src, t, cost, self.state_at(n, h.to_state[t], q, (phone, states)), 0)
+            else:
+                self.arrive(src, cost, n, q, phone, t)
+
+    def arrive(self, src: int, cost: float, n: int, q: int, before: int, t: int | None) -> None:
+        """The arcs that reach node ``n`` from ``src``, after phone ``before``: by transition
+        t (leaving HMM state q), or an epsilon (t None, q 0)."""
+        node = self.nodes[n]
+        cols, lab = (self.n, ()) if t is None else (self.e, (t,))
+        for w in node.words:
+            for end, c in self.ends[before * self.P + node.label]:
+                _add(cols, src, *lab, cost + c - node.lead, self.front(end, q), w)
+        if node.children:
+            _add(cols, src, *lab, cost, self.state_at(n, -1, q, (before, node.label)), 0)
+
+    def run(self) -> None:
+        while self.todo:
+            s, n, j, q, key = self.todo.pop()
+            fwd = self.h.fwd[q]
+            if j >= 0:
+                self.leave(s, fwd, n, j, *key)
+                continue
+            before, phone = key
+            for m in self.nodes[n].children:
+                self.enter(s, fwd + self.nodes[m].lead - self.nodes[n].lead, m, before, phone)
 
 
 def _add(cols: tuple[list, ...], *values) -> None:

@@ -23,12 +23,13 @@ ENTRY, AFTER_WORD, BEFORE_SILENCE = 0, 1, 2  # kinds of the rows of word_starts.
 class Marks(NamedTuple):
     """L's word-start markers (:func:`mark_lexicon`)."""
 
-    labels: tuple[int, ...]  # mark1, mark2 with silence, mark3 with contexts: above every phone and disambiguation
+    # mark1, mark2 with silence, mark3 (and mark4) with contexts: above every phone and disambiguation
+    labels: tuple[int, ...]
     costs: tuple[float, ...]  # L's cost of going on after a word without silence, and with silence
-    contexts: bool = False  # mark3 leads to the phones a word may end with (left-biphone graphs)
+    contexts: bool = False  # mark3 leads to the phones a word may end with (left-biphone and triphone graphs)
 
 
-def mark_lexicon(L, sil_prob: float | None, sil_phone: str | None, contexts: tuple[int, ...] = ()) -> Marks | None:
+def mark_lexicon(L, sil_prob: float | None, sil_phone: str | None, contexts: tuple = ()) -> Marks | None:
     """Adds the markers (module doc) to ``L`` (a :class:`hclg.graph.lexicon.LexiconFst`:
     made by ``make_lexicon_fst``, or Kaldi's ``L_disambig.fst``, whose start state's
     epsilon arcs lead to its loop and silence states at the costs of no silence and of
@@ -40,7 +41,10 @@ def mark_lexicon(L, sil_prob: float | None, sil_phone: str | None, contexts: tup
     and silence states without a word (from the start only: the phone before it is
     then none, so each path adds one window): through C, the loop and silence states are one
     per phone read last, and these paths make each exist although no word of the lexicon
-    ends with that phone (a word added may). mark3's arcs and all they alone reach go at
+    ends with that phone (a word added may). For a triphone graph, the pairs (a, b) of
+    phones a word may end with (a 0: b alone, from the start), read the same way (after
+    mark4 where a is a phone): through C the loop and silence states are one per two
+    phones read last. mark3's (mark4's) arcs and all they alone reach go at
     :func:`take_word_starts`."""
     marks = _mark(L, sil_prob, sil_phone)
     if marks is None or not contexts:
@@ -48,34 +52,64 @@ def mark_lexicon(L, sil_prob: float | None, sil_phone: str | None, contexts: tup
     f = L.fst
     to = [next(s for s in f.states() for a in f.arcs(s) if a.ilabel == m and a.nextstate == s)
           for m in marks.labels]  # the loop state, and the silence state: where the markers loop
-    m3 = max(marks.labels) + 1
     one = fst.Weight.one(f.weight_type())
-    x = f.add_state()
-    f.add_arc(f.start(), fst.Arc(m3, 0, one, x))
-    for p in contexts:
-        for d in to:
-            f.add_arc(x, fst.Arc(p, 0, one, d))
+    pairs = [(0, c) if isinstance(c, int) else c for c in contexts]
+    # one phone after mark3, two after mark4: under one marker, "a b" would also be the
+    # one-phone path a and then the one-phone word b, and L o G not functional
+    labels = []
+    for two in (False, True):
+        if not any(bool(a) == two for a, _ in pairs):
+            continue
+        labels.append(max(marks.labels) + 1 + len(labels))
+        x = f.add_state()
+        f.add_arc(f.start(), fst.Arc(labels[-1], 0, one, x))
+        after: dict[int, int] = {}  # phone a -> the state that has read it
+        for a, b in pairs:
+            if bool(a) != two:
+                continue
+            src = x
+            if a:
+                if a not in after:
+                    after[a] = f.add_state()
+                    f.add_arc(x, fst.Arc(a, 0, one, after[a]))
+                src = after[a]
+            for d in to:
+                f.add_arc(src, fst.Arc(b, 0, one, d))
     f.arcsort("olabel")
-    return Marks(marks.labels + (m3,), marks.costs, True)
+    return Marks(marks.labels + tuple(labels), marks.costs, True)
 
 
 def mark_hmm_lexicon(L, o) -> Marks | None:
     """The markers of an HMM graph's L (:func:`mark_lexicon`) where words may be added at
     decode time (on-the-fly graphs of context-independent phones, or of a Kaldi model with
-    a left-biphone tree, as Kaldi's grammar FSTs take only those), else None. ``o``: the
-    CompileOptions."""
+    a left-biphone or triphone tree), else None. ``o``: the CompileOptions."""
     if not o.on_the_fly or o.context_table:
         return None
     if o.kaldi_tree:
         tree = read_kaldi_tree(o.kaldi_tree)
-        if (tree.context_width, tree.central_position) == (2, 1):
-            names = L.phones.symbols
-            return mark_lexicon(L, o.sil_prob, o.sil_phone, tuple(
-                i for i, p in enumerate(names) if i > 0 and not p.startswith("#")
-                and (not o.position_dependent_phones or p.endswith(("_E", "_S")))))
+        shape = (tree.context_width, tree.central_position)
+        if shape in ((2, 1), (3, 1)):
+            ends = word_end_pairs(L.phones.symbols, o.position_dependent_phones)
+            if shape == (2, 1):  # a phone's HMM waits for none: one context per phone read last
+                ends = tuple(sorted({b for _, b in ends}))
+            return mark_lexicon(L, o.sil_prob, o.sil_phone, ends)
         if tree.context_width != 1:
             return None
     return mark_lexicon(L, o.sil_prob, o.sil_phone)
+
+
+def word_end_pairs(names, position_dependent: bool) -> tuple:
+    """The pairs (a, b) of phone ids a word may end with (a = 0: a one-phone word at the
+    utterance start; a biphone graph takes each b once): with position-dependent phones b
+    is ``_E`` after ``_B`` or ``_I``, or ``_S`` after a word's end (``_E``, ``_S``, a phone
+    without a position such as the silence) or none; else any phone after any or none."""
+    real = [i for i, p in enumerate(names) if i > 0 and not p.startswith("#")]
+    if not position_dependent:
+        return tuple((a, b) for b in real for a in [0] + real)
+    pos = {i: names[i][-2:] if names[i][-2:] in ("_B", "_I", "_E", "_S") else "" for i in real}
+    out = [(a, b) for b in real if pos[b] == "_E" for a in real if pos[a] in ("_B", "_I")]
+    out += [(a, b) for b in real if pos[b] == "_S" for a in [0] + real if a == 0 or pos[a] in ("_E", "_S", "")]
+    return tuple(out)
 
 
 def _mark(L, sil_prob: float | None, sil_phone: str | None) -> Marks | None:
@@ -121,15 +155,17 @@ def take_word_starts(f: fst.Fst, labels: tuple[int, ...], marks: Marks, windows=
     Args:
         f: H∘C∘L, the markers on its input.
         labels: the input labels the markers have in ``f``: one per marker of ``marks``
-            (mark1, then mark2 with silence); with ``windows`` (a left-biphone graph) one
-            per marker and phone read before it, marker i after phone p at i * P + p.
+            (mark1, then mark2 with silence); with ``windows`` (a left-biphone or triphone
+            graph) one per marker and context (:func:`hclg.graph.context.compose_context`):
+            marker i after context x at i * X + x, X the number of contexts.
         marks: :func:`mark_lexicon`'s.
-        windows: the graph's window states (:func:`hclg.graph.kaldi_hmm.window_states`),
+        windows: what the graph's new words read (:func:`hclg.graph.kaldi_hmm.kaldi_h_parts`),
             or None (context-independent phones).
 
     A row's context is the phone read before its state (0: none yet) in a left-biphone
-    graph, where entries, ``L*`` and ``S*`` are one per phone; else -1, as CTC graphs'
-    rows have no token there."""
+    graph, where entries, ``L*`` and ``S*`` are one per phone, or the two phones a * P + b
+    in a triphone graph (b's HMM waits for the next phone); else -1, as CTC graphs' rows
+    have no token there."""
     a = fst_to_arrays(f, consume=True)
     src = a.sources()
     per = len(labels) // len(marks.labels)
