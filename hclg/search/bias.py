@@ -8,7 +8,11 @@ words, and by nothing else. While a phrase is partly matched, part of its boost 
 credited early (so that pruning sees it), and given back if the match fails or the
 utterance ends: with a potential ``phi(s)`` per automaton state (the credit held there),
 moving from ``s`` to ``s'`` costs ``-out(s') - phi(s') + phi(s)``, ``out(s')`` being the
-boosts of the phrases that end there, and ending in ``s`` costs ``phi(s)``.
+boosts of the phrases that end there, and ending in ``s`` costs ``phi(s)``. A phrase's end
+that no longer phrase goes through, and whose failure state holds no more credit than it,
+goes on exactly as that state and is merged into it (the cost of reaching it kept on the
+arc): a path that has just said a phrase then shares its context with one that never
+started, and the search keeps one token for both, not one per phrase said.
 
 Boosts are costs (natural log, the graph's units): a boost of 3 makes a path with the
 phrase win over one without it whose cost is up to 3 lower.
@@ -36,7 +40,13 @@ class Bias(NamedTuple):
     Attributes:
         child_off: int64 [N+1]: the trie arcs of state s are child_off[s]:child_off[s+1].
         child_word: int32 [E]: their words (ascending within a state).
-        child_state: int32 [E]: the states they lead to.
+        child_state: int32 [E]: the states they lead to: a phrase's end with no longer
+            phrase through it and no credit where it fails to (``phi`` 0 there) goes on
+            exactly as that state, and is merged into it, so that a path that has just
+            said a phrase and one that never started share a context (Viterbi then keeps
+            one token, not one per phrase said).
+        child_cost: float64 [E]: their costs less the credit of the state they leave:
+            ``-out - phi`` of the (unmerged) state they reach.
         fail: int32 [N]: the longest proper suffix of s's words that is a trie state.
         out: float64 [N]: the boosts of the phrases ending at s (through failure links too).
         phi: float64 [N]: the credit a path holds in s (given back if it leaves s without
@@ -53,6 +63,7 @@ class Bias(NamedTuple):
     child_off: np.ndarray
     child_word: np.ndarray
     child_state: np.ndarray
+    child_cost: np.ndarray
     fail: np.ndarray
     out: np.ndarray
     phi: np.ndarray
@@ -84,8 +95,7 @@ def bias_step(bias, s, w):
             else:
                 hi = mid
         if lo < bias.child_off[t + 1] and bias.child_word[lo] == w:
-            n = np.int64(bias.child_state[lo])
-            return n, -bias.out[n] - bias.phi[n] + bias.phi[s]
+            return np.int64(bias.child_state[lo]), bias.child_cost[lo] + bias.phi[s]
         if t == 0:  # (returns, not a value set in a branch: numba then drops its reference counts of bias's arrays)
             return np.int64(0), -bias.out[0] - bias.phi[0] + bias.phi[s]
         t = bias.fail[t]
@@ -163,11 +173,27 @@ def compile_bias(phrases, words) -> Bias:
         items = sorted(children[u].items())
         cw[off[u]:off[u + 1]] = [w for w, _ in items]
         cs[off[u]:off[u + 1]] = [c for _, c in items]
+    cost = -out[cs] - phi[cs]
+    rep = _merged_ends(children, fail, phi, order)
     starts = np.zeros(len(words), np.bool_)
     starts[list(children[0])] = True
     least = np.zeros(len(words), np.float64)
-    np.minimum.at(least, cw, -out[cs] - phi[cs])
-    return Bias(off, cw, cs, fail, out, phi, starts, least)
+    np.minimum.at(least, cw, cost)
+    return Bias(off, cw, rep[cs].astype(np.int32), cost, rep[fail].astype(np.int32), out, phi, starts, least)
+
+
+def _merged_ends(children, fail, phi, order) -> np.ndarray:
+    """The state each state of the trie goes on as: itself, or for a state without
+    children (a phrase's end that no longer phrase goes through) whose credit equals that
+    of the state it fails to, that state's (breadth first ``order``: it comes first).
+    Every step from such a state is a step from its failure state, at the same cost
+    (``-out - phi`` of the state reached, plus the credit left, the same), and so is ending
+    there: the two are one context."""
+    rep = np.arange(len(children), dtype=np.int64)
+    for u in order:
+        if u and not children[u] and phi[u] == phi[fail[u]]:
+            rep[u] = rep[fail[u]]
+    return rep
 
 
 def word_credit(phrases, words) -> dict[str, float]:

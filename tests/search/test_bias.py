@@ -82,6 +82,36 @@ def test_partial_matches_are_credited_early_and_given_back():
     assert s3 == 0 and c3 == pytest.approx(2.0)
 
 
+def test_a_phrase_said_goes_on_in_the_context_of_none_started():
+    """A phrase's end with no longer phrase through it, failing to a state without credit,
+    is that state: after 'a' or 'c d' the automaton is back in state 0 (as a path that
+    never started a phrase), at the cost of the boosts; after 'b c' it is not, since 'c'
+    may still start 'c d' (its credit held). It failed before: each phrase said was a
+    context of its own, so a search kept a token per phrase said at every graph state."""
+    words = SymbolTable(tuple(VOCAB))
+    bias = compile_bias([("a", 3.0), ("b c", 2.0), ("c d", 1.0)], words)
+    a, b, c, d = (words.id(w) for w in "abcd")
+    assert bias_step(bias, 0, a) == (0, pytest.approx(-3.0))
+    s, cost = bias_step(bias, 0, c)
+    assert s != 0 and bias_step(bias, s, d) == (0, pytest.approx(-1.0 - cost))  # credit 0.5, then the rest
+    s, _ = bias_step(bias, bias_step(bias, 0, b)[0], c)
+    assert s != 0 and bias_step(bias, s, d) == (0, pytest.approx(-1.0))  # 'c d' completed from there
+
+
+@pytest.mark.parametrize("kind", ["hmm", "ctc"])
+def test_one_word_hotwords_keep_the_tokens_of_the_plain_search(tiny_graphs, kind):
+    """With no pruning, one-word phrases move no token to a context of its own: the biased
+    search expands exactly the plain search's tokens (it expanded more before: a token per
+    phrase said at each state)."""
+    dec = Decoder(tiny_graphs[0] if kind == "hmm" else tiny_graphs[1],
+                  DecoderOptions(beam=1e4, min_active=0, input_kind="log-likelihoods", acoustic_scale=1.0))
+    bias = dec.compile_bias([("hat", 1.5), ("cat", 2.0), ("and", 0.5)])
+    rng = np.random.default_rng(3)
+    for T in (10, 20, 30):
+        ll = rng.normal(0, 2, size=(T, dec.graph.num_columns)).astype(np.float32)
+        assert dec.decode(ll, bias=bias).tokens_expanded == dec.decode(ll).tokens_expanded
+
+
 def to_fst(bias, n_words):
     """The automaton as a word transducer (every state reads every word; final cost phi)."""
     c = fst.Compiler()
