@@ -226,7 +226,7 @@ def _compile(lexicon, grammar, out, o: CompileOptions, phones, tokens, t_start, 
     elif Path(lexicon).is_dir():  # Kaldi's data/lang: its L_disambig.fst and tables, as mkgraph.sh takes them
         t0 = time.perf_counter()
         L, o, phones = _kaldi_lang(lexicon, grammar, o, phones, inputs)
-        marks = mark_hmm_lexicon(L, o)
+        marks = mark_hmm_lexicon(L, o, phones)
     else:
         phone_list = read_phones(phones) if phones is not None else None
         if phones is not None:
@@ -246,7 +246,7 @@ def _compile(lexicon, grammar, out, o: CompileOptions, phones, tokens, t_start, 
         t0 = time.perf_counter()
         L = make_lexicon_fst(lex, o.sil_prob, o.sil_phone, o.position_dependent_phones, fillers=fillers,
                              sil_loop_prob=o.sil_loop_prob)
-        marks = mark_hmm_lexicon(L, o)
+        marks = mark_hmm_lexicon(L, o, phones)
     hfst.log_step("L (lexicon, disambig)", L.fst, t0)
     if not isinstance(grammar, fst.Fst):
         inputs["grammar"] = str(grammar)

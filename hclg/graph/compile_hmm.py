@@ -62,7 +62,8 @@ def hmm_graph(L, LG, o: CompileOptions, phones, inputs: dict, marks):
         h_dis = tuple(len(instances) + 1 + j for j in range(len(L.disambig_phones) + 1))  # with #-1
     elif o.kaldi_model:  # Kaldi's transition ids, pdfs and probabilities, as mkgraph.sh with final.mdl
         LG, table, h_dis, h_arcs, windows = _consumed(LG, kaldi_h_parts(o.kaldi_model, o.kaldi_tree, phones, L, LG,
-                                                                         marks.labels if marks else ()))
+                                                                         marks.labels if marks else (),
+                                                                         marks.left_rep if marks else None))
     else:
         table = make_transition_table(L.phones.symbols, hmms, pdf_map, base)
         h_dis = L.disambig_phones + (marks.labels if marks else ())  # the markers pass H at its phone boundary
@@ -96,6 +97,8 @@ def hmm_graph(L, LG, o: CompileOptions, phones, inputs: dict, marks):
     arrays = table.as_arrays()
     if word_starts is not None and windows is not None:  # what a word added at decode time reads after each phone
         arrays.update({"window_states": windows} if isinstance(windows, np.ndarray) else windows)
+        if marks.left_rep is not None:  # triphones: the pair whose states serve each pair a word ends with
+            arrays["tree_left_rep"] = marks.left_rep
     return HCLG, i2c, arrays, word_starts
 
 

@@ -134,7 +134,7 @@ def context_compose(LG, phone_symbols: tuple[str, ...], disambig: tuple[int, ...
 
 
 def compose_context(LG, phone_symbols: tuple[str, ...], disambig: tuple[int, ...], instance_of, width: int = 3,
-                    markers: tuple[int, ...] = ()):
+                    markers: tuple[int, ...] = (), left_rep=None):
     """C o LG with C's windows reduced to distinct HMM instances (Kaldi's ilabel info).
 
     Two windows that ``instance_of`` gives the same key are one instance, one input label
@@ -145,7 +145,10 @@ def compose_context(LG, phone_symbols: tuple[str, ...], disambig: tuple[int, ...
     marker and context: for left biphones the phone read last, marker i after phone p (0:
     none yet) as K + 2 + len(disambig) + i * P + p (P = len(phone_symbols)); for
     triphones the two phones read last, whose HMM waits for the next phone: marker i after
-    phones a, b as K + 2 + len(disambig) + i * P * P + a * P + b.
+    phones a, b as K + 2 + len(disambig) + i * P * P + a * P + b, a taken to ``left_rep[a,
+    b]`` where that is >= 0 (one of the phones the tree cannot tell from a before b:
+    :func:`hclg.graph.kaldi_hmm.tree_left_reps`), so that states that go on alike keep
+    one marker and may still be merged.
 
     Args:
         LG: the optimized LG (input: phones and disambiguation symbols).
@@ -182,7 +185,11 @@ def compose_context(LG, phone_symbols: tuple[str, ...], disambig: tuple[int, ...
     P = len(phone_symbols)
     for i in range(len(markers)):
         at = a.ilabel == W + 1 + D + i
-        ctx = last[src[at]] if width == 2 else before[src[at]] * P + last[src[at]]
+        pa, pb = before[src[at]], last[src[at]]
+        if width == 3 and left_rep is not None:
+            r = np.asarray(left_rep)[pa, pb]
+            pa = np.where(r >= 0, r, pa)
+        ctx = pb if width == 2 else pa * P + pb
         ilabel[at] = K + 2 + D + i * (P if width == 2 else P * P) + ctx
     CLG2 = arrays_to_fst(a.num_states, a.start, src, ilabel, a.olabel, a.weight, a.nextstate, a.final)
     CLG2.connect()

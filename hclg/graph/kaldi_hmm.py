@@ -11,7 +11,7 @@ from hclg.errors import GraphBuildError
 from hclg.graph.context import compose_context
 from hclg.graph.hmm_topology import TransitionTable
 from hclg.graph.kaldi_model import KaldiTransitionModel, read_transition_model, transition_table_for
-from hclg.graph.kaldi_tree import read_kaldi_tree
+from hclg.graph.kaldi_tree import KaldiTree, left_questions, read_kaldi_tree
 from hclg.graph.symbols import SymbolTable
 
 
@@ -97,7 +97,7 @@ def instance_arcs(model: KaldiTransitionModel, table: TransitionTable, instances
     return arcs
 
 
-def kaldi_h_parts(model_path, tree_path, phones, L, LG, markers: tuple[int, ...] = ()):
+def kaldi_h_parts(model_path, tree_path, phones, L, LG, markers: tuple[int, ...] = (), left_rep=None):
     """H's parts from a Kaldi model (and for a context-dependent model its tree: C o LG
     too, as mkgraph.sh's fstcomposecontext + make-h-transducer).
 
@@ -109,7 +109,7 @@ def kaldi_h_parts(model_path, tree_path, phones, L, LG, markers: tuple[int, ...]
         LG: the optimized LG.
         markers: word-start markers of L (:mod:`hclg.graph.new_words_hmm`), passed to H as
             disambiguation symbols (through C one per phone before them, or for
-            triphones per two phones).
+            triphones per two phones, taken to ``left_rep``'s: :func:`tree_left_reps`).
 
     Returns:
         (LG or CLG, the model's transition table, H's disambiguation outputs, H's
@@ -131,7 +131,7 @@ def kaldi_h_parts(model_path, tree_path, phones, L, LG, markers: tuple[int, ...]
                               "and monophones (1, 0)")
     instance_of = tree_instances(model, tree, kaldi_phones, L.phones)
     CLG, instances = compose_context(LG, L.phones.symbols, L.disambig_phones, instance_of, tree.context_width,
-                                     markers)
+                                     markers, left_rep)
     D, P = len(L.disambig_phones), len(L.phones.symbols)
     per = P if tree.context_width == 2 else P * P  # the markers' contexts (compose_context)
     h_dis = tuple(len(instances) + 1 + j for j in range(D + 1 + len(markers) * per))  # with #-1 and the markers
@@ -185,3 +185,25 @@ def tree_window_arrays(model: KaldiTransitionModel, kaldi_phones: SymbolTable, p
                 classes[i, j] = st.forward_pdf_class, st.self_loop_pdf_class
     return {"tree_phone": kphone, "tree_pdf_classes": classes,
             "tree_tuples": np.array(model.tuples, np.int32).reshape(-1, 4)}
+
+
+def tree_left_reps(tree: KaldiTree, kaldi_phones: SymbolTable, phones: SymbolTable, pairs) -> np.ndarray:
+    """int32 [P, P]: for each pair (a, b) of ``pairs`` (graph phone ids; a word's last two
+    phones, a 0 for none), the least a' of a pair (a', b) whose left phone the triphone
+    ``tree`` cannot tell from a's before b (:func:`hclg.graph.kaldi_tree.left_questions`):
+    after a' b and after a b the same HMM of b follows before any phone, so one state of
+    the graph serves both (-1 for pairs not given). The markers of words added at decode
+    time go through the representatives only (:mod:`hclg.graph.word_start_marks`): on the
+    real triphone test system 61 of 1,660 pairs."""
+    kp = np.zeros(len(phones), np.int64)
+    for i, name in enumerate(phones.symbols):
+        if i > 0 and not name.startswith("#") and name in kaldi_phones.symbols:
+            kp[i] = kaldi_phones.id(name)
+    rep = np.full((len(phones), len(phones)), -1, np.int32)
+    questions: dict[int, tuple] = {}
+    first: dict[tuple, int] = {}
+    for a, b in sorted(pairs):
+        qs = questions.setdefault(b, left_questions(tree, int(kp[b])))
+        key = (b, tuple(int(kp[a]) if q == "value" else int(kp[a]) in q for q in qs))
+        rep[a, b] = first.setdefault(key, a)
+    return rep

@@ -79,6 +79,36 @@ class KaldiTree:
         return tuple(out)
 
 
+def left_questions(tree: KaldiTree, center: int) -> tuple:
+    """What ``tree`` (a triphone tree: left phone key 0, central key 1) asks of the left
+    phone on the paths of central phone ``center`` (a Kaldi phone id), any pdf class and
+    right phone: the yes-sets of its splits on key 0, and ``"value"`` for a table on it.
+    Two left phones that answer them all alike give the central phone the same pdfs
+    before every right phone: a sufficient test, not the finest, of one HMM."""
+    found: dict = {}
+    todo = [tree.root]
+    while todo:
+        node = todo.pop()
+        if node is None or node[0] == "CE":
+            continue
+        key = node[1]
+        if node[0] == "TE":
+            children = node[2]
+            if key == 1:
+                todo.append(children[center] if 0 <= center < len(children) else None)
+                continue
+            if key == 0:
+                found.setdefault("value", None)
+            todo.extend(children)
+        elif key == 1:
+            todo.append(node[3] if center in node[2] else node[4])
+        else:
+            if key == 0:
+                found.setdefault(node[2], None)
+            todo.extend((node[3], node[4]))
+    return tuple(found)
+
+
 def _event_map(r: KaldiObjectReader, depth: int = 0):
     if depth > 10000:
         r.fail("the tree is nested too deeply")

@@ -16,7 +16,10 @@ through once per *two* phones read before it, the second one's HMM still to come
 after phones a, b is left by the HMM of b between a and the new word's first phone, each
 phone of the new word then reads its HMM when the next phone is known, and the word ends
 in ``L*`` and ``S*`` of its last two phones, whose own arcs read its last phone's HMM
-before whatever follows (``mark3`` makes them exist for every pair a word may end with).
+before whatever follows (``mark3`` and ``mark4`` make them exist for every pair a word may
+end with). Pairs a, b and a', b that the tree cannot tell apart (it gives b the same HMM
+after a and a' before every phone) are one context: the representative's (the rows, and
+``tree_left_rep`` of the transition table: :func:`hclg.graph.kaldi_hmm.tree_left_reps`).
 The windows' HMMs come from the tree, copied into the graph directory
 (:func:`hclg.graph.kaldi_hmm.tree_window_arrays`).
 
@@ -96,6 +99,7 @@ class _Hmm:
         if tree is not None:  # (Kaldi phone, HMM state, forward pdf, self-loop pdf) -> transition state
             self.tuple_state = {tuple(r): k for k, r in enumerate(table["tree_tuples"].tolist(), 1)}
             self.kaldi_phone, self.classes = table["tree_phone"].tolist(), table["tree_pdf_classes"].tolist()
+            self.left_rep = table["tree_left_rep"].tolist()
             self.seen: dict[tuple[int, int, int], tuple[int, ...]] = {}
 
     def arcs_out(self, left: int, phone: int, j: int) -> list[int]:
@@ -123,6 +127,12 @@ class _Hmm:
                 out.append(self.tuple_state.get((kp[phone], j, fwd, loop), -1) if fwd is not None else -1)
             self.seen[key] = tuple(out)
         return self.seen[key]
+
+    def end_context(self, a: int, b: int) -> int:
+        """The row context (a' * P + b) of the states after a word ending in phones a, b of
+        a triphone graph: a' the pair's representative (``tree_left_rep``), -1 for none."""
+        r = self.left_rep[a][b]
+        return r * len(self.kaldi_phone) + b if r >= 0 else -1
 
     def loop_class(self, q: int) -> int:
         """q where HMM state q has a self-loop, else 0 (a state without one)."""
@@ -200,13 +210,13 @@ def _check_triphone_words(h: _Hmm, chains, ends: dict, befores: set, phones_of) 
     an HMM in the model, or a word whose last two phones (for a one-phone word: the phone
     before it, at every word start, and its phone) no state of the graph waits after."""
     P = len(h.kaldi_phone)
-    for word, pron, _ in chains:
+    for _, pron, _ in chains:
         for p in pron:
             if not (p < P and h.kaldi_phone[p] and h.classes[p][0][0] >= 0):
                 raise DecodeError(f"phone {phones_of(p)!r} has no HMM in the graph's model")
         pairs = [(pron[-2], pron[-1])] if len(pron) > 1 else [(b, pron[0]) for b in sorted(befores)]
         for a, b in pairs:
-            if a * P + b not in ends:
+            if h.end_context(a, b) not in ends:
                 raise DecodeError(f"no state of the graph goes on after phones {phones_of(a) if a else '(none)'!r} "
                                   f"{phones_of(b)!r}, with which a word added ends (its phones' word positions?); "
                                   "compile the graph again with the word in its lexicon")
@@ -326,7 +336,6 @@ class _TriphoneBuilder(_Builder):
     def __init__(self, arr: DecoderArrays, h: _Hmm, nodes, ends, phones_of):
         super().__init__(arr, h, nodes, ends)
         self.phones_of = phones_of
-        self.P = len(h.kaldi_phone)
 
     def enter(self, src: int, base: float, n: int, left: int, phone: int) -> None:
         """The arcs out of ``src`` into node ``n``: the HMM of ``phone`` between ``left`` and
@@ -359,7 +368,7 @@ class _TriphoneBuilder(_Builder):
         node = self.nodes[n]
         cols, lab = (self.n, ()) if t is None else (self.e, (t,))
         for w in node.words:
-            for end, c in self.ends[before * self.P + node.label]:
+            for end, c in self.ends[self.h.end_context(before, node.label)]:
                 _add(cols, src, *lab, cost + c - node.lead, self.front(end, q), w)
         if node.children:
             _add(cols, src, *lab, cost, self.state_at(n, -1, q, (before, node.label)), 0)

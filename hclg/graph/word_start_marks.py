@@ -13,7 +13,9 @@ import numpy as np
 import pywrapfst as fst
 
 from hclg.fst.convert import fst_to_arrays
+from hclg.graph.kaldi_hmm import tree_left_reps
 from hclg.graph.kaldi_tree import read_kaldi_tree
+from hclg.graph.symbols import SymbolTable
 
 log = logging.getLogger("hclg")
 
@@ -27,6 +29,8 @@ class Marks(NamedTuple):
     labels: tuple[int, ...]
     costs: tuple[float, ...]  # L's cost of going on after a word without silence, and with silence
     contexts: bool = False  # mark3 leads to the phones a word may end with (left-biphone and triphone graphs)
+    # triphone graphs: the pair whose states serve a word ending in a, b (kaldi_hmm.tree_left_reps)
+    left_rep: np.ndarray | None = None
 
 
 def mark_lexicon(L, sil_prob: float | None, sil_phone: str | None, contexts: tuple = ()) -> Marks | None:
@@ -79,10 +83,11 @@ def mark_lexicon(L, sil_prob: float | None, sil_phone: str | None, contexts: tup
     return Marks(marks.labels + tuple(labels), marks.costs, True)
 
 
-def mark_hmm_lexicon(L, o) -> Marks | None:
+def mark_hmm_lexicon(L, o, phones=None) -> Marks | None:
     """The markers of an HMM graph's L (:func:`mark_lexicon`) where words may be added at
     decode time (on-the-fly graphs of context-independent phones, or of a Kaldi model with
-    a left-biphone or triphone tree), else None. ``o``: the CompileOptions."""
+    a left-biphone or triphone tree), else None. ``o``: the CompileOptions; ``phones``: the
+    model's phones.txt (None: L's phones), whose ids the tree reads."""
     if not o.on_the_fly or o.context_table:
         return None
     if o.kaldi_tree:
@@ -91,8 +96,11 @@ def mark_hmm_lexicon(L, o) -> Marks | None:
         if shape in ((2, 1), (3, 1)):
             ends = word_end_pairs(L.phones.symbols, o.position_dependent_phones)
             if shape == (2, 1):  # a phone's HMM waits for none: one context per phone read last
-                ends = tuple(sorted({b for _, b in ends}))
-            return mark_lexicon(L, o.sil_prob, o.sil_phone, ends)
+                return mark_lexicon(L, o.sil_prob, o.sil_phone, tuple(sorted({b for _, b in ends})))
+            # triphones: one pair of each set the tree cannot tell apart
+            rep = tree_left_reps(tree, SymbolTable.read(phones) if phones else L.phones, L.phones, ends)
+            marks = mark_lexicon(L, o.sil_prob, o.sil_phone, tuple((a, b) for a, b in ends if rep[a, b] == a))
+            return marks._replace(left_rep=rep) if marks else None
         if tree.context_width != 1:
             return None
     return mark_lexicon(L, o.sil_prob, o.sil_phone)
