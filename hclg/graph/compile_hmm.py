@@ -7,8 +7,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import numpy as np
-
 from hclg import fst as hfst
 from hclg.graph.compile_options import CompileOptions
 from hclg.graph.context import compose_context, read_context_table, table_instances
@@ -74,11 +72,8 @@ def hmm_graph(L, LG, o: CompileOptions, phones, inputs: dict, marks):
     _consumed(LG, None)
     HaLG = hfst.determinize_log(HaLG, "HaLG: determinize (log)", "H o LG is not determinizable",
                                    o.max_determinize_mem, consume=True)
-    # the markers: H's last disambiguation labels (through C one per phone before them, or
-    # for triphones per two phones: compose_context)
-    P = len(L.phones.symbols)
-    per = 1 if windows is None else P if isinstance(windows, np.ndarray) else P * P
-    n_marks = len(marks.labels) * per if marks else 0
+    # the markers: H's last disambiguation labels (through C one per context: compose_context)
+    n_marks = len(marks.labels) * marks.contexts_per_marker(len(L.phones.symbols)) if marks else 0
     HaLG = hfst.relabel_to_epsilon(HaLG, dis_labels[:len(dis_labels) - n_marks], "input", "HaLG: disambiguation -> eps")
     HaLG = hfst.remove_eps_local(HaLG, "HaLG: remove epsilons (local)", consume=True)
     HaLG = hfst.minimize_encoded(HaLG, "HaLG: minimize (encoded)", consume=True)
@@ -96,7 +91,7 @@ def hmm_graph(L, LG, o: CompileOptions, phones, inputs: dict, marks):
     i2c[0] = -1
     arrays = table.as_arrays()
     if word_starts is not None and windows is not None:  # what a word added at decode time reads after each phone
-        arrays.update({"window_states": windows} if isinstance(windows, np.ndarray) else windows)
+        arrays.update(windows)
         if marks.left_rep is not None:  # triphones: the pair whose states serve each pair a word ends with
             arrays["tree_left_rep"] = marks.left_rep
     return HCLG, i2c, arrays, word_starts

@@ -48,12 +48,10 @@ def tree_instances(model: KaldiTransitionModel, tree, kaldi_phones, phones):
         kaldi_phones: the model's phones.txt (a SymbolTable).
         phones: the graph's phone table (a SymbolTable).
     """
-    to_kaldi = np.zeros(len(phones), np.int64)
-    for i, name in enumerate(phones.symbols):
-        if i > 0 and not name.startswith("#"):
-            if name not in kaldi_phones.symbols:
-                raise GraphBuildError(f"phone {name!r} of the lexicon is not in the model's phones.txt")
-            to_kaldi[i] = kaldi_phones.id(name)
+    to_kaldi = kaldi_phone_ids(kaldi_phones, phones)
+    missing = [name for i, name in enumerate(phones.symbols) if i > 0 and not name.startswith("#") and not to_kaldi[i]]
+    if missing:
+        raise GraphBuildError(f"phone {missing[0]!r} of the lexicon is not in the model's phones.txt")
 
     def instance_of(*window):
         kc = int(to_kaldi[window[1]])
@@ -64,6 +62,16 @@ def tree_instances(model: KaldiTransitionModel, tree, kaldi_phones, phones):
         return (kc, tree.pdfs(tuple(int(to_kaldi[p]) for p in window), model.entries[entry][:-1]))
 
     return instance_of
+
+
+def kaldi_phone_ids(kaldi_phones: SymbolTable, phones: SymbolTable) -> np.ndarray:
+    """int64 [P]: the Kaldi phone id (the model's phones.txt) of each graph phone, by name;
+    0 for epsilon, disambiguation symbols and names the model lacks."""
+    out = np.zeros(len(phones), np.int64)
+    for i, name in enumerate(phones.symbols):
+        if i > 0 and not name.startswith("#") and name in kaldi_phones.symbols:
+            out[i] = kaldi_phones.id(name)
+    return out
 
 
 def instance_arcs(model: KaldiTransitionModel, table: TransitionTable, instances):
@@ -114,9 +122,9 @@ def kaldi_h_parts(model_path, tree_path, phones, L, LG, markers: tuple[int, ...]
     Returns:
         (LG or CLG, the model's transition table, H's disambiguation outputs, H's
         (unit, transition id) arcs or None for a monophone H over phones, and with
-        ``markers`` what words added at decode time read: for a left-biphone tree its
-        window table (:func:`window_states`), for a triphone tree
-        :func:`tree_window_arrays`; else None).
+        ``markers`` the arrays words added at decode time read, for the transition
+        table: for a left-biphone tree its window table (``window_states``:
+        :func:`window_states`), for a triphone tree :func:`tree_window_arrays`; else None).
     """
     kaldi_phones = SymbolTable.read(phones)
     model = read_transition_model(model_path)
@@ -137,8 +145,8 @@ def kaldi_h_parts(model_path, tree_path, phones, L, LG, markers: tuple[int, ...]
     h_dis = tuple(len(instances) + 1 + j for j in range(D + 1 + len(markers) * per))  # with #-1 and the markers
     windows = None
     if markers:
-        windows = window_states(model, table, instance_of, L.phones) if tree.context_width == 2 else \
-            tree_window_arrays(model, kaldi_phones, L.phones)
+        windows = {"window_states": window_states(model, table, instance_of, L.phones)} \
+            if tree.context_width == 2 else tree_window_arrays(model, kaldi_phones, L.phones)
     return CLG, table, h_dis, instance_arcs(model, table, instances), windows
 
 
@@ -173,16 +181,13 @@ def tree_window_arrays(model: KaldiTransitionModel, kaldi_phones: SymbolTable, p
         "tree_tuples": int32 [T, 4]: the model's transition states (Kaldi phone, HMM
         state, forward pdf, self-loop pdf), state k + 1 in row k}.
     """
-    P = len(phones.symbols)
     S = max(len(e) - 1 for e in model.entries)
-    kphone = np.zeros(P, np.int32)
-    classes = np.full((P, S, 2), -1, np.int32)
-    for i, name in enumerate(phones.symbols):
-        if i > 0 and not name.startswith("#") and name in kaldi_phones.symbols:
-            kphone[i] = kaldi_phones.id(name)
-            entry = model.phone_entry.get(int(kphone[i]))
-            for j, st in enumerate(model.entries[entry][:-1] if entry is not None else ()):
-                classes[i, j] = st.forward_pdf_class, st.self_loop_pdf_class
+    kphone = kaldi_phone_ids(kaldi_phones, phones).astype(np.int32)
+    classes = np.full((len(phones), S, 2), -1, np.int32)
+    for i, k in enumerate(kphone.tolist()):
+        entry = model.phone_entry.get(k) if k else None
+        for j, st in enumerate(model.entries[entry][:-1] if entry is not None else ()):
+            classes[i, j] = st.forward_pdf_class, st.self_loop_pdf_class
     return {"tree_phone": kphone, "tree_pdf_classes": classes,
             "tree_tuples": np.array(model.tuples, np.int32).reshape(-1, 4)}
 
@@ -195,10 +200,7 @@ def tree_left_reps(tree: KaldiTree, kaldi_phones: SymbolTable, phones: SymbolTab
     the graph serves both (-1 for pairs not given). The markers of words added at decode
     time go through the representatives only (:mod:`hclg.graph.word_start_marks`): on the
     real triphone test system 61 of 1,660 pairs."""
-    kp = np.zeros(len(phones), np.int64)
-    for i, name in enumerate(phones.symbols):
-        if i > 0 and not name.startswith("#") and name in kaldi_phones.symbols:
-            kp[i] = kaldi_phones.id(name)
+    kp = kaldi_phone_ids(kaldi_phones, phones)
     rep = np.full((len(phones), len(phones)), -1, np.int32)
     questions: dict[int, tuple] = {}
     first: dict[tuple, int] = {}

@@ -110,7 +110,7 @@ class _Hmm:
         ts = self.windows[left][phone][j] if j < len(self.windows[left][phone]) else -1
         return self.out.get((ts, -1), []) if ts > 0 else []
 
-    def window_states(self, left: int, phone: int, right: int) -> tuple[int, ...]:
+    def triphone_states(self, left: int, phone: int, right: int) -> tuple[int, ...]:
         """The transition state of each HMM state of ``phone`` between phones ``left`` and
         ``right`` (0: an utterance boundary), as the triphone tree gives them (Kaldi's
         ``make-h-transducer``), -1 where it gives none; () for a phone without an HMM."""
@@ -343,7 +343,7 @@ class _TriphoneBuilder(_Builder):
         if phone == 0:
             self.arrive(src, base, n, 0, 0, None)
             return
-        states = self.h.window_states(left, phone, self.nodes[n].label)
+        states = self.h.triphone_states(left, phone, self.nodes[n].label)
         if not states or min(states) < 0:
             raise DecodeError(f"the graph's tree gives no HMM for phone {self.phones_of(phone)!r} between "
                               f"{self.phones_of(left) if left else '(none)'!r} and "

@@ -32,6 +32,13 @@ class Marks(NamedTuple):
     # triphone graphs: the pair whose states serve a word ending in a, b (kaldi_hmm.tree_left_reps)
     left_rep: np.ndarray | None = None
 
+    def contexts_per_marker(self, num_phones: int) -> int:
+        """How many labels each marker comes out as through C (:func:`hclg.graph.context.compose_context`):
+        one (no context), one per phone read last (left biphones), or per two (triphones)."""
+        if not self.contexts:
+            return 1
+        return num_phones if self.left_rep is None else num_phones * num_phones
+
 
 def mark_lexicon(L, sil_prob: float | None, sil_phone: str | None, contexts: tuple = ()) -> Marks | None:
     """Adds the markers (module doc) to ``L`` (a :class:`hclg.graph.lexicon.LexiconFst`:
