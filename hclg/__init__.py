@@ -39,6 +39,8 @@ _PUBLIC = {
     "Stream": "hclg.search.stream",
     "Partial": "hclg.search.stream",
     "EndpointOptions": "hclg.search.endpoint",
+    "Hotword": "hclg.search.bias",
+    "read_hotwords": "hclg.search.bias",
     "iter_matrices": "hclg.search.matrix_readers",
     "Lattice": "hclg.lattice.lattice",
     "LatticeDecoder": "hclg.lattice.generation",

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hclg.errors import HclgError, InputFormatError
+from hclg.errors import HclgError
+from hclg.text_input import text_lines
 
 #: Kaldi's --mode: "strict" stops at a reference utterance the hypothesis lacks, "present"
 #: scores only the utterances the hypothesis has, "all" scores a missing one as empty
@@ -20,16 +21,10 @@ class ScoringError(HclgError):
 def read_text(path) -> dict[str, list[str]]:
     """Reads Kaldi ``text`` (``utt w1 w2 ...``)."""
     out = {}
-    with open(path, "rb") as fh:
-        for n, raw in enumerate(fh, 1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                raise InputFormatError(path, n, f"not UTF-8 text (byte {raw[e.start]:#04x} at column {e.start + 1})") \
-                    from None
-            parts = line.split()
-            if parts:
-                out[parts[0]] = parts[1:]
+    for _, line in text_lines(path):
+        parts = line.split()
+        if parts:
+            out[parts[0]] = parts[1:]
     return out
 
 

@@ -37,15 +37,34 @@ def test_lexicon_reader(tmp_path, text, raw):
 
 
 @FUZZ
-@given(text=LINES)
-def test_arpa_reader(tmp_path, text):
+@given(text=LINES, raw=st.binary(max_size=64))
+def test_arpa_reader(tmp_path, text, raw):
     from hclg.graph.arpa import iter_arpa
 
     p = tmp_path / "lm.arpa"
-    p.write_text("\\data\\\nngram 1=2\n\n\\1-grams:\n" + text, encoding="utf-8")
+    p.write_bytes(("\\data\\\nngram 1=2\n\n\\1-grams:\n" + text).encode("utf-8", "surrogatepass") + raw)
     only_hclg_errors(lambda: list(iter_arpa(p)))
-    p.write_text(text, encoding="utf-8")
+    p.write_bytes(raw + text.encode("utf-8", "surrogatepass"))
     only_hclg_errors(lambda: list(iter_arpa(p)))
+
+
+@FUZZ
+@given(text=LINES, raw=st.binary(max_size=64))
+def test_other_text_readers(tmp_path, text, raw):
+    """Tokens, symbol tables, hotwords, Kaldi text, context tables (stray bytes before,
+    after, or as a gzip header)."""
+    from hclg.graph.context import read_context_table
+    from hclg.graph.ctc_topology import read_token_list
+    from hclg.graph.symbols import SymbolTable
+    from hclg.scoring import read_text
+    from hclg.search.bias import read_hotwords
+
+    p = tmp_path / "t.txt"
+    for data in (text.encode("utf-8", "surrogatepass") + raw, raw + text.encode("utf-8", "surrogatepass"),
+                 b"\x1f\x8b" + raw):
+        p.write_bytes(data)
+        for read in (read_token_list, SymbolTable.read, read_hotwords, read_text, read_context_table):
+            only_hclg_errors(read, p)
 
 
 @FUZZ
@@ -56,6 +75,9 @@ def test_hmm_table_readers(tmp_path, rows):
 
     p = tmp_path / "t.txt"
     p.write_text("".join(f"{a} {b} {c} {d}\n" for a, b, c, d in rows))
+    only_hclg_errors(read_transition_table, p)
+    only_hclg_errors(read_pdf_map, p)
+    p.write_bytes(p.read_bytes() + b"AA 0 \xff 1\n")
     only_hclg_errors(read_transition_table, p)
     only_hclg_errors(read_pdf_map, p)
 

@@ -3,21 +3,14 @@ cost) with log10 values turned into costs (-ln p) here, once."""
 
 from __future__ import annotations
 
-import gzip
 import math
+from contextlib import closing
 from pathlib import Path
 
 from hclg.errors import InputFormatError
+from hclg.text_input import text_lines
 
 LN10 = math.log(10.0)
-
-
-def _open(path: Path):
-    with open(path, "rb") as fh:
-        magic = fh.read(2)
-    if magic == b"\x1f\x8b":
-        return gzip.open(path, "rt", encoding="utf-8", errors="strict")
-    return open(path, encoding="utf-8")
 
 
 #: symbols an LM may not use as words: epsilon and G's backoff disambiguation symbol
@@ -47,16 +40,15 @@ def iter_arpa(path):
     """
     path = Path(path)
     counts: dict[int, int] = {}
-    with _open(path) as fh:
+    lines = text_lines(path)
+    with closing(lines):
         n = 0
-        for line in fh:
-            n += 1
+        for n, line in lines:
             if line.strip() == "\\data\\":
                 break
         else:
             raise InputFormatError(path, None, "no \\data\\ line: not an ARPA file")
-        for line in fh:
-            n += 1
+        for n, line in lines:
             s = line.strip()
             if not s:
                 if counts:
@@ -97,11 +89,10 @@ def iter_arpa(path):
                 if order not in counts:
                     raise InputFormatError(path, n, f"section {line!r} is not in the header")
                 seen = 0
-            raw = fh.readline()
-            if not raw:
+            n_raw = next(lines, None)
+            if n_raw is None:
                 raise InputFormatError(path, n, "file ended before \\end\\ (truncated ARPA?)")
-            n += 1
-            line = raw.strip()
+            n, line = n_raw[0], n_raw[1].strip()
             if not line or line.startswith("\\"):
                 continue
             parts = line.split()

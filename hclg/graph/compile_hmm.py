@@ -5,7 +5,6 @@ determinized, minimized, and the HMM self-loops added last, as Kaldi's mkgraph.s
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 from hclg import fst as hfst
 from hclg.graph.compile_options import CompileOptions
@@ -21,6 +20,7 @@ from hclg.graph.hmm_topology import (
 )
 from hclg.graph.kaldi_hmm import kaldi_h_parts
 from hclg.graph.word_start_marks import take_word_starts
+from hclg.text_input import text_lines
 
 
 def base_phone(p: str) -> str:
@@ -31,7 +31,7 @@ def base_phone(p: str) -> str:
 def read_hmms(spec: str, phones: tuple[str, ...]):
     if spec in BUILTIN_TOPOLOGIES:
         return {p: BUILTIN_TOPOLOGIES[spec] for p in phones}
-    text = Path(spec).read_text(encoding="utf-8")
+    text = "".join(line for _, line in text_lines(spec))
     if text.lstrip().startswith("<Topology>"):
         return read_kaldi_topo(spec, phones)
     return read_transition_table(spec)

@@ -28,6 +28,7 @@ from hclg.errors import GraphBuildError, InputFormatError
 from hclg.fst.convert import arrays_to_fst, fst_to_arrays
 from hclg.fst.steps import log_step
 from hclg.graph.context_kernel import context_compose_kernel
+from hclg.text_input import text_lines
 
 log = logging.getLogger("hclg")
 
@@ -50,7 +51,7 @@ class ContextTable:
 def read_context_table(path) -> ContextTable:
     """Reads a context table (hclg's format or a Sphinx mdef; see the module doc)."""
     path = Path(path)
-    lines = path.read_text(encoding="utf-8").splitlines()
+    lines = [line.rstrip("\r\n") for _, line in text_lines(path)]
     entries: dict = {}
     is_mdef = any(line.strip().endswith("n_base") for line in lines[:20])
     if is_mdef:

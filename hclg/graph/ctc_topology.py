@@ -21,6 +21,7 @@ from hclg.graph.new_words_ctc import (
     take_word_starts,
     take_word_starts_silence,
 )
+from hclg.text_input import text_lines
 
 log = logging.getLogger("hclg")
 
@@ -124,7 +125,7 @@ def read_token_list(path) -> tuple[str, ...]:
     path = Path(path)
     rows: dict[int, str] = {}
     plain: list[str] = []
-    for n, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), 1):
+    for n, line in text_lines(path):
         parts = line.split()
         if not parts:
             continue

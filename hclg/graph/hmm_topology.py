@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from hclg.errors import GraphBuildError, InputFormatError
+from hclg.text_input import text_lines
 
 log = logging.getLogger("hclg")
 
@@ -94,7 +95,7 @@ def read_kaldi_topo(path, phones: tuple[str, ...]) -> dict[str, PhoneHmm]:
         phone -> PhoneHmm.
     """
     path = Path(path)
-    toks = re.findall(r"<[^>]+>|[^\s<>]+", path.read_text(encoding="utf-8"))
+    toks = re.findall(r"<[^>]+>|[^\s<>]+", "".join(line for _, line in text_lines(path)))
     out: dict[str, PhoneHmm] = {}
     i = 0
 
@@ -161,21 +162,20 @@ def read_transition_table(path) -> dict[str, PhoneHmm]:
     each phone is its final state. Pdf class = state index."""
     path = Path(path)
     per: dict[str, dict] = {}
-    with open(path, encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            s = line.split("#", 1)[0].split()
-            if not s:
-                continue
-            if len(s) != 4:
-                raise InputFormatError(path, n, f"expected 'phone from_state to_state probability', got {line.strip()!r}")
-            try:
-                a, b, p = int(s[1]), int(s[2]), float(s[3])
-            except ValueError:
-                raise InputFormatError(path, n, f"expected integers and a probability, got {line.strip()!r}") from None
-            probs = per.setdefault(s[0], {})
-            if (a, b) in probs:
-                raise InputFormatError(path, n, f"phone {s[0]}: transition {a}->{b} given twice")
-            probs[(a, b)] = p
+    for n, line in text_lines(path):
+        s = line.split("#", 1)[0].split()
+        if not s:
+            continue
+        if len(s) != 4:
+            raise InputFormatError(path, n, f"expected 'phone from_state to_state probability', got {line.strip()!r}")
+        try:
+            a, b, p = int(s[1]), int(s[2]), float(s[3])
+        except ValueError:
+            raise InputFormatError(path, n, f"expected integers and a probability, got {line.strip()!r}") from None
+        probs = per.setdefault(s[0], {})
+        if (a, b) in probs:
+            raise InputFormatError(path, n, f"phone {s[0]}: transition {a}->{b} given twice")
+        probs[(a, b)] = p
     out = {}
     for ph, probs in per.items():
         hmm = _hmm(probs)
@@ -195,24 +195,23 @@ def read_pdf_map(path) -> dict[tuple[str, int], tuple[int, int]]:
     path = Path(path)
     out = {}
     first: dict[tuple[str, int], int] = {}
-    with open(path, encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            s = line.split("#", 1)[0].split()
-            if not s:
-                continue
-            if len(s) not in (3, 4):
-                raise InputFormatError(path, n, f"expected 'phone hmm_state pdf_id [self_loop_pdf_id]', got {line.strip()!r}")
-            try:
-                vals = [int(x) for x in s[1:]]
-            except ValueError:
-                raise InputFormatError(path, n, f"expected integer state and pdf ids, got {line.strip()!r}") from None
-            if min(vals) < 0:
-                raise InputFormatError(path, n, "ids must be >= 0")
-            if (s[0], vals[0]) in out:
-                raise InputFormatError(path, n, f"phone {s[0]} state {vals[0]} is mapped twice (line {first[s[0], vals[0]]} "
-                                                "and this one)")
-            first[(s[0], vals[0])] = n
-            out[(s[0], vals[0])] = (vals[1], vals[-1] if len(vals) == 4 else vals[1])
+    for n, line in text_lines(path):
+        s = line.split("#", 1)[0].split()
+        if not s:
+            continue
+        if len(s) not in (3, 4):
+            raise InputFormatError(path, n, f"expected 'phone hmm_state pdf_id [self_loop_pdf_id]', got {line.strip()!r}")
+        try:
+            vals = [int(x) for x in s[1:]]
+        except ValueError:
+            raise InputFormatError(path, n, f"expected integer state and pdf ids, got {line.strip()!r}") from None
+        if min(vals) < 0:
+            raise InputFormatError(path, n, "ids must be >= 0")
+        if (s[0], vals[0]) in out:
+            raise InputFormatError(path, n, f"phone {s[0]} state {vals[0]} is mapped twice (line {first[s[0], vals[0]]} "
+                                            "and this one)")
+        first[(s[0], vals[0])] = n
+        out[(s[0], vals[0])] = (vals[1], vals[-1] if len(vals) == 4 else vals[1])
     return out
 
 

@@ -16,6 +16,7 @@ from hclg.errors import GraphFormatError, InputFormatError
 from hclg.fst.convert import fst_to_arrays
 from hclg.graph.lexicon import LexiconFst
 from hclg.graph.symbols import SymbolTable
+from hclg.text_input import text_lines
 
 log = logging.getLogger("hclg")
 
@@ -77,14 +78,14 @@ def read_align_lexicon(graph: Path, words: SymbolTable, phones: SymbolTable):
     txt, ints = graph / "phones" / "align_lexicon.txt", graph / "phones" / "align_lexicon.int"
     rows = []
     if txt.exists():
-        for n, line in enumerate(txt.read_text(encoding="utf-8").splitlines(), 1):
+        for n, line in text_lines(txt):
             p = line.split()
             if p and (len(p) < 3 or p[0] != p[1]):
                 raise InputFormatError(txt, n, f"expected 'word word phone ...', got {line.strip()!r}")
             if p:
                 rows.append((p[0], tuple(p[2:])))
     elif ints.exists():
-        for n, line in enumerate(ints.read_text(encoding="utf-8").splitlines(), 1):
+        for n, line in text_lines(ints):
             p = line.split()
             try:
                 ids = [int(x) for x in p]
@@ -112,7 +113,7 @@ def read_word_boundary(graph: Path, phones: SymbolTable) -> tuple[str, ...] | No
     if not p.exists():
         return None
     kinds = ["nonword"] * len(phones)
-    for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
+    for n, line in text_lines(p):
         parts = line.split()
         if not parts:
             continue

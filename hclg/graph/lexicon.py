@@ -8,7 +8,6 @@ optional silence between words as Kaldi's ``make_lexicon_fst.py`` does.
 
 from __future__ import annotations
 
-import gzip
 import math
 import re
 from collections import Counter
@@ -21,6 +20,7 @@ from hclg import constants
 from hclg.errors import InputFormatError
 from hclg.fst.convert import arrays_to_fst
 from hclg.graph.symbols import SymbolTable
+from hclg.text_input import text_lines
 
 _ALT = re.compile(r"^(.+)\((\d+)\)$")
 POSITIONS = ("_B", "_I", "_E", "_S")
@@ -53,20 +53,6 @@ class Lexicon:
         return tuple(sorted({e.word for e in self.entries}))
 
 
-def _text_lines(path: Path):
-    """(line number, line) of a UTF-8 text file, plain or gzipped; a byte-order mark is
-    dropped (it would be glued to the first word), bytes that are not UTF-8 are an error
-    naming the line."""
-    with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as fh:
-        for n, raw in enumerate(fh, 1):
-            if n == 1 and raw.startswith(b"\xef\xbb\xbf"):
-                raw = raw[3:]
-            try:
-                yield n, raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                raise InputFormatError(path, n, f"not UTF-8 (byte {raw[e.start]:#04x} at column {e.start + 1})") from None
-
-
 def _detect_format(path: Path, lines: list[tuple[int, list[str]]]) -> str:
     if any(_ALT.match(p[0]) for _, p in lines[:5000]):
         return "cmudict"
@@ -88,7 +74,7 @@ def read_fillers(path, phones=None) -> tuple[tuple[str, ...], ...]:
     PHONE ...``: ``<sil> SIL``, ``++NOISE++ +NSN+``); each phone must be in ``phones``."""
     path = Path(path)
     out: dict[tuple[str, ...], None] = {}
-    for n, line in _text_lines(path):
+    for n, line in text_lines(path):
         parts = line.split()
         if not parts or parts[0].startswith(";;;"):
             continue
@@ -109,7 +95,7 @@ def read_phones(path) -> tuple[str, ...]:
     """
     path = Path(path)
     phones = []
-    for n, line in _text_lines(path):
+    for n, line in text_lines(path):
         parts = line.split()
         if not parts or parts[0].startswith(";;;"):
             continue
@@ -146,7 +132,7 @@ def read_lexicon(path, fmt: str = "auto", phones=None) -> Lexicon:
     """
     path = Path(path)
     lines = []
-    for n, line in _text_lines(path):
+    for n, line in text_lines(path):
         s = line.strip()
         if not s:
             continue

@@ -74,10 +74,12 @@ def spell(word: str, graph: Graph) -> tuple[str, ...] | None:
 
 
 def new_word_pronunciations(graph: Graph, phrases, pronunciations=None) -> dict[str, list[tuple[str, ...]]]:
-    """The words of hotword ``phrases`` (``"phrase"`` or ``(phrase, boost)`` items) that
-    ``graph`` lacks, with their tokens: from ``pronunciations`` (word -> token sequences,
-    each a tuple or a space-separated string), or as the graph spells them (:func:`speller`:
-    by its BPE model, or letter by letter). Empty when the graph has every word.
+    """The words of hotword ``phrases`` that ``graph`` lacks, with their tokens: from
+    ``pronunciations`` (word -> token sequences, each a tuple or a space-separated string),
+    or as the graph spells them (:func:`speller`: by its BPE model, or letter by letter).
+    Empty when the graph has every word. A phrase is ``"phrase"``, ``(phrase, boost)`` or
+    ``(phrase, boost, file:line)`` (:class:`hclg.search.bias.Hotword`: a refusal names
+    the line).
 
     Raises:
         DecodeError: such a word without tokens given or spelled.
@@ -86,6 +88,7 @@ def new_word_pronunciations(graph: Graph, phrases, pronunciations=None) -> dict[
     spelling = None
     for item in phrases:
         text = item if isinstance(item, str) else item[0]
+        where = f"{item[2]}: " if not isinstance(item, str) and len(item) > 2 and item[2] else ""
         for w in (text.split() if isinstance(text, str) else text):
             if w in graph.words or w in out:
                 continue
@@ -97,10 +100,10 @@ def new_word_pronunciations(graph: Graph, phrases, pronunciations=None) -> dict[
                 spelling = speller(graph) or (lambda word: None)
             spelled = spelling(w)
             if spelled is None:
-                raise DecodeError(f"hotword {text if isinstance(text, str) else ' '.join(text)!r}: {w!r} is not in the "
-                                  "graph's words.txt; give its tokens (hclg decode --hotword-lexicon, or "
-                                  "pronunciations= in Python) to add it for the request (on-the-fly graphs), or "
-                                  "add it to the lexicon and grammar")
+                phrase = text if isinstance(text, str) else " ".join(text)
+                raise DecodeError(f"{where}hotword {phrase!r}: {w!r} is not in the graph's words.txt; give its tokens "
+                                  "(hclg decode --hotword-lexicon, or pronunciations= in Python) to add it for the "
+                                  "request (on-the-fly graphs), or add it to the lexicon and grammar")
             out[w] = [spelled]
     return out
 

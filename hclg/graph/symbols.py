@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hclg.errors import InputFormatError
+from hclg.text_input import text_lines
 
 
 @dataclass(frozen=True)
@@ -54,14 +55,13 @@ class SymbolTable:
         """Reads ``symbol id`` lines; ids must be dense from 0."""
         path = Path(path)
         pairs = []
-        with open(path, encoding="utf-8") as fh:
-            for n, line in enumerate(fh, 1):
-                parts = line.split()
-                if not parts:
-                    continue
-                if len(parts) != 2 or not parts[1].lstrip("-").isdigit():
-                    raise InputFormatError(path, n, f"expected 'symbol id', got {line.strip()!r}")
-                pairs.append((int(parts[1]), parts[0]))
+        for n, line in text_lines(path):
+            parts = line.split()
+            if not parts:
+                continue
+            if len(parts) != 2 or not parts[1].lstrip("-").isdigit():
+                raise InputFormatError(path, n, f"expected 'symbol id', got {line.strip()!r}")
+            pairs.append((int(parts[1]), parts[0]))
         pairs.sort()
         if [i for i, _ in pairs] != list(range(len(pairs))):
             raise InputFormatError(path, None, "symbol ids must be 0, 1, 2, ... without gaps")

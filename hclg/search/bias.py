@@ -20,18 +20,53 @@ phrase win over one without it whose cost is up to 3 lower.
 
 from __future__ import annotations
 
+import logging
+import re
 from collections import deque
-from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 from numba import njit
 
+from hclg import constants
 from hclg.errors import DecodeError, InputFormatError
 from hclg.graph.lexicon import read_lexicon
+from hclg.text_input import text_lines
+
+log = logging.getLogger("hclg")
 
 #: the boost of a phrase that gives none
 DEFAULT_BOOST = 3.0
+#: the largest boost a phrase may have: far beyond use (20 makes a phrase win wherever it
+#: fits at all), and small enough that a search's sums of boosts keep their precision (a
+#: boost of 1e300 overflowed them and every utterance failed)
+MAX_BOOST = 1000.0
+#: symbols of a word table that no path outputs: epsilon, the LM's sentence boundaries
+NOT_WORDS = (constants.EPS, constants.BOS, constants.EOS)
+
+
+class Hotword(NamedTuple):
+    """A phrase as a hotwords file gives it (:func:`read_hotwords`); wherever phrases are
+    taken, a plain ``"phrase"`` or ``("phrase", boost)`` does as well.
+
+    Attributes:
+        text: its words, space-separated.
+        boost: its boost (a cost, in (0, :data:`MAX_BOOST`]), or None for :data:`DEFAULT_BOOST`.
+        where: ``file:line`` it came from, for messages ("" if none).
+    """
+
+    text: str
+    boost: float | None
+    where: str = ""
+
+
+def phrase_fields(item) -> tuple[list[str], float, str]:
+    """(words, boost, where) of a phrase given as ``"phrase"``, ``(phrase, boost)`` or a
+    :class:`Hotword`; ``phrase`` a string of space-separated words or a sequence of them;
+    ``where`` the ``file:line: `` to start a message about it with ("" if none)."""
+    text, boost, where = (item, None, "") if isinstance(item, str) else (tuple(item) + ("",))[:3]
+    seq = text.split() if isinstance(text, str) else list(text)
+    return seq, DEFAULT_BOOST if boost is None else float(boost), f"{where}: " if where else ""
 
 
 class Bias(NamedTuple):
@@ -103,32 +138,38 @@ def bias_step(bias, s, w):
 
 def compile_bias(phrases, words) -> Bias:
     """The automaton of ``phrases``: (words, boost) pairs, each ``words`` a string of
-    space-separated words or a sequence of them, ``boost`` > 0 (None: DEFAULT_BOOST).
-    A phrase given twice adds its boosts.
+    space-separated words or a sequence of them, ``boost`` in (0, MAX_BOOST] (None:
+    DEFAULT_BOOST). A phrase given twice adds its boosts.
 
     Args:
         phrases: the phrases.
         words: the graph's word table (a SymbolTable).
 
     Raises:
-        DecodeError: a word the graph cannot output (not in its words.txt), or a bad boost.
+        DecodeError: a word the graph cannot output (not in its words.txt, or one of
+            NOT_WORDS or a disambiguation symbol), or a bad boost; naming the phrase's
+            ``file:line`` where it has one (:class:`Hotword`).
     """
     children: list[dict[int, int]] = [{}]
     end_boost = [0.0]
     phrase_list = []
     for item in phrases:
-        text, boost = (item, None) if isinstance(item, str) else item
-        seq = text.split() if isinstance(text, str) else list(text)
-        boost = DEFAULT_BOOST if boost is None else float(boost)
+        seq, boost, where = phrase_fields(item)
         if not seq:
             continue
-        if not boost > 0 or not np.isfinite(boost):
-            raise DecodeError(f"hotword {' '.join(seq)!r}: the boost must be a positive number, got {boost}")
+        if not 0 < boost <= MAX_BOOST:
+            raise DecodeError(f"{where}hotword {' '.join(seq)!r}: the boost must be a number above 0 and at most "
+                              f"{MAX_BOOST:g}, got {boost}")
+        odd = [w for w in seq if w in NOT_WORDS or re.fullmatch(r"#\d+", w)]
+        if odd:
+            raise DecodeError(f"{where}hotword {' '.join(seq)!r}: {odd[0]!r} is no word a path says (epsilon, a "
+                              "sentence boundary or a disambiguation symbol)")
         missing = [w for w in seq if w not in words]
         if missing:
-            raise DecodeError(f"hotword {' '.join(seq)!r}: {', '.join(repr(w) for w in missing)} not in the graph's "
-                              "words.txt (a word the graph cannot output cannot be boosted: add it to the lexicon "
-                              "and grammar, or on an on-the-fly graph give its tokens, Decoder.with_bias)")
+            named = ", ".join(repr(w) for w in missing)
+            raise DecodeError(f"{where}hotword {' '.join(seq)!r}: {named} not in the graph's words.txt (a word the "
+                              "graph cannot output cannot be boosted: add it to the lexicon and grammar, or on an "
+                              "on-the-fly graph give its tokens, Decoder.with_bias)")
         s = 0
         for w in seq:
             wid = words.id(w)
@@ -202,27 +243,23 @@ def word_credit(phrases, words) -> dict[str, float]:
     word (the lookahead of words added to a graph, :mod:`hclg.graph.new_words`)."""
     out: dict[str, float] = {}
     for item in phrases:
-        text, boost = (item, None) if isinstance(item, str) else item
-        seq = text.split() if isinstance(text, str) else list(text)
+        seq, boost, _ = phrase_fields(item)
         for w in set(seq) & set(words):
-            out[w] = max(out.get(w, 0.0), (DEFAULT_BOOST if boost is None else float(boost)) / len(seq))
+            out[w] = max(out.get(w, 0.0), boost / len(seq))
     return out
 
 
-def read_hotwords(path) -> list[tuple[str, float | None]]:
+def read_hotwords(path) -> list[Hotword]:
     """A hotwords file: one phrase a line, optionally followed by its boost (``phrase
-    [boost]``; a last field that is a number is the boost); ``#`` comments.
+    [boost]``; a last field that is a number is the boost); ``#`` comments. Each phrase
+    keeps its ``file:line``, which a refusal of it names (a word the graph lacks). A file
+    without phrases is logged, not refused (a request may have none).
 
     Raises:
         InputFormatError: naming the file and line.
     """
-    p = Path(path)
     out = []
-    try:
-        lines = p.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputFormatError(p, None, f"cannot read it as UTF-8 text ({e})") from None
-    for n, line in enumerate(lines, 1):
+    for n, line in text_lines(path):
         f = line.split("#", 1)[0].split()
         if not f:
             continue
@@ -233,10 +270,13 @@ def read_hotwords(path) -> list[tuple[str, float | None]]:
         except ValueError:
             pass
         if not f:
-            raise InputFormatError(p, n, f"expected 'phrase [boost]', got {line.strip()!r}")
-        if boost is not None and not (boost > 0 and np.isfinite(boost)):
-            raise InputFormatError(p, n, f"the boost must be a positive number, got {line.strip()!r}")
-        out.append((" ".join(f), boost))
+            raise InputFormatError(path, n, f"expected 'phrase [boost]', got {line.strip()!r}")
+        if boost is not None and not 0 < boost <= MAX_BOOST:
+            raise InputFormatError(path, n, f"the boost must be a number above 0 and at most {MAX_BOOST:g}, got "
+                                            f"{line.strip()!r}")
+        out.append(Hotword(" ".join(f), boost, f"{path}:{n}"))
+    if not out:
+        log.warning("%s: no phrases in it (no hotwords for this run)", path)
     return out
 
 

@@ -227,3 +227,11 @@ def test_non_utf8_transcripts_name_file_and_line(tmp_path):
         r = run(*args)
         assert r.exit_code != 0 and "text:2: not UTF-8 text (byte 0xff" in r.output, r.output
         assert "Traceback" not in r.output
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_utterance_id(tmp_path):
+    """Before: "no hypothesis for utterance '\\ufeffu1'" (every reader: tests/test_text_input.py)."""
+    (tmp_path / "ref").write_bytes(b"\xef\xbb\xbfu1 a b\nu2 c\n")
+    (tmp_path / "hyp").write_text("u1 a b\nu2 d\n")
+    r = run("wer", tmp_path / "ref", tmp_path / "hyp")
+    assert r.exit_code == 0 and "%WER 33.33 [ 1 / 3," in r.output, r.output

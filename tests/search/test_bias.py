@@ -173,7 +173,7 @@ def test_no_phrases_change_nothing_and_boost_is_exact_on_real_scores(an4_graph):
 
 @pytest.mark.parametrize("beam", [13.0, 8.0])
 def test_a_phrase_no_path_says_leaves_the_search_as_it_was(an4_graph, beam):
-    """A phrase of a word the graph never outputs (``<s>``, in words.txt): the biased
+    """A phrase of a word the graph never outputs (one past its words.txt): the biased
     search (a (state, automaton state) pair a token) expands exactly the tokens and arcs
     of the unbiased one, 1-best and lattice search alike. Before the next frame's first
     cutoff took a word arc's context cost (the best token's own step), the biased search
@@ -184,7 +184,7 @@ def test_a_phrase_no_path_says_leaves_the_search_as_it_was(an4_graph, beam):
     from hclg.lattice.generation import LatticeDecoder
 
     dec = LatticeDecoder(an4_graph, DecoderOptions(input_kind="log-likelihoods", beam=beam, lattice_beam=6))
-    hot = dec.compile_bias([("<s>", 3.0)])
+    hot = compile_bias([("NEVER", 3.0)], SymbolTable((*dec.graph.words.symbols, "NEVER")))
     assert hot.num_states == 2  # a real automaton: the search runs paired
     n = 0
     for utt, m in kaldi_native_io.SequentialFloatMatrixReader(f"ark:{EXAMPLE / 'loglikes_demo.ark'}"):
@@ -218,13 +218,40 @@ def test_bad_hotwords_are_refused_clearly(an4_graph, tmp_path):
     dec = Decoder(an4_graph, DecoderOptions(input_kind="log-likelihoods"))
     with pytest.raises(DecodeError, match="'ZANZIBAR' not in the graph's words.txt"):
         dec.compile_bias(["GO ZANZIBAR"])
-    with pytest.raises(DecodeError, match="positive"):
-        dec.compile_bias([("GO", -1.0)])
+    for boost in (-1.0, 0.0, float("nan"), 1e300):  # 1e300 overflowed the search: every utterance failed
+        with pytest.raises(DecodeError, match="the boost must be a number above 0 and at most 1000"):
+            dec.compile_bias([("GO", boost)])
+    for odd in ("<eps>", "<s>", "</s>", "#0"):  # in words.txt, but said by no path (before: boosted, silently)
+        with pytest.raises(DecodeError, match=f"hotword 'GO {odd}': '{odd}' is no word a path says"):
+            dec.compile_bias([f"GO {odd}"])
     (tmp_path / "h.txt").write_text("# names\nENTER SEVENTY 8\nL E X\n\nGO 1e400\n")
-    with pytest.raises(InputFormatError, match=r"h.txt:5: the boost must be a positive number"):
+    with pytest.raises(InputFormatError, match=r"h.txt:5: the boost must be a number above 0 and at most 1000"):
         read_hotwords(tmp_path / "h.txt")
     (tmp_path / "h.txt").write_text("# names\nENTER SEVENTY 8\nL E X\n")
-    assert read_hotwords(tmp_path / "h.txt") == [("ENTER SEVENTY", 8.0), ("L E X", None)]
+    h = str(tmp_path / "h.txt")
+    assert read_hotwords(h) == [("ENTER SEVENTY", 8.0, f"{h}:2"), ("L E X", None, f"{h}:3")]
+
+
+def test_a_hotwords_file_names_the_line_of_a_word_the_graph_lacks(an4_graph, tmp_path):
+    """Before, the message named the phrase only (hclg decode --hotwords with a long file)."""
+    from click.testing import CliRunner
+    from helpers import EXAMPLE
+
+    from hclg.cli import main
+
+    hot = tmp_path / "hot.txt"
+    hot.write_bytes(b"\xef\xbb\xbfENTER 2\n# names\nL E X\nGO ZANZIBAR 4\n")  # with a byte-order mark, as Notepad
+    r = CliRunner().invoke(main, ["decode", str(an4_graph), f"ark:{EXAMPLE / 'loglikes_demo.ark'}", "--input-kind",
+                                  "log-likelihoods", "-o", str(tmp_path / "o.txt"), "--hotwords", str(hot)])
+    assert r.exit_code != 0 and "Traceback" not in r.output
+    assert f"{hot}:4: hotword 'GO ZANZIBAR': 'ZANZIBAR' is not in the graph's words.txt" in r.output, r.output
+    assert not (tmp_path / "o.txt").exists()
+    dec = Decoder(an4_graph, DecoderOptions(input_kind="log-likelihoods"))
+    phrases = read_hotwords(hot)
+    assert phrases[0] == ("ENTER", 2.0, f"{hot}:1")  # the mark is not glued to the first word
+    with pytest.raises(DecodeError, match=f"{hot}:4: hotword 'GO ZANZIBAR'"):
+        dec.compile_bias(phrases)  # (a static graph: refused by the automaton's compiler too)
+    assert dec.compile_bias(phrases[:2]).num_states == dec.compile_bias(["ENTER", "L E X"]).num_states
 
 
 def test_cli_decode_and_stream_take_a_hotwords_file(an4_graph, tmp_path):
