@@ -214,6 +214,9 @@ def _batch_decoder(graph, options, log_priors, hotwords, pronunciations=None, la
     ``lattice_out``, says the ids the lattices give those words."""
     decoder = LatticeDecoder(graph, options, log_priors)
     if hotwords is None:
+        if pronunciations:
+            log.warning("pronunciations of words to add (--hotword-lexicon) but no hotwords: a word is added for "
+                        "the phrases that name it, so none is")
         return decoder
     decoder = decoder.with_bias(hotwords, pronunciations)
     if lattice_out:

@@ -86,6 +86,12 @@ def new_word_pronunciations(graph: Graph, phrases, pronunciations=None) -> dict[
     """
     out: dict[str, list[tuple[str, ...]]] = {}
     spelling = None
+    known = [w for w in (pronunciations or {}) if w in graph.words]
+    if known:  # (a user who gives a word's pronunciation means it to be used)
+        log.warning("%s already has %s: the pronunciations given for %s are not used, the graph's are (a word "
+                    "of the graph cannot be given another for a request)", graph.path,
+                    ", ".join(known[:5]) + (f" and {len(known) - 5} more" if len(known) > 5 else ""),
+                    "it" if len(known) == 1 else "them")
     for item in phrases:
         text = item if isinstance(item, str) else item[0]
         where = f"{item[2]}: " if not isinstance(item, str) and len(item) > 2 and item[2] else ""

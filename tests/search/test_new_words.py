@@ -7,6 +7,7 @@ beam. On real material: AN4's CTC model with two of its words left out of the le
 import dataclasses
 import itertools
 import json
+import os
 import types
 
 import numpy as np
@@ -326,6 +327,12 @@ def test_cli_decode_and_stream_take_a_hotword_lexicon(graphs, tmp_path):
               if j.get("final")}
     hyps = dict((ln.split(" ", 1) + [""])[:2] for ln in hyp.splitlines())
     assert finals == hyps  # the stream says what the whole-utterance decode says
+    # said, not silently ignored: a lexicon without hotwords, and a pronunciation of a word the graph has
+    r = CliRunner().invoke(main, [*args[:3], "--hotword-lexicon", str(tmp_path / "hot_lex.txt"), "-o", os.devnull])
+    assert r.exit_code == 0 and "(--hotword-lexicon) but no hotwords: a word is added for the phrases" in r.output
+    (tmp_path / "hot_lex.txt").write_text("cat z a t\n" + (tmp_path / "hot_lex.txt").read_text())
+    r = CliRunner().invoke(main, args + ["--hotword-lexicon", str(tmp_path / "hot_lex.txt"), "-o", os.devnull])
+    assert r.exit_code == 0 and "already has cat: the pronunciations given for it are not used" in r.output, r.output
 
 
 @pytest.fixture(scope="module", params=["standard", "compact"])
