@@ -1,7 +1,7 @@
 """Every reader of the text files users write takes a byte-order mark (Windows editors
 start UTF-8 files with one) and refuses a line that is not UTF-8 naming the file and line
 (hclg.text_input). Before, the mark was glued to the first word of symbol tables, HMM
-tables, hotwords and Kaldi text, or made an ARPA file "not an ARPA file", and a stray byte
+tables, hotwords, phrase grammars and Kaldi text, or made an ARPA file "not an ARPA file", and a stray byte
 in an ARPA file, a tokens file or an HMM table was a bare codec error with neither."""
 
 import gzip
@@ -18,6 +18,7 @@ def _reader(name):
     from hclg.graph.arpa import iter_arpa
     from hclg.graph.context import read_context_table
     from hclg.graph.ctc_topology import read_token_list
+    from hclg.graph.grammar import read_phrases
     from hclg.graph.hmm_topology import read_pdf_map, read_transition_table
     from hclg.graph.lexicon import read_lexicon
     from hclg.graph.symbols import SymbolTable
@@ -41,10 +42,11 @@ def _reader(name):
         "hotwords": (hotwords, "a b 2\nc d\n"),
         "text": (read_text, "u1 a b\nu2 c\n"),
         "context": (lambda p: read_context_table(p).entries, "- AA - 0 5\nBB AA - 0 6\n"),
+        "phrases": (read_phrases, "call home\ncall the office\n"),
     }[name]
 
 
-NAMES = ["lexicon", "arpa", "pdf_map", "transitions", "tokens", "words", "hotwords", "text", "context"]
+NAMES = ["lexicon", "arpa", "pdf_map", "transitions", "tokens", "words", "hotwords", "text", "context", "phrases"]
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -23,6 +23,7 @@ from hclg.errors import GraphBuildError, InputFormatError
 from hclg.fst.convert import arrays_to_fst
 from hclg.fst.steps import log_step
 from hclg.graph.symbols import SymbolTable
+from hclg.text_input import text_lines
 
 log = logging.getLogger("hclg")
 LN10 = math.log(10.0)
@@ -352,9 +353,8 @@ def phrases_to_fst(phrases, words: SymbolTable, source: str = "<phrases>") -> ob
 def read_phrases(path) -> list[list[str]]:
     """Reads a phrase list (one phrase per line, ``#`` comments) for :func:`phrases_to_fst`."""
     out = []
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            s = line.split("#", 1)[0].split()
-            if s:
-                out.append(s)
+    for _, line in text_lines(path):
+        s = line.split("#", 1)[0].split()
+        if s:
+            out.append(s)
     return out
