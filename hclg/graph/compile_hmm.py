@@ -12,29 +12,15 @@ from hclg.graph.context import compose_context, read_context_table, table_instan
 from hclg.graph.h_transducer import h_transducer_from_arcs, self_loop_arrays
 from hclg.graph.hmm_topology import (
     BUILTIN_TOPOLOGIES,
+    base_phone,
     make_transition_table,
-    read_kaldi_topo,
+    read_hmms,
     read_pdf_map,
-    read_transition_table,
     transition_table_from_units,
 )
-from hclg.graph.kaldi_hmm import kaldi_h_parts
+from hclg.graph.context_model import context_table_system
+from hclg.graph.kaldi_hmm import kaldi_h_parts, tree_h_parts
 from hclg.graph.word_start_marks import take_word_starts
-from hclg.text_input import text_lines
-
-
-def base_phone(p: str) -> str:
-    """A word-position phone's base phone (``AH_B`` -> ``AH``)."""
-    return p[:-2] if p[-2:] in ("_B", "_I", "_E", "_S") else p
-
-
-def read_hmms(spec: str, phones: tuple[str, ...]):
-    if spec in BUILTIN_TOPOLOGIES:
-        return {p: BUILTIN_TOPOLOGIES[spec] for p in phones}
-    text = "".join(line for _, line in text_lines(spec))
-    if text.lstrip().startswith("<Topology>"):
-        return read_kaldi_topo(spec, phones)
-    return read_transition_table(spec)
 
 
 def hmm_graph(L, LG, o: CompileOptions, phones, inputs: dict, marks):
@@ -50,7 +36,13 @@ def hmm_graph(L, LG, o: CompileOptions, phones, inputs: dict, marks):
     if o.pdf_map:
         inputs["pdf_map"] = o.pdf_map
     h_arcs = windows = None
-    if o.context_table:
+    if o.context_table and marks:  # words to come at decode time: the table as a Kaldi tree (context_model)
+        inputs["context_table"] = o.context_table
+        tree, model = context_table_system(o.context_table, o.hmm_topology, L.phones, o.position_dependent_phones,
+                                           o.sil_phone)
+        LG, table, h_dis, h_arcs, windows = _consumed(LG, tree_h_parts(
+            model, tree, L.phones, model.transition_table(), L, LG, marks.labels, marks.left_rep))
+    elif o.context_table:
         inputs["context_table"] = o.context_table
         sil = o.sil_phone if o.sil_phone in base_phones else None
         instance_of = table_instances(read_context_table(o.context_table), L.phones.symbols, hmms, base, sil)

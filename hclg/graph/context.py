@@ -28,6 +28,7 @@ from hclg.errors import GraphBuildError, InputFormatError
 from hclg.fst.convert import arrays_to_fst, fst_to_arrays
 from hclg.fst.steps import log_step
 from hclg.graph.context_kernel import context_compose_kernel
+from hclg.graph.kaldi_tree import window_pdfs
 from hclg.text_input import text_lines
 
 log = logging.getLogger("hclg")
@@ -199,6 +200,51 @@ def compose_context(LG, phone_symbols: tuple[str, ...], disambig: tuple[int, ...
     return CLG2, instances
 
 
+@dataclass(frozen=True)
+class TableTree:
+    """What a context table gives a triphone window, asked as a Kaldi tree is
+    (:class:`hclg.graph.kaldi_tree.KaldiTree`' ``pdf`` and ``pdfs``): the window's phones
+    are graph phone ids (0 at an utterance boundary); pdf class ``2 s`` is HMM state s's
+    forward pdf and ``2 s + 1`` its self-loop's. At a boundary the context is the silence
+    phone where the table knows it there, else any (``-``).
+
+    Attributes:
+        path: the table's file, for messages.
+        table: the ContextTable.
+        names: the base phone of each graph phone id ("" for epsilon and disambiguation).
+        boundary: the context name at utterance boundaries (the silence phone), or None.
+    """
+
+    path: str
+    table: ContextTable
+    names: tuple[str, ...]
+    boundary: str | None
+    context_width: int = 3
+    central_position: int = 1
+
+    @classmethod
+    def of(cls, path, table: ContextTable, phone_symbols: tuple[str, ...], base_phone, boundary: str | None):
+        names = tuple("" if i == 0 or p.startswith("#") else base_phone(p) for i, p in enumerate(phone_symbols))
+        return cls(str(path), table, names, boundary)
+
+    def lookup(self, left: int, phone: int, right: int, state: int):
+        """(forward pdf, self-loop pdf) of HMM state ``state`` of ``phone`` between
+        ``left`` and ``right``, or None where the table has none."""
+        n, b = self.names, self.boundary
+        lc, rc = (n[left] if left else b or "-"), (n[right] if right else b or "-")
+        v = self.table.lookup(lc, n[phone], rc, state)
+        if v is None and (left == 0 or right == 0):
+            v = self.table.lookup("-" if left == 0 else lc, n[phone], "-" if right == 0 else rc, state)
+        return v
+
+    def pdf(self, window: tuple[int, ...], pdf_class: int) -> int | None:
+        v = self.lookup(window[0], window[1], window[2], pdf_class >> 1)
+        return None if v is None else v[pdf_class & 1]
+
+    def pdfs(self, window: tuple[int, ...], hmm_states) -> tuple[tuple[int, int], ...]:
+        return window_pdfs(self, window, hmm_states)
+
+
 def table_instances(table: ContextTable, phone_symbols: tuple[str, ...], hmms: dict, base_phone,
                     boundary: str | None):
     """``instance_of`` for :func:`compose_context` from a context table: the key of a
@@ -211,24 +257,19 @@ def table_instances(table: ContextTable, phone_symbols: tuple[str, ...], hmms: d
         base_phone: (position-dependent) phone -> base phone.
         boundary: context name at utterance boundaries (the silence phone), or None.
     """
-
-    def ctx_name(p):
-        if p == 0:
-            return boundary if boundary else "-"
-        return base_phone(phone_symbols[p])
+    tree = TableTree.of("the context table", table, phone_symbols, base_phone, boundary)
 
     def instance_of(l, c, r):
-        base = base_phone(phone_symbols[c])
+        base = tree.names[c]
         hmm = hmms.get(base)
         if hmm is None:
             raise GraphBuildError(f"phone {base!r} has no HMM in the topology")
         pdfs = []
         for s in range(hmm.num_states - 1):
-            v = table.lookup(ctx_name(l), base, ctx_name(r), s)
-            if v is None and (l == 0 or r == 0):
-                v = table.lookup("-" if l == 0 else ctx_name(l), base, "-" if r == 0 else ctx_name(r), s)
+            v = tree.lookup(l, c, r, s)
             if v is None:
-                raise GraphBuildError(f"the context table has no pdf for {ctx_name(l)}-{base}+{ctx_name(r)} state {s}")
+                raise GraphBuildError(f"the context table has no pdf for {tree.names[l] if l else boundary or '-'}-"
+                                      f"{base}+{tree.names[r] if r else boundary or '-'} state {s}")
             pdfs.append(v)
         return (c, tuple(pdfs))
 

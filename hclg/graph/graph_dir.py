@@ -25,6 +25,7 @@ Layout::
       bpe.model           on-the-fly BPE CTC graphs (--bpe-model): spells the words added
       tree                on-the-fly graphs of a Kaldi triphone tree: the tree (a copy), which
                           gives the HMMs of the words added (new_words_hmm)
+      context_table       on-the-fly graphs of a context table: the table (a copy), as tree
       lm/*.npy            on-the-fly graphs only: G's arrays (hclg.graph.ngram) less each word's
                           loop_cost.npy (its unigram, which HCLG.fst's weights carry; format 6)
       decoder/*.npy       the decoder's flat arrays, loaded memory-mapped:
@@ -213,7 +214,7 @@ class Graph:
         if not (p := self.path / "word_starts.npy").exists():
             return None
         a, top = _load_array(p), max(self.num_columns, len(self.units))
-        if (self.path / "tree").exists():
+        if (self.path / "tree").exists() or (self.path / "context_table").exists():  # triphones: two phones before
             top = len(self.units) ** 2
         if a.ndim != 2 or a.shape[1] not in (2, 3) or not len(a) or a[:, -1].min() < 0 or a[:, -2].min() < -1 \
                 or a[:, -2].max() >= top or a[:, -1].max() >= self.arrays.num_states \

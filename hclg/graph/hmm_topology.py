@@ -80,6 +80,23 @@ CHAIN = _hmm({(0, 0): 0.5, (0, 1): 0.5}, pdf_classes=[0], self_loop_classes=[1])
 BUILTIN_TOPOLOGIES = {"kaldi-3state": KALDI_3STATE, "chain": CHAIN}
 
 
+def base_phone(p: str) -> str:
+    """A word-position phone's base phone (``AH_B`` -> ``AH``)."""
+    return p[:-2] if p[-2:] in ("_B", "_I", "_E", "_S") else p
+
+
+def read_hmms(spec: str, phones: tuple[str, ...]) -> dict[str, "PhoneHmm"]:
+    """The HMM of each of ``phones`` (base phones) from ``--hmm-topology``: a built-in
+    topology's name, a Kaldi ``topo`` file, or a transition table (``phone from to
+    probability`` lines)."""
+    if spec in BUILTIN_TOPOLOGIES:
+        return {p: BUILTIN_TOPOLOGIES[spec] for p in phones}
+    text = "".join(line for _, line in text_lines(spec))
+    if text.lstrip().startswith("<Topology>"):
+        return read_kaldi_topo(spec, phones)
+    return read_transition_table(spec)
+
+
 def read_kaldi_topo(path, phones: tuple[str, ...]) -> dict[str, PhoneHmm]:
     """Reads a Kaldi ``topo`` file.
 

@@ -137,6 +137,15 @@ def kaldi_h_parts(model_path, tree_path, phones, L, LG, markers: tuple[int, ...]
         raise GraphBuildError(f"{tree_path}: context width {tree.context_width} with central position "
                               f"{tree.central_position}; hclg builds C for triphones (3, 1), left biphones (2, 1) "
                               "and monophones (1, 0)")
+    return tree_h_parts(model, tree, kaldi_phones, table, L, LG, markers, left_rep)
+
+
+def tree_h_parts(model: KaldiTransitionModel, tree, kaldi_phones: SymbolTable, table: TransitionTable, L, LG,
+                 markers: tuple[int, ...] = (), left_rep=None):
+    """:func:`kaldi_h_parts` of a context-dependent model, read: its transition model, its
+    ``tree`` (a KaldiTree of width 2 or 3, or a context table's
+    :class:`hclg.graph.context.TableTree`), its phone table and its transition table over
+    L's phones. Returns what :func:`kaldi_h_parts` does."""
     instance_of = tree_instances(model, tree, kaldi_phones, L.phones)
     CLG, instances = compose_context(LG, L.phones.symbols, L.disambig_phones, instance_of, tree.context_width,
                                      markers, left_rep)

@@ -58,25 +58,32 @@ class KaldiTree:
         return None
 
     def pdfs(self, window: tuple[int, ...], hmm_states) -> tuple[tuple[int, int], ...]:
-        """(forward pdf, self-loop pdf) of each emitting state of the central phone's HMM.
+        """:func:`window_pdfs` of this tree."""
+        return window_pdfs(self, window, hmm_states)
 
-        Args:
-            window: the phone window (Kaldi phone ids; 0 at a boundary).
-            hmm_states: the emitting states of the phone's topology entry, each with
-                ``forward_pdf_class`` and ``self_loop_pdf_class``.
 
-        Raises:
-            GraphBuildError: the tree has no pdf for one of them.
-        """
-        out = []
-        for s, st in enumerate(hmm_states):
-            fwd = self.pdf(window, st.forward_pdf_class)
-            loop = fwd if st.self_loop_pdf_class == st.forward_pdf_class else self.pdf(window, st.self_loop_pdf_class)
-            if fwd is None or loop is None:
-                raise GraphBuildError(f"{self.path}: the tree has no pdf for phone window {list(window)}, "
-                                      f"HMM state {s} (is it this model's tree?)")
-            out.append((fwd, loop))
-        return tuple(out)
+def window_pdfs(tree, window: tuple[int, ...], hmm_states) -> tuple[tuple[int, int], ...]:
+    """(forward pdf, self-loop pdf) of each emitting state of the central phone's HMM, as
+    ``tree`` (a KaldiTree, or anything with its ``pdf`` and ``path``: a context table's,
+    :class:`hclg.graph.context.TableTree`) gives them.
+
+    Args:
+        window: the phone window (Kaldi phone ids; 0 at a boundary).
+        hmm_states: the emitting states of the phone's topology entry, each with
+            ``forward_pdf_class`` and ``self_loop_pdf_class``.
+
+    Raises:
+        GraphBuildError: the tree has no pdf for one of them.
+    """
+    out = []
+    for s, st in enumerate(hmm_states):
+        fwd = tree.pdf(window, st.forward_pdf_class)
+        loop = fwd if st.self_loop_pdf_class == st.forward_pdf_class else tree.pdf(window, st.self_loop_pdf_class)
+        if fwd is None or loop is None:
+            raise GraphBuildError(f"{tree.path}: the tree has no pdf for phone window {list(window)}, "
+                                  f"HMM state {s} (is it this model's tree?)")
+        out.append((fwd, loop))
+    return tuple(out)
 
 
 def left_questions(tree: KaldiTree, center: int) -> tuple:

@@ -24,6 +24,7 @@ import numpy as np
 from hclg import constants
 from hclg.errors import DecodeError
 from hclg.graph.arc_records import append_arcs
+from hclg.graph.context_model import TABLE_FILE, table_tree
 from hclg.graph.graph_dir import Graph
 from hclg.graph.kaldi_tree import read_kaldi_tree
 from hclg.graph.lexicon import word_positions
@@ -156,7 +157,13 @@ def with_new_words(graph: Graph, prons: dict[str, list[tuple[str, ...]]], credit
                                                                   for t in pron]
             chains.append((words.id(w), ids, lead))
     if hmm:
-        tree = read_kaldi_tree(graph.path / "tree") if (graph.path / "tree").exists() else None
+        tree = None
+        if (graph.path / "tree").exists():
+            tree = read_kaldi_tree(graph.path / "tree")
+        elif (graph.path / TABLE_FILE).exists():  # a context table, read as a tree (context_model)
+            o = graph.manifest["options"]
+            tree = table_tree(graph.path / TABLE_FILE, graph.units, bool(o.get("position_dependent_phones")),
+                              o.get("sil_phone"))
         added = add_words(graph.arrays, graph.transitions(), graph.manifest["options"], starts,
                           graph.word_start_costs(), chains, graph.units.symbols.__getitem__, tree)
     elif graph.manifest["options"].get("ctc_topo") == "compact":
@@ -180,9 +187,7 @@ def _word_starts(graph: Graph) -> np.ndarray:
                           "grammar and compile again")
     starts = graph.word_starts()
     if starts is None:
-        why = ("with context-dependent phones of a context table (hclg adds words to graphs of context-independent "
-               "phones and of Kaldi trees), " if graph.topology == "hmm" else "")
-        raise DecodeError(f"{graph.path} has no word-start states (compiled by an older hclg, {why}or with a "
+        raise DecodeError(f"{graph.path} has no word-start states (compiled by an older hclg, or with a "
                           "lexicon whose loop and silence states could not be told apart, as its compile log "
                           "said): add the words to the lexicon and grammar and compile again")
     if graph.topology == "hmm" and starts.shape[1] != 3:

@@ -21,7 +21,8 @@ end with). Pairs a, b and a', b that the tree cannot tell apart (it gives b the 
 after a and a' before every phone) are one context: the representative's (the rows, and
 ``tree_left_rep`` of the transition table: :func:`hclg.graph.kaldi_hmm.tree_left_reps`).
 The windows' HMMs come from the tree, copied into the graph directory
-(:func:`hclg.graph.kaldi_hmm.tree_window_arrays`).
+(:func:`hclg.graph.kaldi_hmm.tree_window_arrays`). A context table is read as such a tree,
+with a transition model made from it (:mod:`hclg.graph.context_model`), and kept there too.
 
 **Compile time** (:mod:`hclg.graph.word_start_marks`). L gets two markers, as
 Kaldi's ``fstaddsubsequentialloop`` marks ends: ``mark1`` on its loop state (where words

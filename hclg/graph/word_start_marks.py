@@ -13,6 +13,7 @@ import numpy as np
 import pywrapfst as fst
 
 from hclg.fst.convert import fst_to_arrays
+from hclg.graph.context_model import context_table_system, table_left_reps
 from hclg.graph.kaldi_hmm import tree_left_reps
 from hclg.graph.kaldi_tree import read_kaldi_tree
 from hclg.graph.symbols import SymbolTable
@@ -92,11 +93,19 @@ def mark_lexicon(L, sil_prob: float | None, sil_phone: str | None, contexts: tup
 
 def mark_hmm_lexicon(L, o, phones=None) -> Marks | None:
     """The markers of an HMM graph's L (:func:`mark_lexicon`) where words may be added at
-    decode time (on-the-fly graphs of context-independent phones, or of a Kaldi model with
-    a left-biphone or triphone tree), else None. ``o``: the CompileOptions; ``phones``: the
+    decode time (on-the-fly graphs of context-independent phones, of a Kaldi model with a
+    left-biphone or triphone tree, or of a context table, read as a triphone tree), else
+    None. ``o``: the CompileOptions; ``phones``: the
     model's phones.txt (None: L's phones), whose ids the tree reads."""
-    if not o.on_the_fly or o.context_table:
+    if not o.on_the_fly:
         return None
+    if o.context_table:  # a triphone table, read as a Kaldi tree (context_model)
+        tree, model = context_table_system(o.context_table, o.hmm_topology, L.phones, o.position_dependent_phones,
+                                           o.sil_phone)
+        ends = word_end_pairs(L.phones.symbols, o.position_dependent_phones)
+        rep = table_left_reps(tree, model, L.phones, ends)
+        marks = mark_lexicon(L, o.sil_prob, o.sil_phone, tuple((a, b) for a, b in ends if rep[a, b] == a))
+        return marks._replace(left_rep=rep) if marks else None
     if o.kaldi_tree:
         tree = read_kaldi_tree(o.kaldi_tree)
         shape = (tree.context_width, tree.central_position)

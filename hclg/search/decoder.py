@@ -260,8 +260,8 @@ class Decoder:
         ``phrases`` unless a call says otherwise: for a batch with one list of hotwords.
 
         Words of the phrases that the graph lacks are added to this decoder's copy of it
-        (an on-the-fly graph only, CTC, or HMM of context-independent phones or of a
-        Kaldi left-biphone or triphone tree;
+        (an on-the-fly graph only, CTC, or HMM of context-independent phones, of a
+        Kaldi left-biphone or triphone tree, or of a context table;
         :mod:`hclg.graph.new_words`, tens of milliseconds on a 20k-word graph): their
         tokens or phones from ``pronunciations`` (word -> token sequences; a lexicon's
         lines), or on a graph of spelled words, their letters.

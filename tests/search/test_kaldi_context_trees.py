@@ -70,25 +70,26 @@ def _text(node):
 
 @pytest.fixture(scope="module")
 def system(tmp_path_factory):
-    """The biphone tree (Kaldi's text form) and :func:`_cut_and_full`'s graphs of it."""
+    """The biphone tree (Kaldi's text form) and :func:`cut_and_full`'s graphs of it."""
     d = tmp_path_factory.mktemp("biphone")
     tri = read_kaldi_tree(TRI / "tree")
     sil = SymbolTable.read(PHONES).id("sil")
     (d / "tree").write_text(f"ContextDependency 2 1 ToPdf {_text(_right_fixed(tri.root, sil))} EndContextDependency\n")
-    return _cut_and_full(d, d / "tree")
+    return cut_and_full(d, d / "tree")
 
 
 @pytest.fixture(scope="module")
 def triphone_system(tmp_path_factory):
-    """:func:`_cut_and_full`'s graphs of the real triphone tree."""
-    return _cut_and_full(tmp_path_factory.mktemp("triphone"), TRI / "tree")
+    """:func:`cut_and_full`'s graphs of the real triphone tree."""
+    return cut_and_full(tmp_path_factory.mktemp("triphone"), TRI / "tree")
 
 
-def _cut_and_full(d, tree):
+def cut_and_full(d, tree, o: CompileOptions | None = None, phones=PHONES):
     """(``tree``, and on-the-fly graphs of it in ``d``): of the recipe's lexicon and LM without
     'shimmered', and of a lexicon with all of ADDED and an LM with them as unigrams at the
     cost an added word gets (no n-grams of their own), so that the compiled graph and the
-    added words see the same LM."""
+    added words see the same LM. ``o``: other compile options than the tree's with the
+    recipe's model (tests/search/test_context_table_new_words.py), ``phones`` with them."""
     lines = (MONO / "lang" / "lexicon.txt").read_text().splitlines()
     (d / "cut.txt").write_text("".join(ln + "\n" for ln in lines if ln.split()[0] != "shimmered"))
     (d / "all.txt").write_text("".join(ln + "\n" for ln in lines) + "".join(
@@ -98,16 +99,16 @@ def _cut_and_full(d, tree):
     cut = "\n".join(f"ngram 1={n1}" if ln.startswith("ngram 1=") else f"ngram 2={n2}" if ln.startswith("ngram 2=")
                     else ln for ln in arpa) + "\n"
     (d / "cut.arpa").write_text(cut)
-    o = CompileOptions(kaldi_model=str(TRI / "final.mdl"), kaldi_tree=str(tree), position_dependent_phones=True,
-                       sil_phone="sil", on_the_fly=True)
-    cut_graph = compile_graph(d / "cut.txt", d / "cut.arpa", d / "cut", o, phones=PHONES).path
+    o = o or CompileOptions(kaldi_model=str(TRI / "final.mdl"), kaldi_tree=str(tree), position_dependent_phones=True,
+                            sil_phone="sil", on_the_fly=True)
+    cut_graph = compile_graph(d / "cut.txt", d / "cut.arpa", d / "cut", o, phones=phones).path
     g = load_graph(cut_graph)
     log10 = -new_word_cost(g) / np.log(10)
     extra = [f"{log10:.7f}\t{w}" for w in ADDED]
     full = cut.replace(f"ngram 1={n1}", f"ngram 1={n1 + len(extra)}").replace("\\2-grams:", "\n".join(extra)
                                                                                + "\n\n\\2-grams:")
     (d / "all.arpa").write_text(full)
-    all_graph = compile_graph(d / "all.txt", d / "all.arpa", d / "all", o, phones=PHONES).path
+    all_graph = compile_graph(d / "all.txt", d / "all.arpa", d / "all", o, phones=phones).path
     return tree, cut_graph, all_graph
 
 
