@@ -73,6 +73,22 @@ def sequence_costs(x):
     return out
 
 
+def phone_instances(ilabels, tr):
+    """A path's transition ids (``ilabels``, of a graph whose transition table is ``tr``)
+    split into its phones' HMMs: (phone id, {HMM state: its forward pdf}) per phone (a
+    self-loop may sit on a neighbour's phone, reordered: forward transitions only)."""
+    inst, cur = [], {}
+    for t in ilabels:
+        s = int(tr["hmm_state"][t])
+        if tr["to_state"][t] != s:
+            cur[s] = int(tr["pdf"][t])
+        if tr["is_final"][t]:
+            inst.append((int(tr["phone"][t]), cur))
+            cur = {}
+    assert not cur, "a path that ends inside a phone"
+    return inst
+
+
 def random_inputs(F, n, seed=0, max_len=200):
     """n input label sequences of random successful paths of F."""
     out, i = [], 0

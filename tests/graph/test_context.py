@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 import pywrapfst as fst
-from helpers import ROOT, best, random_inputs
+from helpers import ROOT, best, phone_instances, random_inputs
 
 from hclg.errors import GraphBuildError
 from hclg.graph.compile import CompileOptions, compile_graph
@@ -45,16 +45,7 @@ def test_every_phone_reads_the_pdfs_of_its_context(cd_graph):
     names = g.units.symbols
     checked = 0
     for x in random_inputs(hclg, 40, seed=2):
-        # split the transition ids into phone instances; keep each state's forward pdf
-        inst, cur = [], {}
-        for t in x:
-            s = int(tr["hmm_state"][t])
-            if tr["to_state"][t] != s:
-                cur[s] = int(tr["pdf"][t])
-            if tr["is_final"][t]:
-                inst.append((names[tr["phone"][t]], cur))
-                cur = {}
-        assert not cur
+        inst = [(names[p], pdfs) for p, pdfs in phone_instances(x, tr)]
         for k, (ph, pdfs) in enumerate(inst):
             left = inst[k - 1][0] if k > 0 else "sil"
             right = inst[k + 1][0] if k + 1 < len(inst) else "sil"
