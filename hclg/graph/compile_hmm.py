@@ -18,7 +18,6 @@ from hclg.graph.hmm_topology import (
     read_pdf_map,
     transition_table_from_units,
 )
-from hclg.graph.context_model import context_table_system
 from hclg.graph.kaldi_hmm import kaldi_h_parts, tree_h_parts
 from hclg.graph.word_start_marks import take_word_starts
 
@@ -38,8 +37,7 @@ def hmm_graph(L, LG, o: CompileOptions, phones, inputs: dict, marks):
     h_arcs = windows = None
     if o.context_table and marks:  # words to come at decode time: the table as a Kaldi tree (context_model)
         inputs["context_table"] = o.context_table
-        tree, model = context_table_system(o.context_table, o.hmm_topology, L.phones, o.position_dependent_phones,
-                                           o.sil_phone)
+        tree, model = marks.table_system
         LG, table, h_dis, h_arcs, windows = _consumed(LG, tree_h_parts(
             model, tree, L.phones, model.transition_table(), L, LG, marks.labels, marks.left_rep))
     elif o.context_table:

@@ -108,9 +108,14 @@ def new_word_pronunciations(graph: Graph, phrases, pronunciations=None) -> dict[
             spelled = spelling(w)
             if spelled is None:
                 phrase = text if isinstance(text, str) else " ".join(text)
+                if graph.lm is None:  # (words are added to on-the-fly graphs only: say so now, not after the tokens)
+                    raise DecodeError(f"{where}hotword {phrase!r}: {w!r} is not in the graph's words.txt, and "
+                                      f"{graph.path} is a static graph, which takes no words at decode time: add it to "
+                                      "the lexicon and grammar and compile again (or compile --on-the-fly and give "
+                                      "its tokens with --hotword-lexicon)")
                 raise DecodeError(f"{where}hotword {phrase!r}: {w!r} is not in the graph's words.txt; give its tokens "
                                   "(hclg decode --hotword-lexicon, or pronunciations= in Python) to add it for the "
-                                  "request (on-the-fly graphs), or add it to the lexicon and grammar")
+                                  "request, or add it to the lexicon and grammar")
             out[w] = [spelled]
     return out
 

@@ -32,6 +32,8 @@ class Marks(NamedTuple):
     contexts: bool = False  # mark3 leads to the phones a word may end with (left-biphone and triphone graphs)
     # triphone graphs: the pair whose states serve a word ending in a, b (kaldi_hmm.tree_left_reps)
     left_rep: np.ndarray | None = None
+    # a context table's graph: the table as (tree, transition model), read once for L and H (context_model)
+    table_system: tuple | None = None
 
     def contexts_per_marker(self, num_phones: int) -> int:
         """How many labels each marker comes out as through C (:func:`hclg.graph.context.compose_context`):
@@ -105,7 +107,7 @@ def mark_hmm_lexicon(L, o, phones=None) -> Marks | None:
         ends = word_end_pairs(L.phones.symbols, o.position_dependent_phones)
         rep = table_left_reps(tree, model, L.phones, ends)
         marks = mark_lexicon(L, o.sil_prob, o.sil_phone, tuple((a, b) for a, b in ends if rep[a, b] == a))
-        return marks._replace(left_rep=rep) if marks else None
+        return marks._replace(left_rep=rep, table_system=(tree, model)) if marks else None
     if o.kaldi_tree:
         tree = read_kaldi_tree(o.kaldi_tree)
         shape = (tree.context_width, tree.central_position)

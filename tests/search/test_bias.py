@@ -245,6 +245,7 @@ def test_a_hotwords_file_names_the_line_of_a_word_the_graph_lacks(an4_graph, tmp
                                   "log-likelihoods", "-o", str(tmp_path / "o.txt"), "--hotwords", str(hot)])
     assert r.exit_code != 0 and "Traceback" not in r.output
     assert f"{hot}:4: hotword 'GO ZANZIBAR': 'ZANZIBAR' is not in the graph's words.txt" in r.output, r.output
+    assert "is a static graph, which takes no words at decode time" in r.output  # (not: give its tokens)
     assert not (tmp_path / "o.txt").exists()
     dec = Decoder(an4_graph, DecoderOptions(input_kind="log-likelihoods"))
     phrases = read_hotwords(hot)
