@@ -41,10 +41,9 @@ from hclg import fst as hfst
 from hclg.errors import GraphBuildError
 from hclg.graph.compile_hmm import hmm_graph
 from hclg.graph.compile_options import CompileOptions
-from hclg.graph.context_model import copy_table
 from hclg.graph.ctc_topology import compose_ctc_topology, read_token_list
 from hclg.graph.grammar import arpa_to_fst, phrases_to_fst, read_phrases
-from hclg.graph.graph_dir import write_graph_dir
+from hclg.graph.graph_dir import TABLE_FILE, write_graph_dir
 from hclg.graph.hmm_topology import base_phone
 from hclg.graph.kaldi_lang import read_kaldi_lang
 from hclg.graph.lexicon import make_lexicon_fst, read_fillers, read_lexicon, read_phones
@@ -301,11 +300,8 @@ def _compile(lexicon, grammar, out, o: CompileOptions, phones, tokens, t_start, 
     if o.bpe_model:  # spells the words a request adds (hclg.graph.new_words.speller)
         shutil.copyfile(o.bpe_model, Path(out) / "bpe.model")
     if word_starts is not None and transitions is not None and "tree_phone" in transitions:
-        # the windows of the words a request adds (new_words_hmm)
-        if o.context_table:
-            copy_table(o.context_table, out)
-        else:
-            shutil.copyfile(o.kaldi_tree, Path(out) / "tree")
+        # the windows of the words a request adds (new_words_hmm): the tree, or the table read as one
+        shutil.copyfile(o.context_table or o.kaldi_tree, Path(out) / (TABLE_FILE if o.context_table else "tree"))
     secs = time.perf_counter() - t_start
     return CompileResult(out, st, na, secs, tuple(steps))
 

@@ -8,7 +8,8 @@ import time
 
 from hclg import fst as hfst
 from hclg.graph.compile_options import CompileOptions
-from hclg.graph.context import compose_context, read_context_table, table_instances
+from hclg.graph.context import compose_context, table_instances
+from hclg.graph.context_model import table_tree
 from hclg.graph.h_transducer import h_transducer_from_arcs, self_loop_arrays
 from hclg.graph.hmm_topology import (
     BUILTIN_TOPOLOGIES,
@@ -35,15 +36,15 @@ def hmm_graph(L, LG, o: CompileOptions, phones, inputs: dict, marks):
     if o.pdf_map:
         inputs["pdf_map"] = o.pdf_map
     h_arcs = windows = None
-    if o.context_table and marks:  # words to come at decode time: the table as a Kaldi tree (context_model)
+    if o.context_table:
         inputs["context_table"] = o.context_table
+    if o.context_table and marks:  # words to come at decode time: the table as a Kaldi tree (context_model)
         tree, model = marks.table_system
         LG, table, h_dis, h_arcs, windows = _consumed(LG, tree_h_parts(
             model, tree, L.phones, model.transition_table(), L, LG, marks.labels, marks.left_rep))
     elif o.context_table:
-        inputs["context_table"] = o.context_table
-        sil = o.sil_phone if o.sil_phone in base_phones else None
-        instance_of = table_instances(read_context_table(o.context_table), L.phones.symbols, hmms, base, sil)
+        tree = table_tree(o.context_table, L.phones, o.position_dependent_phones, o.sil_phone)
+        instance_of = table_instances(tree, hmms)
         LG, instances = _consumed(LG, compose_context(LG, L.phones.symbols, L.disambig_phones, instance_of))
         table = transition_table_from_units([(k, c, hmms[base(L.phones.symbols[c])], key[1])
                                              for k, c, key in instances])

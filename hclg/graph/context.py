@@ -245,19 +245,15 @@ class TableTree:
         return window_pdfs(self, window, hmm_states)
 
 
-def table_instances(table: ContextTable, phone_symbols: tuple[str, ...], hmms: dict, base_phone,
-                    boundary: str | None):
-    """``instance_of`` for :func:`compose_context` from a context table: the key of a
-    window is (phone, ((forward pdf, self-loop pdf) per emitting state)).
+def table_instances(tree: TableTree, hmms: dict):
+    """``instance_of`` for :func:`compose_context` from a context table (its
+    :class:`TableTree`): the key of a window is (phone, ((forward pdf, self-loop pdf) per
+    emitting state)).
 
     Args:
-        table: the ContextTable.
-        phone_symbols: the phone table.
+        tree: the table over the graph's phones (:func:`hclg.graph.context_model.table_tree`).
         hmms: base phone -> PhoneHmm.
-        base_phone: (position-dependent) phone -> base phone.
-        boundary: context name at utterance boundaries (the silence phone), or None.
     """
-    tree = TableTree.of("the context table", table, phone_symbols, base_phone, boundary)
 
     def instance_of(l, c, r):
         base = tree.names[c]
@@ -268,8 +264,9 @@ def table_instances(table: ContextTable, phone_symbols: tuple[str, ...], hmms: d
         for s in range(hmm.num_states - 1):
             v = tree.lookup(l, c, r, s)
             if v is None:
-                raise GraphBuildError(f"the context table has no pdf for {tree.names[l] if l else boundary or '-'}-"
-                                      f"{base}+{tree.names[r] if r else boundary or '-'} state {s}")
+                b = tree.boundary or "-"
+                raise GraphBuildError(f"the context table has no pdf for {tree.names[l] if l else b}-{base}+"
+                                      f"{tree.names[r] if r else b} state {s}")
             pdfs.append(v)
         return (c, tuple(pdfs))
 

@@ -15,7 +15,6 @@ has none (a word added with it is refused then, naming the window).
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 
@@ -23,10 +22,6 @@ from hclg.graph.context import TableTree, read_context_table
 from hclg.graph.hmm_topology import base_phone, read_hmms
 from hclg.graph.kaldi_model import KaldiHmmState, KaldiTransitionModel
 from hclg.graph.symbols import SymbolTable
-
-#: the name of the table's copy in a graph directory
-TABLE_FILE = "context_table"
-
 
 def context_table_system(table_path, hmm_topology: str, phones: SymbolTable, position_dependent: bool,
                          sil_phone: str | None) -> tuple[TableTree, KaldiTransitionModel]:
@@ -105,8 +100,3 @@ def table_left_reps(tree: TableTree, model: KaldiTransitionModel, phones: Symbol
         rep[a, b] = first.setdefault((b, seen[key]), a)
     return rep
 
-
-def copy_table(table_path, out_dir) -> None:
-    """Keeps the table in the graph directory (as :data:`TABLE_FILE`): words added at
-    decode time read their windows' pdfs from it."""
-    Path(out_dir, TABLE_FILE).write_bytes(Path(table_path).read_bytes())

@@ -73,6 +73,8 @@ from hclg.graph.symbols import SymbolTable
 #: the graph format versions this hclg opens (2 named units.txt tokens.txt; 2 and 3 put HMM self-loops
 #: first; on-the-fly 5: a weightless word loop, G's own costs, unigram potentials pushed into the arrays)
 READABLE_FORMAT_VERSIONS = (2, 3, 4, 5, constants.ON_THE_FLY_FORMAT_VERSION)
+#: on-the-fly graphs of a context table: the table (a copy), read as a triphone tree
+TABLE_FILE = "context_table"
 
 
 def write_graph_dir(out_dir, f, words: SymbolTable, units: SymbolTable, ilabel_to_column: np.ndarray,
@@ -214,7 +216,7 @@ class Graph:
         if not (p := self.path / "word_starts.npy").exists():
             return None
         a, top = _load_array(p), max(self.num_columns, len(self.units))
-        if (self.path / "tree").exists() or (self.path / "context_table").exists():  # triphones: two phones before
+        if (self.path / "tree").exists() or (self.path / TABLE_FILE).exists():  # triphones: two phones before
             top = len(self.units) ** 2
         if a.ndim != 2 or a.shape[1] not in (2, 3) or not len(a) or a[:, -1].min() < 0 or a[:, -2].min() < -1 \
                 or a[:, -2].max() >= top or a[:, -1].max() >= self.arrays.num_states \

@@ -24,8 +24,8 @@ import numpy as np
 from hclg import constants
 from hclg.errors import DecodeError
 from hclg.graph.arc_records import append_arcs
-from hclg.graph.context_model import TABLE_FILE, table_tree
-from hclg.graph.graph_dir import Graph
+from hclg.graph.context_model import table_tree
+from hclg.graph.graph_dir import TABLE_FILE, Graph
 from hclg.graph.kaldi_tree import read_kaldi_tree
 from hclg.graph.lexicon import word_positions
 from hclg.graph.new_words_ctc import add_tree, add_tree_compact, word_start_plan
@@ -78,9 +78,9 @@ def new_word_pronunciations(graph: Graph, phrases, pronunciations=None) -> dict[
     """The words of hotword ``phrases`` that ``graph`` lacks, with their tokens: from
     ``pronunciations`` (word -> token sequences, each a tuple or a space-separated string),
     or as the graph spells them (:func:`speller`: by its BPE model, or letter by letter).
-    Empty when the graph has every word. A phrase is ``"phrase"``, ``(phrase, boost)`` or
-    ``(phrase, boost, file:line)`` (:class:`hclg.search.bias.Hotword`: a refusal names
-    the line).
+    Empty when the graph has every word. ``phrases``: each phrase's words and the
+    ``file:line: `` a refusal of it starts with, "" if none (as
+    :func:`hclg.search.bias.phrase_fields` gives them).
 
     Raises:
         DecodeError: such a word without tokens given or spelled.
@@ -93,10 +93,8 @@ def new_word_pronunciations(graph: Graph, phrases, pronunciations=None) -> dict[
                     "of the graph cannot be given another for a request)", graph.path,
                     ", ".join(known[:5]) + (f" and {len(known) - 5} more" if len(known) > 5 else ""),
                     "it" if len(known) == 1 else "them")
-    for item in phrases:
-        text = item if isinstance(item, str) else item[0]
-        where = f"{item[2]}: " if not isinstance(item, str) and len(item) > 2 and item[2] else ""
-        for w in (text.split() if isinstance(text, str) else text):
+    for seq, where in phrases:
+        for w in seq:
             if w in graph.words or w in out:
                 continue
             given = (pronunciations or {}).get(w)
@@ -107,7 +105,7 @@ def new_word_pronunciations(graph: Graph, phrases, pronunciations=None) -> dict[
                 spelling = speller(graph) or (lambda word: None)
             spelled = spelling(w)
             if spelled is None:
-                phrase = text if isinstance(text, str) else " ".join(text)
+                phrase = " ".join(seq)
                 if graph.lm is None:  # (words are added to on-the-fly graphs only: say so now, not after the tokens)
                     raise DecodeError(f"{where}hotword {phrase!r}: {w!r} is not in the graph's words.txt, and "
                                       f"{graph.path} is a static graph, which takes no words at decode time: add it to "

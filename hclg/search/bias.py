@@ -69,6 +69,12 @@ def phrase_fields(item) -> tuple[list[str], float, str]:
     return seq, DEFAULT_BOOST if boost is None else float(boost), f"{where}: " if where else ""
 
 
+def phrase_words(phrases) -> list[tuple[list[str], str]]:
+    """(words, where) of each phrase (:func:`phrase_fields`): what
+    :func:`hclg.graph.new_words.new_word_pronunciations` reads."""
+    return [(seq, where) for seq, _, where in map(phrase_fields, phrases)]
+
+
 class Bias(NamedTuple):
     """The biasing automaton as arrays (state 0: nothing matched).
 

@@ -12,7 +12,7 @@ from hclg.errors import DecodeError, GraphFormatError
 from hclg.graph.arc_records import first_bad_record
 from hclg.graph.graph_dir import Graph, load_graph
 from hclg.graph.new_words import new_word_pronunciations, with_new_words
-from hclg.search.bias import Bias, compile_bias, word_credit
+from hclg.search.bias import Bias, compile_bias, phrase_words, word_credit
 from hclg.search.kernel_state import (
     EVENT_NONE,
     EVENT_PHONE_END,
@@ -244,7 +244,7 @@ class Decoder:
         :meth:`with_bias`), one with those words added and the phrases as its own."""
         if bias is not None and not isinstance(bias, Bias):
             bias = list(bias)
-            new = new_word_pronunciations(self.base_graph, bias)
+            new = new_word_pronunciations(self.base_graph, phrase_words(bias))
             if new:
                 return self.with_bias(bias, new), None
         return self, bias
@@ -270,7 +270,7 @@ class Decoder:
             DecodeError: a word the graph lacks and cannot take (saying why), a bad boost.
         """
         phrases = list(phrases) if phrases is not None else None
-        new = new_word_pronunciations(self.base_graph, phrases or (), pronunciations)
+        new = new_word_pronunciations(self.base_graph, phrase_words(phrases or ()), pronunciations)
         other = copy.copy(self) if not new else type(self)(
             with_new_words(self.base_graph, new, word_credit(phrases, new)), self.options, self.log_priors)
         other.base_graph = self.base_graph

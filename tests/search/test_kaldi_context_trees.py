@@ -28,8 +28,8 @@ from oracles.kaldi_gmm import recipe_test_loglikes
 from hclg.errors import DecodeError
 from hclg.graph.compile import compile_graph
 from hclg.graph.compile_options import CompileOptions
-from hclg.graph.context_model import TABLE_FILE, context_table_system, table_left_reps
-from hclg.graph.graph_dir import graph_info, load_graph
+from hclg.graph.context_model import context_table_system, table_left_reps
+from hclg.graph.graph_dir import TABLE_FILE, graph_info, load_graph
 from hclg.graph.kaldi_hmm import tree_instances, tree_left_reps
 from hclg.graph.kaldi_model import read_transition_model
 from hclg.graph.kaldi_tree import read_kaldi_tree
